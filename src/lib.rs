@@ -1,0 +1,1 @@
+//! skylark: an on-device voice assistant engine.
