@@ -1,1 +1,7 @@
 //! skylark: an on-device voice assistant engine.
+//!
+//! See `ARCHITECTURE.md` for the code map. Adapters (CLI, D-Bus, JNI) use the plain Rust API
+//! exposed here; only `dbus` knows zbus and only the `android/` crate knows JNI.
+
+pub mod models;
+pub mod onnx;
