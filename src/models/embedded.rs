@@ -1,0 +1,24 @@
+//! Files from the repository's `models/` folder built into the binary, so an installed
+//! `skylark` can fetch, convert and license its models without a source checkout.
+
+macro_rules! embed {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/", $path)))),*]
+    };
+}
+
+pub const MANIFEST: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/manifest.toml"));
+
+/// `(path under models/, contents)`.
+pub const FILES: &[(&str, &str)] = embed![
+    "requirements.txt",
+    "licences/Apache-2.0.txt",
+    "licences/CC0-piper-joe.txt",
+    "licences/MIT-onnxruntime.txt",
+    "licences/MIT-openai-whisper.txt",
+    "licences/MIT-silero-vad.txt",
+];
+
+pub fn file(path: &str) -> Option<&'static str> {
+    FILES.iter().find(|(p, _)| *p == path).map(|(_, text)| *text)
+}

@@ -1,0 +1,256 @@
+//! The model manifest (`models/manifest.toml`, embedded in the binary): one entry per model
+//! with its files, their sizes and sha256, its licence, the hub source real users use and the
+//! registry recipe used where only package registries are reachable.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+use serde::Deserialize;
+
+use super::embedded;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("model manifest {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("model manifest {origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// A package from a registry that a model is built from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    pub registry: Registry,
+    /// The package's name in its registry.
+    pub name: String,
+    pub version: String,
+    /// The exact file to download (a wheel, sdist or `.crate`).
+    pub file: String,
+    /// sha256 of that file, checked before it is unpacked.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registry {
+    Pypi,
+    Crates,
+}
+
+impl std::fmt::Display for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Registry::Pypi => "PyPI",
+            Registry::Crates => "crates.io",
+        })
+    }
+}
+
+/// One installed file of a model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// Path relative to the models directory.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    /// For `extract` recipes: the file's path inside the unpacked package (of the model's
+    /// first package unless `package` says which).
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub package: Option<String>,
+    /// A direct download of the same bytes from the model's hub, tried first.
+    #[serde(default)]
+    pub hub_url: Option<String>,
+}
+
+/// A converter from `models/convert/`, run with the model's packages as inputs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Convert {
+    /// Script file name in `models/convert/`.
+    pub script: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub id: String,
+    pub role: String,
+    pub description: String,
+    pub licence: String,
+    /// Licence text (path under `models/`), installed beside the model.
+    pub licence_file: String,
+    /// Where users with the internet get this model.
+    pub hub: String,
+    /// Keys of `[packages]` this model is built from.
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub convert: Option<Convert>,
+    pub files: Vec<ModelFile>,
+}
+
+impl Model {
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The folder (relative to the models dir) that holds the model's first file; its licence
+    /// is installed there as `<id>.LICENSE.txt`.
+    pub fn folder(&self) -> &str {
+        self.files
+            .first()
+            .and_then(|f| Path::new(&f.path).parent())
+            .and_then(|p| p.to_str())
+            .unwrap_or("")
+    }
+
+    pub fn licence_install_path(&self) -> String {
+        let folder = self.folder();
+        if folder.is_empty() {
+            format!("{}.LICENSE.txt", self.id)
+        } else {
+            format!("{folder}/{}.LICENSE.txt", self.id)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub packages: BTreeMap<String, Package>,
+    pub models: Vec<Model>,
+}
+
+impl Manifest {
+    /// The manifest built into this binary.
+    pub fn builtin() -> Result<Manifest, ManifestError> {
+        Self::parse(embedded::MANIFEST, "models/manifest.toml (built in)")
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = toml::from_str(text)
+            .map_err(|e| ManifestError::Parse { origin: origin.to_string(), message: e.to_string() })?;
+        manifest.validate(origin)?;
+        Ok(manifest)
+    }
+
+    pub fn model(&self, id: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.id == id)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ManifestError> {
+        let invalid = |message: String| ManifestError::Invalid { origin: origin.to_string(), message };
+        let mut seen = std::collections::BTreeSet::new();
+        for model in &self.models {
+            if !seen.insert(model.id.as_str()) {
+                return Err(invalid(format!("model id `{}` appears twice", model.id)));
+            }
+            if model.files.is_empty() {
+                return Err(invalid(format!("model `{}` has no files", model.id)));
+            }
+            if embedded::file(&model.licence_file).is_none() {
+                return Err(invalid(format!(
+                    "model `{}`: licence file `{}` is not built in",
+                    model.id, model.licence_file
+                )));
+            }
+            for key in &model.packages {
+                if !self.packages.contains_key(key) {
+                    return Err(invalid(format!("model `{}` names unknown package `{key}`", model.id)));
+                }
+            }
+            if let Some(convert) = &model.convert {
+                if embedded::file(&format!("convert/{}", convert.script)).is_none() {
+                    return Err(invalid(format!(
+                        "model `{}`: converter `{}` is not built in",
+                        model.id, convert.script
+                    )));
+                }
+            }
+            for file in &model.files {
+                if !is_safe_relative(&file.path) {
+                    return Err(invalid(format!("model `{}`: unsafe path `{}`", model.id, file.path)));
+                }
+                if file.sha256.len() != 64 || !file.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(invalid(format!("model `{}`: `{}` has no valid sha256", model.id, file.path)));
+                }
+                if model.convert.is_none() && file.from.is_none() {
+                    return Err(invalid(format!(
+                        "model `{}`: `{}` needs `from` (or the model a `convert` recipe)",
+                        model.id, file.path
+                    )));
+                }
+                if let Some(p) = &file.package {
+                    if !model.packages.contains(p) {
+                        return Err(invalid(format!(
+                            "model `{}`: `{}` comes from `{p}`, which the model does not list",
+                            model.id, file.path
+                        )));
+                    }
+                }
+            }
+        }
+        for (key, package) in &self.packages {
+            if package.sha256.len() != 64 {
+                return Err(invalid(format!("package `{key}` has no valid sha256")));
+            }
+            if !is_safe_relative(key) || key.contains('/') {
+                return Err(invalid(format!("package key `{key}` must be a plain folder name")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A relative path that stays inside the folder it is joined to.
+pub(crate) fn is_safe_relative(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_manifest_is_valid() {
+        let m = Manifest::builtin().expect("built-in manifest parses");
+        assert!(m.model("onnxruntime").is_some());
+        for model in &m.models {
+            assert!(model.total_size() > 0, "{}", model.id);
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = r#"
+packages = {}
+[[models]]
+id = "x"
+role = "vad"
+description = "d"
+licence = "MIT"
+licence_file = "licences/MIT-silero-vad.txt"
+hub = "h"
+packages = []
+files = []
+colour = "blue"
+"#;
+        let err = Manifest::parse(text, "test.toml").unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        assert!(err.contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn paths_must_stay_inside() {
+        assert!(is_safe_relative("vad/silero_vad.onnx"));
+        assert!(!is_safe_relative("../etc/passwd"));
+        assert!(!is_safe_relative("/etc/passwd"));
+        assert!(!is_safe_relative(""));
+    }
+}
