@@ -13,20 +13,35 @@ fn load_vad() -> SileroVad {
         panic!("{e}");
     }
     let path = dir.join("vad/silero_vad.onnx");
-    assert!(path.is_file(), "Silero VAD model missing at {}. Run `skylark models fetch`.", path.display());
+    assert!(
+        path.is_file(),
+        "Silero VAD model missing at {}. Run `skylark models fetch`.",
+        path.display()
+    );
     SileroVad::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// 16 kHz mono s16 WAV → f32 in [-1, 1].
 fn read_wav_16k(path: &Path) -> Vec<f32> {
-    let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = reader.spec();
-    assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (16_000, 1, 16), "{}", path.display());
-    reader.samples::<i16>().map(|s| f32::from(s.expect("valid sample")) / 32768.0).collect()
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (16_000, 1, 16),
+        "{}",
+        path.display()
+    );
+    reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.expect("valid sample")) / 32768.0)
+        .collect()
 }
 
 fn probabilities(vad: &mut SileroVad, audio: &[f32]) -> Vec<f32> {
@@ -56,9 +71,16 @@ fn jfk_speech_scores_high_over_most_of_its_span() {
     let started = Instant::now();
     let probs = probabilities(&mut vad, &audio);
     let per_frame = started.elapsed() / probs.len() as u32;
-    eprintln!("VAD: {} frames, {:?} per 32 ms frame", probs.len(), per_frame);
+    eprintln!(
+        "VAD: {} frames, {:?} per 32 ms frame",
+        probs.len(),
+        per_frame
+    );
 
-    let line: String = probs.iter().map(|&p| if p > 0.5 { '#' } else { '.' }).collect();
+    let line: String = probs
+        .iter()
+        .map(|&p| if p > 0.5 { '#' } else { '.' })
+        .collect();
     eprintln!("{line}");
     // The speech runs from about 0.3 s to 10.6 s of 11 s, with short pauses between phrases.
     let first = probs.iter().position(|&p| p > 0.5).expect("some speech");
@@ -66,21 +88,43 @@ fn jfk_speech_scores_high_over_most_of_its_span() {
     let span = &probs[first..=last];
     let speech = span.iter().filter(|&&p| p > 0.5).count() as f32 / span.len() as f32;
     let strong = span.iter().filter(|&&p| p > 0.8).count() as f32 / span.len() as f32;
-    eprintln!("span {first}..={last}, {:.0}% > 0.5, {:.0}% > 0.8", speech * 100.0, strong * 100.0);
-    assert!(first * FRAME_SAMPLES < 16_000, "speech found late, at frame {first}");
-    assert!(last * FRAME_SAMPLES > 9 * 16_000, "speech ends early, at frame {last}");
-    assert!(speech > 0.7, "only {:.0}% of the speech span is above 0.5", speech * 100.0);
-    assert!(strong > 0.5, "only {:.0}% of the speech span is above 0.8", strong * 100.0);
+    eprintln!(
+        "span {first}..={last}, {:.0}% > 0.5, {:.0}% > 0.8",
+        speech * 100.0,
+        strong * 100.0
+    );
+    assert!(
+        first * FRAME_SAMPLES < 16_000,
+        "speech found late, at frame {first}"
+    );
+    assert!(
+        last * FRAME_SAMPLES > 9 * 16_000,
+        "speech ends early, at frame {last}"
+    );
+    assert!(
+        speech > 0.7,
+        "only {:.0}% of the speech span is above 0.5",
+        speech * 100.0
+    );
+    assert!(
+        strong > 0.5,
+        "only {:.0}% of the speech span is above 0.8",
+        strong * 100.0
+    );
 }
 
 #[test]
 fn silence_and_low_noise_stay_below_half() {
     let mut vad = load_vad();
     let zeros = vec![0.0f32; 2 * 16_000];
-    let max_zero = probabilities(&mut vad, &zeros).into_iter().fold(0.0f32, f32::max);
+    let max_zero = probabilities(&mut vad, &zeros)
+        .into_iter()
+        .fold(0.0f32, f32::max);
     vad.reset();
     let noise = white_noise(2 * 16_000, 0.01); // about -45 dBFS
-    let max_noise = probabilities(&mut vad, &noise).into_iter().fold(0.0f32, f32::max);
+    let max_noise = probabilities(&mut vad, &noise)
+        .into_iter()
+        .fold(0.0f32, f32::max);
     eprintln!("max probability: zeros {max_zero:.3}, low noise {max_noise:.3}");
     assert!(max_zero < 0.5, "digital silence scored {max_zero}");
     assert!(max_noise < 0.5, "low white noise scored {max_noise}");
@@ -90,11 +134,14 @@ fn silence_and_low_noise_stay_below_half() {
 fn segmenter_finds_one_segment_covering_jfk() {
     let mut vad = load_vad();
     let mut audio = read_wav_16k(&data("jfk.wav"));
-    audio.extend(std::iter::repeat(0.0).take(16_000)); // a second of silence to end on
-    // The address pauses for about 1.1 s after "Americans,"; an end-of-speech silence of 1.5 s
-    // keeps it one utterance (with the 0.7 s default it is two, which is also right for
-    // commands).
-    let config = SegmenterConfig { end_silence_ms: 1500, ..SegmenterConfig::default() };
+    audio.extend(std::iter::repeat_n(0.0, 16_000)); // a second of silence to end on
+                                                       // The address pauses for about 1.1 s after "Americans,"; an end-of-speech silence of 1.5 s
+                                                       // keeps it one utterance (with the 0.7 s default it is two, which is also right for
+                                                       // commands).
+    let config = SegmenterConfig {
+        end_silence_ms: 1500,
+        ..SegmenterConfig::default()
+    };
     let mut segmenter = VadSegmenter::new(config);
     let mut events: Vec<VadEvent> = Vec::new();
     for frame in audio.chunks_exact(FRAME_SAMPLES) {
@@ -113,7 +160,11 @@ fn segmenter_finds_one_segment_covering_jfk() {
     assert_eq!(segments.len(), 1, "{events:?}");
     let s = segments[0];
     assert!(s.start < 16_000, "segment starts at {} samples", s.start);
-    assert!(s.end > 10 * 16_000 && s.end <= 11 * 16_000 + 8_000, "segment ends at {} samples", s.end);
+    assert!(
+        s.end > 10 * 16_000 && s.end <= 11 * 16_000 + 8_000,
+        "segment ends at {} samples",
+        s.end
+    );
 }
 
 #[test]
@@ -124,7 +175,10 @@ fn reset_makes_the_stream_repeatable_and_state_matters() {
     let a = probabilities(&mut vad, head);
     vad.reset();
     let b = probabilities(&mut vad, head);
-    assert_eq!(a, b, "after reset the same audio must give the same probabilities");
+    assert_eq!(
+        a, b,
+        "after reset the same audio must give the same probabilities"
+    );
     // Without reset the recurrent state carries over, so the same audio scores differently.
     let c = probabilities(&mut vad, head);
     assert_ne!(a, c, "the recurrent state has no effect: is it fed back?");
@@ -134,7 +188,11 @@ fn reset_makes_the_stream_repeatable_and_state_matters() {
 fn wrong_frame_size_is_an_error_not_a_panic() {
     let mut vad = load_vad();
     match vad.process(&[0.0; 480]) {
-        Err(ListenError::FrameSize { expected: 512, got: 480, .. }) => {}
+        Err(ListenError::FrameSize {
+            expected: 512,
+            got: 480,
+            ..
+        }) => {}
         other => panic!("expected a frame size error, got {other:?}"),
     }
 }

@@ -16,23 +16,45 @@ fn model(name: &str) -> PathBuf {
         panic!("{e}");
     }
     let path = dir.join("wakeword").join(name);
-    assert!(path.is_file(), "wake-word model missing at {}. Run `skylark models fetch`.", path.display());
+    assert!(
+        path.is_file(),
+        "wake-word model missing at {}. Run `skylark models fetch`.",
+        path.display()
+    );
     path
 }
 
 fn detector(keywords: &[(&str, f32)]) -> WakeWordDetector {
     let classifier = model("hey_livekit.onnx");
-    let specs: Vec<(&str, &Path, f32)> = keywords.iter().map(|&(k, t)| (k, classifier.as_path(), t)).collect();
-    WakeWordDetector::load(&model("melspectrogram.onnx"), &model("embedding_model.onnx"), &specs)
-        .unwrap_or_else(|e| panic!("{e}"))
+    let specs: Vec<(&str, &Path, f32)> = keywords
+        .iter()
+        .map(|&(k, t)| (k, classifier.as_path(), t))
+        .collect();
+    WakeWordDetector::load(
+        &model("melspectrogram.onnx"),
+        &model("embedding_model.onnx"),
+        &specs,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn read_wav_16k(name: &str) -> Vec<f32> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wakeword").join(name);
-    let mut reader = hound::WavReader::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/wakeword")
+        .join(name);
+    let mut reader =
+        hound::WavReader::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = reader.spec();
-    assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (16_000, 1, 16), "{}", path.display());
-    reader.samples::<i16>().map(|s| f32::from(s.expect("valid sample")) / 32768.0).collect()
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (16_000, 1, 16),
+        "{}",
+        path.display()
+    );
+    reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.expect("valid sample")) / 32768.0)
+        .collect()
 }
 
 /// Deterministic low white noise (about -60 dBFS), a quiet microphone.
@@ -79,9 +101,17 @@ fn positive_triggers_hey_livekit_once() {
     let started = Instant::now();
     let (detections, scores) = stream(&mut det, &audio, CHUNK_SAMPLES);
     let per_chunk = started.elapsed() / scores.len() as u32;
-    eprintln!("wake word: {} chunks, {:?} per 80 ms chunk", scores.len(), per_chunk);
+    eprintln!(
+        "wake word: {} chunks, {:?} per 80 ms chunk",
+        scores.len(),
+        per_chunk
+    );
     eprintln!("scores: {scores:.3?}");
-    assert_eq!(detections.len(), 1, "one utterance, one detection (refractory period): {detections:?}");
+    assert_eq!(
+        detections.len(),
+        1,
+        "one utterance, one detection (refractory period): {detections:?}"
+    );
     assert_eq!(detections[0].keyword, "hey_livekit");
     assert!(detections[0].score >= THRESHOLD);
 }
@@ -108,8 +138,14 @@ fn two_second_stream_matches_the_batch_pipeline() {
         assert_eq!(audio.len(), 25 * CHUNK_SAMPLES);
         let (_, scores) = stream(&mut det, &audio, CHUNK_SAMPLES);
         let last = scores[scores.len() - 1];
-        assert!(scores[..24].iter().all(|&s| s == 0.0), "scores before 2 s of audio: {scores:?}");
-        assert!((last - expected).abs() < 2e-4, "{name}: streamed {last}, batch {expected}");
+        assert!(
+            scores[..24].iter().all(|&s| s == 0.0),
+            "scores before 2 s of audio: {scores:?}"
+        );
+        assert!(
+            (last - expected).abs() < 2e-4,
+            "{name}: streamed {last}, batch {expected}"
+        );
     }
 }
 
@@ -136,7 +172,10 @@ fn keywords_have_their_own_thresholds_and_refractory_period() {
     det.set_refractory_ms(0);
     let audio = with_noise(&read_wav_16k("positive.wav"), 1.0, 1.5);
     let (detections, _) = stream(&mut det, &audio, CHUNK_SAMPLES);
-    assert!(detections.iter().all(|d| d.keyword == "easy"), "{detections:?}");
+    assert!(
+        detections.iter().all(|d| d.keyword == "easy"),
+        "{detections:?}"
+    );
     // With no refractory period every chunk whose window holds the phrase fires.
     assert!(detections.len() > 1, "{detections:?}");
     assert_eq!(det.keywords().collect::<Vec<_>>(), ["easy", "impossible"]);
@@ -151,5 +190,8 @@ fn missing_classifier_names_the_fix() {
         Ok(_) => panic!("loading a missing classifier succeeded"),
         Err(e) => e.to_string(),
     };
-    assert!(err.contains("hey_nobody.onnx") && err.contains("skylark models fetch"), "{err}");
+    assert!(
+        err.contains("hey_nobody.onnx") && err.contains("skylark models fetch"),
+        "{err}"
+    );
 }

@@ -32,28 +32,56 @@ pub enum ListenError {
         "could not load the {what} model {path}: {source}. Fix: run `skylark models verify`, \
          then `skylark models fetch` to replace a damaged file."
     )]
-    ModelLoad { what: &'static str, path: PathBuf, source: ort::Error },
+    ModelLoad {
+        what: &'static str,
+        path: PathBuf,
+        source: ort::Error,
+    },
     #[error("the {what} model {path} failed to run: {source}")]
-    Inference { what: &'static str, path: PathBuf, source: ort::Error },
+    Inference {
+        what: &'static str,
+        path: PathBuf,
+        source: ort::Error,
+    },
     #[error(
         "the {what} model {path} returned an unexpected output ({detail}); \
          it is probably not the model skylark expects. Fix: run `skylark models fetch`."
     )]
-    BadOutput { what: &'static str, path: PathBuf, detail: String },
+    BadOutput {
+        what: &'static str,
+        path: PathBuf,
+        detail: String,
+    },
     #[error("the {what} model takes frames of {expected} samples at 16 kHz, got {got}")]
-    FrameSize { what: &'static str, expected: usize, got: usize },
+    FrameSize {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
 }
 
 /// Open an ONNX session for a small streaming model. One intra-op thread: these models run
 /// every few tens of milliseconds next to speech recognition, and extra threads would only
 /// add wake-ups and contention on a 2-core head unit.
-pub(crate) fn open_session(what: &'static str, path: &Path) -> Result<ort::session::Session, ListenError> {
+pub(crate) fn open_session(
+    what: &'static str,
+    path: &Path,
+) -> Result<ort::session::Session, ListenError> {
     if !path.is_file() {
-        return Err(ListenError::ModelMissing { what, path: path.to_path_buf() });
+        return Err(ListenError::ModelMissing {
+            what,
+            path: path.to_path_buf(),
+        });
     }
-    let env = crate::onnx::environment()
-        .ok_or_else(|| ListenError::RuntimeNotLoaded { what, path: path.to_path_buf() })?;
-    let load_err = |source: ort::Error| ListenError::ModelLoad { what, path: path.to_path_buf(), source };
+    let env = crate::onnx::environment().ok_or_else(|| ListenError::RuntimeNotLoaded {
+        what,
+        path: path.to_path_buf(),
+    })?;
+    let load_err = |source: ort::Error| ListenError::ModelLoad {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
     ort::session::Session::builder(env)
         .map_err(load_err)?
         .with_intra_threads(1)

@@ -67,8 +67,13 @@ pub enum VadEvent {
 enum State {
     Silence,
     /// Speech-like frames since `since`, not yet long enough to count.
-    Maybe { since: usize },
-    Speech { start: usize, silence_since: Option<usize> },
+    Maybe {
+        since: usize,
+    },
+    Speech {
+        start: usize,
+        silence_since: Option<usize>,
+    },
 }
 
 /// Streaming segmenter; feed one probability per frame with [`push`](Self::push).
@@ -82,7 +87,11 @@ pub struct VadSegmenter {
 
 impl VadSegmenter {
     pub fn new(config: SegmenterConfig) -> Self {
-        Self { config, state: State::Silence, pos: 0 }
+        Self {
+            config,
+            state: State::Silence,
+            pos: 0,
+        }
     }
 
     pub fn config(&self) -> &SegmenterConfig {
@@ -119,9 +128,15 @@ impl VadSegmenter {
                 }
                 self.confirm()
             }
-            State::Speech { start, silence_since } => {
+            State::Speech {
+                start,
+                silence_since,
+            } => {
                 if speech {
-                    self.state = State::Speech { start, silence_since: None };
+                    self.state = State::Speech {
+                        start,
+                        silence_since: None,
+                    };
                 } else if silence {
                     let since = silence_since.unwrap_or(frame_start);
                     if self.pos - since >= self.samples(self.config.end_silence_ms) {
@@ -129,7 +144,10 @@ impl VadSegmenter {
                         self.state = State::Silence;
                         return Some(VadEvent::End(SpeechSegment { start, end }));
                     }
-                    self.state = State::Speech { start, silence_since: Some(since) };
+                    self.state = State::Speech {
+                        start,
+                        silence_since: Some(since),
+                    };
                 }
                 None
             }
@@ -141,7 +159,10 @@ impl VadSegmenter {
         if let State::Maybe { since } = self.state {
             if self.pos - since >= self.samples(self.config.min_speech_ms).max(1) {
                 let start = since.saturating_sub(self.samples(self.config.pre_roll_ms));
-                self.state = State::Speech { start, silence_since: None };
+                self.state = State::Speech {
+                    start,
+                    silence_since: None,
+                };
                 return Some(VadEvent::Start { start });
             }
         }
@@ -152,7 +173,10 @@ impl VadSegmenter {
     pub fn finish(&mut self) -> Option<VadEvent> {
         let state = std::mem::replace(&mut self.state, State::Silence);
         match state {
-            State::Speech { start, silence_since } => {
+            State::Speech {
+                start,
+                silence_since,
+            } => {
                 let end = silence_since
                     .map(|s| (s + self.samples(self.config.post_roll_ms)).min(self.pos))
                     .unwrap_or(self.pos);
@@ -182,7 +206,10 @@ mod tests {
     }
 
     fn track(parts: &[(f32, usize)]) -> Vec<f32> {
-        parts.iter().flat_map(|&(p, n)| std::iter::repeat(p).take(n)).collect()
+        parts
+            .iter()
+            .flat_map(|&(p, n)| std::iter::repeat_n(p, n))
+            .collect()
     }
 
     #[test]
@@ -194,9 +221,20 @@ mod tests {
     fn one_utterance_with_pre_roll() {
         let events = run(&track(&[(0.0, 50), (0.9, 60), (0.0, 40)]));
         // Speech begins at frame 50 = sample 25600; 300 ms pre-roll = 4800 samples.
-        assert_eq!(events[0], VadEvent::Start { start: 25_600 - 4_800 });
+        assert_eq!(
+            events[0],
+            VadEvent::Start {
+                start: 25_600 - 4_800
+            }
+        );
         // Silence begins at frame 110 = sample 56320, plus 100 ms post-roll.
-        assert_eq!(events[1], VadEvent::End(SpeechSegment { start: 20_800, end: 56_320 + 1_600 }));
+        assert_eq!(
+            events[1],
+            VadEvent::End(SpeechSegment {
+                start: 20_800,
+                end: 56_320 + 1_600
+            })
+        );
         assert_eq!(events.len(), 2);
     }
 
@@ -204,7 +242,11 @@ mod tests {
     fn start_reported_only_after_min_speech() {
         let mut seg = VadSegmenter::new(SegmenterConfig::default());
         for i in 0..7 {
-            assert_eq!(seg.push(0.9), None, "frame {i} is shorter than 250 ms of speech");
+            assert_eq!(
+                seg.push(0.9),
+                None,
+                "frame {i} is shorter than 250 ms of speech"
+            );
         }
         assert!(matches!(seg.push(0.9), Some(VadEvent::Start { start: 0 })));
     }
@@ -225,7 +267,10 @@ mod tests {
     #[test]
     fn long_pause_splits_utterances() {
         let events = run(&track(&[(0.9, 30), (0.1, 40), (0.9, 30), (0.0, 40)]));
-        let ends = events.iter().filter(|e| matches!(e, VadEvent::End(_))).count();
+        let ends = events
+            .iter()
+            .filter(|e| matches!(e, VadEvent::End(_)))
+            .count();
         assert_eq!(ends, 2, "{events:?}");
     }
 
@@ -240,7 +285,13 @@ mod tests {
     #[test]
     fn finish_closes_open_segment() {
         let events = run(&track(&[(0.0, 10), (0.9, 20)]));
-        assert_eq!(events.last(), Some(&VadEvent::End(SpeechSegment { start: 10 * 512 - 4_800, end: 30 * 512 })));
+        assert_eq!(
+            events.last(),
+            Some(&VadEvent::End(SpeechSegment {
+                start: 10 * 512 - 4_800,
+                end: 30 * 512
+            }))
+        );
     }
 
     #[test]

@@ -65,20 +65,39 @@ impl SileroVad {
     /// Speech probability of the next 512-sample frame.
     pub fn process(&mut self, frame: &[f32]) -> Result<f32, ListenError> {
         if frame.len() != FRAME_SAMPLES {
-            return Err(ListenError::FrameSize { what: WHAT, expected: FRAME_SAMPLES, got: frame.len() });
+            return Err(ListenError::FrameSize {
+                what: WHAT,
+                expected: FRAME_SAMPLES,
+                got: frame.len(),
+            });
         }
         self.input[CONTEXT..].copy_from_slice(frame);
-        let run_err = |source: ort::Error| ListenError::Inference { what: WHAT, path: self.path.clone(), source };
-        let input = TensorRef::from_array_view(([1usize, CONTEXT + FRAME_SAMPLES], self.input.as_slice()))
+        let run_err = |source: ort::Error| ListenError::Inference {
+            what: WHAT,
+            path: self.path.clone(),
+            source,
+        };
+        let input =
+            TensorRef::from_array_view(([1usize, CONTEXT + FRAME_SAMPLES], self.input.as_slice()))
+                .map_err(run_err)?;
+        let state = TensorRef::from_array_view(([2usize, 1, 128], self.state.as_slice()))
             .map_err(run_err)?;
-        let state = TensorRef::from_array_view(([2usize, 1, 128], self.state.as_slice())).map_err(run_err)?;
-        let sr = ort::value::Tensor::from_array(((), vec![i64::from(SAMPLE_RATE)])).map_err(run_err)?;
+        let sr =
+            ort::value::Tensor::from_array(((), vec![i64::from(SAMPLE_RATE)])).map_err(run_err)?;
         let outputs = self
             .session
             .run(ort::inputs!["input" => input, "state" => state, "sr" => sr])
-            .map_err(|source| ListenError::Inference { what: WHAT, path: self.path.clone(), source })?;
+            .map_err(|source| ListenError::Inference {
+                what: WHAT,
+                path: self.path.clone(),
+                source,
+            })?;
 
-        let bad = |detail: String| ListenError::BadOutput { what: WHAT, path: self.path.clone(), detail };
+        let bad = |detail: String| ListenError::BadOutput {
+            what: WHAT,
+            path: self.path.clone(),
+            detail,
+        };
         let prob = match outputs.get("output").map(|v| v.try_extract_tensor::<f32>()) {
             Some(Ok((_, data))) if !data.is_empty() => data[0],
             _ => return Err(bad("no f32 `output`".into())),
@@ -134,7 +153,11 @@ impl EnergyVad {
     const INITIAL_FLOOR_DB: f32 = -60.0;
 
     pub fn new() -> Self {
-        Self { floor_db: Self::INITIAL_FLOOR_DB, margin_db: 12.0, min_speech_db: -45.0 }
+        Self {
+            floor_db: Self::INITIAL_FLOOR_DB,
+            margin_db: 12.0,
+            min_speech_db: -45.0,
+        }
     }
 
     /// Speech probability of one frame (any length; [`FRAME_SAMPLES`] is the convention).
@@ -190,7 +213,9 @@ mod tests {
     use super::*;
 
     fn sine(amp: f32, n: usize) -> Vec<f32> {
-        (0..n).map(|i| amp * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / 16_000.0).sin()).collect()
+        (0..n)
+            .map(|i| amp * (i as f32 * 2.0 * std::f32::consts::PI * 220.0 / 16_000.0).sin())
+            .collect()
     }
 
     #[test]
@@ -205,7 +230,9 @@ mod tests {
     fn energy_vad_loud_tone_after_quiet_is_speech() {
         let mut vad = EnergyVad::new();
         // Quiet room noise around -60 dBFS.
-        let quiet: Vec<f32> = (0..FRAME_SAMPLES).map(|i| if i % 2 == 0 { 0.001 } else { -0.001 }).collect();
+        let quiet: Vec<f32> = (0..FRAME_SAMPLES)
+            .map(|i| if i % 2 == 0 { 0.001 } else { -0.001 })
+            .collect();
         for _ in 0..30 {
             assert!(vad.process(&quiet) < 0.1);
         }

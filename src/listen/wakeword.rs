@@ -112,7 +112,8 @@ impl WakeWordDetector {
             let path = path.as_ref();
             let session = open_session(WHAT_CLS, path)?;
             let input_name = first_name(session.inputs()).ok_or_else(|| missing(WHAT_CLS, path))?;
-            let output_name = first_name(session.outputs()).ok_or_else(|| missing(WHAT_CLS, path))?;
+            let output_name =
+                first_name(session.outputs()).ok_or_else(|| missing(WHAT_CLS, path))?;
             classifiers.push(Classifier {
                 keyword: keyword.as_ref().to_string(),
                 path: path.to_path_buf(),
@@ -159,7 +160,10 @@ impl WakeWordDetector {
 
     /// Each keyword's score for the most recent chunk (0 until 2 s of audio have been seen).
     pub fn last_scores(&self) -> Vec<(&str, f32)> {
-        self.classifiers.iter().map(|c| (c.keyword.as_str(), c.last_score)).collect()
+        self.classifiers
+            .iter()
+            .map(|c| (c.keyword.as_str(), c.last_score))
+            .collect()
     }
 
     /// Feed 16 kHz mono samples in [-1, 1], any length (80 ms chunks are natural). Returns the
@@ -194,17 +198,26 @@ impl WakeWordDetector {
         }
     }
 
-    fn process_chunk(&mut self, chunk: &[f32], detections: &mut Vec<Detection>) -> Result<(), ListenError> {
+    fn process_chunk(
+        &mut self,
+        chunk: &[f32],
+        detections: &mut Vec<Detection>,
+    ) -> Result<(), ListenError> {
         let mut audio = Vec::with_capacity(CHUNK_CONTEXT + CHUNK_SAMPLES);
         audio.extend_from_slice(&self.tail);
         audio.extend_from_slice(chunk);
         self.tail.clear();
-        self.tail.extend_from_slice(&chunk[CHUNK_SAMPLES - CHUNK_CONTEXT..]);
+        self.tail
+            .extend_from_slice(&chunk[CHUNK_SAMPLES - CHUNK_CONTEXT..]);
         self.push_mel_frames(&audio)?;
 
         while self.next_window + EMBEDDING_WINDOW <= self.mel_total {
             let offset = self.next_window - self.mel_start;
-            for (i, frame) in self.mel_frames.range(offset..offset + EMBEDDING_WINDOW).enumerate() {
+            for (i, frame) in self
+                .mel_frames
+                .range(offset..offset + EMBEDDING_WINDOW)
+                .enumerate()
+            {
                 self.window_buf[i * MEL_BINS..(i + 1) * MEL_BINS].copy_from_slice(frame);
             }
             let embedding = self.embed()?;
@@ -235,7 +248,10 @@ impl WakeWordDetector {
             if score >= c.threshold && c.quiet_chunks == 0 {
                 c.quiet_chunks = self.refractory_chunks;
                 tracing::debug!(keyword = %c.keyword, score, "wake word detected");
-                detections.push(Detection { keyword: c.keyword.clone(), score });
+                detections.push(Detection {
+                    keyword: c.keyword.clone(),
+                    score,
+                });
             }
         }
         Ok(())
@@ -243,10 +259,17 @@ impl WakeWordDetector {
 
     fn push_mel_frames(&mut self, audio: &[f32]) -> Result<(), ListenError> {
         let path = &self.mel_path;
-        let run_err = |source| ListenError::Inference { what: WHAT_MEL, path: path.clone(), source };
+        let run_err = |source| ListenError::Inference {
+            what: WHAT_MEL,
+            path: path.clone(),
+            source,
+        };
         let input = TensorRef::from_array_view(([1usize, audio.len()], audio)).map_err(run_err)?;
         let outputs = self.mel.run(ort::inputs![input]).map_err(run_err)?;
-        let data = match outputs.get(&self.mel_output).map(|v| v.try_extract_tensor::<f32>()) {
+        let data = match outputs
+            .get(&self.mel_output)
+            .map(|v| v.try_extract_tensor::<f32>())
+        {
             Some(Ok((_, data))) if data.len() % MEL_BINS == 0 => data,
             _ => {
                 return Err(ListenError::BadOutput {
@@ -270,11 +293,21 @@ impl WakeWordDetector {
 
     fn embed(&mut self) -> Result<[f32; EMBEDDING_DIM], ListenError> {
         let path = &self.emb_path;
-        let run_err = |source| ListenError::Inference { what: WHAT_EMB, path: path.clone(), source };
-        let input = TensorRef::from_array_view(([1usize, EMBEDDING_WINDOW, MEL_BINS, 1], self.window_buf.as_slice()))
-            .map_err(run_err)?;
+        let run_err = |source| ListenError::Inference {
+            what: WHAT_EMB,
+            path: path.clone(),
+            source,
+        };
+        let input = TensorRef::from_array_view((
+            [1usize, EMBEDDING_WINDOW, MEL_BINS, 1],
+            self.window_buf.as_slice(),
+        ))
+        .map_err(run_err)?;
         let outputs = self.emb.run(ort::inputs![input]).map_err(run_err)?;
-        match outputs.get(&self.emb_output).map(|v| v.try_extract_tensor::<f32>()) {
+        match outputs
+            .get(&self.emb_output)
+            .map(|v| v.try_extract_tensor::<f32>())
+        {
             Some(Ok((_, data))) if data.len() == EMBEDDING_DIM => {
                 let mut out = [0.0f32; EMBEDDING_DIM];
                 out.copy_from_slice(data);
@@ -290,14 +323,26 @@ impl WakeWordDetector {
 }
 
 fn classify(c: &mut Classifier, embeddings: &[f32]) -> Result<f32, ListenError> {
-    let run_err = |source| ListenError::Inference { what: WHAT_CLS, path: c.path.clone(), source };
-    let input = TensorRef::from_array_view(([1usize, CLASSIFIER_EMBEDDINGS, EMBEDDING_DIM], embeddings))
-        .map_err(run_err)?;
+    let run_err = |source| ListenError::Inference {
+        what: WHAT_CLS,
+        path: c.path.clone(),
+        source,
+    };
+    let input =
+        TensorRef::from_array_view(([1usize, CLASSIFIER_EMBEDDINGS, EMBEDDING_DIM], embeddings))
+            .map_err(run_err)?;
     let outputs = c
         .session
         .run(ort::inputs![c.input_name.as_str() => input])
-        .map_err(|source| ListenError::Inference { what: WHAT_CLS, path: c.path.clone(), source })?;
-    match outputs.get(&c.output_name).map(|v| v.try_extract_tensor::<f32>()) {
+        .map_err(|source| ListenError::Inference {
+            what: WHAT_CLS,
+            path: c.path.clone(),
+            source,
+        })?;
+    match outputs
+        .get(&c.output_name)
+        .map(|v| v.try_extract_tensor::<f32>())
+    {
         Some(Ok((_, data))) if !data.is_empty() => Ok(data[0]),
         _ => Err(ListenError::BadOutput {
             what: WHAT_CLS,

@@ -51,7 +51,11 @@ pub enum TtsError {
     )]
     EspeakMissing { program: String },
     #[error("`{program}` failed ({detail}). Check that espeak-ng knows the voice `{voice}` (`espeak-ng --voices`).")]
-    Espeak { program: String, voice: String, detail: String },
+    Espeak {
+        program: String,
+        voice: String,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,19 +123,28 @@ impl PiperVoice {
     /// [`crate::onnx::init`].
     pub fn load(model_path: &Path) -> Result<Self, TtsError> {
         if !model_path.is_file() {
-            return Err(TtsError::VoiceMissing { path: model_path.to_path_buf() });
+            return Err(TtsError::VoiceMissing {
+                path: model_path.to_path_buf(),
+            });
         }
         let mut config_path = model_path.as_os_str().to_owned();
         config_path.push(".json");
         let config_path = PathBuf::from(config_path);
-        let bad = |reason: String| TtsError::BadConfig { path: config_path.clone(), reason };
+        let bad = |reason: String| TtsError::BadConfig {
+            path: config_path.clone(),
+            reason,
+        };
         let raw = std::fs::read(&config_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => TtsError::VoiceMissing { path: config_path.clone() },
+            std::io::ErrorKind::NotFound => TtsError::VoiceMissing {
+                path: config_path.clone(),
+            },
             _ => bad(e.to_string()),
         })?;
         let file: VoiceFile = serde_json::from_slice(&raw).map_err(|e| bad(e.to_string()))?;
         if let Some(kind) = file.phoneme_type.as_deref().filter(|k| *k != "espeak") {
-            return Err(bad(format!("phoneme_type `{kind}` is not supported (only `espeak`)")));
+            return Err(bad(format!(
+                "phoneme_type `{kind}` is not supported (only `espeak`)"
+            )));
         }
         let mut id_map = HashMap::new();
         for (symbol, ids) in &file.phoneme_id_map {
@@ -140,12 +153,25 @@ impl PiperVoice {
                 id_map.insert(c, ids.clone());
             }
         }
-        let special = |c: char| id_map.get(&c).cloned().ok_or_else(|| bad(format!("phoneme_id_map has no `{c}`")));
+        let special = |c: char| {
+            id_map
+                .get(&c)
+                .cloned()
+                .ok_or_else(|| bad(format!("phoneme_id_map has no `{c}`")))
+        };
         let (pad, bos, eos) = (special('_')?, special('^')?, special('$')?);
 
-        let env = crate::onnx::environment().ok_or_else(|| TtsError::RuntimeNotLoaded { path: model_path.into() })?;
-        let load_err = |source: ort::Error| TtsError::ModelLoad { path: model_path.to_path_buf(), source };
-        let session = Session::builder(env).map_err(load_err)?.commit_from_file(model_path).map_err(load_err)?;
+        let env = crate::onnx::environment().ok_or_else(|| TtsError::RuntimeNotLoaded {
+            path: model_path.into(),
+        })?;
+        let load_err = |source: ort::Error| TtsError::ModelLoad {
+            path: model_path.to_path_buf(),
+            source,
+        };
+        let session = Session::builder(env)
+            .map_err(load_err)?
+            .commit_from_file(model_path)
+            .map_err(load_err)?;
         let has_sid = session.inputs().iter().any(|i| i.name() == "sid");
         let speaker = (file.num_speakers > 1 || has_sid).then_some(0);
 
@@ -196,7 +222,10 @@ impl PiperVoice {
             }
             samples.extend(self.infer(&ids)?);
         }
-        Ok(Audio { samples, sample_rate: self.sample_rate })
+        Ok(Audio {
+            samples,
+            sample_rate: self.sample_rate,
+        })
     }
 
     /// Speak one sentence at a time, for streaming playback: the callback gets each sentence's
@@ -212,7 +241,10 @@ impl PiperVoice {
                 continue;
             }
             let samples = self.infer(&ids)?;
-            if !on_sentence(Audio { samples, sample_rate: self.sample_rate }) {
+            if !on_sentence(Audio {
+                samples,
+                sample_rate: self.sample_rate,
+            }) {
                 break;
             }
         }
@@ -221,13 +253,22 @@ impl PiperVoice {
 
     /// The IPA phonemes of one sentence, with clause punctuation restored, as Piper builds them.
     pub fn phonemize_sentence(&self, clauses: &[Clause]) -> Result<String, TtsError> {
-        let line_text: Vec<String> = clauses.iter().map(|c| format!("{}{}", c.text, c.terminator)).collect();
+        let line_text: Vec<String> = clauses
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}{}",
+                    c.text,
+                    c.terminator.map(String::from).unwrap_or_default()
+                )
+            })
+            .collect();
         let lines = self.espeak_ipa(&line_text.join(" "))?;
         let mut out = String::new();
         if lines.len() == clauses.len() {
             for (line, clause) in lines.iter().zip(clauses) {
                 out.push_str(line);
-                out.push(clause.terminator);
+                out.extend(clause.terminator);
                 if !clause.ends_sentence() {
                     out.push(' ');
                 }
@@ -236,7 +277,7 @@ impl PiperVoice {
             // espeak split the clauses differently (e.g. at an abbreviation): keep its
             // phonemes, lose only the inner pauses.
             out.push_str(&lines.join(" "));
-            out.push(clauses.last().map(|c| c.terminator).unwrap_or('.'));
+            out.extend(clauses.last().and_then(|c| c.terminator));
         }
         Ok(out)
     }
@@ -256,7 +297,9 @@ impl PiperVoice {
                         ids.extend(v);
                         ids.extend(&self.pad);
                     }
-                    None => tracing::debug!(phoneme = %p, "phoneme not in the voice's map; skipped"),
+                    None => {
+                        tracing::debug!(phoneme = %p, "phoneme not in the voice's map; skipped")
+                    }
                 }
             }
         }
@@ -274,32 +317,54 @@ impl PiperVoice {
             detail,
         };
         let mut child = Command::new(program)
-            .args(["-q", "--ipa", "-b", "1", "--stdin", "-v", &self.espeak_voice])
+            .args([
+                "-q",
+                "--ipa",
+                "-b",
+                "1",
+                "--stdin",
+                "-v",
+                &self.espeak_voice,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => TtsError::EspeakMissing { program: program.clone() },
+                std::io::ErrorKind::NotFound => TtsError::EspeakMissing {
+                    program: program.clone(),
+                },
                 _ => failed(e.to_string()),
             })?;
         if let Some(mut stdin) = child.stdin.take() {
             // Newlines would only be read as spaces; make that explicit.
             let line = text.replace(['\n', '\r'], " ");
-            stdin.write_all(line.as_bytes()).map_err(|e| failed(format!("writing text: {e}")))?;
+            stdin
+                .write_all(line.as_bytes())
+                .map_err(|e| failed(format!("writing text: {e}")))?;
         }
-        let output = child.wait_with_output().map_err(|e| failed(e.to_string()))?;
+        let output = child
+            .wait_with_output()
+            .map_err(|e| failed(e.to_string()))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             return Err(failed(format!("{}: {}", output.status, stderr.trim())));
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
-        Ok(stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+        Ok(stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
     }
 
     fn infer(&mut self, ids: &[i64]) -> Result<Vec<f32>, TtsError> {
         let path = &self.path;
-        let run_err = |source| TtsError::Inference { path: path.clone(), source };
+        let run_err = |source| TtsError::Inference {
+            path: path.clone(),
+            source,
+        };
         let n = ids.len();
         let input = TensorRef::from_array_view(([1usize, n], ids)).map_err(run_err)?;
         let lengths = [n as i64];
@@ -313,15 +378,20 @@ impl PiperVoice {
                 "input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid
             ])
         } else {
-            self.session.run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
+            self.session
+                .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
         }
         .map_err(run_err)?;
-        let value = outputs
-            .get("output")
-            .ok_or_else(|| TtsError::BadOutput { path: path.clone(), detail: "no `output`".into() })?;
+        let value = outputs.get("output").ok_or_else(|| TtsError::BadOutput {
+            path: path.clone(),
+            detail: "no `output`".into(),
+        })?;
         let (_, data) = value
             .try_extract_tensor::<f32>()
-            .map_err(|e| TtsError::BadOutput { path: path.clone(), detail: e.to_string() })?;
+            .map_err(|e| TtsError::BadOutput {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
         Ok(data.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
     }
 }
