@@ -135,9 +135,9 @@ fn segmenter_finds_one_segment_covering_jfk() {
     let mut vad = load_vad();
     let mut audio = read_wav_16k(&data("jfk.wav"));
     audio.extend(std::iter::repeat_n(0.0, 16_000)); // a second of silence to end on
-                                                       // The address pauses for about 1.1 s after "Americans,"; an end-of-speech silence of 1.5 s
-                                                       // keeps it one utterance (with the 0.7 s default it is two, which is also right for
-                                                       // commands).
+                                                    // The address pauses for about 1.1 s after "Americans,"; an end-of-speech silence of 1.5 s
+                                                    // keeps it one utterance (with the 0.7 s default it is two, which is also right for
+                                                    // commands).
     let config = SegmenterConfig {
         end_silence_ms: 1500,
         ..SegmenterConfig::default()
@@ -195,4 +195,71 @@ fn wrong_frame_size_is_an_error_not_a_panic() {
         }) => {}
         other => panic!("expected a frame size error, got {other:?}"),
     }
+}
+
+/// The model-free fallback on the same recording: coarser, but it still finds the address as
+/// one utterance once it has heard a moment of the room.
+#[test]
+fn energy_fallback_finds_jfk_speech() {
+    use skylark::listen::EnergyVad;
+    let mut audio = white_noise(16_000, 0.002);
+    let lead_in = audio.len();
+    audio.extend(read_wav_16k(&data("jfk.wav")));
+    audio.extend(white_noise(2 * 16_000, 0.002));
+    let mut vad = EnergyVad::new();
+    let config = SegmenterConfig {
+        end_silence_ms: 1500,
+        ..SegmenterConfig::default()
+    };
+    let mut segmenter = VadSegmenter::new(config);
+    let mut events = Vec::new();
+    for frame in audio.chunks_exact(FRAME_SAMPLES) {
+        events.extend(segmenter.push(vad.process(frame)));
+    }
+    events.extend(segmenter.finish());
+    eprintln!("{events:?}");
+    let segments: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            VadEvent::End(s) => Some(*s),
+            VadEvent::Start { .. } => None,
+        })
+        .collect();
+    assert_eq!(segments.len(), 1, "{events:?}");
+    assert!(segments[0].start < lead_in + 16_000, "{:?}", segments[0]);
+    assert!(segments[0].end > lead_in + 10 * 16_000, "{:?}", segments[0]);
+    assert!(segments[0].end < lead_in + 12 * 16_000, "{:?}", segments[0]);
+}
+
+#[test]
+fn detector_falls_back_to_energy_only_when_the_model_is_missing() {
+    let dir = skylark::models::default_models_dir();
+    if let Err(e) = skylark::onnx::init(&dir) {
+        panic!("{e}");
+    }
+    let empty = tempfile::tempdir().expect("temp dir");
+    // Digital silence then a loud square wave: both detectors must call the tone speech-like
+    // differently from silence, and neither may fail.
+    let mut fallback =
+        skylark::listen::vad::detector_for(empty.path()).unwrap_or_else(|e| panic!("{e}"));
+    let mut silero = skylark::listen::vad::detector_for(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let silence = [0.0f32; FRAME_SAMPLES];
+    let tone: Vec<f32> = (0..FRAME_SAMPLES)
+        .map(|i| if (i / 40) % 2 == 0 { 0.3 } else { -0.3 })
+        .collect();
+    let fb_silence = fallback.process(&silence).unwrap_or_else(|e| panic!("{e}"));
+    let fb_tone = fallback.process(&tone).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        fb_silence < 0.1 && fb_tone > 0.9,
+        "energy: silence {fb_silence}, tone {fb_tone}"
+    );
+    // Silero knows a steady tone is not speech; the energy detector cannot.
+    let mut sil_tone = 0.0f32;
+    for _ in 0..30 {
+        sil_tone = silero.process(&tone).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(
+        sil_tone < 0.5,
+        "Silero called a steady square wave speech ({sil_tone})"
+    );
 }
