@@ -78,6 +78,16 @@ fn phonemes_keep_clause_punctuation_like_piper() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, "həlˈoʊ, wˈɜːld.");
     assert!(second.ends_with('?') && second.contains("juː"), "{second}");
+    // espeak splits after "Dr." where this splitter does not: its phonemes are kept whole.
+    let s = sentences("Dr. Smith arrived, late.");
+    assert_eq!(s.len(), 1);
+    let dr = voice
+        .phonemize_sentence(&s[0])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        dr.starts_with("dˈɑːktɚ smˈɪθ") && dr.ends_with("lˈeɪt."),
+        "{dr}"
+    );
 }
 
 #[test]

@@ -353,9 +353,8 @@ impl PiperVoice {
         let stdout = String::from_utf8_lossy(&output.stdout);
         Ok(stdout
             .lines()
-            .map(str::trim)
+            .map(|l| strip_language_flags(l).trim().to_string())
             .filter(|l| !l.is_empty())
-            .map(String::from)
             .collect())
     }
 
@@ -393,5 +392,35 @@ impl PiperVoice {
                 detail: e.to_string(),
             })?;
         Ok(data.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
+    }
+}
+
+/// Drop espeak's language-switch marks such as `(fr)` … `(en)`, as piper-phonemize does: the
+/// voice was trained without them, and `(`/`)` would otherwise be read as pause symbols.
+fn strip_language_flags(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut in_flag = false;
+    for c in line.chars() {
+        match c {
+            '(' => in_flag = true,
+            ')' if in_flag => in_flag = false,
+            _ if !in_flag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_language_flags;
+
+    #[test]
+    fn language_flags_are_removed() {
+        assert_eq!(
+            strip_language_flags("ɪts (fr)ʃɛʁʃe(en) tˈaɪm"),
+            "ɪts ʃɛʁʃe tˈaɪm"
+        );
+        assert_eq!(strip_language_flags("həlˈoʊ"), "həlˈoʊ");
     }
 }
