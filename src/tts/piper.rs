@@ -116,6 +116,9 @@ pub struct PiperVoice {
     /// Speaker id for multi-speaker voices (the model then has a `sid` input).
     speaker: Option<i64>,
     pub scales: Scales,
+    /// Silence put between sentences by [`synthesize`](Self::synthesize) (Piper's default
+    /// 0.2 s); none after the last one, since trailing silence is only latency.
+    pub sentence_pause_secs: f32,
 }
 
 impl PiperVoice {
@@ -186,6 +189,7 @@ impl PiperVoice {
             bos,
             eos,
             speaker,
+            sentence_pause_secs: 0.2,
             scales: Scales {
                 noise: file.inference.noise_scale,
                 length: file.inference.length_scale,
@@ -220,6 +224,10 @@ impl PiperVoice {
             if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
                 continue; // nothing the voice can say
             }
+            if !samples.is_empty() {
+                let pause = (self.sentence_pause_secs.max(0.0) * self.sample_rate as f32) as usize;
+                samples.extend(std::iter::repeat_n(0.0, pause));
+            }
             samples.extend(self.infer(&ids)?);
         }
         Ok(Audio {
@@ -229,7 +237,8 @@ impl PiperVoice {
     }
 
     /// Speak one sentence at a time, for streaming playback: the callback gets each sentence's
-    /// audio as soon as it is ready and may return `false` to stop (barge-in, cancel).
+    /// audio as soon as it is ready and may return `false` to stop (barge-in, cancel). The
+    /// audio carries no pause; the player inserts `sentence_pause_secs` between sentences.
     pub fn synthesize_each(
         &mut self,
         text: &str,
