@@ -176,7 +176,12 @@ impl PiperVoice {
             .commit_from_file(model_path)
             .map_err(load_err)?;
         let has_sid = session.inputs().iter().any(|i| i.name() == "sid");
-        let speaker = (file.num_speakers > 1 || has_sid).then_some(0);
+        // Feed `sid` only when the graph has it; a config claiming several speakers for a
+        // graph without one would otherwise make every run fail.
+        if file.num_speakers > 1 && !has_sid {
+            tracing::warn!(path = %model_path.display(), "voice config lists several speakers but the model has no `sid` input");
+        }
+        let speaker = has_sid.then_some(0);
 
         Ok(Self {
             session,
