@@ -5,6 +5,8 @@
 
 pub mod config;
 pub mod doctor;
+pub mod listen;
 pub mod logging;
 pub mod models;
 pub mod onnx;
+pub mod tts;

@@ -66,3 +66,9 @@ pub fn init(models_dir: &Path) -> Result<&'static Path, RuntimeError> {
         Err(e) => Err(e.clone()),
     }
 }
+
+/// The process-wide ONNX Runtime environment, once [`init`] has succeeded. `ort` rc.15 needs it
+/// to build a session (`Session::builder(env)`), so every model runner asks for it here.
+pub fn environment() -> Option<&'static ort::environment::Environment> {
+    ENV.get()
+}

@@ -1,0 +1,440 @@
+//! Piper voice runner: text → espeak-ng IPA phonemes (separate process) → phoneme ids →
+//! VITS ONNX model → samples.
+//!
+//! The phoneme handling matches Piper's `piper-phonemize`: each Unicode code point of espeak's
+//! IPA output is one phoneme; clause punctuation is put back after each clause (`, ; :` with a
+//! space after them); the id sequence is BOS `^`, every phoneme followed by the pad `_`, EOS
+//! `$`; code points the voice does not know are skipped. Piper decomposes the IPA to NFD; the
+//! only precomposed symbol espeak emits that a voice map holds is `ç`, decomposed here by hand.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use ort::session::Session;
+use ort::value::TensorRef;
+use serde::Deserialize;
+
+use super::text::{sentences, Clause};
+use super::Audio;
+
+/// The espeak-ng program run for phonemes.
+pub const ESPEAK_PROGRAM: &str = "espeak-ng";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TtsError {
+    #[error("Piper voice not found at {path}. Fix: run `skylark models fetch`.")]
+    VoiceMissing { path: PathBuf },
+    #[error(
+        "the voice config {path} is unreadable: {reason}. Fix: run `skylark models verify`, then \
+         `skylark models fetch`."
+    )]
+    BadConfig { path: PathBuf, reason: String },
+    #[error(
+        "ONNX Runtime is not loaded, so the voice {path} cannot be opened. Fix: call \
+         `skylark::onnx::init(models_dir)` first (the daemon does this at start)."
+    )]
+    RuntimeNotLoaded { path: PathBuf },
+    #[error(
+        "could not load the Piper voice {path}: {source}. Fix: run `skylark models verify`, then \
+         `skylark models fetch` to replace a damaged file."
+    )]
+    ModelLoad { path: PathBuf, source: ort::Error },
+    #[error("the Piper voice {path} failed to run: {source}")]
+    Inference { path: PathBuf, source: ort::Error },
+    #[error("the Piper voice {path} returned an unexpected output: {detail}")]
+    BadOutput { path: PathBuf, detail: String },
+    #[error(
+        "`{program}` was not found; Piper voices need it for phonemes. Fix: \
+         `apt-get install espeak-ng` (or set the espeak-ng path in the config)."
+    )]
+    EspeakMissing { program: String },
+    #[error("`{program}` failed ({detail}). Check that espeak-ng knows the voice `{voice}` (`espeak-ng --voices`).")]
+    Espeak {
+        program: String,
+        voice: String,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct VoiceFile {
+    audio: AudioSection,
+    espeak: EspeakSection,
+    inference: InferenceSection,
+    #[serde(default)]
+    phoneme_type: Option<String>,
+    phoneme_id_map: HashMap<String, Vec<i64>>,
+    #[serde(default = "one")]
+    num_speakers: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct AudioSection {
+    sample_rate: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct EspeakSection {
+    voice: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct InferenceSection {
+    noise_scale: f32,
+    length_scale: f32,
+    noise_w: f32,
+}
+
+/// Synthesis knobs; defaults come from the voice's `.onnx.json`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scales {
+    /// Variation in the voice (VITS noise).
+    pub noise: f32,
+    /// Speaking slowness: 1.0 normal, 1.2 slower.
+    pub length: f32,
+    /// Variation in phoneme durations.
+    pub noise_w: f32,
+}
+
+/// A loaded Piper voice.
+pub struct PiperVoice {
+    session: Session,
+    path: PathBuf,
+    sample_rate: u32,
+    espeak_voice: String,
+    espeak_program: String,
+    id_map: HashMap<char, Vec<i64>>,
+    pad: Vec<i64>,
+    bos: Vec<i64>,
+    eos: Vec<i64>,
+    /// Speaker id for multi-speaker voices (the model then has a `sid` input).
+    speaker: Option<i64>,
+    pub scales: Scales,
+    /// Silence put between sentences by [`synthesize`](Self::synthesize) (Piper's default
+    /// 0.2 s); none after the last one, since trailing silence is only latency.
+    pub sentence_pause_secs: f32,
+}
+
+impl PiperVoice {
+    /// Load `<voice>.onnx` and its `<voice>.onnx.json`. ONNX Runtime must be loaded first with
+    /// [`crate::onnx::init`].
+    pub fn load(model_path: &Path) -> Result<Self, TtsError> {
+        if !model_path.is_file() {
+            return Err(TtsError::VoiceMissing {
+                path: model_path.to_path_buf(),
+            });
+        }
+        let mut config_path = model_path.as_os_str().to_owned();
+        config_path.push(".json");
+        let config_path = PathBuf::from(config_path);
+        let bad = |reason: String| TtsError::BadConfig {
+            path: config_path.clone(),
+            reason,
+        };
+        let raw = std::fs::read(&config_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => TtsError::VoiceMissing {
+                path: config_path.clone(),
+            },
+            _ => bad(e.to_string()),
+        })?;
+        let file: VoiceFile = serde_json::from_slice(&raw).map_err(|e| bad(e.to_string()))?;
+        if let Some(kind) = file.phoneme_type.as_deref().filter(|k| *k != "espeak") {
+            return Err(bad(format!(
+                "phoneme_type `{kind}` is not supported (only `espeak`)"
+            )));
+        }
+        let mut id_map = HashMap::new();
+        for (symbol, ids) in &file.phoneme_id_map {
+            let mut chars = symbol.chars();
+            if let (Some(c), None) = (chars.next(), chars.next()) {
+                id_map.insert(c, ids.clone());
+            }
+        }
+        let special = |c: char| {
+            id_map
+                .get(&c)
+                .cloned()
+                .ok_or_else(|| bad(format!("phoneme_id_map has no `{c}`")))
+        };
+        let (pad, bos, eos) = (special('_')?, special('^')?, special('$')?);
+
+        let env = crate::onnx::environment().ok_or_else(|| TtsError::RuntimeNotLoaded {
+            path: model_path.into(),
+        })?;
+        let load_err = |source: ort::Error| TtsError::ModelLoad {
+            path: model_path.to_path_buf(),
+            source,
+        };
+        let session = Session::builder(env)
+            .map_err(load_err)?
+            .commit_from_file(model_path)
+            .map_err(load_err)?;
+        let has_sid = session.inputs().iter().any(|i| i.name() == "sid");
+        // Feed `sid` only when the graph has it; a config claiming several speakers for a
+        // graph without one would otherwise make every run fail.
+        if file.num_speakers > 1 && !has_sid {
+            tracing::warn!(path = %model_path.display(), "voice config lists several speakers but the model has no `sid` input");
+        }
+        let speaker = has_sid.then_some(0);
+
+        Ok(Self {
+            session,
+            path: model_path.to_path_buf(),
+            sample_rate: file.audio.sample_rate,
+            espeak_voice: file.espeak.voice,
+            espeak_program: ESPEAK_PROGRAM.to_string(),
+            id_map,
+            pad,
+            bos,
+            eos,
+            speaker,
+            sentence_pause_secs: 0.2,
+            scales: Scales {
+                noise: file.inference.noise_scale,
+                length: file.inference.length_scale,
+                noise_w: file.inference.noise_w,
+            },
+        })
+    }
+
+    /// Run a different espeak-ng binary (a path, or a name looked up in `$PATH`).
+    pub fn with_espeak_program(mut self, program: impl Into<String>) -> Self {
+        self.espeak_program = program.into();
+        self
+    }
+
+    /// Choose the speaker of a multi-speaker voice (ignored by single-speaker voices).
+    pub fn set_speaker(&mut self, id: i64) {
+        if self.speaker.is_some() {
+            self.speaker = Some(id);
+        }
+    }
+
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// Speak `text`: sentence by sentence, concatenated. Text with nothing speakable gives
+    /// empty audio, not an error.
+    pub fn synthesize(&mut self, text: &str) -> Result<Audio, TtsError> {
+        let mut samples = Vec::new();
+        for sentence in sentences(text) {
+            let ids = self.sentence_ids(&sentence)?;
+            if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
+                continue; // nothing the voice can say
+            }
+            if !samples.is_empty() {
+                let pause = (self.sentence_pause_secs.max(0.0) * self.sample_rate as f32) as usize;
+                samples.extend(std::iter::repeat_n(0.0, pause));
+            }
+            samples.extend(self.infer(&ids)?);
+        }
+        Ok(Audio {
+            samples,
+            sample_rate: self.sample_rate,
+        })
+    }
+
+    /// Speak one sentence at a time, for streaming playback: the callback gets each sentence's
+    /// audio as soon as it is ready and may return `false` to stop (barge-in, cancel). The
+    /// audio carries no pause; the player inserts `sentence_pause_secs` between sentences.
+    pub fn synthesize_each(
+        &mut self,
+        text: &str,
+        mut on_sentence: impl FnMut(Audio) -> bool,
+    ) -> Result<(), TtsError> {
+        for sentence in sentences(text) {
+            let ids = self.sentence_ids(&sentence)?;
+            if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
+                continue;
+            }
+            let samples = self.infer(&ids)?;
+            if !on_sentence(Audio {
+                samples,
+                sample_rate: self.sample_rate,
+            }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The IPA phonemes of one sentence, with clause punctuation restored, as Piper builds them.
+    pub fn phonemize_sentence(&self, clauses: &[Clause]) -> Result<String, TtsError> {
+        let line_text: Vec<String> = clauses
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}{}",
+                    c.text,
+                    c.terminator.map(String::from).unwrap_or_default()
+                )
+            })
+            .collect();
+        let lines = self.espeak_ipa(&line_text.join(" "))?;
+        let mut out = String::new();
+        if lines.len() == clauses.len() {
+            for (line, clause) in lines.iter().zip(clauses) {
+                out.push_str(line);
+                out.extend(clause.terminator);
+                if !clause.ends_sentence() {
+                    out.push(' ');
+                }
+            }
+        } else {
+            // espeak split the clauses differently (e.g. at an abbreviation): keep its
+            // phonemes, lose only the inner pauses.
+            out.push_str(&lines.join(" "));
+            out.extend(clauses.last().and_then(|c| c.terminator));
+        }
+        Ok(out)
+    }
+
+    /// Phoneme ids of one sentence: `^ _ p1 _ p2 _ … pn _ $`.
+    fn sentence_ids(&self, clauses: &[Clause]) -> Result<Vec<i64>, TtsError> {
+        let phonemes = self.phonemize_sentence(clauses)?;
+        let mut ids = Vec::with_capacity(phonemes.len() * 2 + 4);
+        ids.extend(&self.bos);
+        ids.extend(&self.pad);
+        for c in phonemes.chars() {
+            // NFD for the one precomposed symbol espeak emits (see module docs).
+            let parts: &[char] = if c == 'ç' { &['c', '\u{327}'] } else { &[c] };
+            for p in parts {
+                match self.id_map.get(p) {
+                    Some(v) => {
+                        ids.extend(v);
+                        ids.extend(&self.pad);
+                    }
+                    None => {
+                        tracing::debug!(phoneme = %p, "phoneme not in the voice's map; skipped")
+                    }
+                }
+            }
+        }
+        ids.extend(&self.eos);
+        Ok(ids)
+    }
+
+    /// espeak-ng's IPA for `text`, one line per clause it found. Text goes in on stdin, so text
+    /// that starts with `-` is never read as an option.
+    fn espeak_ipa(&self, text: &str) -> Result<Vec<String>, TtsError> {
+        let program = &self.espeak_program;
+        let failed = |detail: String| TtsError::Espeak {
+            program: program.clone(),
+            voice: self.espeak_voice.clone(),
+            detail,
+        };
+        let mut child = Command::new(program)
+            .args([
+                "-q",
+                "--ipa",
+                "-b",
+                "1",
+                "--stdin",
+                "-v",
+                &self.espeak_voice,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => TtsError::EspeakMissing {
+                    program: program.clone(),
+                },
+                _ => failed(e.to_string()),
+            })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // Newlines would only be read as spaces; make that explicit.
+            let line = text.replace(['\n', '\r'], " ");
+            stdin
+                .write_all(line.as_bytes())
+                .map_err(|e| failed(format!("writing text: {e}")))?;
+        }
+        let output = child
+            .wait_with_output()
+            .map_err(|e| failed(e.to_string()))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(failed(format!("{}: {}", output.status, stderr.trim())));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        Ok(stdout
+            .lines()
+            .map(|l| strip_language_flags(l).trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+
+    fn infer(&mut self, ids: &[i64]) -> Result<Vec<f32>, TtsError> {
+        let path = &self.path;
+        let run_err = |source| TtsError::Inference {
+            path: path.clone(),
+            source,
+        };
+        let n = ids.len();
+        let input = TensorRef::from_array_view(([1usize, n], ids)).map_err(run_err)?;
+        let lengths = [n as i64];
+        let lengths = TensorRef::from_array_view(([1usize], &lengths[..])).map_err(run_err)?;
+        let scales = [self.scales.noise, self.scales.length, self.scales.noise_w];
+        let scales = TensorRef::from_array_view(([3usize], &scales[..])).map_err(run_err)?;
+        let sid = [self.speaker.unwrap_or(0)];
+        let outputs = if self.speaker.is_some() {
+            let sid = TensorRef::from_array_view(([1usize], &sid[..])).map_err(run_err)?;
+            self.session.run(ort::inputs![
+                "input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid
+            ])
+        } else {
+            self.session
+                .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
+        }
+        .map_err(run_err)?;
+        let value = outputs.get("output").ok_or_else(|| TtsError::BadOutput {
+            path: path.clone(),
+            detail: "no `output`".into(),
+        })?;
+        let (_, data) = value
+            .try_extract_tensor::<f32>()
+            .map_err(|e| TtsError::BadOutput {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        Ok(data.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
+    }
+}
+
+/// Drop espeak's language-switch marks such as `(fr)` … `(en)`, as piper-phonemize does: the
+/// voice was trained without them, and `(`/`)` would otherwise be read as pause symbols.
+fn strip_language_flags(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut in_flag = false;
+    for c in line.chars() {
+        match c {
+            '(' => in_flag = true,
+            ')' if in_flag => in_flag = false,
+            _ if !in_flag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_language_flags;
+
+    #[test]
+    fn language_flags_are_removed() {
+        assert_eq!(
+            strip_language_flags("ɪts (fr)ʃɛʁʃe(en) tˈaɪm"),
+            "ɪts ʃɛʁʃe tˈaɪm"
+        );
+        assert_eq!(strip_language_flags("həlˈoʊ"), "həlˈoʊ");
+    }
+}
