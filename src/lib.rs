@@ -3,5 +3,6 @@
 //! See `ARCHITECTURE.md` for the code map. Adapters (CLI, D-Bus, JNI) use the plain Rust API
 //! exposed here; only `dbus` knows zbus and only the `android/` crate knows JNI.
 
+pub mod llm;
 pub mod models;
 pub mod onnx;

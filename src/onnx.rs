@@ -66,3 +66,14 @@ pub fn init(models_dir: &Path) -> Result<&'static Path, RuntimeError> {
         Err(e) => Err(e.clone()),
     }
 }
+
+/// The process-wide environment, loading ONNX Runtime first if needed. `ort` sessions are
+/// built in it (`Session::builder(env)`), so every model shares one runtime and thread setup.
+pub fn environment(models_dir: &Path) -> Result<&'static ort::environment::Environment, RuntimeError> {
+    let path = init(models_dir)?;
+    ENV.get().ok_or_else(|| RuntimeError::Load {
+        path: path.to_path_buf(),
+        reason: "the ONNX Runtime environment was not created".into(),
+        version: ORT_VERSION,
+    })
+}
