@@ -118,6 +118,7 @@ fn first_step_logits_match_python_onnxruntime() {
     assert_eq!(logits.len(), ref_logits.len());
     assert_eq!(logits.len(), 49152);
     let max_diff = logits.iter().zip(&ref_logits).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    eprintln!("first-step logits: max |rust - python| = {max_diff}");
     assert!(max_diff <= 1e-3, "max |rust - python| = {max_diff}");
 }
 
