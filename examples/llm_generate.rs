@@ -16,16 +16,24 @@ fn peak_rss_mb() -> Option<f64> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let prompt = args.next().unwrap_or_else(|| "What is the capital of France?".into());
+    let prompt = args
+        .next()
+        .unwrap_or_else(|| "What is the capital of France?".into());
     let threads = args.next().and_then(|t| t.parse().ok()).unwrap_or(2);
-    let opts = LlmOptions { threads, ..LlmOptions::default() };
+    let opts = LlmOptions {
+        threads,
+        ..LlmOptions::default()
+    };
     let dir = opts.models_dir.join(DEFAULT_MODEL_SUBDIR);
 
     let t0 = Instant::now();
     let mut model = DecoderModel::load(&dir, &opts)?;
     let load_s = t0.elapsed().as_secs_f64();
 
-    let params = GenerationParams { max_tokens: 128, stop: vec![] };
+    let params = GenerationParams {
+        max_tokens: 128,
+        stop: vec![],
+    };
     let cancel = AtomicBool::new(false);
     let t1 = Instant::now();
     let mut first_chunk_s = None;
@@ -38,7 +46,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     let first = first_chunk_s.unwrap_or(total_s);
     let decode_tokens = g.token_ids.len().saturating_sub(1);
-    let tps = if total_s > first && decode_tokens > 0 { decode_tokens as f64 / (total_s - first) } else { 0.0 };
+    let tps = if total_s > first && decode_tokens > 0 {
+        decode_tokens as f64 / (total_s - first)
+    } else {
+        0.0
+    };
     eprintln!(
         "load {load_s:.2}s, prompt {} tokens, first text {first:.2}s, {} new tokens, decode {tps:.1} tokens/s, \
          finish {:?}, peak RSS {:.0} MB, threads {threads}",

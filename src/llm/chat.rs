@@ -19,15 +19,24 @@ impl ChatTemplate {
     /// `chat_template.jinja`, which wins when present.
     pub fn load(dir: &Path) -> Result<Self> {
         let cfg_path = dir.join("tokenizer_config.json");
-        let cfg = if cfg_path.is_file() { Some(super::layout::read_json(&cfg_path)?) } else { None };
+        let cfg = if cfg_path.is_file() {
+            Some(super::layout::read_json(&cfg_path)?)
+        } else {
+            None
+        };
         let jinja = dir.join("chat_template.jinja");
         let (source, text) = if jinja.is_file() {
-            let text = std::fs::read_to_string(&jinja)
-                .map_err(|e| LlmError::Template { path: jinja.clone(), reason: e.to_string() })?;
+            let text = std::fs::read_to_string(&jinja).map_err(|e| LlmError::Template {
+                path: jinja.clone(),
+                reason: e.to_string(),
+            })?;
             (jinja, text)
         } else {
             let Some(cfg) = &cfg else {
-                return Err(LlmError::MissingFile { what: "tokenizer config (chat template)", path: cfg_path });
+                return Err(LlmError::MissingFile {
+                    what: "tokenizer config (chat template)",
+                    path: cfg_path,
+                });
             };
             let text = match &cfg["chat_template"] {
                 serde_json::Value::String(s) => s.clone(),
@@ -50,11 +59,17 @@ impl ChatTemplate {
             (cfg_path.clone(), text)
         };
         let token = |key: &str| -> String {
-            let Some(cfg) = &cfg else { return String::new() };
+            let Some(cfg) = &cfg else {
+                return String::new();
+            };
             match &cfg[key] {
                 serde_json::Value::String(s) => s.clone(),
                 // Older configs store AddedToken objects.
-                serde_json::Value::Object(o) => o.get("content").and_then(|c| c.as_str()).unwrap_or_default().to_owned(),
+                serde_json::Value::Object(o) => o
+                    .get("content")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
                 _ => String::new(),
             }
         };
@@ -62,19 +77,38 @@ impl ChatTemplate {
     }
 
     /// Compile `text` (kept for tests and for templates given in the config).
-    pub fn from_source(source: PathBuf, text: String, bos_token: String, eos_token: String) -> Result<Self> {
+    pub fn from_source(
+        source: PathBuf,
+        text: String,
+        bos_token: String,
+        eos_token: String,
+    ) -> Result<Self> {
         let mut env = minijinja::Environment::new();
         // HF renders templates with these two options; without them whitespace differs.
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         // HF templates call Python string/dict methods (`.strip()`, `.items()`, ...).
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
         env.add_template_owned("chat", text)
-            .map_err(|e| LlmError::Template { path: source.clone(), reason: e.to_string() })?;
-        Ok(Self { env, source, bos_token, eos_token })
+            .map_err(|e| LlmError::Template {
+                path: source.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            env,
+            source,
+            bos_token,
+            eos_token,
+        })
     }
 
     /// The prompt for `messages`, ending with the assistant's turn header.
@@ -82,14 +116,20 @@ impl ChatTemplate {
         let tmpl = self
             .env
             .get_template("chat")
-            .map_err(|e| LlmError::Template { path: self.source.clone(), reason: e.to_string() })?;
+            .map_err(|e| LlmError::Template {
+                path: self.source.clone(),
+                reason: e.to_string(),
+            })?;
         tmpl.render(minijinja::context! {
             messages => messages,
             add_generation_prompt => true,
             bos_token => &self.bos_token,
             eos_token => &self.eos_token,
         })
-        .map_err(|e| LlmError::Template { path: self.source.clone(), reason: e.to_string() })
+        .map_err(|e| LlmError::Template {
+            path: self.source.clone(),
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -111,8 +151,13 @@ mod tests {
             "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
              <|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
         );
-        let out = tmpl(SMOLLM2).render(&[ChatMessage::system("Be brief."), ChatMessage::user("Hi")]).unwrap();
-        assert!(out.starts_with("<|im_start|>system\nBe brief.<|im_end|>\n"), "{out}");
+        let out = tmpl(SMOLLM2)
+            .render(&[ChatMessage::system("Be brief."), ChatMessage::user("Hi")])
+            .unwrap();
+        assert!(
+            out.starts_with("<|im_start|>system\nBe brief.<|im_end|>\n"),
+            "{out}"
+        );
     }
 
     #[test]

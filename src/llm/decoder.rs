@@ -16,7 +16,13 @@ use super::{
 
 /// End-of-turn tokens of common chat formats; whichever the vocabulary has end a generation,
 /// besides the config's `eos_token_id`.
-const END_TOKENS: &[&str] = &["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>"];
+const END_TOKENS: &[&str] = &[
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "</s>",
+];
 
 /// A loaded decoder-only LLM with its tokenizer and chat template.
 pub struct DecoderModel {
@@ -31,7 +37,10 @@ pub struct DecoderModel {
 
 impl std::fmt::Debug for DecoderModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DecoderModel").field("model", &self.model_path).field("layout", &self.layout).finish()
+        f.debug_struct("DecoderModel")
+            .field("model", &self.model_path)
+            .field("layout", &self.layout)
+            .finish()
     }
 }
 
@@ -42,19 +51,30 @@ impl DecoderModel {
     pub fn load(dir: &Path, opts: &LlmOptions) -> Result<Self> {
         let model_path = dir.join("model.onnx");
         if !model_path.is_file() {
-            return Err(LlmError::MissingFile { what: "model", path: model_path });
+            return Err(LlmError::MissingFile {
+                what: "model",
+                path: model_path,
+            });
         }
         let tokenizer_path = dir.join("tokenizer.json");
         if !tokenizer_path.is_file() {
-            return Err(LlmError::MissingFile { what: "tokenizer", path: tokenizer_path });
+            return Err(LlmError::MissingFile {
+                what: "tokenizer",
+                path: tokenizer_path,
+            });
         }
         let template = ChatTemplate::load(dir)?;
-        let tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| LlmError::Tokenizer { path: tokenizer_path.clone(), reason: e.to_string() })?;
+        let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| LlmError::Tokenizer {
+            path: tokenizer_path.clone(),
+            reason: e.to_string(),
+        })?;
         let cfg = ModelConfig::read(dir)?;
 
         let env = crate::onnx::environment(&opts.models_dir)?;
-        let onnx_err = |source: ort::Error| LlmError::Onnx { path: model_path.clone(), source };
+        let onnx_err = |source: ort::Error| LlmError::Onnx {
+            path: model_path.clone(),
+            source,
+        };
         let mut builder = Session::builder(env).map_err(onnx_err)?;
         if opts.threads > 0 {
             builder = builder
@@ -83,7 +103,15 @@ impl DecoderModel {
             position_ids = layout.has_position_ids,
             "LLM loaded"
         );
-        Ok(Self { model_path, tokenizer_path, session, tokenizer, template, layout, stop_ids })
+        Ok(Self {
+            model_path,
+            tokenizer_path,
+            session,
+            tokenizer,
+            template,
+            layout,
+            stop_ids,
+        })
     }
 
     pub fn layout(&self) -> &DecoderLayout {
@@ -107,7 +135,10 @@ impl DecoderModel {
         let enc = self
             .tokenizer
             .encode(prompt, false)
-            .map_err(|e| LlmError::Tokenizer { path: self.tokenizer_path.clone(), reason: e.to_string() })?;
+            .map_err(|e| LlmError::Tokenizer {
+                path: self.tokenizer_path.clone(),
+                reason: e.to_string(),
+            })?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -182,13 +213,22 @@ impl DecoderModel {
         }
         let text = stream.final_text(&full).to_owned();
         tracing::debug!(new_tokens = generated.len(), ?finish, "LLM generation done");
-        Ok(Generation { text, prompt_tokens: prompt.len(), token_ids: generated, finish })
+        Ok(Generation {
+            text,
+            prompt_tokens: prompt.len(),
+            token_ids: generated,
+            finish,
+        })
     }
 
     fn check_prompt(&self, tokens: usize) -> Result<()> {
         let limit = self.layout.max_positions;
         if limit > 0 && tokens >= limit {
-            return Err(LlmError::PromptTooLong { path: self.model_path.clone(), tokens, limit });
+            return Err(LlmError::PromptTooLong {
+                path: self.model_path.clone(),
+                tokens,
+                limit,
+            });
         }
         Ok(())
     }
@@ -196,15 +236,24 @@ impl DecoderModel {
     fn decode(&self, ids: &[u32]) -> Result<String> {
         self.tokenizer
             .decode(ids, true)
-            .map_err(|e| LlmError::Tokenizer { path: self.tokenizer_path.clone(), reason: e.to_string() })
+            .map_err(|e| LlmError::Tokenizer {
+                path: self.tokenizer_path.clone(),
+                reason: e.to_string(),
+            })
     }
 
     fn onnx(&self, source: ort::Error) -> LlmError {
-        LlmError::Onnx { path: self.model_path.clone(), source }
+        LlmError::Onnx {
+            path: self.model_path.clone(),
+            source,
+        }
     }
 
     fn bad_output(&self, reason: impl Into<String>) -> LlmError {
-        LlmError::BadOutput { path: self.model_path.clone(), reason: reason.into() }
+        LlmError::BadOutput {
+            path: self.model_path.clone(),
+            reason: reason.into(),
+        }
     }
 
     /// A zero-length cache: `[1, kv_heads, 0, head_dim]` per past input.
@@ -231,7 +280,8 @@ impl DecoderModel {
         let t = Tensor::from_array(([1usize, s], ids64)).map_err(|e| self.onnx(e))?;
         inputs.push(("input_ids".into(), t.into()));
         if self.layout.has_attention_mask {
-            let t = Tensor::from_array(([1usize, total], vec![1i64; total])).map_err(|e| self.onnx(e))?;
+            let t = Tensor::from_array(([1usize, total], vec![1i64; total]))
+                .map_err(|e| self.onnx(e))?;
             inputs.push(("attention_mask".into(), t.into()));
         }
         if self.layout.has_position_ids {
@@ -247,25 +297,36 @@ impl DecoderModel {
         }
 
         let model_path = self.model_path.clone();
-        let mut outputs = self
-            .session
-            .run(inputs)
-            .map_err(|source| LlmError::Onnx { path: model_path.clone(), source })?;
-        let bad = |reason: String| LlmError::BadOutput { path: model_path.clone(), reason };
+        let mut outputs = self.session.run(inputs).map_err(|source| LlmError::Onnx {
+            path: model_path.clone(),
+            source,
+        })?;
+        let bad = |reason: String| LlmError::BadOutput {
+            path: model_path.clone(),
+            reason,
+        };
         let logits = {
-            let value = outputs.get("logits").ok_or_else(|| bad("no `logits` output".into()))?;
+            let value = outputs
+                .get("logits")
+                .ok_or_else(|| bad("no `logits` output".into()))?;
             let (shape, data) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|e| bad(format!("`logits` is not a float32 tensor: {e}")))?;
             let dims: &[i64] = shape;
-            let vocab = dims.last().copied().and_then(|v| usize::try_from(v).ok()).unwrap_or(0);
+            let vocab = dims
+                .last()
+                .copied()
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(0);
             if vocab == 0 || data.len() < vocab {
                 return Err(bad(format!("`logits` has shape {dims:?}")));
             }
             data[data.len() - vocab..].to_vec()
         };
         for name in &self.layout.present_names {
-            let value = outputs.remove(name).ok_or_else(|| bad(format!("no `{name}` output")))?;
+            let value = outputs
+                .remove(name)
+                .ok_or_else(|| bad(format!("no `{name}` output")))?;
             past.push(value);
         }
         Ok(logits)
@@ -278,7 +339,11 @@ fn ports(outlets: &[Outlet]) -> Vec<PortInfo> {
         .map(|o| PortInfo {
             name: o.name().to_owned(),
             elem: o.dtype().tensor_type(),
-            dims: o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default(),
+            dims: o
+                .dtype()
+                .tensor_shape()
+                .map(|s| s.to_vec())
+                .unwrap_or_default(),
         })
         .collect()
 }
@@ -287,10 +352,11 @@ fn ports(outlets: &[Outlet]) -> Vec<PortInfo> {
 fn argmax(logits: &[f32]) -> Option<u32> {
     let mut best: Option<(usize, f32)> = None;
     for (i, &v) in logits.iter().enumerate() {
-        match best {
-            Some((_, b)) if !(v > b) => {}
-            _ if v.is_nan() => {}
-            _ => best = Some((i, v)),
+        if v.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
         }
     }
     best.and_then(|(i, _)| u32::try_from(i).ok())

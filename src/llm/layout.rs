@@ -66,9 +66,13 @@ impl ModelConfig {
         if genai.is_file() {
             let v = read_json(&genai)?;
             let dec = &v["model"]["decoder"];
-            cfg.kv_heads = cfg.kv_heads.or_else(|| get_usize(dec, "num_key_value_heads"));
+            cfg.kv_heads = cfg
+                .kv_heads
+                .or_else(|| get_usize(dec, "num_key_value_heads"));
             cfg.head_dim = cfg.head_dim.or_else(|| get_usize(dec, "head_size"));
-            cfg.max_positions = cfg.max_positions.or_else(|| get_usize(&v["model"], "context_length"));
+            cfg.max_positions = cfg
+                .max_positions
+                .or_else(|| get_usize(&v["model"], "context_length"));
             cfg.eos_ids.extend(ids_of(v["model"].get("eos_token_id")));
         }
         let gen = dir.join("generation_config.json");
@@ -83,10 +87,14 @@ impl ModelConfig {
 }
 
 pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LlmError::Config { path: path.to_path_buf(), reason: e.to_string() })?;
-    serde_json::from_str(&text)
-        .map_err(|e| LlmError::Config { path: path.to_path_buf(), reason: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|e| LlmError::Config {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| LlmError::Config {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 fn get_usize(v: &serde_json::Value, key: &str) -> Option<usize> {
@@ -95,10 +103,16 @@ fn get_usize(v: &serde_json::Value, key: &str) -> Option<usize> {
 
 fn ids_of(v: Option<&serde_json::Value>) -> Vec<u32> {
     match v {
-        Some(serde_json::Value::Array(a)) => {
-            a.iter().filter_map(|x| x.as_u64()).filter_map(|n| u32::try_from(n).ok()).collect()
-        }
-        Some(x) => x.as_u64().and_then(|n| u32::try_from(n).ok()).into_iter().collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .filter_map(|n| u32::try_from(n).ok())
+            .collect(),
+        Some(x) => x
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .into_iter()
+            .collect(),
         None => Vec::new(),
     }
 }
@@ -126,16 +140,28 @@ pub fn detect(
     }
     // Every input must be one we know how to feed.
     for p in inputs {
-        let known = matches!(p.name.as_str(), "input_ids" | "attention_mask" | "position_ids")
-            || layer_of(&p.name, "past_key_values.").is_some();
+        let known = matches!(
+            p.name.as_str(),
+            "input_ids" | "attention_mask" | "position_ids"
+        ) || layer_of(&p.name, "past_key_values.").is_some();
         if !known {
-            return Err(unsupported(format!("input `{}` is not one skylark can feed", p.name)));
+            return Err(unsupported(format!(
+                "input `{}` is not one skylark can feed",
+                p.name
+            )));
         }
     }
-    let layers = inputs.iter().filter_map(|p| layer_of(&p.name, "past_key_values.")).map(|(l, _)| l);
+    let layers = inputs
+        .iter()
+        .filter_map(|p| layer_of(&p.name, "past_key_values."))
+        .map(|(l, _)| l);
     let num_layers = match layers.max() {
         Some(max) => max + 1,
-        None => return Err(unsupported("no `past_key_values.N.key/value` inputs (a model without a KV cache)".into())),
+        None => {
+            return Err(unsupported(
+                "no `past_key_values.N.key/value` inputs (a model without a KV cache)".into(),
+            ))
+        }
     };
     let mut past_names = Vec::with_capacity(num_layers * 2);
     let mut present_names = Vec::with_capacity(num_layers * 2);
@@ -156,14 +182,23 @@ pub fn detect(
     let first = input(&past_names[0]).ok_or_else(|| unsupported("no past input".into()))?;
     let kv_element = match first.elem {
         Some(ort::value::TensorElementType::Float32) => KvElement::F32,
-        other => return Err(unsupported(format!("KV cache element type {other:?} (only float32 is supported)"))),
+        other => {
+            return Err(unsupported(format!(
+                "KV cache element type {other:?} (only float32 is supported)"
+            )))
+        }
     };
     if first.dims.len() != 4 {
-        return Err(unsupported(format!("past tensors have rank {} (expected 4: batch, kv heads, length, head dim)", first.dims.len())));
+        return Err(unsupported(format!(
+            "past tensors have rank {} (expected 4: batch, kv heads, length, head dim)",
+            first.dims.len()
+        )));
     }
     let dim = |i: usize| usize::try_from(first.dims[i]).ok().filter(|d| *d > 0);
     let kv_heads = dim(1).or(cfg.kv_heads).ok_or_else(|| {
-        unsupported("the number of KV heads is neither in the past shapes nor in config.json".into())
+        unsupported(
+            "the number of KV heads is neither in the past shapes nor in config.json".into(),
+        )
     })?;
     let head_dim = dim(3).or(cfg.head_dim).ok_or_else(|| {
         unsupported("the head size is neither in the past shapes nor in config.json".into())
@@ -197,19 +232,34 @@ mod tests {
     use ort::value::TensorElementType as E;
 
     fn port(name: &str, elem: E, dims: &[i64]) -> PortInfo {
-        PortInfo { name: name.into(), elem: Some(elem), dims: dims.to_vec() }
+        PortInfo {
+            name: name.into(),
+            elem: Some(elem),
+            dims: dims.to_vec(),
+        }
     }
 
     fn optimum(layers: usize, with_pos: bool) -> (Vec<PortInfo>, Vec<PortInfo>) {
-        let mut i = vec![port("input_ids", E::Int64, &[-1, -1]), port("attention_mask", E::Int64, &[-1, -1])];
+        let mut i = vec![
+            port("input_ids", E::Int64, &[-1, -1]),
+            port("attention_mask", E::Int64, &[-1, -1]),
+        ];
         if with_pos {
             i.push(port("position_ids", E::Int64, &[-1, -1]));
         }
         let mut o = vec![port("logits", E::Float32, &[-1, -1, 100])];
         for l in 0..layers {
             for k in ["key", "value"] {
-                i.push(port(&format!("past_key_values.{l}.{k}"), E::Float32, &[-1, 2, -1, 16]));
-                o.push(port(&format!("present.{l}.{k}"), E::Float32, &[-1, 2, -1, 16]));
+                i.push(port(
+                    &format!("past_key_values.{l}.{k}"),
+                    E::Float32,
+                    &[-1, 2, -1, 16],
+                ));
+                o.push(port(
+                    &format!("present.{l}.{k}"),
+                    E::Float32,
+                    &[-1, 2, -1, 16],
+                ));
             }
         }
         (i, o)
@@ -231,7 +281,11 @@ mod tests {
         for p in i.iter_mut().filter(|p| p.name.starts_with("past")) {
             p.dims = vec![-1, -1, -1, -1];
         }
-        let cfg = ModelConfig { kv_heads: Some(3), head_dim: Some(64), ..Default::default() };
+        let cfg = ModelConfig {
+            kv_heads: Some(3),
+            head_dim: Some(64),
+            ..Default::default()
+        };
         let l = detect(Path::new("m.onnx"), &i, &o, &cfg).unwrap();
         assert!(!l.has_position_ids);
         assert_eq!((l.kv_heads, l.head_dim), (3, 64));
@@ -243,7 +297,10 @@ mod tests {
         let o = vec![port("last_hidden_state", E::Float32, &[-1, -1, 384])];
         let err = detect(Path::new("enc.onnx"), &i, &o, &ModelConfig::default()).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("input_features") && msg.contains("last_hidden_state"), "{msg}");
+        assert!(
+            msg.contains("input_features") && msg.contains("last_hidden_state"),
+            "{msg}"
+        );
         assert!(msg.contains("enc.onnx"), "{msg}");
     }
 

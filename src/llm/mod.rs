@@ -35,7 +35,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
     pub fn system(content: impl Into<String>) -> Self {
         Self::new("system", content)
@@ -59,7 +62,10 @@ pub struct LlmOptions {
 
 impl Default for LlmOptions {
     fn default() -> Self {
-        Self { threads: 0, models_dir: crate::models::default_models_dir() }
+        Self {
+            threads: 0,
+            models_dir: crate::models::default_models_dir(),
+        }
     }
 }
 
@@ -74,7 +80,10 @@ pub struct GenerationParams {
 
 impl Default for GenerationParams {
     fn default() -> Self {
-        Self { max_tokens: 256, stop: Vec::new() }
+        Self {
+            max_tokens: 256,
+            stop: Vec::new(),
+        }
     }
 }
 
@@ -116,7 +125,9 @@ pub enum LlmError {
     Tokenizer { path: PathBuf, reason: String },
     #[error("LLM chat template from {path} failed: {reason}")]
     Template { path: PathBuf, reason: String },
-    #[error("LLM config {path} is invalid: {reason}. Fix: run `skylark models fetch` to reinstall it.")]
+    #[error(
+        "LLM config {path} is invalid: {reason}. Fix: run `skylark models fetch` to reinstall it."
+    )]
     Config { path: PathBuf, reason: String },
     #[error(
         "LLM model {path} has an unsupported input/output layout: {reason}.\n\
@@ -125,9 +136,18 @@ pub enum LlmError {
          (Hugging Face Optimum or onnxruntime-genai export).\n\
          Found inputs: {inputs:?}\nFound outputs: {outputs:?}"
     )]
-    UnsupportedLayout { path: PathBuf, reason: String, inputs: Vec<String>, outputs: Vec<String> },
+    UnsupportedLayout {
+        path: PathBuf,
+        reason: String,
+        inputs: Vec<String>,
+        outputs: Vec<String>,
+    },
     #[error("the prompt has {tokens} tokens but LLM model {path} holds at most {limit}")]
-    PromptTooLong { path: PathBuf, tokens: usize, limit: usize },
+    PromptTooLong {
+        path: PathBuf,
+        tokens: usize,
+        limit: usize,
+    },
     #[error("LLM model {path} returned unexpected output: {reason}")]
     BadOutput { path: PathBuf, reason: String },
 }

@@ -18,7 +18,11 @@ const REPLACEMENT: char = '\u{FFFD}';
 
 impl TextStream {
     pub fn new(stop: &[String]) -> Self {
-        Self { stop: stop.iter().filter(|s| !s.is_empty()).cloned().collect(), emitted: 0, stopped_at: None }
+        Self {
+            stop: stop.iter().filter(|s| !s.is_empty()).cloned().collect(),
+            emitted: 0,
+            stopped_at: None,
+        }
     }
 
     /// Take the full decoded text so far; return the new text that is safe to emit, and
