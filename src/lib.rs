@@ -6,6 +6,7 @@
 pub mod config;
 pub mod doctor;
 pub mod listen;
+pub mod llm;
 pub mod logging;
 pub mod models;
 pub mod onnx;

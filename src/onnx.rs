@@ -72,3 +72,14 @@ pub fn init(models_dir: &Path) -> Result<&'static Path, RuntimeError> {
 pub fn environment() -> Option<&'static ort::environment::Environment> {
     ENV.get()
 }
+
+/// The process-wide environment, loading ONNX Runtime first if needed. `ort` sessions are
+/// built in it (`Session::builder(env)`), so every model shares one runtime and thread setup.
+pub fn load_environment(models_dir: &Path) -> Result<&'static ort::environment::Environment, RuntimeError> {
+    let path = init(models_dir)?;
+    ENV.get().ok_or_else(|| RuntimeError::Load {
+        path: path.to_path_buf(),
+        reason: "the ONNX Runtime environment was not created".into(),
+        version: ORT_VERSION,
+    })
+}
