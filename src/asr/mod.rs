@@ -45,10 +45,8 @@ pub struct TranscribeOptions {
     /// Text that primes the decoder (names, a style). For Mandarin a Simplified-Chinese prompt
     /// is used when none is given, because whisper otherwise often writes Traditional.
     pub initial_prompt: Option<String>,
-    /// Encode only as many audio frames as the utterance needs instead of whisper's fixed 30 s
-    /// window. A 2 s command then costs a fraction of the encoder time. Turn it off for long
-    /// dictation, where the full window is more accurate.
-    pub trim_audio_ctx: bool,
+    /// How much of whisper's 30 s encoder window to run.
+    pub audio_ctx: AudioContext,
 }
 
 impl Default for TranscribeOptions {
@@ -56,8 +54,25 @@ impl Default for TranscribeOptions {
         Self {
             language: None,
             initial_prompt: None,
-            trim_audio_ctx: true,
+            audio_ctx: AudioContext::default(),
         }
+    }
+}
+
+/// Whisper always encodes a 30 s window (1500 frames, 50 a second). For a 2 s command most of
+/// that is padding, so by default only the frames the utterance needs are encoded, plus a
+/// margin: a context cut right at the last word makes whisper garble it or repeat itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioContext {
+    /// The full 30 s window: slowest, the way whisper was trained. For long dictation.
+    Full,
+    /// 50 frames per second of audio plus `margin` frames, capped at 1500.
+    Fit { margin: u32 },
+}
+
+impl Default for AudioContext {
+    fn default() -> Self {
+        AudioContext::Fit { margin: 64 }
     }
 }
 

@@ -15,14 +15,11 @@ use whisper_rs::{
 };
 
 use super::ggml_check::check_ggml_whisper;
-use super::{AsrError, AsrOptions, TranscribeOptions, Transcript, TranscriptSegment};
+use super::{AsrError, AsrOptions, AudioContext, TranscribeOptions, Transcript, TranscriptSegment};
 
 const SAMPLE_RATE: usize = 16_000;
 /// Encoder frames per second of audio (100 mel frames/s, halved by the stride-2 convolution).
 const AUDIO_CTX_PER_SECOND: f64 = 50.0;
-/// Extra encoder frames beyond the utterance: a context cut right at the last word makes
-/// whisper drop or garble it.
-const AUDIO_CTX_MARGIN: i32 = 64;
 /// Whisper's full window.
 const AUDIO_CTX_MAX: i32 = 1500;
 /// Shorter input is padded with silence: whisper.cpp refuses < 100 ms and is unreliable < 1 s.
@@ -95,18 +92,77 @@ fn resolve_language(tag: &str) -> Result<Language, AsrError> {
     })
 }
 
-/// Encoder frames to run for `samples` of 16 kHz audio.
-fn audio_ctx_for(samples: usize) -> i32 {
+/// Encoder frames to run for `samples` of 16 kHz audio; `None` means whisper's full window.
+fn audio_ctx_for(samples: usize, ctx: AudioContext) -> Option<i32> {
+    match ctx {
+        AudioContext::Full => None,
+        AudioContext::Fit { margin } => {
+            let secs = samples as f64 / SAMPLE_RATE as f64;
+            let frames = (secs * AUDIO_CTX_PER_SECOND).ceil() as i64 + i64::from(margin);
+            Some(frames.clamp(1, i64::from(AUDIO_CTX_MAX)) as i32)
+        }
+    }
+}
+
+/// Most tokens a decode of `samples` of audio may produce. Fast speech is about 4 English
+/// tokens or 5 Chinese characters a second; the cap is well above that, and stops the
+/// repetition loops whisper falls into on audio it does not understand (without it, a 1.6 s
+/// command once produced the same phrase 44 times and took 84 s).
+fn max_tokens_for(samples: usize) -> i32 {
     let secs = samples as f64 / SAMPLE_RATE as f64;
-    let frames = (secs * AUDIO_CTX_PER_SECOND).ceil() as i32 + AUDIO_CTX_MARGIN;
-    frames.clamp(1, AUDIO_CTX_MAX)
+    ((secs * 12.0).ceil() as i32 + 12).clamp(16, 224)
+}
+
+/// Cut a decoding loop down to one copy of the looped phrase.
+///
+/// On audio it does not understand, whisper often repeats a phrase until the token cap
+/// ("play some cast music play some cast music ..."). When the whole text is one phrase said
+/// two or more times (the last copy may be cut off), keep the first copy. Units are words, or
+/// characters for text written without spaces (Chinese); punctuation is ignored when comparing.
+fn collapse_repeats(text: &str) -> String {
+    let spaced = text.split_whitespace().count() > 1;
+    let units: Vec<&str> = if spaced {
+        text.split_whitespace().collect()
+    } else {
+        text.char_indices()
+            .map(|(i, c)| &text[i..i + c.len_utf8()])
+            .collect()
+    };
+    let key = |u: &str| -> String {
+        u.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let keys: Vec<String> = units.iter().map(|u| key(u)).collect();
+    let keys: Vec<&String> = keys.iter().filter(|k| !k.is_empty()).collect();
+    let kept: Vec<usize> = (0..units.len())
+        .filter(|&i| !key(units[i]).is_empty())
+        .collect();
+    let n = keys.len();
+    // The shortest period p (at least 2 units) such that every unit equals the one p before.
+    for p in 2..=n / 2 {
+        if (p..n).all(|i| keys[i] == keys[i - p]) {
+            // `kept[p - 1]` is the last unit of the first copy; keep its trailing punctuation.
+            let mut last = kept[p - 1];
+            while last + 1 < units.len() && key(units[last + 1]).is_empty() {
+                last += 1;
+            }
+            let sep = if spaced { " " } else { "" };
+            return units[..=last]
+                .join(sep)
+                .trim_end_matches([',', ';', '、', '，'])
+                .to_string();
+        }
+    }
+    text.to_string()
 }
 
 /// Whisper writes sound-event captions such as "[BLANK_AUDIO]" or "(music)" for non-speech;
-/// for a command they mean "nothing said".
+/// for a command they mean "nothing said", as does text with no letter or digit (".").
 fn is_non_speech_caption(text: &str) -> bool {
     let t = text.trim();
-    t.is_empty()
+    !t.chars().any(char::is_alphanumeric)
         || (t.starts_with('[') && t.ends_with(']'))
         || (t.starts_with('(') && t.ends_with(')'))
         || (t.starts_with('*') && t.ends_with('*') && t.len() > 1)
@@ -242,8 +298,10 @@ impl WhisperRecognizer {
         params.set_temperature(0.0);
         params.set_temperature_inc(0.0);
         params.set_no_speech_thold(self.options.no_speech_threshold);
-        if opts.trim_audio_ctx {
-            params.set_audio_ctx(audio_ctx_for(audio.len()));
+        params.set_max_tokens(max_tokens_for(audio.len()));
+        let audio_ctx = audio_ctx_for(audio.len(), opts.audio_ctx);
+        if let Some(frames) = audio_ctx {
+            params.set_audio_ctx(frames);
         }
         if let Some(p) = prompt {
             params.set_initial_prompt(p);
@@ -260,14 +318,11 @@ impl WhisperRecognizer {
 
         let mut segments = Vec::new();
         for seg in state.as_iter() {
-            let text = seg
-                .to_str_lossy()
-                .map_err(|source| AsrError::Whisper {
-                    stage: "reading a segment",
-                    source,
-                })?
-                .trim()
-                .to_string();
+            let raw = seg.to_str_lossy().map_err(|source| AsrError::Whisper {
+                stage: "reading a segment",
+                source,
+            })?;
+            let text = collapse_repeats(raw.trim());
             segments.push(TranscriptSegment {
                 text,
                 start_ms: seg.start_timestamp() * 10,
@@ -295,7 +350,7 @@ impl WhisperRecognizer {
         tracing::debug!(
             ms = started.elapsed().as_millis() as u64,
             samples = audio.len(),
-            audio_ctx = opts.trim_audio_ctx.then(|| audio_ctx_for(audio.len())),
+            audio_ctx,
             language,
             %text,
             "whisper transcription"
@@ -335,9 +390,32 @@ mod tests {
 
     #[test]
     fn audio_ctx_follows_length_and_is_capped() {
-        assert_eq!(audio_ctx_for(16_000), 50 + AUDIO_CTX_MARGIN);
-        assert_eq!(audio_ctx_for(32_000), 100 + AUDIO_CTX_MARGIN);
-        assert_eq!(audio_ctx_for(16_000 * 60), AUDIO_CTX_MAX);
+        let fit = AudioContext::Fit { margin: 64 };
+        assert_eq!(audio_ctx_for(16_000, fit), Some(50 + 64));
+        assert_eq!(audio_ctx_for(32_000, fit), Some(100 + 64));
+        assert_eq!(audio_ctx_for(16_000 * 60, fit), Some(AUDIO_CTX_MAX));
+        assert_eq!(audio_ctx_for(16_000, AudioContext::Full), None);
+    }
+
+    #[test]
+    fn repeated_sentences_collapse() {
+        assert_eq!(
+            collapse_repeats("Play some jazz. Play some jazz. Play some jazz."),
+            "Play some jazz."
+        );
+        assert_eq!(
+            collapse_repeats("turn on the heat, turn on the heat, turn on the heat, turn on"),
+            "turn on the heat"
+        );
+        assert_eq!(collapse_repeats("打开车窗。打开车窗。打开"), "打开车窗。");
+        assert_eq!(collapse_repeats("Open it. Close it."), "Open it. Close it.");
+        assert_eq!(
+            collapse_repeats("no no no"),
+            "no no no",
+            "a period of one unit is speech"
+        );
+        assert_eq!(collapse_repeats("bye bye"), "bye bye");
+        assert_eq!(collapse_repeats(""), "");
     }
 
     #[test]
@@ -345,6 +423,11 @@ mod tests {
         assert!(is_non_speech_caption("[BLANK_AUDIO]"));
         assert!(is_non_speech_caption(" (music) "));
         assert!(is_non_speech_caption("*silence*"));
+        assert!(
+            is_non_speech_caption(" . "),
+            "punctuation alone is not speech"
+        );
         assert!(!is_non_speech_caption("open the window"));
+        assert!(!is_non_speech_caption("打开车窗"));
     }
 }
