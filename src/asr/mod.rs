@@ -38,7 +38,7 @@ impl Default for AsrOptions {
 }
 
 /// Per-utterance choices.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TranscribeOptions {
     /// Overrides [`AsrOptions::language`] for this call.
     pub language: Option<String>,
@@ -49,15 +49,6 @@ pub struct TranscribeOptions {
     pub audio_ctx: AudioContext,
 }
 
-impl Default for TranscribeOptions {
-    fn default() -> Self {
-        Self {
-            language: None,
-            initial_prompt: None,
-            audio_ctx: AudioContext::default(),
-        }
-    }
-}
 
 /// Whisper always encodes a 30 s window (1500 frames, 50 a second). For a 2 s command most of
 /// that is padding, so by default only the frames the utterance needs are encoded, plus a
