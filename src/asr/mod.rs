@@ -49,7 +49,6 @@ pub struct TranscribeOptions {
     pub audio_ctx: AudioContext,
 }
 
-
 /// Whisper always encodes a 30 s window (1500 frames, 50 a second). For a 2 s command most of
 /// that is padding, so by default only the frames the utterance needs are encoded, plus a
 /// margin: a context cut right at the last word makes whisper garble it or repeat itself.
@@ -124,4 +123,18 @@ pub enum AsrError {
     },
     #[error("the speech recogniser is unusable after an earlier failure in another thread")]
     Poisoned,
+}
+
+/// The speech-recognition stage as the engine sees it, so tests and a future second
+/// recogniser plug in without the engine knowing whisper. Implementations are shared across
+/// threads; each call is blocking, CPU-bound work.
+pub trait SpeechRecognizer: Send + Sync {
+    /// Transcribe one utterance of 16 kHz mono audio in [-1, 1].
+    fn transcribe(&self, audio: &[f32], opts: &TranscribeOptions) -> Result<Transcript, AsrError>;
+}
+
+impl SpeechRecognizer for WhisperRecognizer {
+    fn transcribe(&self, audio: &[f32], opts: &TranscribeOptions) -> Result<Transcript, AsrError> {
+        WhisperRecognizer::transcribe(self, audio, opts)
+    }
 }
