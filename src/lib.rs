@@ -3,6 +3,8 @@
 //! See `ARCHITECTURE.md` for the code map. Adapters (CLI, D-Bus, JNI) use the plain Rust API
 //! exposed here; only `dbus` knows zbus and only the `android/` crate knows JNI.
 
+pub mod asr;
+pub mod audio;
 pub mod config;
 pub mod doctor;
 pub mod listen;

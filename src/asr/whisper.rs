@@ -1,0 +1,433 @@
+//! [`WhisperRecognizer`]: whisper.cpp (via `whisper-rs`) tuned for short spoken commands.
+//!
+//! Whisper is built for 30 s windows of dictation. A cockpit command is 1-3 s, so each call
+//! trims the encoder to the utterance (`audio_ctx`), decodes greedily in one segment without
+//! timestamps, and turns temperature fallback off: when whisper does not understand a command,
+//! re-decoding at higher temperatures can take up to a minute and rarely helps. Silence must
+//! give empty text, not a hallucinated "Thank you.", so digital silence never reaches the
+//! model and whisper's no-speech detection decides for everything else.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+use super::ggml_check::check_ggml_whisper;
+use super::{AsrError, AsrOptions, AudioContext, TranscribeOptions, Transcript, TranscriptSegment};
+
+const SAMPLE_RATE: usize = 16_000;
+/// Encoder frames per second of audio (100 mel frames/s, halved by the stride-2 convolution).
+const AUDIO_CTX_PER_SECOND: f64 = 50.0;
+/// Whisper's full window.
+const AUDIO_CTX_MAX: i32 = 1500;
+/// Shorter input is padded with silence: whisper.cpp refuses < 100 ms and is unreliable < 1 s.
+const MIN_SAMPLES: usize = SAMPLE_RATE;
+/// Peak level under which the input is digital silence (about -80 dBFS).
+const SILENCE_PEAK: f32 = 1e-4;
+/// Primes whisper to write Simplified characters ("The following are Mandarin sentences.").
+const ZH_HANS_PROMPT: &str = "以下是普通话的句子。";
+
+/// A loaded whisper model. Load once, transcribe many times; `transcribe` takes `&self` and
+/// serialises calls on the one decoder state, so the recogniser can be shared across threads.
+pub struct WhisperRecognizer {
+    path: PathBuf,
+    options: AsrOptions,
+    multilingual: bool,
+    // Field order matters: the state must be dropped before the context it came from.
+    state: Mutex<WhisperState>,
+    _context: WhisperContext,
+}
+
+impl std::fmt::Debug for WhisperRecognizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperRecognizer")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .field("multilingual", &self.multilingual)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A language tag resolved to whisper's code, and whether Simplified Chinese is wanted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Language {
+    code: &'static str,
+    simplified_chinese: bool,
+}
+
+/// Map a BCP-47 tag (`en`, `en-US`, `zh`, `zh-CN`, `zh-Hans`, `zh-TW`, `auto`) to whisper's
+/// language code. `zh`, `zh-Hans` and `zh-CN` (any case) mean Mandarin in Simplified script.
+fn resolve_language(tag: &str) -> Result<Language, AsrError> {
+    let unknown = || AsrError::UnknownLanguage {
+        language: tag.to_string(),
+    };
+    let lower = tag.trim().to_ascii_lowercase();
+    if lower.is_empty()
+        || !lower
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(unknown());
+    }
+    if lower == "auto" {
+        return Ok(Language {
+            code: "auto",
+            simplified_chinese: false,
+        });
+    }
+    let mut parts = lower.split(['-', '_']);
+    let primary = match parts.next() {
+        Some("cmn") => "zh",
+        Some(p) => p,
+        None => return Err(unknown()),
+    };
+    let id = whisper_rs::get_lang_id(primary).ok_or_else(unknown)?;
+    let code = whisper_rs::get_lang_str(id).ok_or_else(unknown)?;
+    let traditional = parts.any(|p| matches!(p, "hant" | "tw" | "hk" | "mo"));
+    Ok(Language {
+        code,
+        simplified_chinese: code == "zh" && !traditional,
+    })
+}
+
+/// Encoder frames to run for `samples` of 16 kHz audio; `None` means whisper's full window.
+fn audio_ctx_for(samples: usize, ctx: AudioContext) -> Option<i32> {
+    match ctx {
+        AudioContext::Full => None,
+        AudioContext::Fit { margin } => {
+            let secs = samples as f64 / SAMPLE_RATE as f64;
+            let frames = (secs * AUDIO_CTX_PER_SECOND).ceil() as i64 + i64::from(margin);
+            Some(frames.clamp(1, i64::from(AUDIO_CTX_MAX)) as i32)
+        }
+    }
+}
+
+/// Most tokens a decode of `samples` of audio may produce. Fast speech is about 4 English
+/// tokens or 5 Chinese characters a second; the cap is well above that, and stops the
+/// repetition loops whisper falls into on audio it does not understand (without it, a 1.6 s
+/// command once produced the same phrase 44 times and took 84 s).
+fn max_tokens_for(samples: usize) -> i32 {
+    let secs = samples as f64 / SAMPLE_RATE as f64;
+    ((secs * 12.0).ceil() as i32 + 12).clamp(16, 224)
+}
+
+/// Cut a decoding loop down to one copy of the looped phrase.
+///
+/// On audio it does not understand, whisper often repeats a phrase until the token cap
+/// ("play some cast music play some cast music ..."). When the whole text is one phrase said
+/// two or more times (the last copy may be cut off), keep the first copy. Units are words, or
+/// characters for text written without spaces (Chinese); punctuation is ignored when comparing.
+fn collapse_repeats(text: &str) -> String {
+    let spaced = text.split_whitespace().count() > 1;
+    let units: Vec<&str> = if spaced {
+        text.split_whitespace().collect()
+    } else {
+        text.char_indices()
+            .map(|(i, c)| &text[i..i + c.len_utf8()])
+            .collect()
+    };
+    let key = |u: &str| -> String {
+        u.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let keys: Vec<String> = units.iter().map(|u| key(u)).collect();
+    let keys: Vec<&String> = keys.iter().filter(|k| !k.is_empty()).collect();
+    let kept: Vec<usize> = (0..units.len())
+        .filter(|&i| !key(units[i]).is_empty())
+        .collect();
+    let n = keys.len();
+    // The shortest period p (at least 2 units) such that every unit equals the one p before.
+    for p in 2..=n / 2 {
+        if (p..n).all(|i| keys[i] == keys[i - p]) {
+            // `kept[p - 1]` is the last unit of the first copy; keep its trailing punctuation.
+            let mut last = kept[p - 1];
+            while last + 1 < units.len() && key(units[last + 1]).is_empty() {
+                last += 1;
+            }
+            let sep = if spaced { " " } else { "" };
+            return units[..=last]
+                .join(sep)
+                .trim_end_matches([',', ';', '、', '，'])
+                .to_string();
+        }
+    }
+    text.to_string()
+}
+
+/// Whisper writes sound-event captions such as "[BLANK_AUDIO]" or "(music)" for non-speech;
+/// for a command they mean "nothing said", as does text with no letter or digit (".").
+fn is_non_speech_caption(text: &str) -> bool {
+    let t = text.trim();
+    !t.chars().any(char::is_alphanumeric)
+        || (t.starts_with('[') && t.ends_with(']'))
+        || (t.starts_with('(') && t.ends_with(')'))
+        || (t.starts_with('*') && t.ends_with('*') && t.len() > 1)
+}
+
+impl WhisperRecognizer {
+    /// Load a whisper.cpp ggml model (e.g. `<models>/whisper/ggml-tiny.en.bin`). whisper.cpp's
+    /// own log lines are routed to `tracing` (target `whisper_rs`), never to stdout.
+    pub fn load(path: &Path, options: &AsrOptions) -> Result<Self, AsrError> {
+        whisper_rs::install_logging_hooks();
+        let lang = resolve_language(&options.language)?;
+        if !path.exists() {
+            return Err(AsrError::ModelMissing {
+                path: path.to_path_buf(),
+            });
+        }
+        let summary = check_ggml_whisper(path).map_err(|reason| AsrError::ModelCorrupt {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        let path_str = path.to_str().ok_or_else(|| AsrError::ModelIo {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not UTF-8"),
+        })?;
+        let started = std::time::Instant::now();
+        let context =
+            WhisperContext::new_with_params(path_str, WhisperContextParameters::default())
+                .map_err(|e| AsrError::ModelCorrupt {
+                    path: path.to_path_buf(),
+                    reason: format!("whisper.cpp could not load it ({e})"),
+                })?;
+        let multilingual = context.is_multilingual();
+        if !multilingual && !matches!(lang.code, "en" | "auto") {
+            return Err(AsrError::LanguageNotInModel {
+                path: path.to_path_buf(),
+                language: options.language.clone(),
+            });
+        }
+        let state = context.create_state().map_err(|source| AsrError::Whisper {
+            stage: "creating the decoder state",
+            source,
+        })?;
+        tracing::info!(
+            model = %path.display(),
+            tensors = summary.n_tensors,
+            multilingual,
+            ms = started.elapsed().as_millis() as u64,
+            "whisper model loaded"
+        );
+        Ok(Self {
+            path: path.to_path_buf(),
+            options: options.clone(),
+            multilingual,
+            state: Mutex::new(state),
+            _context: context,
+        })
+    }
+
+    /// Whether the model can recognise languages other than English.
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    /// The model file this recogniser was loaded from.
+    pub fn model_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Transcribe one utterance of 16 kHz mono audio in [-1, 1].
+    pub fn transcribe(
+        &self,
+        audio: &[f32],
+        opts: &TranscribeOptions,
+    ) -> Result<Transcript, AsrError> {
+        let tag = opts.language.as_deref().unwrap_or(&self.options.language);
+        let lang = resolve_language(tag)?;
+        if !self.multilingual && !matches!(lang.code, "en" | "auto") {
+            return Err(AsrError::LanguageNotInModel {
+                path: self.path.clone(),
+                language: tag.to_string(),
+            });
+        }
+        let code = if !self.multilingual { "en" } else { lang.code };
+        if audio.is_empty() {
+            return Err(AsrError::InvalidAudio {
+                reason: "no samples".into(),
+            });
+        }
+        if audio.iter().any(|s| !s.is_finite()) {
+            return Err(AsrError::InvalidAudio {
+                reason: "samples must be finite numbers".into(),
+            });
+        }
+        let peak = audio.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        if peak < SILENCE_PEAK {
+            return Ok(Transcript {
+                text: String::new(),
+                language: code.to_string(),
+                no_speech_prob: 1.0,
+                segments: Vec::new(),
+            });
+        }
+        let prompt = match (&opts.initial_prompt, lang.simplified_chinese) {
+            (Some(p), _) => Some(p.as_str()),
+            (None, true) => Some(ZH_HANS_PROMPT),
+            (None, false) => None,
+        };
+        if prompt.is_some_and(|p| p.contains('\0')) {
+            return Err(AsrError::InvalidPrompt);
+        }
+
+        let padded;
+        let audio = if audio.len() < MIN_SAMPLES {
+            padded = [audio, &vec![0.0; MIN_SAMPLES - audio.len()]].concat();
+            &padded[..]
+        } else {
+            audio
+        };
+
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.options.threads.clamp(1, 64) as i32);
+        params.set_language(Some(code));
+        params.set_translate(false);
+        params.set_no_context(true);
+        params.set_single_segment(true);
+        params.set_no_timestamps(true);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        params.set_no_speech_thold(self.options.no_speech_threshold);
+        params.set_max_tokens(max_tokens_for(audio.len()));
+        let audio_ctx = audio_ctx_for(audio.len(), opts.audio_ctx);
+        if let Some(frames) = audio_ctx {
+            params.set_audio_ctx(frames);
+        }
+        if let Some(p) = prompt {
+            params.set_initial_prompt(p);
+        }
+
+        let mut state = self.state.lock().map_err(|_| AsrError::Poisoned)?;
+        let started = std::time::Instant::now();
+        state
+            .full(params, audio)
+            .map_err(|source| AsrError::Whisper {
+                stage: "transcribing",
+                source,
+            })?;
+
+        let mut segments = Vec::new();
+        for seg in state.as_iter() {
+            let raw = seg.to_str_lossy().map_err(|source| AsrError::Whisper {
+                stage: "reading a segment",
+                source,
+            })?;
+            let text = collapse_repeats(raw.trim());
+            segments.push(TranscriptSegment {
+                text,
+                start_ms: seg.start_timestamp() * 10,
+                end_ms: seg.end_timestamp() * 10,
+                no_speech_prob: seg.no_speech_probability(),
+            });
+        }
+        let language = if code == "auto" {
+            whisper_rs::get_lang_str(state.full_lang_id_from_state()).unwrap_or("auto")
+        } else {
+            code
+        };
+        drop(state);
+
+        let no_speech_prob = segments
+            .iter()
+            .map(|s| s.no_speech_prob)
+            .fold(None, |m: Option<f32>, p| Some(m.map_or(p, |m| m.max(p))));
+        let text = segments
+            .iter()
+            .filter(|s| !is_non_speech_caption(&s.text))
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            samples = audio.len(),
+            audio_ctx,
+            language,
+            %text,
+            "whisper transcription"
+        );
+        Ok(Transcript {
+            text,
+            language: language.to_string(),
+            no_speech_prob: no_speech_prob.unwrap_or(1.0),
+            segments,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_tags_map_to_whisper_codes() {
+        let l = |t: &str| {
+            resolve_language(t)
+                .map(|l| (l.code, l.simplified_chinese))
+                .ok()
+        };
+        assert_eq!(l("en"), Some(("en", false)));
+        assert_eq!(l("en-US"), Some(("en", false)));
+        assert_eq!(l("zh"), Some(("zh", true)));
+        assert_eq!(l("zh-CN"), Some(("zh", true)));
+        assert_eq!(l("ZH-hans"), Some(("zh", true)));
+        assert_eq!(l("zh-TW"), Some(("zh", false)));
+        assert_eq!(l("cmn-Hans-CN"), Some(("zh", true)));
+        assert_eq!(l("auto"), Some(("auto", false)));
+        assert_eq!(l("xx"), None);
+        assert_eq!(l("e\0n"), None);
+        assert_eq!(l(""), None);
+    }
+
+    #[test]
+    fn audio_ctx_follows_length_and_is_capped() {
+        let fit = AudioContext::Fit { margin: 64 };
+        assert_eq!(audio_ctx_for(16_000, fit), Some(50 + 64));
+        assert_eq!(audio_ctx_for(32_000, fit), Some(100 + 64));
+        assert_eq!(audio_ctx_for(16_000 * 60, fit), Some(AUDIO_CTX_MAX));
+        assert_eq!(audio_ctx_for(16_000, AudioContext::Full), None);
+    }
+
+    #[test]
+    fn repeated_sentences_collapse() {
+        assert_eq!(
+            collapse_repeats("Play some jazz. Play some jazz. Play some jazz."),
+            "Play some jazz."
+        );
+        assert_eq!(
+            collapse_repeats("turn on the heat, turn on the heat, turn on the heat, turn on"),
+            "turn on the heat"
+        );
+        assert_eq!(collapse_repeats("打开车窗。打开车窗。打开"), "打开车窗。");
+        assert_eq!(collapse_repeats("Open it. Close it."), "Open it. Close it.");
+        assert_eq!(
+            collapse_repeats("no no no"),
+            "no no no",
+            "a period of one unit is speech"
+        );
+        assert_eq!(collapse_repeats("bye bye"), "bye bye");
+        assert_eq!(collapse_repeats(""), "");
+    }
+
+    #[test]
+    fn captions_are_not_speech() {
+        assert!(is_non_speech_caption("[BLANK_AUDIO]"));
+        assert!(is_non_speech_caption(" (music) "));
+        assert!(is_non_speech_caption("*silence*"));
+        assert!(
+            is_non_speech_caption(" . "),
+            "punctuation alone is not speech"
+        );
+        assert!(!is_non_speech_caption("open the window"));
+        assert!(!is_non_speech_caption("打开车窗"));
+    }
+}
