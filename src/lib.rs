@@ -4,4 +4,5 @@
 //! exposed here; only `dbus` knows zbus and only the `android/` crate knows JNI.
 
 pub mod models;
+pub mod nlu;
 pub mod onnx;
