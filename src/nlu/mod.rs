@@ -9,7 +9,7 @@
 //! This module knows nothing about audio, models, D-Bus or the CLI; adapters print or send
 //! the [`IntentMatch`] it returns.
 
-mod catalog;
+pub mod catalog;
 mod compile;
 mod error;
 mod grammar;
