@@ -18,9 +18,11 @@ fn parse_slots(text: &str) -> BTreeMap<String, SlotValue> {
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("bad slot {kv:?}: use key=value"));
             let v = v.trim();
-            let value = match v.parse::<f64>() {
-                Ok(n) => SlotValue::number(n),
-                Err(_) => SlotValue::Text(v.to_string()),
+            // `"…"` forces text (phone numbers); other numerals compare as numbers.
+            let value = match (v.strip_prefix('"').and_then(|q| q.strip_suffix('"')), v.parse::<f64>()) {
+                (Some(quoted), _) => SlotValue::Text(quoted.to_string()),
+                (None, Ok(n)) => SlotValue::number(n),
+                (None, Err(_)) => SlotValue::Text(v.to_string()),
             };
             (k.trim().to_string(), value)
         })
