@@ -12,6 +12,8 @@ use std::sync::RwLock;
 
 /// Sentences longer than this (in tokens) are not commands; they get no match at once.
 const MAX_SENTENCE_TOKENS: usize = 64;
+/// Longer texts are not looked at at all (a spoken command is a few dozen bytes).
+const MAX_SENTENCE_BYTES: usize = 2048;
 
 /// Matches sentences against a compiled [`Grammar`]. Cheap to share between threads:
 /// `recognize` takes a read lock, `set_list` a short write lock.
@@ -111,6 +113,9 @@ impl Recognizer {
 }
 
 fn recognize_in(c: &CompiledLanguage, lang: &Language, text: &str, context: &DialogueContext) -> Option<IntentMatch> {
+    if text.len() > MAX_SENTENCE_BYTES {
+        return None;
+    }
     let norm = normalize(text, c.split_letters);
     let n = norm.tokens.len();
     if n == 0 || n > MAX_SENTENCE_TOKENS {
