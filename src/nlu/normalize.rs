@@ -97,7 +97,11 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
                     } else if split_letters {
                         false
                     } else {
-                        is_word(d) || (d == '\'' && prev.is_alphabetic() && after.is_some_and(|a| a.is_alphabetic()))
+                        // Apostrophes stay inside words ("don't"), except the possessive /
+                        // contracted "'s", which becomes a token of its own so that templates
+                        // can write `<name>['s]`.
+                        let possessive = after == Some('s') && !chars.get(j + 2).is_some_and(|&(_, c)| c.is_alphanumeric());
+                        is_word(d) || (d == '\'' && prev.is_alphabetic() && after.is_some_and(|a| a.is_alphabetic()) && !possessive)
                     };
                     if !keep {
                         break;
@@ -133,6 +137,8 @@ mod tests {
     fn english_words_numbers_and_punctuation() {
         assert_eq!(toks("Set it to 22.5°C, please!", false), ["set", "it", "to", "22.5", "°", "c", "please"]);
         assert_eq!(toks("I'm cold -5 twenty-two 50%", false), ["i'm", "cold", "-5", "twenty", "two", "50", "%"]);
+        assert_eq!(toks("what's the kitchen's light", false), ["what", "s", "the", "kitchen", "s", "light"]);
+        assert_eq!(toks("'s", false), ["s"]);
         assert_eq!(toks("1,000 people", false), ["1000", "people"]);
     }
 
