@@ -23,9 +23,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let t0 = Instant::now();
-    let recognizer = Recognizer::new(Grammar::builtin().expect("catalog loads")).expect("catalog compiles");
-    println!("load + compile built-in catalog: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
-    let rounds: usize = std::env::var("NLU_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(200);
+    let recognizer =
+        Recognizer::new(Grammar::builtin().expect("catalog loads")).expect("catalog compiles");
+    println!(
+        "load + compile built-in catalog: {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let rounds: usize = std::env::var("NLU_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(200);
     let ctx = DialogueContext::new();
     for lang in ["en", "zh-CN"] {
         let language = Language::parse(lang).expect("valid tag");

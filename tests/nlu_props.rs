@@ -83,17 +83,26 @@ fn one_megabyte_of_text_is_a_clean_no_match() {
     let n = skylark::nlu::normalize::normalize(&big, true);
     assert!(n.tokens.len() > 1 << 18);
     for lang in languages() {
-        assert!(recognizer().recognize(&big, &lang, &DialogueContext::new()).is_none());
+        assert!(recognizer()
+            .recognize(&big, &lang, &DialogueContext::new())
+            .is_none());
     }
     let one_word = "a".repeat(1 << 20);
-    assert!(recognizer().recognize(&one_word, &Language::english(), &DialogueContext::new()).is_none());
+    assert!(recognizer()
+        .recognize(&one_word, &Language::english(), &DialogueContext::new())
+        .is_none());
 }
 
 #[test]
 fn empty_and_blank_input_is_no_match() {
     for text in ["", " ", "\n\t", "。，！", "🙂"] {
         for lang in languages() {
-            assert!(recognizer().recognize(text, &lang, &DialogueContext::new()).is_none(), "{text:?}");
+            assert!(
+                recognizer()
+                    .recognize(text, &lang, &DialogueContext::new())
+                    .is_none(),
+                "{text:?}"
+            );
         }
     }
 }
@@ -110,5 +119,9 @@ fn a_pathological_grammar_does_not_stall() {
     g.add_source("p.yaml", &yaml).unwrap();
     let r = Recognizer::new(g).unwrap();
     let text = "a ".repeat(60);
-    let _ = r.recognize(&format!("{text} end"), &Language::english(), &DialogueContext::new());
+    let _ = r.recognize(
+        &format!("{text} end"),
+        &Language::english(),
+        &DialogueContext::new(),
+    );
 }

@@ -3,7 +3,8 @@
 //! can possibly match it.
 
 use super::error::{Location, NluError, Result};
-use super::grammar::{ContextRule, DataBlock, LanguageGrammar, ListDef, ListValue, RangeDef, RuleDef};
+use super::grammar::{ContextRule, DataBlock, LanguageGrammar, RuleDef};
+use super::lists::{ListDef, ListValue, RangeDef};
 use super::normalize::token_texts;
 use super::numbers::NumberWords;
 use super::template::Expr;
@@ -21,14 +22,21 @@ pub(crate) enum Inst {
     Split(usize, usize),
     Jmp(usize),
     /// Fill slot `slot` (an index into the template's slot names) from list `list`.
-    Slot { list: usize, slot: usize },
+    Slot {
+        list: usize,
+        slot: usize,
+    },
     Match,
 }
 
 /// A list as the matcher uses it. Values are indexed by their first token.
 #[derive(Debug, Clone)]
 pub(crate) enum CompiledList {
-    Values { values: Vec<ListValue>, forms: Vec<(Vec<u32>, usize)>, by_first: HashMap<u32, Vec<usize>> },
+    Values {
+        values: Vec<ListValue>,
+        forms: Vec<(Vec<u32>, usize)>,
+        by_first: HashMap<u32, Vec<usize>>,
+    },
     Range(RangeDef),
     Wildcard,
 }
@@ -95,7 +103,10 @@ impl CompiledLanguage {
             c.list_names.insert(name.clone(), c.lists.len() - 1);
         }
         for w in &g.skip_words {
-            let ids: Vec<u32> = token_texts(w, c.split_letters).iter().map(|t| c.intern(t)).collect();
+            let ids: Vec<u32> = token_texts(w, c.split_letters)
+                .iter()
+                .map(|t| c.intern(t))
+                .collect();
             if !ids.is_empty() {
                 c.skip_words.push(ids);
             }
@@ -129,19 +140,31 @@ impl CompiledLanguage {
                 let mut by_first: HashMap<u32, Vec<usize>> = HashMap::new();
                 for (vi, value) in values.iter().enumerate() {
                     for spoken in &value.spoken {
-                        let ids: Vec<u32> = token_texts(spoken, self.split_letters).iter().map(|t| self.intern(t)).collect();
+                        let ids: Vec<u32> = token_texts(spoken, self.split_letters)
+                            .iter()
+                            .map(|t| self.intern(t))
+                            .collect();
                         if let Some(&first) = ids.first() {
                             by_first.entry(first).or_default().push(forms.len());
                             forms.push((ids, vi));
                         }
                     }
                 }
-                CompiledList::Values { values: values.clone(), forms, by_first }
+                CompiledList::Values {
+                    values: values.clone(),
+                    forms,
+                    by_first,
+                }
             }
         }
     }
 
-    fn compile_block(&mut self, g: &LanguageGrammar, intent: &str, block: &DataBlock) -> Result<()> {
+    fn compile_block(
+        &mut self,
+        g: &LanguageGrammar,
+        intent: &str,
+        block: &DataBlock,
+    ) -> Result<()> {
         let block_index = self.blocks.len();
         self.blocks.push(CompiledBlock {
             intent: intent.to_string(),
@@ -193,7 +216,11 @@ impl CompiledLanguage {
             }
         }
         for (ti, t) in self.templates.iter().enumerate() {
-            match t.required.iter().min_by_key(|&&id| (freq.get(&id).copied().unwrap_or(0), id)) {
+            match t
+                .required
+                .iter()
+                .min_by_key(|&&id| (freq.get(&id).copied().unwrap_or(0), id))
+            {
                 Some(&id) => self.index.entry(id).or_default().push(ti),
                 None => self.unindexed.push(ti),
             }
@@ -226,7 +253,11 @@ impl Builder<'_> {
                 Ok(req)
             }
             Expr::Seq(items) => {
-                let items = if self.c.split_letters { items.clone() } else { glue(items) };
+                let items = if self.c.split_letters {
+                    items.clone()
+                } else {
+                    glue(items)
+                };
                 let mut req = BTreeSet::new();
                 for item in &items {
                     req.extend(self.emit(item)?);
@@ -239,7 +270,9 @@ impl Builder<'_> {
                     return Err(NluError::Template {
                         location: self.location.clone(),
                         template: String::new(),
-                        message: format!("a permutation (a;b;…) may have at most {MAX_PERMUTATION} items"),
+                        message: format!(
+                            "a permutation (a;b;…) may have at most {MAX_PERMUTATION} items"
+                        ),
                     });
                 }
                 let orders: Vec<Expr> = permutations(items.len())
@@ -249,7 +282,11 @@ impl Builder<'_> {
                 self.emit_alt(&orders)
             }
             Expr::List { name, slot } => {
-                let list = match self.local_lists.get(name).or_else(|| self.c.list_names.get(name)) {
+                let list = match self
+                    .local_lists
+                    .get(name)
+                    .or_else(|| self.c.list_names.get(name))
+                {
                     Some(&l) => l,
                     None => {
                         // Unknown lists are dynamic: empty until `Recognizer::set_list` fills them.
@@ -272,10 +309,20 @@ impl Builder<'_> {
             }
             Expr::Rule(name) => {
                 if self.rule_stack.contains(name) {
-                    return Err(NluError::RecursiveRule { location: self.location.clone(), rule: name.clone() });
+                    return Err(NluError::RecursiveRule {
+                        location: self.location.clone(),
+                        rule: name.clone(),
+                    });
                 }
-                let Some(rule) = self.local_rules.get(name).or_else(|| self.g.rules.get(name)) else {
-                    return Err(NluError::UnknownRule { location: self.location.clone(), rule: name.clone() });
+                let Some(rule) = self
+                    .local_rules
+                    .get(name)
+                    .or_else(|| self.g.rules.get(name))
+                else {
+                    return Err(NluError::UnknownRule {
+                        location: self.location.clone(),
+                        rule: name.clone(),
+                    });
                 };
                 let expr = rule.expr.clone();
                 self.rule_stack.push(name.clone());
@@ -350,7 +397,11 @@ fn simple_forms(e: &Expr) -> Option<Vec<String>> {
         Expr::Alt(alts) => alts
             .iter()
             .map(|a| match a {
-                Expr::Text(t) if !t.starts_with(char::is_whitespace) && !t.ends_with(char::is_whitespace) => Some(t.clone()),
+                Expr::Text(t)
+                    if !t.starts_with(char::is_whitespace) && !t.ends_with(char::is_whitespace) =>
+                {
+                    Some(t.clone())
+                }
                 Expr::Seq(s) if s.is_empty() => Some(String::new()),
                 _ => None,
             })
@@ -373,7 +424,9 @@ fn glue_pair(left: &Expr, right: &Expr) -> Option<(String, Expr, String)> {
         }
         Expr::Alt(_) => {
             let forms = simple_forms(left)?;
-            if !forms.iter().all(|f| f.is_empty() || word_end(f)) || forms.iter().all(String::is_empty) {
+            if !forms.iter().all(|f| f.is_empty() || word_end(f))
+                || forms.iter().all(String::is_empty)
+            {
                 return None;
             }
             (String::new(), forms)
@@ -387,7 +440,9 @@ fn glue_pair(left: &Expr, right: &Expr) -> Option<(String, Expr, String)> {
         }
         Expr::Alt(_) => {
             let forms = simple_forms(right)?;
-            if !forms.iter().all(|f| f.is_empty() || word_start(f)) || forms.iter().all(String::is_empty) {
+            if !forms.iter().all(|f| f.is_empty() || word_start(f))
+                || forms.iter().all(String::is_empty)
+            {
                 return None;
             }
             (forms, String::new())
@@ -406,14 +461,36 @@ fn glue_pair(left: &Expr, right: &Expr) -> Option<(String, Expr, String)> {
             }
         }
     }
-    let merged = if forms.iter().any(|f| matches!(f, Expr::Text(t) if t.is_empty())) {
-        let mut non_empty: Vec<Expr> = forms.into_iter().filter(|f| !matches!(f, Expr::Text(t) if t.is_empty())).collect();
+    let merged = if forms
+        .iter()
+        .any(|f| matches!(f, Expr::Text(t) if t.is_empty()))
+    {
+        let mut non_empty: Vec<Expr> = forms
+            .into_iter()
+            .filter(|f| !matches!(f, Expr::Text(t) if t.is_empty()))
+            .collect();
         non_empty.push(Expr::Seq(Vec::new()));
         Expr::Alt(non_empty)
     } else {
         Expr::Alt(forms)
     };
     Some((head, merged, tail))
+}
+
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for pos in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(pos, n - 1);
+            out.push(q);
+        }
+    }
+    out.sort();
+    out
 }
 
 #[cfg(test)]
@@ -431,29 +508,28 @@ mod tests {
     #[test]
     fn glues_suffixes_and_prefixes_into_words() {
         let t = |s: &str| Expr::Text(s.into());
-        assert_eq!(glued("turn on the light[s] now"), vec![t("turn on the "), Expr::Alt(vec![t("lights"), t("light")]), t(" now")]);
-        assert_eq!(glued("[re]start it"), vec![Expr::Alt(vec![t("restart"), t("start")]), t(" it")]);
+        assert_eq!(
+            glued("turn on the light[s] now"),
+            vec![
+                t("turn on the "),
+                Expr::Alt(vec![t("lights"), t("light")]),
+                t(" now")
+            ]
+        );
+        assert_eq!(
+            glued("[re]start it"),
+            vec![Expr::Alt(vec![t("restart"), t("start")]), t(" it")]
+        );
         assert_eq!(
             glued("(door|gate)[s]"),
-            vec![Expr::Alt(vec![t("doors"), t("door"), t("gates"), t("gate")])]
+            vec![Expr::Alt(vec![
+                t("doors"),
+                t("door"),
+                t("gates"),
+                t("gate")
+            ])]
         );
         // Separate words stay separate.
         assert_eq!(glued("[the] light").len(), 2);
     }
-}
-
-fn permutations(n: usize) -> Vec<Vec<usize>> {
-    if n == 0 {
-        return vec![Vec::new()];
-    }
-    let mut out = Vec::new();
-    for p in permutations(n - 1) {
-        for pos in 0..=p.len() {
-            let mut q = p.clone();
-            q.insert(pos, n - 1);
-            out.push(q);
-        }
-    }
-    out.sort();
-    out
 }

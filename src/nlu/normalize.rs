@@ -25,7 +25,8 @@ pub struct Normalized {
 
 /// Traditional → Simplified pairs for the characters of the cockpit / phone domain (and the
 /// most frequent ones around them). Alternating: traditional, simplified.
-const TRAD_SIMP: &str = "開开關关溫温調调設设車车門门戶户導导電电話话給给媽妈節节歡欢聽听樂乐廣广頻频\
+const TRAD_SIMP: &str =
+    "開开關关溫温調调設设車车門门戶户導导電电話话給给媽妈節节歡欢聽听樂乐廣广頻频\
 風风氣气熱热涼凉動动聲声響响還还後后輛辆駕驾駛驶臺台點点幾几時时間间現现幫帮請请這这個个\
 裡里裏里廳厅場场飯饭館馆預预報报們们說说訊讯發发簡简傳传撥拨掛挂來来視视單单暫暂繼继續续\
 機机條条態态滿满為为與与麼么嗎吗啟启啓启閉闭將将從从兒儿爺爷終终無无線线網网處处讓让對对\
@@ -43,7 +44,11 @@ fn trad_map() -> &'static HashMap<char, char> {
     static MAP: OnceLock<HashMap<char, char>> = OnceLock::new();
     MAP.get_or_init(|| {
         let chars: Vec<char> = TRAD_SIMP.chars().filter(|c| !c.is_whitespace()).collect();
-        chars.chunks_exact(2).filter(|p| p[0] != p[1]).map(|p| (p[0], p[1])).collect()
+        chars
+            .chunks_exact(2)
+            .filter(|p| p[0] != p[1])
+            .map(|p| (p[0], p[1]))
+            .collect()
     })
 }
 
@@ -79,12 +84,21 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
         let next = chars.get(i + 1).map(|&(_, n)| n);
         let end_of = |j: usize| chars.get(j).map(|&(b, _)| b).unwrap_or(display.len());
         if is_cjk(c) || c == '%' || c == '°' {
-            tokens.push(Token { text: c.to_lowercase().collect(), start, end: end_of(i + 1) });
+            tokens.push(Token {
+                text: c.to_lowercase().collect(),
+                start,
+                end: end_of(i + 1),
+            });
             i += 1;
         } else if c == '℃' {
-            tokens.push(Token { text: "°c".into(), start, end: end_of(i + 1) });
+            tokens.push(Token {
+                text: "°c".into(),
+                start,
+                end: end_of(i + 1),
+            });
             i += 1;
-        } else if is_word(c) || ((c == '-' || c == '+') && next.is_some_and(|n| n.is_ascii_digit())) {
+        } else if is_word(c) || ((c == '-' || c == '+') && next.is_some_and(|n| n.is_ascii_digit()))
+        {
             let numeric = !c.is_alphabetic();
             let mut j = i + 1;
             if !(split_letters && c.is_alphabetic()) {
@@ -93,15 +107,23 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
                     let after = chars.get(j + 1).map(|&(_, n)| n);
                     let prev = chars[j - 1].1;
                     let keep = if numeric {
-                        d.is_ascii_digit() || (matches!(d, '.' | ',') && prev.is_ascii_digit() && after.is_some_and(|a| a.is_ascii_digit()))
+                        d.is_ascii_digit()
+                            || (matches!(d, '.' | ',')
+                                && prev.is_ascii_digit()
+                                && after.is_some_and(|a| a.is_ascii_digit()))
                     } else if split_letters {
                         false
                     } else {
                         // Apostrophes stay inside words ("don't"), except the possessive /
                         // contracted "'s", which becomes a token of its own so that templates
                         // can write `<name>['s]`.
-                        let possessive = after == Some('s') && !chars.get(j + 2).is_some_and(|&(_, c)| c.is_alphanumeric());
-                        is_word(d) || (d == '\'' && prev.is_alphabetic() && after.is_some_and(|a| a.is_alphabetic()) && !possessive)
+                        let possessive = after == Some('s')
+                            && !chars.get(j + 2).is_some_and(|&(_, c)| c.is_alphanumeric());
+                        is_word(d)
+                            || (d == '\''
+                                && prev.is_alphabetic()
+                                && after.is_some_and(|a| a.is_alphabetic())
+                                && !possessive)
                     };
                     if !keep {
                         break;
@@ -110,8 +132,16 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
                 }
             }
             let raw = &display[start..end_of(j)];
-            let text: String = if numeric { raw.replace(',', "") } else { raw.to_lowercase() };
-            tokens.push(Token { text, start, end: end_of(j) });
+            let text: String = if numeric {
+                raw.replace(',', "")
+            } else {
+                raw.to_lowercase()
+            };
+            tokens.push(Token {
+                text,
+                start,
+                end: end_of(j),
+            });
             i = j;
         } else {
             i += 1;
@@ -122,7 +152,11 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
 
 /// Normalised token texts of a template fragment or list value.
 pub fn token_texts(text: &str, split_letters: bool) -> Vec<String> {
-    normalize(text, split_letters).tokens.into_iter().map(|t| t.text).collect()
+    normalize(text, split_letters)
+        .tokens
+        .into_iter()
+        .map(|t| t.text)
+        .collect()
 }
 
 #[cfg(test)]
@@ -135,16 +169,28 @@ mod tests {
 
     #[test]
     fn english_words_numbers_and_punctuation() {
-        assert_eq!(toks("Set it to 22.5°C, please!", false), ["set", "it", "to", "22.5", "°", "c", "please"]);
-        assert_eq!(toks("I'm cold -5 twenty-two 50%", false), ["i'm", "cold", "-5", "twenty", "two", "50", "%"]);
-        assert_eq!(toks("what's the kitchen's light", false), ["what", "s", "the", "kitchen", "s", "light"]);
+        assert_eq!(
+            toks("Set it to 22.5°C, please!", false),
+            ["set", "it", "to", "22.5", "°", "c", "please"]
+        );
+        assert_eq!(
+            toks("I'm cold -5 twenty-two 50%", false),
+            ["i'm", "cold", "-5", "twenty", "two", "50", "%"]
+        );
+        assert_eq!(
+            toks("what's the kitchen's light", false),
+            ["what", "s", "the", "kitchen", "s", "light"]
+        );
         assert_eq!(toks("'s", false), ["s"]);
         assert_eq!(toks("1,000 people", false), ["1000", "people"]);
     }
 
     #[test]
     fn chinese_traditional_and_full_width_fold() {
-        assert_eq!(toks("把溫度調到２２度。", true), ["把", "温", "度", "调", "到", "22", "度"]);
+        assert_eq!(
+            toks("把溫度調到２２度。", true),
+            ["把", "温", "度", "调", "到", "22", "度"]
+        );
         assert_eq!(toks("開啟 空調", true), toks("开启空调", true));
         assert_eq!(toks("打开AC", true), ["打", "开", "a", "c"]);
         assert_eq!(toks("二十二℃", true), ["二", "十", "二", "°c"]);
