@@ -488,3 +488,25 @@ intents:
         .is_some());
     assert!(r.recognize("are the doorss locked", &en(), &ctx).is_none());
 }
+
+#[test]
+fn n_best_lists_alternative_intents_in_rank_order() {
+    let r = Recognizer::new(Grammar::builtin().unwrap()).unwrap();
+    let all = r.recognize_n("stop", &en(), &DialogueContext::new(), 5);
+    let intents: Vec<&str> = all.iter().map(|m| m.intent.as_str()).collect();
+    assert!(intents.len() >= 2, "{intents:?}");
+    assert!(
+        intents.contains(&"media.pause") && intents.contains(&"assistant.cancel"),
+        "{intents:?}"
+    );
+    assert_eq!(
+        Some(&all[0]),
+        r.recognize("stop", &en(), &DialogueContext::new()).as_ref()
+    );
+    assert!(r
+        .recognize_n("stop", &en(), &DialogueContext::new(), 0)
+        .is_empty());
+    assert!(r
+        .recognize_n("blah blah", &en(), &DialogueContext::new(), 3)
+        .is_empty());
+}

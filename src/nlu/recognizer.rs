@@ -6,7 +6,7 @@ use super::grammar::{ContextRule, Grammar};
 use super::language::Language;
 use super::lists::{ListDef, ListValue};
 use super::matcher::{self, Filled, Input, TemplateMatch};
-use super::normalize::normalize;
+use super::normalize::{normalize, Normalized};
 use super::{DialogueContext, IntentMatch, SlotValue};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -114,39 +114,84 @@ impl Recognizer {
     }
 
     /// The best intent for `text`, or `None` when no template covers the whole sentence.
+    ///
+    /// Ranking, deterministic: most words matched literally (list values and numbers count
+    /// as literal), then fewest words taken by wildcards, then fewest skip words removed,
+    /// then the template written first.
     pub fn recognize(
         &self,
         text: &str,
         language: &Language,
         context: &DialogueContext,
     ) -> Option<IntentMatch> {
-        let lock = self.find(language)?;
+        self.recognize_n(text, language, context, 1).pop()
+    }
+
+    /// Up to `limit` matches of different intents, best first: for a router that wants to
+    /// know how ambiguous a sentence was, or to offer alternatives.
+    pub fn recognize_n(
+        &self,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+        limit: usize,
+    ) -> Vec<IntentMatch> {
+        let Some(lock) = self.find(language) else {
+            return Vec::new();
+        };
         let c = match lock.read() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let lang = self
+        let Some(lang) = self
             .languages
             .iter()
             .find(|(_, l)| std::ptr::eq(l, lock))
-            .map(|(l, _)| l.clone())?;
-        recognize_in(&c, &lang, text, context)
+            .map(|(l, _)| l.clone())
+        else {
+            return Vec::new();
+        };
+        recognize_in(&c, &lang, text, context, limit)
     }
 }
 
+/// The best `limit` matches, best first, at most one per intent.
 fn recognize_in(
     c: &CompiledLanguage,
     lang: &Language,
     text: &str,
     context: &DialogueContext,
-) -> Option<IntentMatch> {
-    if text.len() > MAX_SENTENCE_BYTES {
-        return None;
+    limit: usize,
+) -> Vec<IntentMatch> {
+    if text.len() > MAX_SENTENCE_BYTES || limit == 0 {
+        return Vec::new();
     }
     let norm = normalize(text, c.split_letters);
+    let mut found = candidates(c, &norm, context);
+    found.sort_by(|a, b| b.key.cmp(&a.key));
+    let mut out: Vec<IntentMatch> = Vec::new();
+    for cand in found {
+        if out.len() == limit {
+            break;
+        }
+        let intent = &c.blocks[c.templates[cand.template].block].intent;
+        if out.iter().any(|m| &m.intent == intent) {
+            continue;
+        }
+        out.push(build_match(c, lang, &norm, context, cand));
+    }
+    out
+}
+
+/// Every template that covers the sentence, with its best match and ranking key.
+fn candidates(
+    c: &CompiledLanguage,
+    norm: &Normalized,
+    context: &DialogueContext,
+) -> Vec<Candidate> {
     let n = norm.tokens.len();
     if n == 0 || n > MAX_SENTENCE_TOKENS {
-        return None;
+        return Vec::new();
     }
     let ids: Vec<u32> = norm
         .tokens
@@ -165,7 +210,7 @@ fn recognize_in(
     candidates.sort_unstable();
     candidates.dedup();
     if candidates.is_empty() {
-        return None;
+        return Vec::new();
     }
 
     let all: Vec<usize> = (0..n).collect();
@@ -175,7 +220,7 @@ fn recognize_in(
         variants.push(stripped);
     }
 
-    let mut best: Option<Candidate> = None;
+    let mut found: Vec<Candidate> = Vec::new();
     for positions in variants {
         let v_ids: Vec<u32> = positions.iter().map(|&p| ids[p]).collect();
         let v_texts: Vec<&str> = positions
@@ -212,18 +257,15 @@ fn recognize_in(
                 std::cmp::Reverse(skipped),
                 std::cmp::Reverse(ti),
             );
-            if best.as_ref().is_none_or(|b| key > b.key) {
-                best = Some(Candidate {
-                    key,
-                    template: ti,
-                    m,
-                    positions: positions.clone(),
-                });
-            }
+            found.push(Candidate {
+                key,
+                template: ti,
+                m,
+                positions: positions.clone(),
+            });
         }
     }
-    let best = best?;
-    Some(build_match(c, lang, &norm, context, best))
+    found
 }
 
 /// Token positions left after removing skip words (`please`, `请`, `一下`).
@@ -293,7 +335,7 @@ fn context_allows(
 fn build_match(
     c: &CompiledLanguage,
     lang: &Language,
-    norm: &super::normalize::Normalized,
+    norm: &Normalized,
     context: &DialogueContext,
     best: Candidate,
 ) -> IntentMatch {
