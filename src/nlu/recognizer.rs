@@ -168,7 +168,7 @@ fn recognize_in(
     }
     let norm = normalize(text, c.split_letters);
     let mut found = candidates(c, &norm, context);
-    found.sort_by(|a, b| b.key.cmp(&a.key));
+    found.sort_by_key(|c| std::cmp::Reverse(c.key));
     let mut out: Vec<IntentMatch> = Vec::new();
     for cand in found {
         if out.len() == limit {
