@@ -125,3 +125,27 @@ fn a_pathological_grammar_does_not_stall() {
         &DialogueContext::new(),
     );
 }
+
+#[test]
+fn runaway_grammars_are_refused_with_an_error() {
+    // A 500-deep chain of expansion rules: an error, not a stack overflow.
+    let mut yaml = String::from("language: en\nexpansion_rules:\n");
+    for i in 0..500 {
+        yaml.push_str(&format!("  r{i}: \"x <r{}>\"\n", i + 1));
+    }
+    yaml.push_str("  r500: \"end\"\nintents:\n  X:\n    data:\n      - sentences: [\"<r0>\"]\n");
+    let mut g = Grammar::new();
+    g.add_source("deep.yaml", &yaml).unwrap();
+    let err = Recognizer::new(g).unwrap_err();
+    assert!(err.to_string().contains("nested deeper"), "{err}");
+
+    // Nested permutations multiply: refused once the program grows too large.
+    let perm = "(a;b;c;d;e)";
+    let nested = format!("({perm};{perm};{perm};{perm};{perm})");
+    let yaml =
+        format!("language: en\nintents:\n  X:\n    data:\n      - sentences: [\"{nested}\"]\n");
+    let mut g = Grammar::new();
+    g.add_source("perm.yaml", &yaml).unwrap();
+    let err = Recognizer::new(g).unwrap_err();
+    assert!(err.to_string().contains("perm.yaml:5:"), "{err}");
+}

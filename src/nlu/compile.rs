@@ -79,6 +79,10 @@ pub(crate) struct CompiledLanguage {
 
 /// Permutations of more items than this are refused (n! programs).
 const MAX_PERMUTATION: usize = 5;
+/// Expansion rules nested deeper than this are refused (and bound the compiler's recursion).
+const MAX_RULE_DEPTH: usize = 64;
+/// Instructions one template may compile to; permutations and rules multiply quickly.
+const MAX_PROGRAM: usize = 200_000;
 
 impl CompiledLanguage {
     pub fn compile(g: &LanguageGrammar) -> Result<CompiledLanguage> {
@@ -190,6 +194,7 @@ impl CompiledLanguage {
                 local_rules: &block.rules,
                 local_lists: &local_lists,
                 location: &template.location,
+                text: &template.text,
                 program: Vec::new(),
                 slot_names: Vec::new(),
                 rule_stack: Vec::new(),
@@ -234,6 +239,7 @@ struct Builder<'a> {
     local_rules: &'a HashMap<String, RuleDef>,
     local_lists: &'a HashMap<String, usize>,
     location: &'a Location,
+    text: &'a str,
     program: Vec<Inst>,
     slot_names: Vec<String>,
     rule_stack: Vec<String>,
@@ -242,6 +248,11 @@ struct Builder<'a> {
 impl Builder<'_> {
     /// Emits code for `expr` and returns the token ids any match of it must contain.
     fn emit(&mut self, expr: &Expr) -> Result<BTreeSet<u32>> {
+        if self.program.len() > MAX_PROGRAM {
+            return Err(self.too_big(format!(
+                "the template expands to more than {MAX_PROGRAM} steps"
+            )));
+        }
         match expr {
             Expr::Text(text) => {
                 let mut req = BTreeSet::new();
@@ -267,13 +278,9 @@ impl Builder<'_> {
             Expr::Alt(items) => self.emit_alt(items),
             Expr::Perm(items) => {
                 if items.len() > MAX_PERMUTATION {
-                    return Err(NluError::Template {
-                        location: self.location.clone(),
-                        template: String::new(),
-                        message: format!(
-                            "a permutation (a;b;…) may have at most {MAX_PERMUTATION} items"
-                        ),
-                    });
+                    return Err(self.too_big(format!(
+                        "a permutation (a;b;…) may have at most {MAX_PERMUTATION} items"
+                    )));
                 }
                 let orders: Vec<Expr> = permutations(items.len())
                     .into_iter()
@@ -308,6 +315,11 @@ impl Builder<'_> {
                 Ok(BTreeSet::new())
             }
             Expr::Rule(name) => {
+                if self.rule_stack.len() >= MAX_RULE_DEPTH {
+                    return Err(self.too_big(format!(
+                        "expansion rules nested deeper than {MAX_RULE_DEPTH}"
+                    )));
+                }
                 if self.rule_stack.contains(name) {
                     return Err(NluError::RecursiveRule {
                         location: self.location.clone(),
@@ -330,6 +342,14 @@ impl Builder<'_> {
                 self.rule_stack.pop();
                 req
             }
+        }
+    }
+
+    fn too_big(&self, message: String) -> NluError {
+        NluError::Template {
+            location: self.location.clone(),
+            template: self.text.to_string(),
+            message,
         }
     }
 
