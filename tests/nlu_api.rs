@@ -510,3 +510,43 @@ fn n_best_lists_alternative_intents_in_rank_order() {
         .recognize_n("blah blah", &en(), &DialogueContext::new(), 3)
         .is_empty());
 }
+
+/// The shapes Home Assistant's zh-cn files use: `ignore_whitespace`, rule names with spaces,
+/// an empty alternative `(小时|个|)`, top-level alternatives in a rule, `最(亮|高)` values.
+#[test]
+fn mandarin_hassil_shapes() {
+    let r = recognizer(
+        r#"
+language: zh-cn
+settings:
+  ignore_whitespace: true
+lists:
+  minutes: {range: {from: 1, to: 100}}
+  hours: {range: {from: 1, to: 100}}
+  half: {values: [{in: "半", out: 30}]}
+  level: {values: [{in: "最(亮|高|大)", out: 100}, {in: "最(暗|低)", out: 1}]}
+expansion_rules:
+  hour unit: "(小时|钟头|个|个钟头|个小时|)"
+  today: "今日|今天|今个"
+  duration: "({hours:hours}<hour unit>{half:minutes}<hour unit>)|({minutes:minutes} 分钟)"
+intents:
+  Timer:
+    data:
+      - sentences: ["<duration>后提醒我", "<today>[的]计时器"]
+  Light:
+    data:
+      - sentences: ["[把]灯[亮度]调到{level:brightness}"]
+"#,
+    );
+    let ctx = DialogueContext::new();
+    let m = r.recognize("一个半小时后提醒我", &zh(), &ctx).unwrap();
+    assert_eq!(
+        (&m.slots["hours"], &m.slots["minutes"]),
+        (&SlotValue::Integer(1), &SlotValue::Integer(30))
+    );
+    let m = r.recognize("十 分钟 后 提醒 我", &zh(), &ctx).unwrap();
+    assert_eq!(m.slots["minutes"], SlotValue::Integer(10));
+    assert!(r.recognize("今个计时器", &zh(), &ctx).is_some());
+    let m = r.recognize("把燈亮度調到最亮", &zh(), &ctx).unwrap();
+    assert_eq!(m.slots["brightness"], SlotValue::Integer(100));
+}
