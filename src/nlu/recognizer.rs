@@ -151,7 +151,18 @@ impl Recognizer {
         else {
             return Vec::new();
         };
-        recognize_in(&c, &lang, text, context, limit)
+        let found = recognize_in(&c, &lang, text, context, limit);
+        match found.first() {
+            Some(m) => tracing::debug!(
+                language = %lang,
+                intent = %m.intent,
+                template = %m.template,
+                confidence = m.confidence,
+                "grammar match"
+            ),
+            None => tracing::debug!(language = %lang, "no grammar match"),
+        }
+        found
     }
 }
 
