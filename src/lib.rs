@@ -11,5 +11,6 @@ pub mod listen;
 pub mod llm;
 pub mod logging;
 pub mod models;
+pub mod nlu;
 pub mod onnx;
 pub mod tts;
