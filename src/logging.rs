@@ -13,11 +13,9 @@ use tracing_subscriber::EnvFilter;
 /// Install the global subscriber. `level` is a `tracing` filter; `SKYLARK_LOG` overrides it.
 /// `format` is `auto`, `human` or `journal`. Logs go to stderr; stdout is for results.
 pub fn init(level: &str, format: &str) {
-    let filter = std::env::var("SKYLARK_LOG")
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .or_else(|| EnvFilter::try_new(level).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+    let wanted = std::env::var("SKYLARK_LOG").ok().filter(|f| EnvFilter::try_new(f).is_ok());
+    let filter = EnvFilter::try_new(quiet_libraries(wanted.as_deref().unwrap_or(level)))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let journal = match format {
         "journal" => true,
         "human" => false,
@@ -30,6 +28,18 @@ pub fn init(level: &str, format: &str) {
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init()
     };
+}
+
+/// whisper.cpp and ONNX Runtime report every model load at info level; keep them at warn
+/// unless the filter names them.
+fn quiet_libraries(filter: &str) -> String {
+    let mut out = filter.to_string();
+    for lib in ["whisper_rs", "ort"] {
+        if !filter.contains(lib) {
+            out.push_str(&format!(",{lib}=warn"));
+        }
+    }
+    out
 }
 
 /// `<3>message key=value` lines, as sd-daemon(3) describes.

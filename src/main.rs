@@ -124,7 +124,16 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("skylark: {e:#}");
+            // Our errors usually spell out their cause already; print a cause only when it
+            // adds something.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("skylark: {message}");
             ExitCode::from(1)
         }
     }

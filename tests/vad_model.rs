@@ -67,7 +67,7 @@ fn white_noise(n: usize, amp: f32) -> Vec<f32> {
 #[test]
 fn jfk_speech_scores_high_over_most_of_its_span() {
     let mut vad = load_vad();
-    let audio = read_wav_16k(&data("jfk.wav"));
+    let audio = read_wav_16k(&data("audio/jfk.wav"));
     let started = Instant::now();
     let probs = probabilities(&mut vad, &audio);
     let per_frame = started.elapsed() / probs.len() as u32;
@@ -133,7 +133,7 @@ fn silence_and_low_noise_stay_below_half() {
 #[test]
 fn segmenter_finds_one_segment_covering_jfk() {
     let mut vad = load_vad();
-    let mut audio = read_wav_16k(&data("jfk.wav"));
+    let mut audio = read_wav_16k(&data("audio/jfk.wav"));
     audio.extend(std::iter::repeat_n(0.0, 16_000)); // a second of silence to end on
                                                     // The address pauses for about 1.1 s after "Americans,"; an end-of-speech silence of 1.5 s
                                                     // keeps it one utterance (with the 0.7 s default it is two, which is also right for
@@ -170,7 +170,7 @@ fn segmenter_finds_one_segment_covering_jfk() {
 #[test]
 fn reset_makes_the_stream_repeatable_and_state_matters() {
     let mut vad = load_vad();
-    let audio = read_wav_16k(&data("jfk.wav"));
+    let audio = read_wav_16k(&data("audio/jfk.wav"));
     let head = &audio[..64 * FRAME_SAMPLES];
     let a = probabilities(&mut vad, head);
     vad.reset();
@@ -204,7 +204,7 @@ fn energy_fallback_finds_jfk_speech() {
     use skylark::listen::EnergyVad;
     let mut audio = white_noise(16_000, 0.002);
     let lead_in = audio.len();
-    audio.extend(read_wav_16k(&data("jfk.wav")));
+    audio.extend(read_wav_16k(&data("audio/jfk.wav")));
     audio.extend(white_noise(2 * 16_000, 0.002));
     let mut vad = EnergyVad::new();
     let config = SegmenterConfig {

@@ -205,7 +205,7 @@ impl WhisperRecognizer {
             stage: "creating the decoder state",
             source,
         })?;
-        tracing::info!(
+        tracing::debug!(
             model = %path.display(),
             tensors = summary.n_tensors,
             multilingual,

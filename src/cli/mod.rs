@@ -2,6 +2,7 @@
 //! carries results (parsable where asked), stderr carries logs and errors.
 
 mod models;
+mod speech;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,8 +45,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Daemon { .. } => unavailable("daemon", "the D-Bus service"),
         Command::Recognize(_) => unavailable("recognize", "the intent grammar engine"),
-        Command::Transcribe { .. } => unavailable("transcribe", "speech recognition"),
-        Command::Say { .. } => unavailable("say", "speech synthesis"),
+        Command::Transcribe { file, lang } => speech::transcribe(&ctx, &file, lang.as_deref()),
+        Command::Say { text, lang, out } => speech::say(&ctx, &text, lang.as_deref(), out.as_deref()),
         Command::Ask { .. } => unavailable("ask", "whole turns"),
         Command::Listen => unavailable("listen", "microphone capture"),
         Command::Stats => unavailable("stats", "the daemon's statistics"),
@@ -55,7 +56,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 /// A subcommand of the contract whose capability this build does not have yet: say so and exit
 /// 2, never pretend.
-fn unavailable(command: &str, capability: &str) -> Result<ExitCode> {
+pub(crate) fn unavailable(command: &str, capability: &str) -> Result<ExitCode> {
     eprintln!(
         "skylark {command}: not available yet — this build of skylark does not include {capability}. \
          `skylark --help` lists what works today."

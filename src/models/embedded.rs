@@ -12,6 +12,8 @@ pub const MANIFEST: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/mo
 /// `(path under models/, contents)`.
 pub const FILES: &[(&str, &str)] = embed![
     "requirements.txt",
+    "convert/whisper_ct2_to_ggml.py",
+    "convert/smollm2_gguf_to_onnx.py",
     "licences/Apache-2.0.txt",
     "licences/CC0-piper-joe.txt",
     "licences/MIT-onnxruntime.txt",

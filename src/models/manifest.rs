@@ -143,6 +143,20 @@ impl Manifest {
         self.models.iter().find(|m| m.id == id)
     }
 
+    /// The main file of model `id` (its first file: the model proper, before configs and
+    /// tokenizers) inside `models_dir`.
+    pub fn primary_path(&self, models_dir: &Path, id: &str) -> Result<std::path::PathBuf, ManifestError> {
+        let model = self.model(id).ok_or_else(|| ManifestError::Invalid {
+            origin: "the configuration".into(),
+            message: format!(
+                "no model `{id}` in the manifest; known models: {}",
+                self.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        })?;
+        // validated: every model has at least one file
+        Ok(models_dir.join(&model.files[0].path))
+    }
+
     fn validate(&self, origin: &str) -> Result<(), ManifestError> {
         let invalid = |message: String| ManifestError::Invalid { origin: origin.to_string(), message };
         let mut seen = std::collections::BTreeSet::new();

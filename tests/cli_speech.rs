@@ -1,0 +1,74 @@
+//! `skylark say` and `skylark transcribe` as a user runs them, on the real models: Piper speaks
+//! a command, whisper hears it back.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn skylark(args: &[&str], models_dir: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skylark"));
+    cmd.args(args).env("XDG_CONFIG_HOME", "/nonexistent-skylark-test").env_remove("ORT_DYLIB_PATH");
+    if let Some(dir) = models_dir {
+        cmd.env("SKYLARK_MODELS_DIR", dir);
+    }
+    cmd.output().expect("run skylark")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn piper_speech_is_transcribed_back_by_whisper() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let wav = tmp.path().join("command.wav");
+    let wav_s = wav.to_str().expect("utf8");
+    let out = skylark(&["say", "Set the temperature to twenty two degrees.", "--out", wav_s], None);
+    assert!(out.status.success(), "say failed (run `skylark models fetch`?): {}", text(&out));
+    let spec = hound::WavReader::open(&wav).expect("a WAV file").spec();
+    assert_eq!((spec.sample_rate, spec.channels), (22050, 1));
+
+    let out = skylark(&["transcribe", wav_s], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let heard = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(heard.contains("temperature"), "{heard}");
+    assert!(heard.contains("22") || heard.contains("twenty-two") || heard.contains("twenty two"), "{heard}");
+    // stdout carries only the transcript: whisper.cpp's own logging stays off it.
+    assert_eq!(heard.trim().lines().count(), 1, "{heard}");
+}
+
+#[test]
+fn mandarin_clip_at_8_khz_gives_chinese_text() {
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audio/zh_liliana.wav");
+    let out = skylark(&["transcribe", clip.to_str().expect("utf8"), "--lang", "zh-CN"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let heard = String::from_utf8_lossy(&out.stdout);
+    assert!(heard.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{heard}");
+}
+
+#[test]
+fn malformed_wav_is_a_clear_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bad = tmp.path().join("bad.wav");
+    std::fs::write(&bad, b"RIFF\x10\x00\x00\x00WAVEfmt garbage").expect("write");
+    let out = skylark(&["transcribe", bad.to_str().expect("utf8")], None);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("bad.wav") && !t.contains("panicked"), "{t}");
+}
+
+#[test]
+fn missing_models_name_the_file_and_the_fix() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let wav = tmp.path().join("x.wav");
+    let out = skylark(&["say", "hello", "--out", wav.to_str().expect("utf8")], Some(tmp.path()));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("libonnxruntime.so") && t.contains("skylark models fetch"), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audio/jfk.wav");
+    let out = skylark(&["transcribe", clip.to_str().expect("utf8")], Some(tmp.path()));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("ggml-tiny.en.bin") && t.contains("skylark models fetch"), "{t}");
+}
