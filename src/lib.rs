@@ -7,4 +7,5 @@ pub mod config;
 pub mod doctor;
 pub mod logging;
 pub mod models;
+pub mod nlu;
 pub mod onnx;

@@ -1,0 +1,383 @@
+//! Compiles a language's templates into small matching programs over token ids, and indexes
+//! them by their rarest required word so that one sentence only runs the few programs that
+//! can possibly match it.
+
+use super::error::{Location, NluError, Result};
+use super::grammar::{ContextRule, DataBlock, LanguageGrammar, ListDef, ListValue, RangeDef, RuleDef};
+use super::normalize::token_texts;
+use super::numbers::NumberWords;
+use super::template::Expr;
+use super::SlotValue;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub(crate) const UNKNOWN: u32 = u32::MAX;
+
+/// One step of a template program.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Inst {
+    /// The next token must be this word.
+    Tok(u32),
+    /// Try `.0` first, then `.1`.
+    Split(usize, usize),
+    Jmp(usize),
+    /// Fill slot `slot` (an index into the template's slot names) from list `list`.
+    Slot { list: usize, slot: usize },
+    Match,
+}
+
+/// A list as the matcher uses it. Values are indexed by their first token.
+#[derive(Debug, Clone)]
+pub(crate) enum CompiledList {
+    Values { values: Vec<ListValue>, forms: Vec<(Vec<u32>, usize)>, by_first: HashMap<u32, Vec<usize>> },
+    Range(RangeDef),
+    Wildcard,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledTemplate {
+    pub program: Vec<Inst>,
+    pub slot_names: Vec<String>,
+    /// Sorted token ids every match must contain.
+    pub required: Vec<u32>,
+    pub block: usize,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledBlock {
+    pub intent: String,
+    pub slots: BTreeMap<String, SlotValue>,
+    pub requires_context: Vec<(String, ContextRule)>,
+    pub excludes_context: Vec<(String, Vec<String>)>,
+    pub response: Option<String>,
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledLanguage {
+    pub split_letters: bool,
+    pub number_words: NumberWords,
+    pub words: HashMap<String, u32>,
+    pub lists: Vec<CompiledList>,
+    /// Global list name → index in `lists` (block-local lists are not named here).
+    pub list_names: HashMap<String, usize>,
+    pub templates: Vec<CompiledTemplate>,
+    pub blocks: Vec<CompiledBlock>,
+    pub index: HashMap<u32, Vec<usize>>,
+    pub unindexed: Vec<usize>,
+    pub skip_words: Vec<Vec<u32>>,
+    pub responses: HashMap<String, BTreeMap<String, String>>,
+}
+
+/// Permutations of more items than this are refused (n! programs).
+const MAX_PERMUTATION: usize = 5;
+
+impl CompiledLanguage {
+    pub fn compile(g: &LanguageGrammar) -> Result<CompiledLanguage> {
+        let mut c = CompiledLanguage {
+            split_letters: g.ignore_whitespace,
+            number_words: NumberWords::for_language(g.language.primary()),
+            words: HashMap::new(),
+            lists: Vec::new(),
+            list_names: HashMap::new(),
+            templates: Vec::new(),
+            blocks: Vec::new(),
+            index: HashMap::new(),
+            unindexed: Vec::new(),
+            skip_words: Vec::new(),
+            responses: g.responses.clone(),
+        };
+        let mut names: Vec<&String> = g.lists.keys().collect();
+        names.sort();
+        for name in names {
+            let list = c.compile_list(&g.lists[name]);
+            c.lists.push(list);
+            c.list_names.insert(name.clone(), c.lists.len() - 1);
+        }
+        for w in &g.skip_words {
+            let ids: Vec<u32> = token_texts(w, c.split_letters).iter().map(|t| c.intern(t)).collect();
+            if !ids.is_empty() {
+                c.skip_words.push(ids);
+            }
+        }
+        // Longest skip phrases first, so "帮我" is removed before "我" could be.
+        c.skip_words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        for intent in &g.intents {
+            for block in &intent.blocks {
+                c.compile_block(g, &intent.name, block)?;
+            }
+        }
+        c.build_index();
+        Ok(c)
+    }
+
+    pub fn intern(&mut self, word: &str) -> u32 {
+        if let Some(&id) = self.words.get(word) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        self.words.insert(word.to_string(), id);
+        id
+    }
+
+    pub fn compile_list(&mut self, list: &ListDef) -> CompiledList {
+        match list {
+            ListDef::Range(r) => CompiledList::Range(r.clone()),
+            ListDef::Wildcard => CompiledList::Wildcard,
+            ListDef::Values(values) => {
+                let mut forms = Vec::new();
+                let mut by_first: HashMap<u32, Vec<usize>> = HashMap::new();
+                for (vi, value) in values.iter().enumerate() {
+                    for spoken in &value.spoken {
+                        let ids: Vec<u32> = token_texts(spoken, self.split_letters).iter().map(|t| self.intern(t)).collect();
+                        if let Some(&first) = ids.first() {
+                            by_first.entry(first).or_default().push(forms.len());
+                            forms.push((ids, vi));
+                        }
+                    }
+                }
+                CompiledList::Values { values: values.clone(), forms, by_first }
+            }
+        }
+    }
+
+    fn compile_block(&mut self, g: &LanguageGrammar, intent: &str, block: &DataBlock) -> Result<()> {
+        let block_index = self.blocks.len();
+        self.blocks.push(CompiledBlock {
+            intent: intent.to_string(),
+            slots: block.slots.clone(),
+            requires_context: block.requires_context.clone(),
+            excludes_context: block.excludes_context.clone(),
+            response: block.response.clone(),
+            metadata: block.metadata.clone(),
+        });
+        // Block-local lists shadow global ones.
+        let mut local_lists = HashMap::new();
+        let mut local: Vec<(&String, &ListDef)> = block.lists.iter().collect();
+        local.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, def) in local {
+            let list = self.compile_list(def);
+            self.lists.push(list);
+            local_lists.insert(name.clone(), self.lists.len() - 1);
+        }
+        for template in &block.templates {
+            let mut b = Builder {
+                c: self,
+                g,
+                local_rules: &block.rules,
+                local_lists: &local_lists,
+                location: &template.location,
+                program: Vec::new(),
+                slot_names: Vec::new(),
+                rule_stack: Vec::new(),
+            };
+            let required = b.emit(&template.expr)?;
+            b.program.push(Inst::Match);
+            let (program, slot_names) = (b.program, b.slot_names);
+            self.templates.push(CompiledTemplate {
+                program,
+                slot_names,
+                required: required.into_iter().collect(),
+                block: block_index,
+                text: template.text.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn build_index(&mut self) {
+        let mut freq: HashMap<u32, usize> = HashMap::new();
+        for t in &self.templates {
+            for &id in &t.required {
+                *freq.entry(id).or_default() += 1;
+            }
+        }
+        for (ti, t) in self.templates.iter().enumerate() {
+            match t.required.iter().min_by_key(|&&id| (freq.get(&id).copied().unwrap_or(0), id)) {
+                Some(&id) => self.index.entry(id).or_default().push(ti),
+                None => self.unindexed.push(ti),
+            }
+        }
+    }
+}
+
+struct Builder<'a> {
+    c: &'a mut CompiledLanguage,
+    g: &'a LanguageGrammar,
+    local_rules: &'a HashMap<String, RuleDef>,
+    local_lists: &'a HashMap<String, usize>,
+    location: &'a Location,
+    program: Vec<Inst>,
+    slot_names: Vec<String>,
+    rule_stack: Vec<String>,
+}
+
+impl Builder<'_> {
+    /// Emits code for `expr` and returns the token ids any match of it must contain.
+    fn emit(&mut self, expr: &Expr) -> Result<BTreeSet<u32>> {
+        match expr {
+            Expr::Text(text) => {
+                let mut req = BTreeSet::new();
+                for t in token_texts(text, self.c.split_letters) {
+                    let id = self.c.intern(&t);
+                    self.program.push(Inst::Tok(id));
+                    req.insert(id);
+                }
+                Ok(req)
+            }
+            Expr::Seq(items) => {
+                let items = if self.c.split_letters { items.clone() } else { glue(items) };
+                let mut req = BTreeSet::new();
+                for item in &items {
+                    req.extend(self.emit(item)?);
+                }
+                Ok(req)
+            }
+            Expr::Alt(items) => self.emit_alt(items),
+            Expr::Perm(items) => {
+                if items.len() > MAX_PERMUTATION {
+                    return Err(NluError::Template {
+                        location: self.location.clone(),
+                        template: String::new(),
+                        message: format!("a permutation (a;b;…) may have at most {MAX_PERMUTATION} items"),
+                    });
+                }
+                let orders: Vec<Expr> = permutations(items.len())
+                    .into_iter()
+                    .map(|order| Expr::Seq(order.into_iter().map(|i| items[i].clone()).collect()))
+                    .collect();
+                self.emit_alt(&orders)
+            }
+            Expr::List { name, slot } => {
+                let list = match self.local_lists.get(name).or_else(|| self.c.list_names.get(name)) {
+                    Some(&l) => l,
+                    None => {
+                        // Unknown lists are dynamic: empty until `Recognizer::set_list` fills them.
+                        let list = self.c.compile_list(&ListDef::Values(Vec::new()));
+                        self.c.lists.push(list);
+                        let l = self.c.lists.len() - 1;
+                        self.c.list_names.insert(name.clone(), l);
+                        l
+                    }
+                };
+                let slot = match self.slot_names.iter().position(|s| s == slot) {
+                    Some(i) => i,
+                    None => {
+                        self.slot_names.push(slot.clone());
+                        self.slot_names.len() - 1
+                    }
+                };
+                self.program.push(Inst::Slot { list, slot });
+                Ok(BTreeSet::new())
+            }
+            Expr::Rule(name) => {
+                if self.rule_stack.contains(name) {
+                    return Err(NluError::RecursiveRule { location: self.location.clone(), rule: name.clone() });
+                }
+                let Some(rule) = self.local_rules.get(name).or_else(|| self.g.rules.get(name)) else {
+                    return Err(NluError::UnknownRule { location: self.location.clone(), rule: name.clone() });
+                };
+                let expr = rule.expr.clone();
+                self.rule_stack.push(name.clone());
+                let req = self.emit(&expr);
+                self.rule_stack.pop();
+                req
+            }
+        }
+    }
+
+    fn emit_alt(&mut self, items: &[Expr]) -> Result<BTreeSet<u32>> {
+        let mut jumps = Vec::new();
+        let mut req: Option<BTreeSet<u32>> = None;
+        for (i, item) in items.iter().enumerate() {
+            let last = i + 1 == items.len();
+            let split_at = self.program.len();
+            if !last {
+                self.program.push(Inst::Split(split_at + 1, 0));
+            }
+            let r = self.emit(item)?;
+            req = Some(match req {
+                None => r,
+                Some(prev) => prev.intersection(&r).copied().collect(),
+            });
+            if !last {
+                jumps.push(self.program.len());
+                self.program.push(Inst::Jmp(0));
+                let next = self.program.len();
+                self.program[split_at] = Inst::Split(split_at + 1, next);
+            }
+        }
+        let end = self.program.len();
+        for j in jumps {
+            self.program[j] = Inst::Jmp(end);
+        }
+        Ok(req.unwrap_or_default())
+    }
+}
+
+/// Joins text written against an optional or alternative without a space, as in `light[s]`
+/// or `[re]start`, into whole-word alternatives: tokens are whole words, not characters.
+fn glue(items: &[Expr]) -> Vec<Expr> {
+    let simple = |alts: &[Expr]| -> Option<Vec<String>> {
+        alts.iter()
+            .map(|a| match a {
+                Expr::Text(t) if !t.starts_with(char::is_whitespace) && !t.ends_with(char::is_whitespace) => Some(t.clone()),
+                Expr::Seq(s) if s.is_empty() => Some(String::new()),
+                _ => None,
+            })
+            .collect()
+    };
+    let word_end = |t: &str| t.chars().last().is_some_and(char::is_alphanumeric);
+    let word_start = |t: &str| t.chars().next().is_some_and(char::is_alphanumeric);
+    let mut out: Vec<Expr> = Vec::with_capacity(items.len());
+    let mut i = 0;
+    while i < items.len() {
+        match (&items[i], items.get(i + 1)) {
+            (Expr::Text(left), Some(Expr::Alt(alts))) if word_end(left) => {
+                if let Some(forms) = simple(alts).filter(|f| f.iter().all(|s| s.is_empty() || word_start(s))) {
+                    let cut = left.rfind(char::is_whitespace).map_or(0, |p| p + 1);
+                    let (head, stem) = left.split_at(cut);
+                    if !head.is_empty() {
+                        out.push(Expr::Text(head.to_string()));
+                    }
+                    out.push(Expr::Alt(forms.iter().map(|f| Expr::Text(format!("{stem}{f}"))).collect()));
+                    i += 2;
+                    continue;
+                }
+                out.push(items[i].clone());
+            }
+            (Expr::Alt(alts), Some(Expr::Text(right))) if word_start(right) => {
+                if let Some(forms) = simple(alts).filter(|f| f.iter().all(|s| s.is_empty() || word_end(s)) && f.iter().any(|s| !s.is_empty())) {
+                    let cut = right.find(char::is_whitespace).unwrap_or(right.len());
+                    let (stem, tail) = right.split_at(cut);
+                    out.push(Expr::Alt(forms.iter().map(|f| Expr::Text(format!("{f}{stem}"))).collect()));
+                    if !tail.is_empty() {
+                        out.push(Expr::Text(tail.to_string()));
+                    }
+                    i += 2;
+                    continue;
+                }
+                out.push(items[i].clone());
+            }
+            _ => out.push(items[i].clone()),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for pos in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(pos, n - 1);
+            out.push(q);
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,165 @@
+//! Text normalisation shared by templates, list values and what the user said: width and
+//! script folding, case folding, punctuation removal and tokenisation.
+//!
+//! Whisper writes Mandarin in Traditional characters now and then, and full-width digits and
+//! punctuation, so both are folded before matching. Han characters are one token each, which
+//! makes Chinese matching independent of spacing (hassil's `ignore_whitespace`).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// One token of normalised text; `start..end` are byte offsets into [`Normalized::display`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Normalized {
+    /// The input folded to half-width Simplified characters, case kept (used for wildcards).
+    pub display: String,
+    pub tokens: Vec<Token>,
+}
+
+/// Traditional → Simplified pairs for the characters of the cockpit / phone domain (and the
+/// most frequent ones around them). Alternating: traditional, simplified.
+const TRAD_SIMP: &str = "開开關关溫温調调設设車车門门戶户導导電电話话給给媽妈節节歡欢聽听樂乐廣广頻频\
+風风氣气熱热涼凉動动聲声響响還还後后輛辆駕驾駛驶臺台點点幾几時时間间現现幫帮請请這这個个\
+裡里裏里廳厅場场飯饭館馆預预報报們们說说訊讯發发簡简傳传撥拨掛挂來来視视單单暫暂繼继續续\
+機机條条態态滿满為为與与麼么嗎吗啟启啓启閉闭將将從从兒儿爺爷終终無无線线網网處处讓让對对\
+錯错號号碼码聯联係系絡络剛刚數数霧雾雲云陽阳颱台濕湿溼湿檔档擋挡級级鎖锁頂顶層层際际內内\
+環环壓压燈灯亂乱聞闻問问題题錄录隨随東东買买賣卖務务區区遠远邊边離离達达麥麦勞劳記记憶忆\
+體体積积廁厕藥药醫医銀银貨货萬万億亿兩两參参陸陆負负雙双側侧驗验舊旧鐘钟鍾钟週周讀读換换\
+種种頭头寫写訴诉語语願愿謝谢轉转歷历適适乾干淨净餓饿飲饮麵面燒烧雞鸡魚鱼鮮鲜劇剧樓楼費费\
+鄰邻尋寻見见聊聊媒媒體体廣广播播專专輯辑鬧闹鈴铃態态節节歌歌熱热暖暖霜霜窗窗換换檔档開开\
+導导航航園园華华夢梦館馆廠厂塊块葉叶鳥鸟龍龙門门問问簡简變变節节熱热較较師师麗丽紅红綠绿\
+藍蓝黃黄黑黑白白靜静吵吵鬆松緊紧設设備备則则義义學学習习愛爱親亲爸爸爺爷奶奶嗎吗呢呢麼么\
+氣气溫温濕湿燥燥淋淋滅灭慢慢快快檢检測测試试縮缩擴扩顯显示示錶表誤误認认證证響响訂订餐餐\
+廳厅點点購购物物館馆療疗診诊際际郵邮政政險险銷销員员總总價价錢钱貴贵賓宾館馆飯饭店店務务";
+
+fn trad_map() -> &'static HashMap<char, char> {
+    static MAP: OnceLock<HashMap<char, char>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let chars: Vec<char> = TRAD_SIMP.chars().filter(|c| !c.is_whitespace()).collect();
+        chars.chunks_exact(2).filter(|p| p[0] != p[1]).map(|p| (p[0], p[1])).collect()
+    })
+}
+
+/// Folds one character: full-width → half-width, Traditional → Simplified, curly quotes.
+pub fn fold_char(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        '\u{2019}' | '\u{2018}' | '\u{02BC}' => '\'',
+        '\u{2212}' | '\u{2013}' | '\u{2014}' => '-',
+        '\u{00A0}' => ' ',
+        _ if (c as u32) >= 0x4E00 => trad_map().get(&c).copied().unwrap_or(c),
+        _ => c,
+    }
+}
+
+/// Han, kana and hangul: written without spaces, so each is a token of its own.
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
+}
+
+/// Normalises and tokenises. With `split_letters` (hassil's `ignore_whitespace`) every letter
+/// is a token of its own, so spacing never matters; digits stay grouped as numbers.
+pub fn normalize(text: &str, split_letters: bool) -> Normalized {
+    let display: String = text.chars().map(fold_char).collect();
+    let chars: Vec<(usize, char)> = display.char_indices().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    let is_word = |c: char| c.is_alphanumeric() && !is_cjk(c);
+    while i < chars.len() {
+        let (start, c) = chars[i];
+        let next = chars.get(i + 1).map(|&(_, n)| n);
+        let end_of = |j: usize| chars.get(j).map(|&(b, _)| b).unwrap_or(display.len());
+        if is_cjk(c) || c == '%' || c == '°' {
+            tokens.push(Token { text: c.to_lowercase().collect(), start, end: end_of(i + 1) });
+            i += 1;
+        } else if c == '℃' {
+            tokens.push(Token { text: "°c".into(), start, end: end_of(i + 1) });
+            i += 1;
+        } else if is_word(c) || ((c == '-' || c == '+') && next.is_some_and(|n| n.is_ascii_digit())) {
+            let numeric = !c.is_alphabetic();
+            let mut j = i + 1;
+            if !(split_letters && c.is_alphabetic()) {
+                while j < chars.len() {
+                    let d = chars[j].1;
+                    let after = chars.get(j + 1).map(|&(_, n)| n);
+                    let prev = chars[j - 1].1;
+                    let keep = if numeric {
+                        d.is_ascii_digit() || (matches!(d, '.' | ',') && prev.is_ascii_digit() && after.is_some_and(|a| a.is_ascii_digit()))
+                    } else if split_letters {
+                        false
+                    } else {
+                        is_word(d) || (d == '\'' && prev.is_alphabetic() && after.is_some_and(|a| a.is_alphabetic()))
+                    };
+                    if !keep {
+                        break;
+                    }
+                    j += 1;
+                }
+            }
+            let raw = &display[start..end_of(j)];
+            let text: String = if numeric { raw.replace(',', "") } else { raw.to_lowercase() };
+            tokens.push(Token { text, start, end: end_of(j) });
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    Normalized { display, tokens }
+}
+
+/// Normalised token texts of a template fragment or list value.
+pub fn token_texts(text: &str, split_letters: bool) -> Vec<String> {
+    normalize(text, split_letters).tokens.into_iter().map(|t| t.text).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str, split: bool) -> Vec<String> {
+        token_texts(s, split)
+    }
+
+    #[test]
+    fn english_words_numbers_and_punctuation() {
+        assert_eq!(toks("Set it to 22.5°C, please!", false), ["set", "it", "to", "22.5", "°", "c", "please"]);
+        assert_eq!(toks("I'm cold -5 twenty-two 50%", false), ["i'm", "cold", "-5", "twenty", "two", "50", "%"]);
+        assert_eq!(toks("1,000 people", false), ["1000", "people"]);
+    }
+
+    #[test]
+    fn chinese_traditional_and_full_width_fold() {
+        assert_eq!(toks("把溫度調到２２度。", true), ["把", "温", "度", "调", "到", "22", "度"]);
+        assert_eq!(toks("開啟 空調", true), toks("开启空调", true));
+        assert_eq!(toks("打开AC", true), ["打", "开", "a", "c"]);
+        assert_eq!(toks("二十二℃", true), ["二", "十", "二", "°c"]);
+    }
+
+    #[test]
+    fn table_pairs_are_well_formed() {
+        let chars: Vec<char> = TRAD_SIMP.chars().filter(|c| !c.is_whitespace()).collect();
+        assert_eq!(chars.len() % 2, 0);
+        let mut seen = HashMap::new();
+        for p in chars.chunks_exact(2) {
+            if let Some(prev) = seen.insert(p[0], p[1]) {
+                assert_eq!(prev, p[1], "conflicting entries for {}", p[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn display_keeps_case_for_wildcards() {
+        let n = normalize("Navigate to Main Street", false);
+        let last = &n.tokens[3];
+        assert_eq!(&n.display[last.start..last.end], "Street");
+    }
+}

@@ -1,0 +1,323 @@
+//! The recognizer: compiled grammars per language, sentence → best [`IntentMatch`].
+
+use super::compile::{CompiledBlock, CompiledLanguage, CompiledList, UNKNOWN};
+use super::error::Result;
+use super::grammar::{ContextRule, Grammar, ListDef, ListValue};
+use super::language::Language;
+use super::matcher::{self, Filled, Input, TemplateMatch};
+use super::normalize::normalize;
+use super::{DialogueContext, IntentMatch, SlotValue};
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+/// Sentences longer than this (in tokens) are not commands; they get no match at once.
+const MAX_SENTENCE_TOKENS: usize = 64;
+
+/// Matches sentences against a compiled [`Grammar`]. Cheap to share between threads:
+/// `recognize` takes a read lock, `set_list` a short write lock.
+pub struct Recognizer {
+    languages: Vec<(Language, RwLock<CompiledLanguage>)>,
+    intents: Vec<String>,
+}
+
+impl std::fmt::Debug for Recognizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recognizer").field("languages", &self.languages()).field("intents", &self.intents.len()).finish()
+    }
+}
+
+struct Candidate {
+    key: (usize, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>),
+    template: usize,
+    m: TemplateMatch,
+    positions: Vec<usize>,
+}
+
+impl Recognizer {
+    /// Compiles every language of `grammar`. Fails on a reference to an undefined
+    /// expansion rule; undefined lists are dynamic lists, empty until [`Recognizer::set_list`].
+    pub fn new(grammar: Grammar) -> Result<Recognizer> {
+        let intents = grammar.intent_names();
+        let mut languages = Vec::new();
+        for (lang, g) in &grammar.languages {
+            languages.push((lang.clone(), RwLock::new(CompiledLanguage::compile(g)?)));
+        }
+        Ok(Recognizer { languages, intents })
+    }
+
+    pub fn languages(&self) -> Vec<Language> {
+        self.languages.iter().map(|(l, _)| l.clone()).collect()
+    }
+
+    /// Intent names over all languages, sorted.
+    pub fn intents(&self) -> &[String] {
+        &self.intents
+    }
+
+    /// Whether a grammar serves `language` (exactly, or by its primary subtag).
+    pub fn supports(&self, language: &Language) -> bool {
+        self.find(language).is_some()
+    }
+
+    fn find(&self, language: &Language) -> Option<&RwLock<CompiledLanguage>> {
+        self.languages
+            .iter()
+            .find(|(l, _)| l == language)
+            .or_else(|| self.languages.iter().find(|(l, _)| l.primary() == language.primary()))
+            .map(|(_, c)| c)
+    }
+
+    /// Replaces list `name` (contacts, POIs, playlists) in every language with
+    /// `(spoken form, value)` pairs, without recompiling the templates.
+    pub fn set_list(&self, name: &str, values: Vec<(String, String)>) {
+        let def = ListDef::Values(
+            values
+                .into_iter()
+                .map(|(spoken, value)| ListValue {
+                    spoken: vec![spoken],
+                    out: SlotValue::Text(value),
+                    context: BTreeMap::new(),
+                    metadata: BTreeMap::new(),
+                })
+                .collect(),
+        );
+        for (_, lock) in &self.languages {
+            let mut c = match lock.write() {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let list = c.compile_list(&def);
+            match c.list_names.get(name).copied() {
+                Some(i) => c.lists[i] = list,
+                None => {
+                    c.lists.push(list);
+                    let i = c.lists.len() - 1;
+                    c.list_names.insert(name.to_string(), i);
+                }
+            }
+        }
+    }
+
+    /// The best intent for `text`, or `None` when no template covers the whole sentence.
+    pub fn recognize(&self, text: &str, language: &Language, context: &DialogueContext) -> Option<IntentMatch> {
+        let lock = self.find(language)?;
+        let c = match lock.read() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let lang = self.languages.iter().find(|(_, l)| std::ptr::eq(l, lock)).map(|(l, _)| l.clone())?;
+        recognize_in(&c, &lang, text, context)
+    }
+}
+
+fn recognize_in(c: &CompiledLanguage, lang: &Language, text: &str, context: &DialogueContext) -> Option<IntentMatch> {
+    let norm = normalize(text, c.split_letters);
+    let n = norm.tokens.len();
+    if n == 0 || n > MAX_SENTENCE_TOKENS {
+        return None;
+    }
+    let ids: Vec<u32> = norm.tokens.iter().map(|t| c.words.get(&t.text).copied().unwrap_or(UNKNOWN)).collect();
+    let mut present = ids.clone();
+    present.sort_unstable();
+    present.dedup();
+    let mut candidates: Vec<usize> = c.unindexed.clone();
+    for id in &present {
+        if let Some(ts) = c.index.get(id) {
+            candidates.extend_from_slice(ts);
+        }
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    if candidates.is_empty() {
+        return None;
+    }
+
+    let all: Vec<usize> = (0..n).collect();
+    let stripped = strip_skip_words(&ids, &c.skip_words);
+    let mut variants = vec![all];
+    if stripped.len() < n && !stripped.is_empty() {
+        variants.push(stripped);
+    }
+
+    let mut best: Option<Candidate> = None;
+    for positions in variants {
+        let v_ids: Vec<u32> = positions.iter().map(|&p| ids[p]).collect();
+        let v_texts: Vec<&str> = positions.iter().map(|&p| norm.tokens[p].text.as_str()).collect();
+        let mut v_present = v_ids.clone();
+        v_present.sort_unstable();
+        v_present.dedup();
+        let input = Input { ids: &v_ids, texts: &v_texts, number_words: c.number_words };
+        let skipped = n - positions.len();
+        for &ti in &candidates {
+            let t = &c.templates[ti];
+            if !t.required.iter().all(|r| v_present.binary_search(r).is_ok()) {
+                continue;
+            }
+            let Some(m) = matcher::run(t, &c.lists, &input) else { continue };
+            if !context_allows(&c.blocks[t.block], context, &m, &c.lists) {
+                continue;
+            }
+            let key = (m.literal, std::cmp::Reverse(m.wildcard), std::cmp::Reverse(skipped), std::cmp::Reverse(ti));
+            if best.as_ref().is_none_or(|b| key > b.key) {
+                best = Some(Candidate { key, template: ti, m, positions: positions.clone() });
+            }
+        }
+    }
+    let best = best?;
+    Some(build_match(c, lang, &norm, context, best))
+}
+
+/// Token positions left after removing skip words (`please`, `请`, `一下`).
+fn strip_skip_words(ids: &[u32], skip: &[Vec<u32>]) -> Vec<usize> {
+    let mut keep = Vec::with_capacity(ids.len());
+    let mut i = 0;
+    'outer: while i < ids.len() {
+        for w in skip {
+            if ids[i..].starts_with(w) {
+                i += w.len();
+                continue 'outer;
+            }
+        }
+        keep.push(i);
+        i += 1;
+    }
+    keep
+}
+
+/// Context values a match contributes: the `context` of the list values it matched.
+fn matched_context<'a>(m: &TemplateMatch, lists: &'a [CompiledList]) -> Vec<(&'a str, &'a str)> {
+    let mut out = Vec::new();
+    for cap in &m.captures {
+        if let Filled::Value { list, value } = cap.filled {
+            if let Some(CompiledList::Values { values, .. }) = lists.get(list) {
+                for (k, v) in &values[value].context {
+                    out.push((k.as_str(), v.as_str()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn context_allows(b: &CompiledBlock, ctx: &DialogueContext, m: &TemplateMatch, lists: &[CompiledList]) -> bool {
+    if b.requires_context.is_empty() && b.excludes_context.is_empty() {
+        return true;
+    }
+    let from_match = matched_context(m, lists);
+    let get = |k: &str| ctx.get(k).or_else(|| from_match.iter().find(|(mk, _)| *mk == k).map(|(_, v)| *v));
+    for (key, rule) in &b.requires_context {
+        let Some(v) = get(key) else { return false };
+        if let ContextRule::OneOf(allowed) = rule {
+            if !allowed.is_empty() && !allowed.iter().any(|a| a == v) {
+                return false;
+            }
+        }
+    }
+    for (key, excluded) in &b.excludes_context {
+        if let Some(v) = get(key) {
+            if excluded.is_empty() || excluded.iter().any(|e| e == v) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn build_match(
+    c: &CompiledLanguage,
+    lang: &Language,
+    norm: &super::normalize::Normalized,
+    context: &DialogueContext,
+    best: Candidate,
+) -> IntentMatch {
+    let t = &c.templates[best.template];
+    let block = &c.blocks[t.block];
+    let mut slots = block.slots.clone();
+    let mut slot_text = BTreeMap::new();
+    let mut metadata = block.metadata.clone();
+    for (key, rule) in &block.requires_context {
+        if let (ContextRule::CopyToSlot(slot), Some(v)) = (rule, context.get(key)) {
+            slots.insert(slot.clone(), SlotValue::Text(v.to_string()));
+        }
+    }
+    for cap in &best.m.captures {
+        let name = t.slot_names.get(cap.slot).cloned().unwrap_or_default();
+        let first = &norm.tokens[best.positions[cap.start]];
+        let last = &norm.tokens[best.positions[cap.end.saturating_sub(1).max(cap.start)]];
+        let spoken = norm.display[first.start..last.end].to_string();
+        let value = match &cap.filled {
+            Filled::Value { list, value } => match c.lists.get(*list) {
+                Some(CompiledList::Values { values, .. }) => {
+                    let v = &values[*value];
+                    metadata.extend(v.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    v.out.clone()
+                }
+                _ => SlotValue::Text(spoken.clone()),
+            },
+            Filled::Number(v) => SlotValue::number(*v),
+            Filled::Wildcard => SlotValue::Text(spoken.clone()),
+        };
+        slots.insert(name.clone(), value);
+        slot_text.insert(name, spoken);
+    }
+    let (lit, wild) = (best.m.literal as f64, best.m.wildcard as f64);
+    let confidence = if lit + wild > 0.0 { ((lit + 0.5 * wild) / (lit + wild) * 1000.0).round() / 1000.0 } else { 1.0 };
+    let mut m = IntentMatch {
+        intent: block.intent.clone(),
+        slots,
+        slot_text,
+        confidence,
+        template: t.text.clone(),
+        metadata,
+        response: None,
+        language: lang.clone(),
+    };
+    resolve_follow_up(&mut m, context);
+    let key = block.response.as_deref().unwrap_or("default");
+    m.response = c.responses.get(&m.intent).and_then(|r| r.get(key)).map(|r| render(r, &m));
+    m
+}
+
+/// "A bit warmer" after "set 22 degrees": the adjustment also carries the resulting absolute
+/// temperature (and the zone) of the previous turn, so a handler needs no state of its own.
+fn resolve_follow_up(m: &mut IntentMatch, ctx: &DialogueContext) {
+    let Some(prev) = &ctx.previous else { return };
+    if m.intent != "climate.adjust_temperature" || !prev.intent.starts_with("climate.") {
+        return;
+    }
+    let Some(base) = prev.slots.get("temperature").and_then(SlotValue::as_f64) else { return };
+    let step = m.slots.get("amount").and_then(SlotValue::as_f64).unwrap_or(1.0);
+    let sign = if m.slots.get("direction").and_then(SlotValue::as_str) == Some("down") { -1.0 } else { 1.0 };
+    m.slots.insert("temperature".into(), SlotValue::number(base + sign * step));
+    if let Some(zone) = prev.slots.get("zone") {
+        m.slots.entry("zone".into()).or_insert_with(|| zone.clone());
+    }
+}
+
+/// Fills `{{ slots.x }}` (value) and `{{ spoken.x }}` (words said) in a response; filters
+/// after `|` are ignored and unknown names render empty.
+fn render(template: &str, m: &IntentMatch) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let expr = after[..close].split('|').next().unwrap_or("").trim();
+        if let Some(name) = expr.strip_prefix("slots.") {
+            if let Some(v) = m.slots.get(name) {
+                out.push_str(&v.to_string());
+            }
+        } else if let Some(name) = expr.strip_prefix("spoken.") {
+            if let Some(v) = m.slot_text.get(name) {
+                out.push_str(v);
+            }
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    out
+}

@@ -1,0 +1,217 @@
+//! A YAML tree that remembers where every node came from.
+//!
+//! Grammar authors need "file:line:column" in every error, including errors found long after
+//! YAML parsing (a template syntax error inside a sentence string). serde-style YAML values
+//! forget positions, so this builds its own small tree from yaml-rust2's event stream, which
+//! carries a marker per event.
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A position in a source file, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl From<Marker> for Pos {
+    fn from(m: Marker) -> Self {
+        // yaml-rust2 lines are 1-based and columns 0-based.
+        Pos { line: m.line(), column: m.col() + 1 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// A string, and whether it was quoted (a quoted scalar's text starts one column later).
+    Str(String, bool),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: Kind,
+    pub pos: Pos,
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug)]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// Deepest nesting accepted; grammar files are shallow, and this bounds memory on hostile input.
+const MAX_DEPTH: usize = 64;
+
+/// Parses the first document of `text`. An empty file is `Null`.
+pub fn parse(text: &str) -> Result<Node, YamlError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut anchors: Vec<Option<Node>> = Vec::new();
+    // Containers being built: (node, pending map key, anchor id).
+    let mut stack: Vec<(Node, Option<Node>, usize)> = Vec::new();
+    let mut root: Option<Node> = None;
+    loop {
+        let (event, marker) = parser.next_token().map_err(|e| YamlError {
+            pos: Pos::from(*e.marker()),
+            message: e.info().to_string(),
+        })?;
+        let pos = Pos::from(marker);
+        let finished: Option<(Node, usize)> = match event {
+            Event::StreamEnd | Event::DocumentEnd => break,
+            Event::Nothing | Event::StreamStart | Event::DocumentStart => None,
+            Event::Alias(id) => {
+                let node = anchors.get(id).cloned().flatten().ok_or_else(|| YamlError {
+                    pos,
+                    message: "alias to an unknown anchor".into(),
+                })?;
+                Some((node, 0))
+            }
+            Event::Scalar(value, style, anchor, _tag) => Some((scalar(value, style, pos), anchor)),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(YamlError { pos, message: format!("nesting deeper than {MAX_DEPTH} levels") });
+                }
+                let kind = if matches!(event, Event::SequenceStart(..)) {
+                    Kind::Seq(Vec::new())
+                } else {
+                    Kind::Map(Vec::new())
+                };
+                stack.push((Node { kind, pos }, None, anchor));
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => stack.pop().map(|(node, _, anchor)| (node, anchor)),
+        };
+        if let Some((node, anchor)) = finished {
+            if anchor > 0 {
+                if anchors.len() <= anchor {
+                    anchors.resize(anchor + 1, None);
+                }
+                anchors[anchor] = Some(node.clone());
+            }
+            match stack.last_mut() {
+                None => {
+                    root = Some(node);
+                    break;
+                }
+                Some((parent, key, _)) => match &mut parent.kind {
+                    Kind::Seq(items) => items.push(node),
+                    Kind::Map(entries) => match key.take() {
+                        None => *key = Some(node),
+                        Some(k) => entries.push((k, node)),
+                    },
+                    _ => {}
+                },
+            }
+        }
+    }
+    Ok(root.unwrap_or(Node { kind: Kind::Null, pos: Pos { line: 1, column: 1 } }))
+}
+
+fn scalar(value: String, style: TScalarStyle, pos: Pos) -> Node {
+    let kind = match style {
+        TScalarStyle::Plain => match value.as_str() {
+            "" | "~" | "null" | "Null" | "NULL" => Kind::Null,
+            "true" | "True" | "TRUE" => Kind::Bool(true),
+            "false" | "False" | "FALSE" => Kind::Bool(false),
+            v => {
+                if let Ok(i) = v.parse::<i64>() {
+                    Kind::Int(i)
+                } else if let Some(f) = parse_float(v) {
+                    Kind::Float(f)
+                } else {
+                    Kind::Str(value, false)
+                }
+            }
+        },
+        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => Kind::Str(value, true),
+        TScalarStyle::Literal | TScalarStyle::Folded => Kind::Str(value, false),
+    };
+    Node { kind, pos }
+}
+
+/// YAML 1.2 core-schema floats (`1.5`, `-2e3`), not Rust's wider syntax (`inf`, `nan`).
+fn parse_float(v: &str) -> Option<f64> {
+    let body = v.strip_prefix(['-', '+']).unwrap_or(v);
+    let ok = body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        && body.chars().any(|c| c.is_ascii_digit());
+    if ok {
+        v.parse().ok()
+    } else {
+        None
+    }
+}
+
+impl Node {
+    /// The value of `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            Kind::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Str(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A scalar as text: strings, and numbers or booleans written without quotes.
+    pub fn scalar_text(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Str(s, _) => Some(s.clone()),
+            Kind::Int(i) => Some(i.to_string()),
+            Kind::Float(f) => Some(f.to_string()),
+            Kind::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match &self.kind {
+            Kind::Int(i) => Some(*i as f64),
+            Kind::Float(f) => Some(*f),
+            Kind::Str(s, _) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, Kind::Null)
+    }
+
+    /// Position of the first character of a string's content (after an opening quote).
+    pub fn content_pos(&self) -> Pos {
+        match &self.kind {
+            Kind::Str(_, true) => Pos { line: self.pos.line, column: self.pos.column + 1 },
+            _ => self.pos,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.kind {
+            Kind::Null => Value::Null,
+            Kind::Bool(b) => Value::Bool(*b),
+            Kind::Int(i) => Value::from(*i),
+            Kind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            Kind::Str(s, _) => Value::String(s.clone()),
+            Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            Kind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.scalar_text().unwrap_or_default(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
