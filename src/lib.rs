@@ -4,7 +4,9 @@
 //! exposed here; only `dbus` knows zbus and only the `android/` crate knows JNI.
 
 pub mod config;
+pub mod dbus;
 pub mod doctor;
+pub mod engine;
 pub mod logging;
 pub mod models;
 pub mod nlu;
