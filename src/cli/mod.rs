@@ -1,7 +1,9 @@
 //! Subcommands: each translates arguments into library calls and prints results. stdout
 //! carries results (parsable where asked), stderr carries logs and errors.
 
+mod daemon;
 mod models;
+mod recognize;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,8 +44,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", ctx.config().to_toml());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Daemon { .. } => unavailable("daemon", "the D-Bus service"),
-        Command::Recognize(_) => unavailable("recognize", "the intent grammar engine"),
+        Command::Daemon { system } => daemon::run(&ctx, system),
+        Command::Recognize(args) => recognize::run(&ctx, args),
         Command::Transcribe { .. } => unavailable("transcribe", "speech recognition"),
         Command::Say { .. } => unavailable("say", "speech synthesis"),
         Command::Ask { .. } => unavailable("ask", "whole turns"),

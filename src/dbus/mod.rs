@@ -53,6 +53,7 @@ pub struct Service {
     conn: Connection,
     bus: Bus,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Service {
@@ -85,10 +86,14 @@ impl Service {
         let mut tasks = vec![tokio::spawn(forward_events(conn.clone(), events))];
         let watch_conn = conn.clone();
         let watch_engine = engine.clone();
+        let (closed_tx, closed) = tokio::sync::watch::channel(false);
         tasks.push(tokio::spawn(async move {
+            // The stream of NameOwnerChanged ends when the connection does.
             if let Err(e) = handler::watch_departures(watch_conn, watch_engine).await {
                 tracing::error!("cannot watch clients leaving the bus (their handlers will not be forgotten): {e}");
+                return;
             }
+            let _ = closed_tx.send(true);
         }));
         let flags = zbus::fdo::RequestNameFlags::DO_NOT_QUEUE;
         match conn.request_name_with_flags(NAME, flags).await {
@@ -98,11 +103,17 @@ impl Service {
             Err(source) => return Err(ServiceError::Bus { bus: b, source }),
         }
         tracing::info!(bus = b, name = NAME, unique = ?conn.unique_name().map(|n| n.to_string()), "serving");
-        Ok(Service { conn, bus, tasks })
+        Ok(Service { conn, bus, tasks, closed })
     }
 
     pub fn bus(&self) -> Bus {
         self.bus
+    }
+
+    /// Resolves when the bus connection is gone (the bus stopped or dropped us).
+    pub async fn closed(&self) {
+        let mut closed = self.closed.clone();
+        let _ = closed.wait_for(|c| *c).await;
     }
 
     /// Releases the name and closes the connection.
