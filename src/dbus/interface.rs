@@ -139,6 +139,7 @@ impl Assistant {
         Ok(self.engine.register_handler(HandlerAddress { owner, object: object.to_string() }, intents)?)
     }
 
+    /// The caller's handler at `object` serves no intent any more.
     async fn unregister_handler(&self, object: ObjectPath<'_>, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
         let owner = sender(&header)?;
         Ok(self.engine.unregister_handler(&HandlerAddress { owner, object: object.to_string() })?)
@@ -178,6 +179,7 @@ impl Assistant {
         Ok(self.engine.set_routing_mode(value)?)
     }
 
+    /// Listen for the wake word (needs a wake-word model).
     #[zbus(property)]
     fn wake_word_enabled(&self) -> bool {
         self.engine.wake_word_enabled()
@@ -188,23 +190,28 @@ impl Assistant {
         Ok(self.engine.set_wake_word_enabled(value)?)
     }
 
-    /// The intents of the grammar, sorted.
+    /// The intents of the grammar, sorted (fixed for the life of the daemon).
     #[zbus(property(emits_changed_signal = "const"))]
     fn intents(&self) -> Vec<String> {
         self.engine.intents()
     }
 
+    /// The daemon's version.
     #[zbus(property(emits_changed_signal = "const"))]
     fn version(&self) -> String {
         self.engine.version().to_string()
     }
 
+    /// The wake word was heard (score 0..1).
     #[zbus(signal)]
     pub async fn wake_word_detected(emitter: &SignalEmitter<'_>, keyword: &str, score: f64) -> zbus::Result<()>;
 
+    /// Speech recognised in `turn`: partial (final=false) or final text.
     #[zbus(signal)]
     pub async fn transcript(emitter: &SignalEmitter<'_>, turn: ObjectPath<'_>, text: &str, r#final: bool) -> zbus::Result<()>;
 
+    /// `turn` was understood as `intent`; emitted whether or not a handler serves it.
+    /// Numeric slots are d, text slots s.
     #[zbus(signal)]
     pub async fn intent_recognized(
         emitter: &SignalEmitter<'_>,
@@ -215,10 +222,12 @@ impl Assistant {
         source: &str,
     ) -> zbus::Result<()>;
 
+    /// Text of the answer of `turn`, as it becomes known (before it is spoken).
     #[zbus(signal)]
     pub async fn response_chunk(emitter: &SignalEmitter<'_>, turn: ObjectPath<'_>, text: &str) -> zbus::Result<()>;
 
-    /// status: ok, no_intent, cancelled, failed or timeout.
+    /// `turn` ended. status: ok, no_intent, cancelled, failed or timeout; response: what was
+    /// (or would have been) said.
     #[zbus(signal)]
     pub async fn turn_finished(emitter: &SignalEmitter<'_>, turn: ObjectPath<'_>, status: &str, response: &str) -> zbus::Result<()>;
 }
