@@ -516,14 +516,22 @@ impl Inner {
             return Ok(self.shared().language.clone());
         };
         let language = Language::parse(tag).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
-        if !self.recognizer.supports(&language) {
-            let have: Vec<String> = self.recognizer.languages().iter().map(|l| l.to_string()).collect();
-            return Err(EngineError::InvalidArgument(format!(
-                "language {tag:?} has no intent grammar; available: {}",
-                have.join(", ")
-            )));
+        // The grammar's own tag: `en-US` is served by (and shown as) `en`.
+        let languages = self.recognizer.languages();
+        let found = languages
+            .iter()
+            .find(|l| **l == language)
+            .or_else(|| languages.iter().find(|l| l.primary() == language.primary()));
+        match found {
+            Some(l) => Ok(l.clone()),
+            None => {
+                let have: Vec<String> = languages.iter().map(|l| l.to_string()).collect();
+                Err(EngineError::InvalidArgument(format!(
+                    "language {tag:?} has no intent grammar; available: {}",
+                    have.join(", ")
+                )))
+            }
         }
-        Ok(language)
     }
 
     /// Registers a new turn in `state`, within the concurrency limit.
