@@ -134,8 +134,21 @@ impl Assistant {
         object: ObjectPath<'_>,
         intents: Vec<String>,
         #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
     ) -> Result<(), MethodError> {
         let owner = sender(&header)?;
+        // A client that left may not be forgotten yet (NameOwnerChanged is handled on another
+        // task): ask the bus before refusing its intents to a newcomer.
+        let others = self.engine.handler_owners(&intents, &owner);
+        if !others.is_empty() {
+            let bus = zbus::fdo::DBusProxy::new(conn).await?;
+            for other in others {
+                let Ok(name) = zbus::names::BusName::try_from(other.as_str()) else { continue };
+                if !bus.name_has_owner(name).await.unwrap_or(true) {
+                    self.engine.forget_owner(&other);
+                }
+            }
+        }
         Ok(self.engine.register_handler(HandlerAddress { owner, object: object.to_string() }, intents)?)
     }
 

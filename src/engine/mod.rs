@@ -411,6 +411,20 @@ impl Engine {
         }
     }
 
+    /// The owners (other than `except`) of handlers serving any of `intents`.
+    pub fn handler_owners(&self, intents: &[String], except: &str) -> Vec<String> {
+        let s = self.inner.shared();
+        let mut owners: Vec<String> = intents
+            .iter()
+            .filter_map(|i| s.handlers.lookup(i))
+            .filter(|h| h.owner != except)
+            .map(|h| h.owner.clone())
+            .collect();
+        owners.sort();
+        owners.dedup();
+        owners
+    }
+
     /// Forgets every handler of a client that left the bus.
     pub fn forget_owner(&self, owner: &str) {
         let n = self.inner.shared().handlers.remove_owner(owner);
