@@ -14,6 +14,8 @@ mod event;
 mod handlers;
 mod run;
 mod stages;
+#[cfg(test)]
+mod tests;
 mod turn;
 
 pub use error::EngineError;
