@@ -160,6 +160,8 @@ pub(crate) struct Inner {
     speaker_lock: tokio::sync::Mutex<()>,
     /// Signalled when the last turn finishes (used by shutdown).
     idle: tokio::sync::Notify,
+    /// Whether "speech output is not available" was logged at warn level already.
+    speech_missing_logged: std::sync::atomic::AtomicBool,
 }
 
 /// The engine. Cheap to clone (an `Arc`); every method may be called from any thread.
@@ -201,6 +203,7 @@ impl Engine {
                 dispatcher: Mutex::new(None),
                 speaker_lock: tokio::sync::Mutex::new(()),
                 idle: tokio::sync::Notify::new(),
+                speech_missing_logged: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }

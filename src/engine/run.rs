@@ -166,7 +166,12 @@ async fn say(
     let speaker = match &inner.stages.speaker {
         Stage::Ready(s) => s.clone(),
         Stage::Missing(why) => {
-            tracing::warn!("{why}; turn {id} answers in text only");
+            // Said once at warn level (every turn would flood the journal), then at debug.
+            if !inner.speech_missing_logged.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!("{why}; turns answer in text only (TurnFinished carries the response)");
+            } else {
+                tracing::debug!("{why}; turn {id} answers in text only");
+            }
             return Ok(());
         }
     };
