@@ -45,6 +45,15 @@ impl Drop for Kill {
     }
 }
 
+/// The daemon: SIGTERM and reaped on drop.
+struct Daemon(std::process::Child);
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
 fn main() {
     // `cargo bench` passes --bench; any other argument is ignored.
     let clients = env_usize("SKYLARK_BENCH_CLIENTS", 4).max(1);
@@ -76,7 +85,7 @@ fn main() {
         .spawn()
         .expect("skylark daemon");
     let daemon_pid = daemon.id();
-    let _daemon = Kill(daemon_pid);
+    let daemon = Daemon(daemon);
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
@@ -113,6 +122,7 @@ fn main() {
             rss_after as i64 - rss_before as i64
         );
     });
+    drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

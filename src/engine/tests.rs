@@ -66,9 +66,7 @@ async fn ask_without_handler_uses_the_default_response() {
 
 #[tokio::test]
 async fn handler_reply_timeout_and_cancel() {
-    let mut config = EngineConfig::default();
-    config.handler_timeout = Duration::from_millis(200);
-    let e = engine(config);
+    let e = engine(EngineConfig { handler_timeout: Duration::from_millis(200), ..Default::default() });
     e.register_handler(climate(), vec!["climate.set_temperature".into()]).expect("registered");
     let mut rx = e.subscribe();
 
@@ -81,9 +79,7 @@ async fn handler_reply_timeout_and_cancel() {
     let id = e.ask("set the temperature to 22 degrees", AskOptions::default(), std::future::ready(())).expect("turn");
     assert_eq!(finished(&mut rx, id).await.0, TurnStatus::Timeout);
 
-    let mut config = EngineConfig::default();
-    config.handler_timeout = Duration::from_secs(3600);
-    let e = engine(config);
+    let e = engine(EngineConfig { handler_timeout: Duration::from_secs(3600), ..Default::default() });
     e.register_handler(climate(), vec!["climate.set_temperature".into()]).expect("registered");
     e.set_dispatcher(Arc::new(Answer { delay: None, speech: "never" }));
     let mut rx = e.subscribe();
@@ -102,11 +98,7 @@ async fn handler_reply_timeout_and_cancel() {
 
 #[tokio::test]
 async fn limits_are_named_errors() {
-    let mut config = EngineConfig::default();
-    config.max_text_bytes = 16;
-    config.max_concurrent_turns = 1;
-    config.max_list_entries = 2;
-    let e = engine(config);
+    let e = engine(EngineConfig { max_text_bytes: 16, max_concurrent_turns: 1, max_list_entries: 2, ..Default::default() });
     assert!(matches!(e.recognize(&"x".repeat(17), None), Err(EngineError::InvalidArgument(m)) if m.contains("max_text_bytes")));
     // A turn that waits for its start holds the only slot.
     let id = e.ask("turn on the ac", AskOptions::default(), std::future::pending()).expect("first turn");
@@ -134,9 +126,7 @@ async fn set_list_and_language() {
 
 #[tokio::test]
 async fn shutdown_cancels_running_turns() {
-    let mut config = EngineConfig::default();
-    config.handler_timeout = Duration::from_secs(3600);
-    let e = engine(config);
+    let e = engine(EngineConfig { handler_timeout: Duration::from_secs(3600), ..Default::default() });
     e.register_handler(climate(), vec!["climate.set_temperature".into()]).expect("registered");
     e.set_dispatcher(Arc::new(Answer { delay: None, speech: "never" }));
     let mut rx = e.subscribe();
