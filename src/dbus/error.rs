@@ -42,7 +42,7 @@ pub enum ServiceError {
          a system service uses `skylark daemon --system`"
     )]
     NoSessionBus { why: String },
-    #[error("cannot connect to the D-Bus {bus} bus: {source}")]
+    #[error("cannot connect to the D-Bus {bus} bus: {source} (is the bus running? `systemctl status dbus`)")]
     Connect { bus: &'static str, source: zbus::Error },
     #[error(
         "the name {name} is already owned on the {bus} bus: another skylark daemon is running \

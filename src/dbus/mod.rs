@@ -118,7 +118,10 @@ impl Service {
 
     /// Releases the name and closes the connection.
     pub async fn stop(self) {
-        if let Err(e) = self.conn.release_name(NAME).await {
+        let connected = !*self.closed.borrow();
+        if !connected {
+            // The bus is gone, and the name with it.
+        } else if let Err(e) = self.conn.release_name(NAME).await {
             tracing::warn!("could not release {NAME}: {e}");
         }
         for t in &self.tasks {
