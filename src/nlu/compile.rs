@@ -3,7 +3,8 @@
 //! can possibly match it.
 
 use super::error::{Location, NluError, Result};
-use super::grammar::{ContextRule, DataBlock, LanguageGrammar, ListDef, ListValue, RangeDef, RuleDef};
+use super::grammar::{ContextRule, DataBlock, LanguageGrammar, RuleDef};
+use super::lists::{ListDef, ListValue, RangeDef};
 use super::normalize::token_texts;
 use super::numbers::NumberWords;
 use super::template::Expr;
@@ -21,14 +22,21 @@ pub(crate) enum Inst {
     Split(usize, usize),
     Jmp(usize),
     /// Fill slot `slot` (an index into the template's slot names) from list `list`.
-    Slot { list: usize, slot: usize },
+    Slot {
+        list: usize,
+        slot: usize,
+    },
     Match,
 }
 
 /// A list as the matcher uses it. Values are indexed by their first token.
 #[derive(Debug, Clone)]
 pub(crate) enum CompiledList {
-    Values { values: Vec<ListValue>, forms: Vec<(Vec<u32>, usize)>, by_first: HashMap<u32, Vec<usize>> },
+    Values {
+        values: Vec<ListValue>,
+        forms: Vec<(Vec<u32>, usize)>,
+        by_first: HashMap<u32, Vec<usize>>,
+    },
     Range(RangeDef),
     Wildcard,
 }
@@ -71,6 +79,10 @@ pub(crate) struct CompiledLanguage {
 
 /// Permutations of more items than this are refused (n! programs).
 const MAX_PERMUTATION: usize = 5;
+/// Expansion rules nested deeper than this are refused (and bound the compiler's recursion).
+const MAX_RULE_DEPTH: usize = 64;
+/// Instructions one template may compile to; permutations and rules multiply quickly.
+const MAX_PROGRAM: usize = 200_000;
 
 impl CompiledLanguage {
     pub fn compile(g: &LanguageGrammar) -> Result<CompiledLanguage> {
@@ -95,7 +107,10 @@ impl CompiledLanguage {
             c.list_names.insert(name.clone(), c.lists.len() - 1);
         }
         for w in &g.skip_words {
-            let ids: Vec<u32> = token_texts(w, c.split_letters).iter().map(|t| c.intern(t)).collect();
+            let ids: Vec<u32> = token_texts(w, c.split_letters)
+                .iter()
+                .map(|t| c.intern(t))
+                .collect();
             if !ids.is_empty() {
                 c.skip_words.push(ids);
             }
@@ -129,19 +144,31 @@ impl CompiledLanguage {
                 let mut by_first: HashMap<u32, Vec<usize>> = HashMap::new();
                 for (vi, value) in values.iter().enumerate() {
                     for spoken in &value.spoken {
-                        let ids: Vec<u32> = token_texts(spoken, self.split_letters).iter().map(|t| self.intern(t)).collect();
+                        let ids: Vec<u32> = token_texts(spoken, self.split_letters)
+                            .iter()
+                            .map(|t| self.intern(t))
+                            .collect();
                         if let Some(&first) = ids.first() {
                             by_first.entry(first).or_default().push(forms.len());
                             forms.push((ids, vi));
                         }
                     }
                 }
-                CompiledList::Values { values: values.clone(), forms, by_first }
+                CompiledList::Values {
+                    values: values.clone(),
+                    forms,
+                    by_first,
+                }
             }
         }
     }
 
-    fn compile_block(&mut self, g: &LanguageGrammar, intent: &str, block: &DataBlock) -> Result<()> {
+    fn compile_block(
+        &mut self,
+        g: &LanguageGrammar,
+        intent: &str,
+        block: &DataBlock,
+    ) -> Result<()> {
         let block_index = self.blocks.len();
         self.blocks.push(CompiledBlock {
             intent: intent.to_string(),
@@ -167,6 +194,7 @@ impl CompiledLanguage {
                 local_rules: &block.rules,
                 local_lists: &local_lists,
                 location: &template.location,
+                text: &template.text,
                 program: Vec::new(),
                 slot_names: Vec::new(),
                 rule_stack: Vec::new(),
@@ -193,7 +221,11 @@ impl CompiledLanguage {
             }
         }
         for (ti, t) in self.templates.iter().enumerate() {
-            match t.required.iter().min_by_key(|&&id| (freq.get(&id).copied().unwrap_or(0), id)) {
+            match t
+                .required
+                .iter()
+                .min_by_key(|&&id| (freq.get(&id).copied().unwrap_or(0), id))
+            {
                 Some(&id) => self.index.entry(id).or_default().push(ti),
                 None => self.unindexed.push(ti),
             }
@@ -207,6 +239,7 @@ struct Builder<'a> {
     local_rules: &'a HashMap<String, RuleDef>,
     local_lists: &'a HashMap<String, usize>,
     location: &'a Location,
+    text: &'a str,
     program: Vec<Inst>,
     slot_names: Vec<String>,
     rule_stack: Vec<String>,
@@ -215,6 +248,11 @@ struct Builder<'a> {
 impl Builder<'_> {
     /// Emits code for `expr` and returns the token ids any match of it must contain.
     fn emit(&mut self, expr: &Expr) -> Result<BTreeSet<u32>> {
+        if self.program.len() > MAX_PROGRAM {
+            return Err(self.too_big(format!(
+                "the template expands to more than {MAX_PROGRAM} steps"
+            )));
+        }
         match expr {
             Expr::Text(text) => {
                 let mut req = BTreeSet::new();
@@ -226,7 +264,11 @@ impl Builder<'_> {
                 Ok(req)
             }
             Expr::Seq(items) => {
-                let items = if self.c.split_letters { items.clone() } else { glue(items) };
+                let items = if self.c.split_letters {
+                    items.clone()
+                } else {
+                    glue(items)
+                };
                 let mut req = BTreeSet::new();
                 for item in &items {
                     req.extend(self.emit(item)?);
@@ -236,11 +278,9 @@ impl Builder<'_> {
             Expr::Alt(items) => self.emit_alt(items),
             Expr::Perm(items) => {
                 if items.len() > MAX_PERMUTATION {
-                    return Err(NluError::Template {
-                        location: self.location.clone(),
-                        template: String::new(),
-                        message: format!("a permutation (a;b;…) may have at most {MAX_PERMUTATION} items"),
-                    });
+                    return Err(self.too_big(format!(
+                        "a permutation (a;b;…) may have at most {MAX_PERMUTATION} items"
+                    )));
                 }
                 let orders: Vec<Expr> = permutations(items.len())
                     .into_iter()
@@ -249,7 +289,11 @@ impl Builder<'_> {
                 self.emit_alt(&orders)
             }
             Expr::List { name, slot } => {
-                let list = match self.local_lists.get(name).or_else(|| self.c.list_names.get(name)) {
+                let list = match self
+                    .local_lists
+                    .get(name)
+                    .or_else(|| self.c.list_names.get(name))
+                {
                     Some(&l) => l,
                     None => {
                         // Unknown lists are dynamic: empty until `Recognizer::set_list` fills them.
@@ -271,11 +315,26 @@ impl Builder<'_> {
                 Ok(BTreeSet::new())
             }
             Expr::Rule(name) => {
-                if self.rule_stack.contains(name) {
-                    return Err(NluError::RecursiveRule { location: self.location.clone(), rule: name.clone() });
+                if self.rule_stack.len() >= MAX_RULE_DEPTH {
+                    return Err(self.too_big(format!(
+                        "expansion rules nested deeper than {MAX_RULE_DEPTH}"
+                    )));
                 }
-                let Some(rule) = self.local_rules.get(name).or_else(|| self.g.rules.get(name)) else {
-                    return Err(NluError::UnknownRule { location: self.location.clone(), rule: name.clone() });
+                if self.rule_stack.contains(name) {
+                    return Err(NluError::RecursiveRule {
+                        location: self.location.clone(),
+                        rule: name.clone(),
+                    });
+                }
+                let Some(rule) = self
+                    .local_rules
+                    .get(name)
+                    .or_else(|| self.g.rules.get(name))
+                else {
+                    return Err(NluError::UnknownRule {
+                        location: self.location.clone(),
+                        rule: name.clone(),
+                    });
                 };
                 let expr = rule.expr.clone();
                 self.rule_stack.push(name.clone());
@@ -283,6 +342,14 @@ impl Builder<'_> {
                 self.rule_stack.pop();
                 req
             }
+        }
+    }
+
+    fn too_big(&self, message: String) -> NluError {
+        NluError::Template {
+            location: self.location.clone(),
+            template: self.text.to_string(),
+            message,
         }
     }
 
@@ -315,55 +382,119 @@ impl Builder<'_> {
     }
 }
 
-/// Joins text written against an optional or alternative without a space, as in `light[s]`
-/// or `[re]start`, into whole-word alternatives: tokens are whole words, not characters.
+/// Joins text written against an optional or alternative without a space, as in `light[s]`,
+/// `[re]start` or `(door|gate)[s]`, into whole-word alternatives: tokens are whole words, so
+/// `light` + `s` must become the one word `lights`.
 fn glue(items: &[Expr]) -> Vec<Expr> {
-    let simple = |alts: &[Expr]| -> Option<Vec<String>> {
-        alts.iter()
+    let mut queue: std::collections::VecDeque<Expr> = items.iter().cloned().collect();
+    let mut out: Vec<Expr> = Vec::with_capacity(items.len());
+    while let Some(item) = queue.pop_front() {
+        if let Some(last) = out.last() {
+            if let Some((head, merged, tail)) = glue_pair(last, &item) {
+                out.pop();
+                if !head.is_empty() {
+                    out.push(Expr::Text(head));
+                }
+                out.push(merged);
+                if !tail.is_empty() {
+                    queue.push_front(Expr::Text(tail));
+                }
+                continue;
+            }
+        }
+        out.push(item);
+    }
+    out
+}
+
+/// Most word forms one glued group may produce.
+const MAX_GLUED_FORMS: usize = 64;
+
+/// The texts an item can be when it is plain text or an alternative of plain texts.
+fn simple_forms(e: &Expr) -> Option<Vec<String>> {
+    match e {
+        Expr::Text(t) => Some(vec![t.clone()]),
+        Expr::Alt(alts) => alts
+            .iter()
             .map(|a| match a {
-                Expr::Text(t) if !t.starts_with(char::is_whitespace) && !t.ends_with(char::is_whitespace) => Some(t.clone()),
+                Expr::Text(t)
+                    if !t.starts_with(char::is_whitespace) && !t.ends_with(char::is_whitespace) =>
+                {
+                    Some(t.clone())
+                }
                 Expr::Seq(s) if s.is_empty() => Some(String::new()),
                 _ => None,
             })
-            .collect()
-    };
+            .collect(),
+        _ => None,
+    }
+}
+
+/// `(head, glued alternatives, tail)` when `left` ends and `right` starts inside one word.
+fn glue_pair(left: &Expr, right: &Expr) -> Option<(String, Expr, String)> {
+    if matches!((left, right), (Expr::Text(_), Expr::Text(_))) {
+        return None;
+    }
     let word_end = |t: &str| t.chars().last().is_some_and(char::is_alphanumeric);
     let word_start = |t: &str| t.chars().next().is_some_and(char::is_alphanumeric);
-    let mut out: Vec<Expr> = Vec::with_capacity(items.len());
-    let mut i = 0;
-    while i < items.len() {
-        match (&items[i], items.get(i + 1)) {
-            (Expr::Text(left), Some(Expr::Alt(alts))) if word_end(left) => {
-                if let Some(forms) = simple(alts).filter(|f| f.iter().all(|s| s.is_empty() || word_start(s))) {
-                    let cut = left.rfind(char::is_whitespace).map_or(0, |p| p + 1);
-                    let (head, stem) = left.split_at(cut);
-                    if !head.is_empty() {
-                        out.push(Expr::Text(head.to_string()));
-                    }
-                    out.push(Expr::Alt(forms.iter().map(|f| Expr::Text(format!("{stem}{f}"))).collect()));
-                    i += 2;
-                    continue;
-                }
-                out.push(items[i].clone());
-            }
-            (Expr::Alt(alts), Some(Expr::Text(right))) if word_start(right) => {
-                if let Some(forms) = simple(alts).filter(|f| f.iter().all(|s| s.is_empty() || word_end(s)) && f.iter().any(|s| !s.is_empty())) {
-                    let cut = right.find(char::is_whitespace).unwrap_or(right.len());
-                    let (stem, tail) = right.split_at(cut);
-                    out.push(Expr::Alt(forms.iter().map(|f| Expr::Text(format!("{f}{stem}"))).collect()));
-                    if !tail.is_empty() {
-                        out.push(Expr::Text(tail.to_string()));
-                    }
-                    i += 2;
-                    continue;
-                }
-                out.push(items[i].clone());
-            }
-            _ => out.push(items[i].clone()),
+    let (head, stems) = match left {
+        Expr::Text(t) if word_end(t) => {
+            let cut = t.rfind(char::is_whitespace).map_or(0, |p| p + 1);
+            (t[..cut].to_string(), vec![t[cut..].to_string()])
         }
-        i += 1;
+        Expr::Alt(_) => {
+            let forms = simple_forms(left)?;
+            if !forms.iter().all(|f| f.is_empty() || word_end(f))
+                || forms.iter().all(String::is_empty)
+            {
+                return None;
+            }
+            (String::new(), forms)
+        }
+        _ => return None,
+    };
+    let (suffixes, tail) = match right {
+        Expr::Text(t) if word_start(t) => {
+            let cut = t.find(char::is_whitespace).unwrap_or(t.len());
+            (vec![t[..cut].to_string()], t[cut..].to_string())
+        }
+        Expr::Alt(_) => {
+            let forms = simple_forms(right)?;
+            if !forms.iter().all(|f| f.is_empty() || word_start(f))
+                || forms.iter().all(String::is_empty)
+            {
+                return None;
+            }
+            (forms, String::new())
+        }
+        _ => return None,
+    };
+    if stems.len() * suffixes.len() > MAX_GLUED_FORMS {
+        return None;
     }
-    out
+    let mut forms: Vec<Expr> = Vec::new();
+    for stem in &stems {
+        for suffix in &suffixes {
+            let form = Expr::Text(format!("{stem}{suffix}"));
+            if !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+    }
+    let merged = if forms
+        .iter()
+        .any(|f| matches!(f, Expr::Text(t) if t.is_empty()))
+    {
+        let mut non_empty: Vec<Expr> = forms
+            .into_iter()
+            .filter(|f| !matches!(f, Expr::Text(t) if t.is_empty()))
+            .collect();
+        non_empty.push(Expr::Seq(Vec::new()));
+        Expr::Alt(non_empty)
+    } else {
+        Expr::Alt(forms)
+    };
+    Some((head, merged, tail))
 }
 
 fn permutations(n: usize) -> Vec<Vec<usize>> {
@@ -380,4 +511,45 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nlu::template::parse;
+
+    fn glued(t: &str) -> Vec<Expr> {
+        match parse(t).unwrap() {
+            Expr::Seq(items) => glue(&items),
+            other => vec![other],
+        }
+    }
+
+    #[test]
+    fn glues_suffixes_and_prefixes_into_words() {
+        let t = |s: &str| Expr::Text(s.into());
+        assert_eq!(
+            glued("turn on the light[s] now"),
+            vec![
+                t("turn on the "),
+                Expr::Alt(vec![t("lights"), t("light")]),
+                t(" now")
+            ]
+        );
+        assert_eq!(
+            glued("[re]start it"),
+            vec![Expr::Alt(vec![t("restart"), t("start")]), t(" it")]
+        );
+        assert_eq!(
+            glued("(door|gate)[s]"),
+            vec![Expr::Alt(vec![
+                t("doors"),
+                t("door"),
+                t("gates"),
+                t("gate")
+            ])]
+        );
+        // Separate words stay separate.
+        assert_eq!(glued("[the] light").len(), 2);
+    }
 }

@@ -31,7 +31,11 @@ pub enum NluError {
     #[error("{location}: {message} (see the hassil file format: language, intents, lists, expansion_rules)")]
     Schema { location: Location, message: String },
     #[error("{location}: template syntax error: {message} in {template:?}")]
-    Template { location: Location, template: String, message: String },
+    Template {
+        location: Location,
+        template: String,
+        message: String,
+    },
     #[error("{location}: unknown expansion rule <{rule}>: define it under expansion_rules")]
     UnknownRule { location: Location, rule: String },
     #[error("{location}: expansion rule <{rule}> refers to itself")]

@@ -7,6 +7,7 @@
 
 use super::error::{Location, NluError, Result};
 use super::language::Language;
+use super::lists::ListDef;
 use super::template::{self, Expr};
 use super::yaml::{self, Kind, Node, Pos};
 use super::SlotValue;
@@ -69,59 +70,27 @@ pub(crate) struct DataBlock {
     pub metadata: BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) enum ListDef {
-    Values(Vec<ListValue>),
-    Range(RangeDef),
-    Wildcard,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct ListValue {
-    /// Every spoken form (a value written as a template expands to several).
-    pub spoken: Vec<String>,
-    pub out: SlotValue,
-    pub context: BTreeMap<String, String>,
-    pub metadata: BTreeMap<String, serde_json::Value>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum RangeKind {
-    Number,
-    Percentage,
-    Temperature,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct RangeDef {
-    pub from: f64,
-    pub to: f64,
-    pub step: f64,
-    pub multiplier: Option<f64>,
-    pub kind: RangeKind,
-    /// Smallest fraction accepted (0.5 for `halves`, 0.1 for `tenths`), if any.
-    pub fraction: Option<f64>,
-    pub digits: bool,
-    pub words: bool,
-}
-
-/// Expansions of one list value template kept at most (`(a|b) (c|d)` is 4).
-const MAX_VALUE_FORMS: usize = 256;
-
-struct FileCtx<'a> {
-    file: &'a str,
+pub(super) struct FileCtx<'a> {
+    pub file: &'a str,
 }
 
 impl FileCtx<'_> {
-    fn loc(&self, pos: Pos) -> Location {
-        Location { file: self.file.to_string(), line: pos.line, column: pos.column }
+    pub(super) fn loc(&self, pos: Pos) -> Location {
+        Location {
+            file: self.file.to_string(),
+            line: pos.line,
+            column: pos.column,
+        }
     }
 
-    fn schema<T>(&self, node: &Node, message: impl Into<String>) -> Result<T> {
-        Err(NluError::Schema { location: self.loc(node.pos), message: message.into() })
+    pub(super) fn schema<T>(&self, node: &Node, message: impl Into<String>) -> Result<T> {
+        Err(NluError::Schema {
+            location: self.loc(node.pos),
+            message: message.into(),
+        })
     }
 
-    fn map<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [(Node, Node)]> {
+    pub(super) fn map<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [(Node, Node)]> {
         match &node.kind {
             Kind::Map(entries) => Ok(entries),
             Kind::Null => Ok(&[]),
@@ -129,7 +98,7 @@ impl FileCtx<'_> {
         }
     }
 
-    fn seq<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [Node]> {
+    pub(super) fn seq<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [Node]> {
         match &node.kind {
             Kind::Seq(items) => Ok(items),
             Kind::Null => Ok(&[]),
@@ -137,27 +106,37 @@ impl FileCtx<'_> {
         }
     }
 
-    fn key(&self, node: &Node) -> Result<String> {
-        node.scalar_text().map_or_else(|| self.schema(node, "mapping keys must be text"), Ok)
+    pub(super) fn key(&self, node: &Node) -> Result<String> {
+        node.scalar_text()
+            .map_or_else(|| self.schema(node, "mapping keys must be text"), Ok)
     }
 
-    fn text(&self, node: &Node, what: &str) -> Result<String> {
-        node.scalar_text().map_or_else(|| self.schema(node, format!("{what} must be text")), Ok)
+    pub(super) fn text(&self, node: &Node, what: &str) -> Result<String> {
+        node.scalar_text()
+            .map_or_else(|| self.schema(node, format!("{what} must be text")), Ok)
     }
 
-    fn template(&self, node: &Node, what: &str) -> Result<Template> {
+    pub(super) fn template(&self, node: &Node, what: &str) -> Result<Template> {
         let text = self.text(node, what)?;
         let start = node.content_pos();
         let location = self.loc(start);
         match template::parse(&text) {
-            Ok(expr) => Ok(Template { text, expr, location }),
+            Ok(expr) => Ok(Template {
+                text,
+                expr,
+                location,
+            }),
             Err(e) => {
                 // Single-line scalars map offsets to columns exactly.
                 let mut at = start;
                 if !text.contains('\n') {
                     at.column += e.offset;
                 }
-                Err(NluError::Template { location: self.loc(at), template: text, message: e.message })
+                Err(NluError::Template {
+                    location: self.loc(at),
+                    template: text,
+                    message: e.message,
+                })
             }
         }
     }
@@ -169,109 +148,6 @@ impl FileCtx<'_> {
             rules.insert(self.key(k)?, RuleDef { expr: t.expr });
         }
         Ok(rules)
-    }
-
-    fn lists(&self, node: &Node) -> Result<HashMap<String, ListDef>> {
-        let mut lists = HashMap::new();
-        for (k, v) in self.map(node, "lists")? {
-            lists.insert(self.key(k)?, self.list(v)?);
-        }
-        Ok(lists)
-    }
-
-    fn list(&self, node: &Node) -> Result<ListDef> {
-        if let Some(values) = node.get("values") {
-            let mut out = Vec::new();
-            for v in self.seq(values, "values")? {
-                out.push(self.list_value(v)?);
-            }
-            return Ok(ListDef::Values(out));
-        }
-        if let Some(range) = node.get("range") {
-            return self.range(range);
-        }
-        if node.get("wildcard").is_some_and(|w| matches!(w.kind, Kind::Bool(true))) {
-            return Ok(ListDef::Wildcard);
-        }
-        self.schema(node, "a list needs `values`, `range` or `wildcard: true`")
-    }
-
-    fn list_value(&self, node: &Node) -> Result<ListValue> {
-        let (spoken_node, out, context, metadata) = match &node.kind {
-            Kind::Map(_) => {
-                let Some(spoken) = node.get("in") else {
-                    return self.schema(node, "a list value mapping needs `in` (and usually `out`)");
-                };
-                let out = match node.get("out") {
-                    Some(o) => slot_value(o),
-                    None => SlotValue::Text(self.text(spoken, "`in`")?),
-                };
-                let mut context = BTreeMap::new();
-                if let Some(c) = node.get("context") {
-                    for (k, v) in self.map(c, "context")? {
-                        context.insert(self.key(k)?, v.scalar_text().unwrap_or_default());
-                    }
-                }
-                (spoken, out, context, json_map(node.get("metadata")))
-            }
-            _ => (node, SlotValue::Text(self.text(node, "a list value")?), BTreeMap::new(), BTreeMap::new()),
-        };
-        let text = self.text(spoken_node, "`in`")?;
-        let spoken = if template::is_template(&text) {
-            let t = self.template(spoken_node, "`in`")?;
-            match template::expand_texts(&t.expr, MAX_VALUE_FORMS) {
-                Some(forms) => forms,
-                None => {
-                    return Err(NluError::Template {
-                        location: t.location,
-                        template: text,
-                        message: format!("a list value may use (a|b) and [x] only, and expand to at most {MAX_VALUE_FORMS} forms"),
-                    })
-                }
-            }
-        } else {
-            vec![text]
-        };
-        Ok(ListValue { spoken, out, context, metadata })
-    }
-
-    fn range(&self, node: &Node) -> Result<ListDef> {
-        let num = |key: &str| -> Result<Option<f64>> {
-            match node.get(key) {
-                None => Ok(None),
-                Some(v) => v.as_f64().map(Some).map_or_else(|| self.schema(v, format!("range `{key}` must be a number")), Ok),
-            }
-        };
-        let (Some(from), Some(to)) = (num("from")?, num("to")?) else {
-            return self.schema(node, "a range needs `from` and `to`");
-        };
-        let step = num("step")?.unwrap_or(1.0);
-        if from > to || step <= 0.0 {
-            return self.schema(node, "a range needs from <= to and a positive step");
-        }
-        let kind = match node.get("type").and_then(Node::as_str).unwrap_or("number") {
-            "number" => RangeKind::Number,
-            "percentage" => RangeKind::Percentage,
-            "temperature" => RangeKind::Temperature,
-            other => return self.schema(node, format!("unknown range type {other:?} (number, percentage, temperature)")),
-        };
-        let fraction = match node.get("fractions").and_then(Node::as_str) {
-            Some("halves") => Some(0.5),
-            Some("tenths") => Some(0.1),
-            None => (step.fract() != 0.0).then_some(step),
-            Some(other) => return self.schema(node, format!("unknown range fractions {other:?} (halves, tenths)")),
-        };
-        let flag = |key: &str| !node.get(key).is_some_and(|v| matches!(v.kind, Kind::Bool(false)));
-        Ok(ListDef::Range(RangeDef {
-            from,
-            to,
-            step,
-            multiplier: num("multiplier")?,
-            kind,
-            fraction,
-            digits: flag("digits"),
-            words: flag("words"),
-        }))
     }
 
     fn block(&self, node: &Node) -> Result<DataBlock> {
@@ -293,8 +169,13 @@ impl FileCtx<'_> {
             for (k, v) in self.map(c, "requires_context")? {
                 let rule = match &v.kind {
                     Kind::Map(_) => match v.get("slot") {
-                        Some(Node { kind: Kind::Bool(true), .. }) => ContextRule::CopyToSlot(self.key(k)?),
-                        Some(n) if n.as_str().is_some() => ContextRule::CopyToSlot(self.text(n, "slot")?),
+                        Some(Node {
+                            kind: Kind::Bool(true),
+                            ..
+                        }) => ContextRule::CopyToSlot(self.key(k)?),
+                        Some(n) if n.as_str().is_some() => {
+                            ContextRule::CopyToSlot(self.text(n, "slot")?)
+                        }
                         _ => ContextRule::OneOf(Vec::new()),
                     },
                     _ => ContextRule::OneOf(texts(v)),
@@ -313,8 +194,16 @@ impl FileCtx<'_> {
             slots,
             requires_context,
             excludes_context,
-            rules: node.get("expansion_rules").map(|r| self.rules(r)).transpose()?.unwrap_or_default(),
-            lists: node.get("lists").map(|l| self.lists(l)).transpose()?.unwrap_or_default(),
+            rules: node
+                .get("expansion_rules")
+                .map(|r| self.rules(r))
+                .transpose()?
+                .unwrap_or_default(),
+            lists: node
+                .get("lists")
+                .map(|l| self.lists(l))
+                .transpose()?
+                .unwrap_or_default(),
             response: node.get("response").and_then(Node::scalar_text),
             metadata: json_map(node.get("metadata")),
         })
@@ -328,14 +217,14 @@ fn texts(node: &Node) -> Vec<String> {
     }
 }
 
-fn json_map(node: Option<&Node>) -> BTreeMap<String, serde_json::Value> {
+pub(super) fn json_map(node: Option<&Node>) -> BTreeMap<String, serde_json::Value> {
     match node.map(Node::to_json) {
         Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
         _ => BTreeMap::new(),
     }
 }
 
-pub(crate) fn slot_value(node: &Node) -> SlotValue {
+pub(super) fn slot_value(node: &Node) -> SlotValue {
     match &node.kind {
         Kind::Int(i) => SlotValue::Integer(*i),
         Kind::Float(f) => SlotValue::number(*f),
@@ -396,7 +285,10 @@ impl Grammar {
         }
         let mut grammar = Grammar::new();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| NluError::Io { path: file.clone(), source })?;
+            let text = std::fs::read_to_string(&file).map_err(|source| NluError::Io {
+                path: file.clone(),
+                source,
+            })?;
             grammar.add_source(&file.display().to_string(), &text)?;
         }
         Ok(grammar)
@@ -405,7 +297,11 @@ impl Grammar {
     /// Adds one YAML document; `name` is used in error messages.
     pub fn add_source(&mut self, name: &str, text: &str) -> Result<()> {
         let root = yaml::parse(text).map_err(|e| NluError::Yaml {
-            location: Location { file: name.to_string(), line: e.pos.line, column: e.pos.column },
+            location: Location {
+                file: name.to_string(),
+                line: e.pos.line,
+                column: e.pos.column,
+            },
             message: e.message,
         })?;
         let ctx = FileCtx { file: name };
@@ -429,19 +325,27 @@ impl Grammar {
                     for (name, intent) in ctx.map(v, "intents")? {
                         let mut blocks = Vec::new();
                         let Some(data) = intent.get("data") else {
-                            return ctx.schema(intent, "an intent needs `data:` with a list of `sentences`");
+                            return ctx.schema(
+                                intent,
+                                "an intent needs `data:` with a list of `sentences`",
+                            );
                         };
                         for block in ctx.seq(data, "data")? {
                             blocks.push(ctx.block(block)?);
                         }
-                        g.merge_intent(IntentDef { name: ctx.key(name)?, blocks });
+                        g.merge_intent(IntentDef {
+                            name: ctx.key(name)?,
+                            blocks,
+                        });
                     }
                 }
                 "lists" => g.lists = ctx.lists(v)?,
                 "expansion_rules" => g.rules = ctx.rules(v)?,
                 "skip_words" => g.skip_words = texts(v),
                 "settings" => {
-                    g.ignore_whitespace = v.get("ignore_whitespace").is_some_and(|b| matches!(b.kind, Kind::Bool(true)));
+                    g.ignore_whitespace = v
+                        .get("ignore_whitespace")
+                        .is_some_and(|b| matches!(b.kind, Kind::Bool(true)));
                 }
                 "responses" => {
                     if let Some(intents) = v.get("intents") {
@@ -486,7 +390,11 @@ impl Grammar {
 
     /// Intent names, sorted and without duplicates, over all languages.
     pub fn intent_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.languages.values().flat_map(|g| g.intents.iter().map(|i| i.name.clone())).collect();
+        let mut names: Vec<String> = self
+            .languages
+            .values()
+            .flat_map(|g| g.intents.iter().map(|i| i.name.clone()))
+            .collect();
         names.sort();
         names.dedup();
         names
@@ -503,13 +411,19 @@ impl LanguageGrammar {
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|source| NluError::Io { path: path.to_path_buf(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| NluError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if !meta.is_dir() {
         out.push(path.to_path_buf());
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|source| NluError::Io { path: path.to_path_buf(), source })?
+        .map_err(|source| NluError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();

@@ -15,13 +15,18 @@ impl Language {
     pub fn parse(text: &str) -> Result<Language, NluError> {
         let lower = text.trim().replace('_', "-").to_ascii_lowercase();
         let valid = !lower.is_empty()
-            && lower.split('-').all(|s| !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
-            && lower.split('-').next().is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+            && lower.split('-').all(|s| {
+                !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+            && lower.split('-').next().is_some_and(|p| {
+                (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic())
+            });
         if !valid {
             return Err(NluError::Language(text.to_string()));
         }
         let tag = match lower.as_str() {
-            "zh" | "zh-hans" | "zh-cn" | "zh-hans-cn" | "zh-sg" | "zh-hans-sg" | "cmn" | "cmn-hans" | "cmn-cn" => "zh-cn".to_string(),
+            "zh" | "zh-hans" | "zh-cn" | "zh-hans-cn" | "zh-sg" | "zh-hans-sg" | "cmn"
+            | "cmn-hans" | "cmn-cn" => "zh-cn".to_string(),
             "zh-hant" | "zh-tw" | "zh-hant-tw" => "zh-tw".to_string(),
             "zh-hk" | "zh-hant-hk" => "zh-hk".to_string(),
             _ => lower,
@@ -34,7 +39,9 @@ impl Language {
     }
 
     pub fn mandarin() -> Language {
-        Language { tag: "zh-cn".into() }
+        Language {
+            tag: "zh-cn".into(),
+        }
     }
 
     /// The lower-case canonical tag.

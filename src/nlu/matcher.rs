@@ -5,7 +5,7 @@
 //! the best: the most words matched literally, then the fewest words taken by wildcards.
 
 use super::compile::{CompiledList, CompiledTemplate, Inst};
-use super::grammar::{RangeDef, RangeKind};
+use super::lists::{RangeDef, RangeKind};
 use super::numbers::{parse_digits, parse_prefixes, NumberWords};
 
 /// Work allowed per template and sentence; a pathological template stops early with the best
@@ -16,7 +16,10 @@ const STEP_BUDGET: usize = 20_000;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Filled {
     /// Value `value` of list `list`.
-    Value { list: usize, value: usize },
+    Value {
+        list: usize,
+        value: usize,
+    },
     Number(f64),
     Wildcard,
 }
@@ -53,14 +56,32 @@ struct Thread {
     cap: Option<Capture>,
 }
 
-pub(crate) fn run(t: &CompiledTemplate, lists: &[CompiledList], input: &Input<'_>) -> Option<TemplateMatch> {
+pub(crate) fn run(
+    t: &CompiledTemplate,
+    lists: &[CompiledList],
+    input: &Input<'_>,
+) -> Option<TemplateMatch> {
     let n = input.ids.len();
-    let mut stack: Vec<Thread> = vec![Thread { pc: 0, pos: 0, caps_len: 0, literal: 0, wildcard: 0, cap: None }];
+    let mut stack: Vec<Thread> = vec![Thread {
+        pc: 0,
+        pos: 0,
+        caps_len: 0,
+        literal: 0,
+        wildcard: 0,
+        cap: None,
+    }];
     let mut caps: Vec<Capture> = Vec::new();
     let mut best: Option<TemplateMatch> = None;
     let mut steps = 0usize;
     'threads: while let Some(th) = stack.pop() {
-        let Thread { mut pc, mut pos, caps_len, mut literal, wildcard, cap } = th;
+        let Thread {
+            mut pc,
+            mut pos,
+            caps_len,
+            mut literal,
+            wildcard,
+            cap,
+        } = th;
         caps.truncate(caps_len);
         if let Some(c) = cap {
             caps.push(c);
@@ -70,7 +91,9 @@ pub(crate) fn run(t: &CompiledTemplate, lists: &[CompiledList], input: &Input<'_
             if steps > STEP_BUDGET {
                 break 'threads;
             }
-            let Some(inst) = t.program.get(pc) else { continue 'threads };
+            let Some(inst) = t.program.get(pc) else {
+                continue 'threads;
+            };
             match inst {
                 Inst::Tok(id) => {
                     if pos < n && input.ids[pos] == *id {
@@ -82,13 +105,29 @@ pub(crate) fn run(t: &CompiledTemplate, lists: &[CompiledList], input: &Input<'_
                     }
                 }
                 Inst::Split(a, b) => {
-                    stack.push(Thread { pc: *b, pos, caps_len: caps.len(), literal, wildcard, cap: None });
+                    stack.push(Thread {
+                        pc: *b,
+                        pos,
+                        caps_len: caps.len(),
+                        literal,
+                        wildcard,
+                        cap: None,
+                    });
                     pc = *a;
                 }
                 Inst::Jmp(a) => pc = *a,
                 Inst::Match => {
-                    if pos == n && best.as_ref().is_none_or(|b| (literal, std::cmp::Reverse(wildcard)) > (b.literal, std::cmp::Reverse(b.wildcard))) {
-                        best = Some(TemplateMatch { literal, wildcard, captures: caps.clone() });
+                    if pos == n
+                        && best.as_ref().is_none_or(|b| {
+                            (literal, std::cmp::Reverse(wildcard))
+                                > (b.literal, std::cmp::Reverse(b.wildcard))
+                        })
+                    {
+                        best = Some(TemplateMatch {
+                            literal,
+                            wildcard,
+                            captures: caps.clone(),
+                        });
                     }
                     continue 'threads;
                 }
@@ -102,22 +141,41 @@ pub(crate) fn run(t: &CompiledTemplate, lists: &[CompiledList], input: &Input<'_
                             caps_len: base,
                             literal: literal + lit,
                             wildcard: wildcard + wild,
-                            cap: Some(Capture { slot: *slot, start: pos, end, filled }),
+                            cap: Some(Capture {
+                                slot: *slot,
+                                start: pos,
+                                end,
+                                filled,
+                            }),
                         });
                     };
                     match lists.get(*list) {
-                        Some(CompiledList::Values { forms, by_first, .. }) => {
-                            if pos < n {
-                                for &fi in by_first.get(&input.ids[pos]).map(Vec::as_slice).unwrap_or(&[]) {
-                                    let (ids, value) = &forms[fi];
-                                    if input.ids[pos..].starts_with(ids) {
-                                        push(pos + ids.len(), ids.len(), 0, Filled::Value { list: *list, value: *value });
-                                    }
+                        Some(CompiledList::Values {
+                            forms, by_first, ..
+                        }) if pos < n => {
+                            for &fi in by_first
+                                .get(&input.ids[pos])
+                                .map(Vec::as_slice)
+                                .unwrap_or(&[])
+                            {
+                                let (ids, value) = &forms[fi];
+                                if input.ids[pos..].starts_with(ids) {
+                                    push(
+                                        pos + ids.len(),
+                                        ids.len(),
+                                        0,
+                                        Filled::Value {
+                                            list: *list,
+                                            value: *value,
+                                        },
+                                    );
                                 }
                             }
                         }
                         Some(CompiledList::Range(r)) => {
-                            for (value, len) in range_readings(r, &input.texts[pos..], input.number_words) {
+                            for (value, len) in
+                                range_readings(r, &input.texts[pos..], input.number_words)
+                            {
                                 push(pos + len, len, 0, Filled::Number(value));
                             }
                         }
@@ -127,7 +185,7 @@ pub(crate) fn run(t: &CompiledTemplate, lists: &[CompiledList], input: &Input<'_
                                 push(end, 0, end - pos, Filled::Wildcard);
                             }
                         }
-                        None => {}
+                        _ => {}
                     }
                     continue 'threads;
                 }
@@ -158,14 +216,26 @@ fn suffixes(kind: RangeKind) -> &'static [&'static [&'static str]] {
 }
 
 /// Every number reading of a range slot at the start of `texts`: `(output value, tokens)`.
-pub(crate) fn range_readings(r: &RangeDef, texts: &[&str], words: NumberWords) -> Vec<(f64, usize)> {
+pub(crate) fn range_readings(
+    r: &RangeDef,
+    texts: &[&str],
+    words: NumberWords,
+) -> Vec<(f64, usize)> {
     let mut out = Vec::new();
     if texts.is_empty() {
         return out;
     }
     // "百分之五十": the percent word comes first in Mandarin.
-    let lead = if r.kind == RangeKind::Percentage && texts.starts_with(&["百", "分", "之"]) { 3 } else { 0 };
-    let words = if r.words { words } else { NumberWords::DigitsOnly };
+    let lead = if r.kind == RangeKind::Percentage && texts.starts_with(&["百", "分", "之"]) {
+        3
+    } else {
+        0
+    };
+    let words = if r.words {
+        words
+    } else {
+        NumberWords::DigitsOnly
+    };
     for (value, len) in parse_prefixes(&texts[lead..], words) {
         if !r.digits && parse_digits(texts[lead]).is_some() {
             continue;
@@ -182,7 +252,10 @@ pub(crate) fn range_readings(r: &RangeDef, texts: &[&str], words: NumberWords) -
                 if texts[end..].starts_with(suffix) {
                     push(value, end + suffix.len());
                     // "二十二度半" is 22.5.
-                    if suffix == &["度"] && texts.get(end + 1) == Some(&"半") && value.fract() == 0.0 {
+                    if suffix == &["度"]
+                        && texts.get(end + 1) == Some(&"半")
+                        && value.fract() == 0.0
+                    {
                         push(value + if value < 0.0 { -0.5 } else { 0.5 }, end + 2);
                     }
                 }
@@ -197,7 +270,9 @@ fn accepts(r: &RangeDef, v: f64) -> bool {
         return false;
     }
     if v.fract().abs() > 1e-9 {
-        return r.fraction.is_some_and(|f| ((v / f) - (v / f).round()).abs() < 1e-6);
+        return r
+            .fraction
+            .is_some_and(|f| ((v / f) - (v / f).round()).abs() < 1e-6);
     }
     if r.step.fract() == 0.0 && r.step > 1.0 {
         return ((v - r.from) % r.step).abs() < 1e-9;

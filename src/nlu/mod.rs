@@ -14,6 +14,7 @@ mod compile;
 mod error;
 mod grammar;
 mod language;
+mod lists;
 mod matcher;
 pub mod normalize;
 pub mod numbers;
@@ -145,7 +146,11 @@ impl DialogueContext {
     }
 
     /// Adds a context value (for example `area` = `driver`).
-    pub fn with_value(mut self, key: impl Into<String>, value: impl Into<String>) -> DialogueContext {
+    pub fn with_value(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> DialogueContext {
         self.values.insert(key.into(), value.into());
         self
     }
@@ -159,7 +164,10 @@ impl DialogueContext {
 
     /// Makes `m` the previous turn.
     pub fn remember(&mut self, m: &IntentMatch) {
-        self.previous = Some(PreviousTurn { intent: m.intent.clone(), slots: m.slots.clone() });
+        self.previous = Some(PreviousTurn {
+            intent: m.intent.clone(),
+            slots: m.slots.clone(),
+        });
     }
 
     /// A context value by key, including the derived `previous_intent` / `previous_domain`.

@@ -24,8 +24,11 @@ pub struct Normalized {
 }
 
 /// Traditional → Simplified pairs for the characters of the cockpit / phone domain (and the
-/// most frequent ones around them). Alternating: traditional, simplified.
-const TRAD_SIMP: &str = "開开關关溫温調调設设車车門门戶户導导電电話话給给媽妈節节歡欢聽听樂乐廣广頻频\
+/// most frequent ones around them). Alternating: traditional, simplified. Every character of
+/// the zh-CN catalog and its sentence table that has a Traditional form is covered (checked
+/// against OpenCC's s2t/t2s when the catalog was written; re-check when adding phrasings).
+const TRAD_SIMP: &str =
+    "開开關关溫温調调設设車车門门戶户導导電电話话給给媽妈節节歡欢聽听樂乐廣广頻频\
 風风氣气熱热涼凉動动聲声響响還还後后輛辆駕驾駛驶臺台點点幾几時时間间現现幫帮請请這这個个\
 裡里裏里廳厅場场飯饭館馆預预報报們们說说訊讯發发簡简傳传撥拨掛挂來来視视單单暫暂繼继續续\
 機机條条態态滿满為为與与麼么嗎吗啟启啓启閉闭將将從从兒儿爺爷終终無无線线網网處处讓让對对\
@@ -37,13 +40,20 @@ const TRAD_SIMP: &str = "開开關关溫温調调設设車车門门戶户導导�
 導导航航園园華华夢梦館馆廠厂塊块葉叶鳥鸟龍龙門门問问簡简變变節节熱热較较師师麗丽紅红綠绿\
 藍蓝黃黄黑黑白白靜静吵吵鬆松緊紧設设備备則则義义學学習习愛爱親亲爸爸爺爷奶奶嗎吗呢呢麼么\
 氣气溫温濕湿燥燥淋淋滅灭慢慢快快檢检測测試试縮缩擴扩顯显示示錶表誤误認认證证響响訂订餐餐\
-廳厅點点購购物物館馆療疗診诊際际郵邮政政險险銷销員员總总價价錢钱貴贵賓宾館馆飯饭店店務务";
+廳厅點点購购物物館馆療疗診诊際际郵邮政政險险銷销員员總总價价錢钱貴贵賓宾館馆飯饭店店務务\
+爲为會会傘伞倫伦況况減减劃划刪删別别廂厢喫吃圍围國国圖图復复夠够簾帘帶带張张攝摄搖摇斷断傑杰樣样橋桥樁桩沒没煙烟煩烦燙烫經经結结絕绝縫缝髒脏薦荐規规覺觉議议講讲識识詞词該该誰谁貿贸輪轮過过鍵键悶闷難难馬马\
+纔才繫系闆板著着隻只於于準准餘余衝冲託托髮发曆历麪面齣出幹干捨舍穀谷製制彙汇颳刮範范嘆叹當当噹当黨党麼么嗎吗裏里誌志鬥斗讚赞蹟迹麵面\
+書书實实長长鐵铁鏡镜閃闪閱阅陣阵隊队階阶陰阴雖虽頁页順顺須须領领類类顏颜飛飞驚惊齊齐亞亚優优冊册凍冻勝胜協协嚴严圓圆團团壞坏奮奋婦妇孫孙寶宝歲岁幣币彈弹戰战擊击據据擔担擇择權权歸归殺杀決决漢汉潔洁濃浓灣湾爭争爾尔牆墙獎奖獨独產产畫画盤盘眾众確确禮礼穩稳筆笔築筑糧粮紀纪約约紙纸細细組组統统練练罷罢聖圣腦脑臉脸興兴舉举藝艺蘭兰蟲虫術术衛卫補补複复覽览觀观計计討讨訓训許许詩诗論论護护貝贝財财資资賽赛贏赢趕赶跡迹躍跃軍军軟软載载輕轻輸输辦办農农連连進进遊游運运違违選选遺遗鄉乡釋释針针鋼钢閒闲陳陈雜杂韓韩項项額额養养騎骑鹽盐齒齿龜龟";
 
 fn trad_map() -> &'static HashMap<char, char> {
     static MAP: OnceLock<HashMap<char, char>> = OnceLock::new();
     MAP.get_or_init(|| {
         let chars: Vec<char> = TRAD_SIMP.chars().filter(|c| !c.is_whitespace()).collect();
-        chars.chunks_exact(2).filter(|p| p[0] != p[1]).map(|p| (p[0], p[1])).collect()
+        chars
+            .chunks_exact(2)
+            .filter(|p| p[0] != p[1])
+            .map(|p| (p[0], p[1]))
+            .collect()
     })
 }
 
@@ -79,12 +89,21 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
         let next = chars.get(i + 1).map(|&(_, n)| n);
         let end_of = |j: usize| chars.get(j).map(|&(b, _)| b).unwrap_or(display.len());
         if is_cjk(c) || c == '%' || c == '°' {
-            tokens.push(Token { text: c.to_lowercase().collect(), start, end: end_of(i + 1) });
+            tokens.push(Token {
+                text: c.to_lowercase().collect(),
+                start,
+                end: end_of(i + 1),
+            });
             i += 1;
         } else if c == '℃' {
-            tokens.push(Token { text: "°c".into(), start, end: end_of(i + 1) });
+            tokens.push(Token {
+                text: "°c".into(),
+                start,
+                end: end_of(i + 1),
+            });
             i += 1;
-        } else if is_word(c) || ((c == '-' || c == '+') && next.is_some_and(|n| n.is_ascii_digit())) {
+        } else if is_word(c) || ((c == '-' || c == '+') && next.is_some_and(|n| n.is_ascii_digit()))
+        {
             let numeric = !c.is_alphabetic();
             let mut j = i + 1;
             if !(split_letters && c.is_alphabetic()) {
@@ -93,11 +112,23 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
                     let after = chars.get(j + 1).map(|&(_, n)| n);
                     let prev = chars[j - 1].1;
                     let keep = if numeric {
-                        d.is_ascii_digit() || (matches!(d, '.' | ',') && prev.is_ascii_digit() && after.is_some_and(|a| a.is_ascii_digit()))
+                        d.is_ascii_digit()
+                            || (matches!(d, '.' | ',')
+                                && prev.is_ascii_digit()
+                                && after.is_some_and(|a| a.is_ascii_digit()))
                     } else if split_letters {
                         false
                     } else {
-                        is_word(d) || (d == '\'' && prev.is_alphabetic() && after.is_some_and(|a| a.is_alphabetic()))
+                        // Apostrophes stay inside words ("don't"), except the possessive /
+                        // contracted "'s", which becomes a token of its own so that templates
+                        // can write `<name>['s]`.
+                        let possessive = after == Some('s')
+                            && !chars.get(j + 2).is_some_and(|&(_, c)| c.is_alphanumeric());
+                        is_word(d)
+                            || (d == '\''
+                                && prev.is_alphabetic()
+                                && after.is_some_and(|a| a.is_alphabetic())
+                                && !possessive)
                     };
                     if !keep {
                         break;
@@ -106,8 +137,16 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
                 }
             }
             let raw = &display[start..end_of(j)];
-            let text: String = if numeric { raw.replace(',', "") } else { raw.to_lowercase() };
-            tokens.push(Token { text, start, end: end_of(j) });
+            let text: String = if numeric {
+                raw.replace(',', "")
+            } else {
+                raw.to_lowercase()
+            };
+            tokens.push(Token {
+                text,
+                start,
+                end: end_of(j),
+            });
             i = j;
         } else {
             i += 1;
@@ -118,7 +157,11 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
 
 /// Normalised token texts of a template fragment or list value.
 pub fn token_texts(text: &str, split_letters: bool) -> Vec<String> {
-    normalize(text, split_letters).tokens.into_iter().map(|t| t.text).collect()
+    normalize(text, split_letters)
+        .tokens
+        .into_iter()
+        .map(|t| t.text)
+        .collect()
 }
 
 #[cfg(test)]
@@ -131,15 +174,30 @@ mod tests {
 
     #[test]
     fn english_words_numbers_and_punctuation() {
-        assert_eq!(toks("Set it to 22.5°C, please!", false), ["set", "it", "to", "22.5", "°", "c", "please"]);
-        assert_eq!(toks("I'm cold -5 twenty-two 50%", false), ["i'm", "cold", "-5", "twenty", "two", "50", "%"]);
+        assert_eq!(
+            toks("Set it to 22.5°C, please!", false),
+            ["set", "it", "to", "22.5", "°", "c", "please"]
+        );
+        assert_eq!(
+            toks("I'm cold -5 twenty-two 50%", false),
+            ["i'm", "cold", "-5", "twenty", "two", "50", "%"]
+        );
+        assert_eq!(
+            toks("what's the kitchen's light", false),
+            ["what", "s", "the", "kitchen", "s", "light"]
+        );
+        assert_eq!(toks("'s", false), ["s"]);
         assert_eq!(toks("1,000 people", false), ["1000", "people"]);
     }
 
     #[test]
     fn chinese_traditional_and_full_width_fold() {
-        assert_eq!(toks("把溫度調到２２度。", true), ["把", "温", "度", "调", "到", "22", "度"]);
+        assert_eq!(
+            toks("把溫度調到２２度。", true),
+            ["把", "温", "度", "调", "到", "22", "度"]
+        );
         assert_eq!(toks("開啟 空調", true), toks("开启空调", true));
+        assert_eq!(toks("設置十分鐘計時器", true), toks("设置十分钟计时器", true));
         assert_eq!(toks("打开AC", true), ["打", "开", "a", "c"]);
         assert_eq!(toks("二十二℃", true), ["二", "十", "二", "°c"]);
     }

@@ -125,9 +125,14 @@ fn english<S: AsRef<str>>(tokens: &[S], out: &mut Vec<(f64, usize)>) {
     let mut i = 0;
     while i < tokens.len() {
         let w = tokens[i].as_ref();
-        let ok_small = matches!(last, Last::Start | Last::Sign | Last::Hundred | Last::Scale | Last::And);
+        let ok_small = matches!(
+            last,
+            Last::Start | Last::Sign | Last::Hundred | Last::Scale | Last::And
+        );
         if let Some(u) = english_unit(w) {
-            if !(ok_small || last == Last::Tens) || (u == 0 && last != Last::Start && last != Last::Sign) {
+            if !(ok_small || last == Last::Tens)
+                || (u == 0 && last != Last::Start && last != Last::Sign)
+            {
                 break;
             }
             current += u;
@@ -145,7 +150,10 @@ fn english<S: AsRef<str>>(tokens: &[S], out: &mut Vec<(f64, usize)>) {
             current = current.max(1) * 100;
             last = Last::Hundred;
         } else if w == "thousand" || w == "million" {
-            if !matches!(last, Last::Unit | Last::Teen | Last::Tens | Last::Hundred | Last::A) {
+            if !matches!(
+                last,
+                Last::Unit | Last::Teen | Last::Tens | Last::Hundred | Last::A
+            ) {
                 break;
             }
             let scale = if w == "thousand" { 1_000 } else { 1_000_000 };
@@ -159,14 +167,21 @@ fn english<S: AsRef<str>>(tokens: &[S], out: &mut Vec<(f64, usize)>) {
         } else if (w == "minus" || w == "negative") && last == Last::Start {
             sign = -1.0;
             last = Last::Sign;
-        } else if w == "point" && matches!(last, Last::Unit | Last::Teen | Last::Tens | Last::Hundred | Last::Scale) {
+        } else if w == "point"
+            && matches!(
+                last,
+                Last::Unit | Last::Teen | Last::Tens | Last::Hundred | Last::Scale
+            )
+        {
             // Decimals: "point five", "point two five".
             let base = (total + current) as f64;
             let mut frac = 0.0;
             let mut scale = 0.1;
             let mut j = i + 1;
             while j < tokens.len() {
-                let Some(d) = english_unit(tokens[j].as_ref()) else { break };
+                let Some(d) = english_unit(tokens[j].as_ref()) else {
+                    break;
+                };
                 frac += d as f64 * scale;
                 scale /= 10.0;
                 j += 1;
@@ -184,7 +199,10 @@ fn english<S: AsRef<str>>(tokens: &[S], out: &mut Vec<(f64, usize)>) {
             break;
         }
         i += 1;
-        if matches!(last, Last::Unit | Last::Teen | Last::Tens | Last::Hundred | Last::Scale) {
+        if matches!(
+            last,
+            Last::Unit | Last::Teen | Last::Tens | Last::Hundred | Last::Scale
+        ) {
             out.push((sign * (total + current) as f64, i));
         }
     }
@@ -258,7 +276,9 @@ fn chinese_integer(chars: &[&str]) -> Option<u64> {
     }
     // A string of plain digits read one by one: "二二" = 22 (not with units).
     if chars.len() > 1 && chars.iter().all(|c| zh_digit(c).is_some()) {
-        return chars.iter().try_fold(0u64, |acc, c| Some(acc * 10 + zh_digit(c)?));
+        return chars
+            .iter()
+            .try_fold(0u64, |acc, c| Some(acc * 10 + zh_digit(c)?));
     }
     let mut total: u64 = 0;
     let mut section: u64 = 0;
@@ -312,7 +332,11 @@ fn chinese_integer(chars: &[&str]) -> Option<u64> {
     }
     if let Some(d) = digit {
         // "一百五" is 150 and "三千五" 3500: a bare digit after a unit counts in the next unit down.
-        let scaled = if !after_zero && last_unit >= 100 && last_unit != 10_000 { d * last_unit / 10 } else { d };
+        let scaled = if !after_zero && last_unit >= 100 && last_unit != 10_000 {
+            d * last_unit / 10
+        } else {
+            d
+        };
         section += scaled;
     } else if after_zero {
         return None;
@@ -328,7 +352,11 @@ mod tests {
     /// The longest reading of the whole text, or None.
     fn read(text: &str, words: NumberWords) -> Option<f64> {
         let toks = token_texts(text, words == NumberWords::Chinese);
-        parse_prefixes(&toks, words).into_iter().rev().find(|&(_, n)| n == toks.len()).map(|(v, _)| v)
+        parse_prefixes(&toks, words)
+            .into_iter()
+            .rev()
+            .find(|&(_, n)| n == toks.len())
+            .map(|(v, _)| v)
     }
 
     #[test]
@@ -403,7 +431,10 @@ mod tests {
     #[test]
     fn prefixes_let_the_template_decide() {
         let toks = token_texts("二十二度", true);
-        let got: Vec<usize> = parse_prefixes(&toks, NumberWords::Chinese).iter().map(|&(_, n)| n).collect();
+        let got: Vec<usize> = parse_prefixes(&toks, NumberWords::Chinese)
+            .iter()
+            .map(|&(_, n)| n)
+            .collect();
         assert_eq!(got, vec![1, 2, 3]);
         let toks = token_texts("twenty two degrees", false);
         let got = parse_prefixes(&toks, NumberWords::English);

@@ -2,16 +2,19 @@
 
 use super::compile::{CompiledBlock, CompiledLanguage, CompiledList, UNKNOWN};
 use super::error::Result;
-use super::grammar::{ContextRule, Grammar, ListDef, ListValue};
+use super::grammar::{ContextRule, Grammar};
 use super::language::Language;
+use super::lists::{ListDef, ListValue};
 use super::matcher::{self, Filled, Input, TemplateMatch};
-use super::normalize::normalize;
+use super::normalize::{normalize, Normalized};
 use super::{DialogueContext, IntentMatch, SlotValue};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 /// Sentences longer than this (in tokens) are not commands; they get no match at once.
 const MAX_SENTENCE_TOKENS: usize = 64;
+/// Longer texts are not looked at at all (a spoken command is a few dozen bytes).
+const MAX_SENTENCE_BYTES: usize = 2048;
 
 /// Matches sentences against a compiled [`Grammar`]. Cheap to share between threads:
 /// `recognize` takes a read lock, `set_list` a short write lock.
@@ -22,12 +25,20 @@ pub struct Recognizer {
 
 impl std::fmt::Debug for Recognizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recognizer").field("languages", &self.languages()).field("intents", &self.intents.len()).finish()
+        f.debug_struct("Recognizer")
+            .field("languages", &self.languages())
+            .field("intents", &self.intents.len())
+            .finish()
     }
 }
 
 struct Candidate {
-    key: (usize, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>),
+    key: (
+        usize,
+        std::cmp::Reverse<usize>,
+        std::cmp::Reverse<usize>,
+        std::cmp::Reverse<usize>,
+    ),
     template: usize,
     m: TemplateMatch,
     positions: Vec<usize>,
@@ -63,7 +74,11 @@ impl Recognizer {
         self.languages
             .iter()
             .find(|(l, _)| l == language)
-            .or_else(|| self.languages.iter().find(|(l, _)| l.primary() == language.primary()))
+            .or_else(|| {
+                self.languages
+                    .iter()
+                    .find(|(l, _)| l.primary() == language.primary())
+            })
             .map(|(_, c)| c)
     }
 
@@ -99,24 +114,101 @@ impl Recognizer {
     }
 
     /// The best intent for `text`, or `None` when no template covers the whole sentence.
-    pub fn recognize(&self, text: &str, language: &Language, context: &DialogueContext) -> Option<IntentMatch> {
-        let lock = self.find(language)?;
+    ///
+    /// Ranking, deterministic: most words matched literally (list values and numbers count
+    /// as literal), then fewest words taken by wildcards, then fewest skip words removed,
+    /// then the template written first.
+    pub fn recognize(
+        &self,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+    ) -> Option<IntentMatch> {
+        self.recognize_n(text, language, context, 1).pop()
+    }
+
+    /// Up to `limit` matches of different intents, best first: for a router that wants to
+    /// know how ambiguous a sentence was, or to offer alternatives.
+    pub fn recognize_n(
+        &self,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+        limit: usize,
+    ) -> Vec<IntentMatch> {
+        let Some(lock) = self.find(language) else {
+            return Vec::new();
+        };
         let c = match lock.read() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let lang = self.languages.iter().find(|(_, l)| std::ptr::eq(l, lock)).map(|(l, _)| l.clone())?;
-        recognize_in(&c, &lang, text, context)
+        let Some(lang) = self
+            .languages
+            .iter()
+            .find(|(_, l)| std::ptr::eq(l, lock))
+            .map(|(l, _)| l.clone())
+        else {
+            return Vec::new();
+        };
+        let found = recognize_in(&c, &lang, text, context, limit);
+        match found.first() {
+            Some(m) => tracing::debug!(
+                language = %lang,
+                intent = %m.intent,
+                template = %m.template,
+                confidence = m.confidence,
+                "grammar match"
+            ),
+            None => tracing::debug!(language = %lang, "no grammar match"),
+        }
+        found
     }
 }
 
-fn recognize_in(c: &CompiledLanguage, lang: &Language, text: &str, context: &DialogueContext) -> Option<IntentMatch> {
+/// The best `limit` matches, best first, at most one per intent.
+fn recognize_in(
+    c: &CompiledLanguage,
+    lang: &Language,
+    text: &str,
+    context: &DialogueContext,
+    limit: usize,
+) -> Vec<IntentMatch> {
+    if text.len() > MAX_SENTENCE_BYTES || limit == 0 {
+        return Vec::new();
+    }
     let norm = normalize(text, c.split_letters);
+    let mut found = candidates(c, &norm, context);
+    found.sort_by_key(|c| std::cmp::Reverse(c.key));
+    let mut out: Vec<IntentMatch> = Vec::new();
+    for cand in found {
+        if out.len() == limit {
+            break;
+        }
+        let intent = &c.blocks[c.templates[cand.template].block].intent;
+        if out.iter().any(|m| &m.intent == intent) {
+            continue;
+        }
+        out.push(build_match(c, lang, &norm, context, cand));
+    }
+    out
+}
+
+/// Every template that covers the sentence, with its best match and ranking key.
+fn candidates(
+    c: &CompiledLanguage,
+    norm: &Normalized,
+    context: &DialogueContext,
+) -> Vec<Candidate> {
     let n = norm.tokens.len();
     if n == 0 || n > MAX_SENTENCE_TOKENS {
-        return None;
+        return Vec::new();
     }
-    let ids: Vec<u32> = norm.tokens.iter().map(|t| c.words.get(&t.text).copied().unwrap_or(UNKNOWN)).collect();
+    let ids: Vec<u32> = norm
+        .tokens
+        .iter()
+        .map(|t| c.words.get(&t.text).copied().unwrap_or(UNKNOWN))
+        .collect();
     let mut present = ids.clone();
     present.sort_unstable();
     present.dedup();
@@ -129,7 +221,7 @@ fn recognize_in(c: &CompiledLanguage, lang: &Language, text: &str, context: &Dia
     candidates.sort_unstable();
     candidates.dedup();
     if candidates.is_empty() {
-        return None;
+        return Vec::new();
     }
 
     let all: Vec<usize> = (0..n).collect();
@@ -139,32 +231,52 @@ fn recognize_in(c: &CompiledLanguage, lang: &Language, text: &str, context: &Dia
         variants.push(stripped);
     }
 
-    let mut best: Option<Candidate> = None;
+    let mut found: Vec<Candidate> = Vec::new();
     for positions in variants {
         let v_ids: Vec<u32> = positions.iter().map(|&p| ids[p]).collect();
-        let v_texts: Vec<&str> = positions.iter().map(|&p| norm.tokens[p].text.as_str()).collect();
+        let v_texts: Vec<&str> = positions
+            .iter()
+            .map(|&p| norm.tokens[p].text.as_str())
+            .collect();
         let mut v_present = v_ids.clone();
         v_present.sort_unstable();
         v_present.dedup();
-        let input = Input { ids: &v_ids, texts: &v_texts, number_words: c.number_words };
+        let input = Input {
+            ids: &v_ids,
+            texts: &v_texts,
+            number_words: c.number_words,
+        };
         let skipped = n - positions.len();
         for &ti in &candidates {
             let t = &c.templates[ti];
-            if !t.required.iter().all(|r| v_present.binary_search(r).is_ok()) {
+            if !t
+                .required
+                .iter()
+                .all(|r| v_present.binary_search(r).is_ok())
+            {
                 continue;
             }
-            let Some(m) = matcher::run(t, &c.lists, &input) else { continue };
+            let Some(m) = matcher::run(t, &c.lists, &input) else {
+                continue;
+            };
             if !context_allows(&c.blocks[t.block], context, &m, &c.lists) {
                 continue;
             }
-            let key = (m.literal, std::cmp::Reverse(m.wildcard), std::cmp::Reverse(skipped), std::cmp::Reverse(ti));
-            if best.as_ref().is_none_or(|b| key > b.key) {
-                best = Some(Candidate { key, template: ti, m, positions: positions.clone() });
-            }
+            let key = (
+                m.literal,
+                std::cmp::Reverse(m.wildcard),
+                std::cmp::Reverse(skipped),
+                std::cmp::Reverse(ti),
+            );
+            found.push(Candidate {
+                key,
+                template: ti,
+                m,
+                positions: positions.clone(),
+            });
         }
     }
-    let best = best?;
-    Some(build_match(c, lang, &norm, context, best))
+    found
 }
 
 /// Token positions left after removing skip words (`please`, `请`, `一下`).
@@ -199,12 +311,20 @@ fn matched_context<'a>(m: &TemplateMatch, lists: &'a [CompiledList]) -> Vec<(&'a
     out
 }
 
-fn context_allows(b: &CompiledBlock, ctx: &DialogueContext, m: &TemplateMatch, lists: &[CompiledList]) -> bool {
+fn context_allows(
+    b: &CompiledBlock,
+    ctx: &DialogueContext,
+    m: &TemplateMatch,
+    lists: &[CompiledList],
+) -> bool {
     if b.requires_context.is_empty() && b.excludes_context.is_empty() {
         return true;
     }
     let from_match = matched_context(m, lists);
-    let get = |k: &str| ctx.get(k).or_else(|| from_match.iter().find(|(mk, _)| *mk == k).map(|(_, v)| *v));
+    let get = |k: &str| {
+        ctx.get(k)
+            .or_else(|| from_match.iter().find(|(mk, _)| *mk == k).map(|(_, v)| *v))
+    };
     for (key, rule) in &b.requires_context {
         let Some(v) = get(key) else { return false };
         if let ContextRule::OneOf(allowed) = rule {
@@ -226,7 +346,7 @@ fn context_allows(b: &CompiledBlock, ctx: &DialogueContext, m: &TemplateMatch, l
 fn build_match(
     c: &CompiledLanguage,
     lang: &Language,
-    norm: &super::normalize::Normalized,
+    norm: &Normalized,
     context: &DialogueContext,
     best: Candidate,
 ) -> IntentMatch {
@@ -261,7 +381,11 @@ fn build_match(
         slot_text.insert(name, spoken);
     }
     let (lit, wild) = (best.m.literal as f64, best.m.wildcard as f64);
-    let confidence = if lit + wild > 0.0 { ((lit + 0.5 * wild) / (lit + wild) * 1000.0).round() / 1000.0 } else { 1.0 };
+    let confidence = if lit + wild > 0.0 {
+        ((lit + 0.5 * wild) / (lit + wild) * 1000.0).round() / 1000.0
+    } else {
+        1.0
+    };
     let mut m = IntentMatch {
         intent: block.intent.clone(),
         slots,
@@ -274,7 +398,11 @@ fn build_match(
     };
     resolve_follow_up(&mut m, context);
     let key = block.response.as_deref().unwrap_or("default");
-    m.response = c.responses.get(&m.intent).and_then(|r| r.get(key)).map(|r| render(r, &m));
+    m.response = c
+        .responses
+        .get(&m.intent)
+        .and_then(|r| r.get(key))
+        .map(|r| render(r, &m));
     m
 }
 
@@ -285,10 +413,21 @@ fn resolve_follow_up(m: &mut IntentMatch, ctx: &DialogueContext) {
     if m.intent != "climate.adjust_temperature" || !prev.intent.starts_with("climate.") {
         return;
     }
-    let Some(base) = prev.slots.get("temperature").and_then(SlotValue::as_f64) else { return };
-    let step = m.slots.get("amount").and_then(SlotValue::as_f64).unwrap_or(1.0);
-    let sign = if m.slots.get("direction").and_then(SlotValue::as_str) == Some("down") { -1.0 } else { 1.0 };
-    m.slots.insert("temperature".into(), SlotValue::number(base + sign * step));
+    let Some(base) = prev.slots.get("temperature").and_then(SlotValue::as_f64) else {
+        return;
+    };
+    let step = m
+        .slots
+        .get("amount")
+        .and_then(SlotValue::as_f64)
+        .unwrap_or(1.0);
+    let sign = if m.slots.get("direction").and_then(SlotValue::as_str) == Some("down") {
+        -1.0
+    } else {
+        1.0
+    };
+    m.slots
+        .insert("temperature".into(), SlotValue::number(base + sign * step));
     if let Some(zone) = prev.slots.get("zone") {
         m.slots.entry("zone".into()).or_insert_with(|| zone.clone());
     }

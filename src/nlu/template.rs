@@ -15,7 +15,10 @@ pub enum Expr {
     /// All items, in any order.
     Perm(Vec<Expr>),
     /// A slot filled from list `name`, reported as slot `slot`.
-    List { name: String, slot: String },
+    List {
+        name: String,
+        slot: String,
+    },
     /// An expansion rule, inlined when compiled.
     Rule(String),
 }
@@ -34,9 +37,16 @@ const MAX_NESTING: usize = 32;
 pub fn parse(template: &str) -> Result<Expr, SyntaxError> {
     let chars: Vec<char> = template.chars().collect();
     if chars.len() > MAX_TEMPLATE_CHARS {
-        return Err(SyntaxError { offset: 0, message: format!("template longer than {MAX_TEMPLATE_CHARS} characters") });
+        return Err(SyntaxError {
+            offset: 0,
+            message: format!("template longer than {MAX_TEMPLATE_CHARS} characters"),
+        });
     }
-    let mut p = TemplateParser { chars, i: 0, depth: 0 };
+    let mut p = TemplateParser {
+        chars,
+        i: 0,
+        depth: 0,
+    };
     p.group(None, 0)
 }
 
@@ -60,7 +70,10 @@ enum Sep {
 
 impl TemplateParser {
     fn err<T>(&self, offset: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
-        Err(SyntaxError { offset, message: message.into() })
+        Err(SyntaxError {
+            offset,
+            message: message.into(),
+        })
     }
 
     /// Parses until `close` (or the end when `None`); `open_at` is the opening bracket's offset.
@@ -96,7 +109,12 @@ impl TemplateParser {
                 break;
             }
             match c {
-                ')' | ']' | '}' | '>' => return self.err(at, format!("unexpected '{c}' without a matching opening bracket")),
+                ')' | ']' | '}' | '>' => {
+                    return self.err(
+                        at,
+                        format!("unexpected '{c}' without a matching opening bracket"),
+                    )
+                }
                 '(' => {
                     flush(&mut text, &mut current);
                     current.push(self.group(Some(')'), at)?);
@@ -129,7 +147,10 @@ impl TemplateParser {
                 '|' | ';' => {
                     let this = if c == '|' { Sep::Alt } else { Sep::Perm };
                     if sep != Sep::None && sep != this {
-                        return self.err(at, "cannot mix '|' alternatives and ';' permutations in one group");
+                        return self.err(
+                            at,
+                            "cannot mix '|' alternatives and ';' permutations in one group",
+                        );
                     }
                     sep = this;
                     flush(&mut text, &mut current);
@@ -160,7 +181,15 @@ impl TemplateParser {
         let mut name = String::new();
         loop {
             match self.chars.get(self.i) {
-                None => return self.err(open_at, format!("'{}' is never closed with '{close}'", if close == '}' { '{' } else { '<' })),
+                None => {
+                    return self.err(
+                        open_at,
+                        format!(
+                            "'{}' is never closed with '{close}'",
+                            if close == '}' { '{' } else { '<' }
+                        ),
+                    )
+                }
                 Some(&c) if c == close => {
                     self.i += 1;
                     return Ok(name);
@@ -241,7 +270,10 @@ mod tests {
                 t(" "),
                 Expr::Alt(vec![t("the"), Expr::Seq(vec![])]),
                 t(" "),
-                Expr::List { name: "window".into(), slot: "which".into() },
+                Expr::List {
+                    name: "window".into(),
+                    slot: "which".into()
+                },
                 t(" "),
                 Expr::Rule("please".into()),
             ])

@@ -18,7 +18,10 @@ pub struct Pos {
 impl From<Marker> for Pos {
     fn from(m: Marker) -> Self {
         // yaml-rust2 lines are 1-based and columns 0-based.
-        Pos { line: m.line(), column: m.col() + 1 }
+        Pos {
+            line: m.line(),
+            column: m.col() + 1,
+        }
     }
 }
 
@@ -67,16 +70,23 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
             Event::StreamEnd | Event::DocumentEnd => break,
             Event::Nothing | Event::StreamStart | Event::DocumentStart => None,
             Event::Alias(id) => {
-                let node = anchors.get(id).cloned().flatten().ok_or_else(|| YamlError {
-                    pos,
-                    message: "alias to an unknown anchor".into(),
-                })?;
+                let node = anchors
+                    .get(id)
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| YamlError {
+                        pos,
+                        message: "alias to an unknown anchor".into(),
+                    })?;
                 Some((node, 0))
             }
             Event::Scalar(value, style, anchor, _tag) => Some((scalar(value, style, pos), anchor)),
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(YamlError { pos, message: format!("nesting deeper than {MAX_DEPTH} levels") });
+                    return Err(YamlError {
+                        pos,
+                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                    });
                 }
                 let kind = if matches!(event, Event::SequenceStart(..)) {
                     Kind::Seq(Vec::new())
@@ -86,7 +96,9 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                 stack.push((Node { kind, pos }, None, anchor));
                 None
             }
-            Event::SequenceEnd | Event::MappingEnd => stack.pop().map(|(node, _, anchor)| (node, anchor)),
+            Event::SequenceEnd | Event::MappingEnd => {
+                stack.pop().map(|(node, _, anchor)| (node, anchor))
+            }
         };
         if let Some((node, anchor)) = finished {
             if anchor > 0 {
@@ -111,7 +123,10 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
             }
         }
     }
-    Ok(root.unwrap_or(Node { kind: Kind::Null, pos: Pos { line: 1, column: 1 } }))
+    Ok(root.unwrap_or(Node {
+        kind: Kind::Null,
+        pos: Pos { line: 1, column: 1 },
+    }))
 }
 
 fn scalar(value: String, style: TScalarStyle, pos: Pos) -> Node {
@@ -140,7 +155,9 @@ fn scalar(value: String, style: TScalarStyle, pos: Pos) -> Node {
 fn parse_float(v: &str) -> Option<f64> {
     let body = v.strip_prefix(['-', '+']).unwrap_or(v);
     let ok = body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-        && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
         && body.chars().any(|c| c.is_ascii_digit());
     if ok {
         v.parse().ok()
@@ -153,7 +170,10 @@ impl Node {
     /// The value of `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.kind {
-            Kind::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
+            Kind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -192,7 +212,10 @@ impl Node {
     /// Position of the first character of a string's content (after an opening quote).
     pub fn content_pos(&self) -> Pos {
         match &self.kind {
-            Kind::Str(_, true) => Pos { line: self.pos.line, column: self.pos.column + 1 },
+            Kind::Str(_, true) => Pos {
+                line: self.pos.line,
+                column: self.pos.column + 1,
+            },
             _ => self.pos,
         }
     }
@@ -203,7 +226,9 @@ impl Node {
             Kind::Null => Value::Null,
             Kind::Bool(b) => Value::Bool(*b),
             Kind::Int(i) => Value::from(*i),
-            Kind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            Kind::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             Kind::Str(s, _) => Value::String(s.clone()),
             Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             Kind::Map(entries) => Value::Object(
