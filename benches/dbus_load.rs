@@ -25,7 +25,10 @@ const SENTENCES: &[&str] = &[
 ];
 
 fn env_usize(key: &str, default: usize) -> usize {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -67,7 +70,10 @@ fn main() {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let mut lines = text.lines();
     let address = lines.next().expect("bus address").trim().to_string();
-    let bus_pid: u32 = lines.next().and_then(|l| l.trim().parse().ok()).expect("bus pid");
+    let bus_pid: u32 = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("bus pid");
     let _bus = Kill(bus_pid);
 
     let dir = std::env::temp_dir().join(format!("skylark-bench-{}", std::process::id()));
@@ -87,7 +93,10 @@ fn main() {
     let daemon_pid = daemon.id();
     let daemon = Daemon(daemon);
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let connect = || zbus::connection::Builder::address(address.as_str()).build();
         let probe = connect().await.expect("connect to the private bus");
@@ -133,7 +142,11 @@ async fn run(conns: &[zbus::Connection], total: usize) -> Vec<Duration> {
     let mut tasks = Vec::new();
     for (i, conn) in conns.iter().enumerate() {
         let conn = conn.clone();
-        let n = if i == 0 { per + total % conns.len() } else { per };
+        let n = if i == 0 {
+            per + total % conns.len()
+        } else {
+            per
+        };
         tasks.push(tokio::spawn(async move {
             let options: HashMap<String, OwnedVariant> = HashMap::new();
             let mut lat = Vec::with_capacity(n);
@@ -144,8 +157,12 @@ async fn run(conns: &[zbus::Connection], total: usize) -> Vec<Duration> {
                     .call_method(Some(NAME), PATH, Some(NAME), "Recognize", &(text, &options))
                     .await
                     .expect("Recognize");
-                let (_intent, _slots, _confidence, _source): (String, HashMap<String, OwnedVariant>, f64, String) =
-                    reply.body().deserialize().expect("reply (sa{sv}ds)");
+                let (_intent, _slots, _confidence, _source): (
+                    String,
+                    HashMap<String, OwnedVariant>,
+                    f64,
+                    String,
+                ) = reply.body().deserialize().expect("reply (sa{sv}ds)");
                 lat.push(t.elapsed());
             }
             lat

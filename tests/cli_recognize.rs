@@ -9,7 +9,11 @@ fn skylark(args: &[&str], stdin: Option<&str>) -> Output {
         .args(args)
         .env("XDG_CONFIG_HOME", dir.path())
         .env("SKYLARK_MODELS_DIR", dir.path())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -26,21 +30,33 @@ fn json(line: &str) -> serde_json::Value {
 
 #[test]
 fn one_sentence_as_json() {
-    let out = skylark(&["recognize", "set the temperature to 22 degrees", "--json"], None);
+    let out = skylark(
+        &["recognize", "set the temperature to 22 degrees", "--json"],
+        None,
+    );
     assert!(out.status.success(), "{out:?}");
     let v = json(String::from_utf8_lossy(&out.stdout).trim());
     assert_eq!(v["text"], "set the temperature to 22 degrees");
     assert_eq!(v["intent"], "climate.set_temperature");
-    assert_eq!(v["slots"]["temperature"], 22, "numbers are JSON numbers: {v}");
+    assert_eq!(
+        v["slots"]["temperature"], 22,
+        "numbers are JSON numbers: {v}"
+    );
     assert_eq!(v["source"], "grammar");
     assert_eq!(v["confidence"], 1.0);
 }
 
 #[test]
 fn stdin_lines_as_jsonl_in_mandarin() {
-    let out = skylark(&["recognize", "--lang", "zh", "--jsonl"], Some("把温度调到二十二度\n\n打开车窗\n今天天气怎么样\n随便说点什么吧\n"));
+    let out = skylark(
+        &["recognize", "--lang", "zh", "--jsonl"],
+        Some("把温度调到二十二度\n\n打开车窗\n今天天气怎么样\n随便说点什么吧\n"),
+    );
     assert!(out.status.success(), "{out:?}");
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(json).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(json)
+        .collect();
     assert_eq!(lines.len(), 4, "one object per non-empty line: {lines:?}");
     assert_eq!(lines[0]["intent"], "climate.set_temperature");
     assert_eq!(lines[0]["slots"]["temperature"], 22);
@@ -60,12 +76,39 @@ fn intents_replace_the_builtin_catalog_unless_with_builtin() {
     )
     .expect("grammar");
     let path = grammar.to_str().expect("utf-8");
-    let out = skylark(&["recognize", "make me a coffee", "--intents", path, "--json"], None);
-    assert_eq!(json(String::from_utf8_lossy(&out.stdout).trim())["intent"], "kitchen.make_coffee", "{out:?}");
-    let out = skylark(&["recognize", "turn on the ac", "--intents", path, "--json"], None);
-    assert_eq!(json(String::from_utf8_lossy(&out.stdout).trim())["intent"], "", "the built-in catalog is replaced");
-    let out = skylark(&["recognize", "turn on the ac", "--intents", path, "--with-builtin", "--json"], None);
-    assert_eq!(json(String::from_utf8_lossy(&out.stdout).trim())["intent"], "climate.set_ac");
+    let out = skylark(
+        &["recognize", "make me a coffee", "--intents", path, "--json"],
+        None,
+    );
+    assert_eq!(
+        json(String::from_utf8_lossy(&out.stdout).trim())["intent"],
+        "kitchen.make_coffee",
+        "{out:?}"
+    );
+    let out = skylark(
+        &["recognize", "turn on the ac", "--intents", path, "--json"],
+        None,
+    );
+    assert_eq!(
+        json(String::from_utf8_lossy(&out.stdout).trim())["intent"],
+        "",
+        "the built-in catalog is replaced"
+    );
+    let out = skylark(
+        &[
+            "recognize",
+            "turn on the ac",
+            "--intents",
+            path,
+            "--with-builtin",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(
+        json(String::from_utf8_lossy(&out.stdout).trim())["intent"],
+        "climate.set_ac"
+    );
 }
 
 #[test]
@@ -73,11 +116,28 @@ fn human_output_and_errors() {
     let out = skylark(&["recognize", "find a charging station nearby"], None);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("navigation.search_nearby category=charging_station"), "{text}");
+    assert!(
+        text.starts_with("navigation.search_nearby category=charging_station"),
+        "{text}"
+    );
     let out = skylark(&["recognize", "hello", "--lang", "fr"], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no intent grammar for language fr"), "{out:?}");
-    let out = skylark(&["recognize", "--intents", "/nonexistent/grammar.yaml", "hello"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no intent grammar for language fr"),
+        "{out:?}"
+    );
+    let out = skylark(
+        &[
+            "recognize",
+            "--intents",
+            "/nonexistent/grammar.yaml",
+            "hello",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/grammar.yaml"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/grammar.yaml"),
+        "{out:?}"
+    );
 }

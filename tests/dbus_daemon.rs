@@ -18,7 +18,14 @@ fn sigterm_cancels_the_turn_releases_the_name_and_exits_0() {
     let bus = Bus::start();
     let mut d = Daemon::start(&bus, "[dbus]\nhandler_timeout_ms = 60000\n");
     let mut cmd = bus.command(python().to_str().expect("utf-8"));
-    cmd.arg(client_script("handler.py")).args(["--intent", "climate.set_temperature", "--ask", "set the temperature to 22 degrees", "--mode", "never"]);
+    cmd.arg(client_script("handler.py")).args([
+        "--intent",
+        "climate.set_temperature",
+        "--ask",
+        "set the temperature to 22 degrees",
+        "--mode",
+        "never",
+    ]);
     let mut client = Watcher::spawn(cmd);
     let asked = json(&client.wait_for(|l| l.contains("\"asked\"")));
     client.wait_for(|l| l.contains("\"handle\""));
@@ -46,7 +53,9 @@ fn without_a_session_bus_the_daemon_says_how_to_get_one() {
     let dir = tempfile::tempdir().expect("temp dir");
     for address in [None, Some("unix:path=/nonexistent/skylark-test-bus")] {
         let mut cmd = Command::new(skylark_bin());
-        cmd.arg("daemon").env("XDG_CONFIG_HOME", dir.path()).env("SKYLARK_MODELS_DIR", dir.path());
+        cmd.arg("daemon")
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("SKYLARK_MODELS_DIR", dir.path());
         match address {
             Some(a) => cmd.env("DBUS_SESSION_BUS_ADDRESS", a),
             None => cmd.env_remove("DBUS_SESSION_BUS_ADDRESS"),
@@ -68,7 +77,16 @@ fn a_second_daemon_on_the_same_bus_is_refused() {
     assert_eq!(second.wait_exit().code(), Some(1));
     assert!(second.log().contains("already owned"), "{}", second.log());
     // The first still serves.
-    let out = ok(bus.busctl(&["call", NAME, PATH, IFACE, "Recognize", "sa{sv}", "next song", "0"]));
+    let out = ok(bus.busctl(&[
+        "call",
+        NAME,
+        PATH,
+        IFACE,
+        "Recognize",
+        "sa{sv}",
+        "next song",
+        "0",
+    ]));
     assert!(out.contains("\"media.next\""), "{out}");
 }
 
@@ -81,8 +99,10 @@ fn dbus_activation_starts_the_daemon() {
     std::fs::create_dir_all(&services).expect("services dir");
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).expect("models dir");
-    let activation = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/io.skylark.Assistant1.service"))
-        .expect("systemd/io.skylark.Assistant1.service");
+    let activation = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/io.skylark.Assistant1.service"),
+    )
+    .expect("systemd/io.skylark.Assistant1.service");
     assert!(activation.contains("SystemdService=skylark.service"));
     // A wrapper so the activated daemon finds an empty models dir and no user config.
     let wrapper = dir.path().join("skylark-activated");
@@ -98,8 +118,11 @@ fn dbus_activation_starts_the_daemon() {
     )
     .expect("wrapper");
     run(Command::new("chmod").arg("+x").arg(&wrapper));
-    std::fs::write(services.join("io.skylark.Assistant1.service"), activation.replace("/usr/bin/skylark", wrapper.to_str().expect("utf-8")))
-        .expect("service file");
+    std::fs::write(
+        services.join("io.skylark.Assistant1.service"),
+        activation.replace("/usr/bin/skylark", wrapper.to_str().expect("utf-8")),
+    )
+    .expect("service file");
     let config = dir.path().join("bus.conf");
     std::fs::write(
         &config,
@@ -124,9 +147,19 @@ fn dbus_activation_starts_the_daemon() {
     .expect("bus config");
     let bus = Bus::start_with(&[&format!("--config-file={}", config.display())]);
     assert!(!bus.has_owner());
-    let out = ok(bus.busctl(&["call", NAME, PATH, IFACE, "Recognize", "sa{sv}", "open the sunroof", "0"]));
+    let out = ok(bus.busctl(&[
+        "call",
+        NAME,
+        PATH,
+        IFACE,
+        "Recognize",
+        "sa{sv}",
+        "open the sunroof",
+        "0",
+    ]));
     assert!(out.contains("\"sunroof.open\""), "{out}");
-    let pid = std::fs::read_to_string(dir.path().join("pid")).expect("the activated daemon wrote its pid");
+    let pid = std::fs::read_to_string(dir.path().join("pid"))
+        .expect("the activated daemon wrote its pid");
     let pid = pid.trim().to_string();
     run(Command::new("kill").arg("-TERM").arg(&pid));
     // Wait for it to go so the temp dir can be removed.
@@ -142,8 +175,16 @@ fn dbus_activation_starts_the_daemon() {
 fn systemd_unit_verifies_cleanly() {
     let dir = tempfile::tempdir().expect("temp dir");
     run(Command::new("chmod").arg("700").arg(dir.path()));
-    let unit = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/skylark.service")).expect("systemd/skylark.service");
-    for key in ["Type=dbus", "BusName=io.skylark.Assistant1", "NoNewPrivileges=yes", "ProtectSystem=strict"] {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/skylark.service"),
+    )
+    .expect("systemd/skylark.service");
+    for key in [
+        "Type=dbus",
+        "BusName=io.skylark.Assistant1",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+    ] {
         assert!(unit.contains(key), "{key} missing from skylark.service");
     }
     // Verified where the binary really is (verify checks that ExecStart exists).
@@ -155,6 +196,12 @@ fn systemd_unit_verifies_cleanly() {
             cmd.arg("--user").env("XDG_RUNTIME_DIR", dir.path());
         }
         let out = run(cmd.arg("verify").arg(&path));
-        assert!(out.status.success() && out.stderr.is_empty(), "systemd-analyze {}verify: {}\n{}", if user { "--user " } else { "" }, stdout(&out), stderr(&out));
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "systemd-analyze {}verify: {}\n{}",
+            if user { "--user " } else { "" },
+            stdout(&out),
+            stderr(&out)
+        );
     }
 }

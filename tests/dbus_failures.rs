@@ -6,7 +6,16 @@ mod common;
 use common::*;
 
 fn recognize_still_works(bus: &Bus) {
-    let out = ok(bus.busctl(&["call", NAME, PATH, IFACE, "Recognize", "sa{sv}", "turn on the ac", "0"]));
+    let out = ok(bus.busctl(&[
+        "call",
+        NAME,
+        PATH,
+        IFACE,
+        "Recognize",
+        "sa{sv}",
+        "turn on the ac",
+        "0",
+    ]));
     assert!(out.contains("\"climate.set_ac\""), "{out}");
 }
 
@@ -24,11 +33,24 @@ fn json(line: &str) -> serde_json::Value {
 fn handler_that_never_answers_ends_the_turn_timeout() {
     let bus = Bus::start();
     let _d = Daemon::start(&bus, "[dbus]\nhandler_timeout_ms = 1500\n");
-    let mut client = handler_client(&bus, &["--intent", "climate.set_temperature", "--ask", "set the temperature to 22 degrees", "--mode", "never"]);
+    let mut client = handler_client(
+        &bus,
+        &[
+            "--intent",
+            "climate.set_temperature",
+            "--ask",
+            "set the temperature to 22 degrees",
+            "--mode",
+            "never",
+        ],
+    );
     client.wait_for(|l| l.contains("\"handle\""));
     let finished = json(&client.wait_for(|l| l.contains("\"turn_finished\"")));
     assert_eq!(finished["status"], "timeout", "{finished}");
-    assert!(!finished["response"].as_str().unwrap_or("").is_empty(), "the user hears something: {finished}");
+    assert!(
+        !finished["response"].as_str().unwrap_or("").is_empty(),
+        "the user hears something: {finished}"
+    );
     recognize_still_works(&bus);
     let state = ok(bus.busctl(&["get-property", NAME, PATH, IFACE, "State"]));
     assert_eq!(state.trim(), "s \"idle\"");
@@ -39,7 +61,17 @@ fn handler_that_exits_mid_call_fails_the_turn_and_is_forgotten() {
     let bus = Bus::start();
     let _d = Daemon::start(&bus, "[dbus]\nhandler_timeout_ms = 20000\n");
     let mut monitor = Watcher::monitor(&bus);
-    let mut client = handler_client(&bus, &["--intent", "climate.set_temperature", "--ask", "set the temperature to 22 degrees", "--mode", "exit"]);
+    let mut client = handler_client(
+        &bus,
+        &[
+            "--intent",
+            "climate.set_temperature",
+            "--ask",
+            "set the temperature to 22 degrees",
+            "--mode",
+            "exit",
+        ],
+    );
     let asked = json(&client.wait_for(|l| l.contains("\"asked\"")));
     let turn = asked["turn"].as_str().expect("turn").to_string();
     client.wait_for(|l| l.contains("\"handle\""));
@@ -48,10 +80,16 @@ fn handler_that_exits_mid_call_fails_the_turn_and_is_forgotten() {
     assert!(finished.contains("'failed'"), "{finished}");
     recognize_still_works(&bus);
     // Its handler was forgotten: the next Ask uses the catalog's default response.
-    let out = ok(bus.gdbus_call("Ask", &["set the temperature to 22 degrees", "{'speak': <false>}"]));
+    let out = ok(bus.gdbus_call(
+        "Ask",
+        &["set the temperature to 22 degrees", "{'speak': <false>}"],
+    ));
     let turn = turn_path_in(&out);
     let finished = monitor.wait_for(|l| l.contains(".TurnFinished") && l.contains(&turn));
-    assert!(finished.contains("'ok'") && finished.contains("22"), "{finished}");
+    assert!(
+        finished.contains("'ok'") && finished.contains("22"),
+        "{finished}"
+    );
 }
 
 /// A handler whose client leaves the bus (without calling UnregisterHandler) is forgotten on
@@ -64,7 +102,10 @@ fn handlers_of_a_vanished_client_are_forgotten() {
     first.wait_for(|l| l.contains("\"registered\""));
     // While the first client lives, its intent is taken.
     let err = fails(bus.gdbus_call("RegisterHandler", &["/other/Handler", "['media.play']"]));
-    assert!(err.contains("io.skylark.Assistant1.Error.AccessDenied"), "{err}");
+    assert!(
+        err.contains("io.skylark.Assistant1.Error.AccessDenied"),
+        "{err}"
+    );
     drop(first); // killed: leaves the bus without unregistering
     let mut second = handler_client(&bus, &["--intent", "media.play"]);
     second.wait_for(|l| l.contains("\"registered\""));
@@ -75,11 +116,21 @@ fn register_and_unregister_errors() {
     let bus = Bus::start();
     let _d = Daemon::start(&bus, "");
     let err = fails(bus.gdbus_call("RegisterHandler", &["/h", "['climate.make_coffee']"]));
-    assert!(err.contains("io.skylark.Assistant1.Error.InvalidArgument") && err.contains("climate.make_coffee"), "{err}");
+    assert!(
+        err.contains("io.skylark.Assistant1.Error.InvalidArgument")
+            && err.contains("climate.make_coffee"),
+        "{err}"
+    );
     let err = fails(bus.gdbus_call("RegisterHandler", &["/h", "@as []"]));
-    assert!(err.contains("io.skylark.Assistant1.Error.InvalidArgument"), "{err}");
+    assert!(
+        err.contains("io.skylark.Assistant1.Error.InvalidArgument"),
+        "{err}"
+    );
     let err = fails(bus.gdbus_call("UnregisterHandler", &["/never/registered"]));
-    assert!(err.contains("io.skylark.Assistant1.Error.NotFound"), "{err}");
+    assert!(
+        err.contains("io.skylark.Assistant1.Error.NotFound"),
+        "{err}"
+    );
     // Within one connection (busctl's), register then unregister works.
     recognize_still_works(&bus);
 }
@@ -88,7 +139,17 @@ fn register_and_unregister_errors() {
 fn cancel_of_a_running_turn() {
     let bus = Bus::start();
     let _d = Daemon::start(&bus, "[dbus]\nhandler_timeout_ms = 60000\n");
-    let mut client = handler_client(&bus, &["--intent", "climate.set_temperature", "--ask", "set the temperature to 22 degrees", "--mode", "never"]);
+    let mut client = handler_client(
+        &bus,
+        &[
+            "--intent",
+            "climate.set_temperature",
+            "--ask",
+            "set the temperature to 22 degrees",
+            "--mode",
+            "never",
+        ],
+    );
     let asked = json(&client.wait_for(|l| l.contains("\"asked\"")));
     let turn = asked["turn"].as_str().expect("turn").to_string();
     client.wait_for(|l| l.contains("\"handle\""));
@@ -108,9 +169,17 @@ fn cancel_of_a_running_turn() {
 fn unknown_turn_paths_are_not_found() {
     let bus = Bus::start();
     let _d = Daemon::start(&bus, "");
-    for path in ["/io/skylark/Assistant1/turn/999", "/io/skylark/Assistant1/turn/0", "/io/skylark/Assistant1", "/elsewhere"] {
+    for path in [
+        "/io/skylark/Assistant1/turn/999",
+        "/io/skylark/Assistant1/turn/0",
+        "/io/skylark/Assistant1",
+        "/elsewhere",
+    ] {
         let err = fails(bus.gdbus_call("Cancel", &[path]));
-        assert!(err.contains("io.skylark.Assistant1.Error.NotFound"), "{path}: {err}");
+        assert!(
+            err.contains("io.skylark.Assistant1.Error.NotFound"),
+            "{path}: {err}"
+        );
     }
     recognize_still_works(&bus);
 }
@@ -124,16 +193,34 @@ fn wrong_argument_types_are_invalid_args() {
     // busctl prints only the message of org.freedesktop.DBus.Error.InvalidArgs.
     assert!(err.contains("Signature mismatch"), "{err}");
     let err = fails(bus.dbus_send("Cancel", &["string:/io/skylark/Assistant1/turn/1"]));
-    assert!(err.contains("org.freedesktop.DBus.Error.InvalidArgs"), "{err}");
+    assert!(
+        err.contains("org.freedesktop.DBus.Error.InvalidArgs"),
+        "{err}"
+    );
     let err = fails(bus.dbus_send("Recognize", &["string:hello"]));
-    assert!(err.contains("org.freedesktop.DBus.Error.InvalidArgs"), "{err}");
+    assert!(
+        err.contains("org.freedesktop.DBus.Error.InvalidArgs"),
+        "{err}"
+    );
     // Right signature, wrong type inside the options: the contract's InvalidArgument.
     let err = fails(bus.gdbus_call("Recognize", &["turn on the ac", "{'language': <42>}"]));
-    assert!(err.contains("io.skylark.Assistant1.Error.InvalidArgument") && err.contains("language"), "{err}");
+    assert!(
+        err.contains("io.skylark.Assistant1.Error.InvalidArgument") && err.contains("language"),
+        "{err}"
+    );
     let err = fails(bus.gdbus_call("Ask", &["turn on the ac", "{'speak': <'no'>}"]));
-    assert!(err.contains("io.skylark.Assistant1.Error.InvalidArgument") && err.contains("speak"), "{err}");
-    let err = fails(bus.gdbus_call("Recognize", &["turn on the ac", "{'language': <'klingon'>}"]));
-    assert!(err.contains("io.skylark.Assistant1.Error.InvalidArgument"), "{err}");
+    assert!(
+        err.contains("io.skylark.Assistant1.Error.InvalidArgument") && err.contains("speak"),
+        "{err}"
+    );
+    let err = fails(bus.gdbus_call(
+        "Recognize",
+        &["turn on the ac", "{'language': <'klingon'>}"],
+    ));
+    assert!(
+        err.contains("io.skylark.Assistant1.Error.InvalidArgument"),
+        "{err}"
+    );
     recognize_still_works(&bus);
 }
 
@@ -144,12 +231,25 @@ fn oversize_text_is_invalid_argument() {
     let long = "a".repeat(65);
     for method in ["Recognize", "Ask", "Speak"] {
         let err = fails(bus.gdbus_call(method, &[&long, "{}"]));
-        assert!(err.contains("io.skylark.Assistant1.Error.InvalidArgument") && err.contains("max_text_bytes"), "{method}: {err}");
+        assert!(
+            err.contains("io.skylark.Assistant1.Error.InvalidArgument")
+                && err.contains("max_text_bytes"),
+            "{method}: {err}"
+        );
     }
     // 64 bytes is within the limit.
     let ok_text = format!("turn on the ac{}", " ".repeat(50));
     assert_eq!(ok_text.len(), 64);
-    let out = ok(bus.busctl(&["call", NAME, PATH, IFACE, "Recognize", "sa{sv}", &ok_text, "0"]));
+    let out = ok(bus.busctl(&[
+        "call",
+        NAME,
+        PATH,
+        IFACE,
+        "Recognize",
+        "sa{sv}",
+        &ok_text,
+        "0",
+    ]));
     assert!(out.contains("\"climate.set_ac\""), "{out}");
     // A megabyte is refused too (the bus carries it; the daemon does not keep it).
     let script = "import sys\n\
@@ -160,21 +260,42 @@ a = DBusAddress('/io/skylark/Assistant1', bus_name='io.skylark.Assistant1', inte
 r = c.send_and_get_reply(new_method_call(a, 'Recognize', 'sa{sv}', ('b' * (1 << 20), {})))\n\
 print(r.header.fields.get(HeaderFields.error_name))\n\
 sys.exit(1 if r.header.message_type == MessageType.error else 0)\n";
-    let err = fails(run(bus.command(python().to_str().expect("utf-8")).args(["-c", script])));
-    assert!(err.contains("io.skylark.Assistant1.Error.InvalidArgument"), "{err}");
+    let err = fails(run(bus
+        .command(python().to_str().expect("utf-8"))
+        .args(["-c", script])));
+    assert!(
+        err.contains("io.skylark.Assistant1.Error.InvalidArgument"),
+        "{err}"
+    );
     recognize_still_works(&bus);
 }
 
 #[test]
 fn past_max_concurrent_turns_is_busy() {
     let bus = Bus::start();
-    let _d = Daemon::start(&bus, "[dbus]\nmax_concurrent_turns = 1\nhandler_timeout_ms = 60000\n");
-    let mut client = handler_client(&bus, &["--intent", "climate.set_temperature", "--ask", "set the temperature to 22 degrees", "--mode", "never"]);
+    let _d = Daemon::start(
+        &bus,
+        "[dbus]\nmax_concurrent_turns = 1\nhandler_timeout_ms = 60000\n",
+    );
+    let mut client = handler_client(
+        &bus,
+        &[
+            "--intent",
+            "climate.set_temperature",
+            "--ask",
+            "set the temperature to 22 degrees",
+            "--mode",
+            "never",
+        ],
+    );
     let asked = json(&client.wait_for(|l| l.contains("\"asked\"")));
     let turn = asked["turn"].as_str().expect("turn").to_string();
     client.wait_for(|l| l.contains("\"handle\""));
     let err = fails(bus.gdbus_call("Ask", &["turn on the ac", "{'speak': <false>}"]));
-    assert!(err.contains("io.skylark.Assistant1.Error.Busy") && err.contains("max_concurrent_turns"), "{err}");
+    assert!(
+        err.contains("io.skylark.Assistant1.Error.Busy") && err.contains("max_concurrent_turns"),
+        "{err}"
+    );
     let err = fails(bus.gdbus_call("Speak", &["hello", "{}"]));
     assert!(err.contains("io.skylark.Assistant1.Error.Busy"), "{err}");
     // Recognize starts no turn: still served.

@@ -14,8 +14,20 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
 
 pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     let config = ctx.config();
-    let bus = if system || config.dbus.bus == "system" { Bus::System } else { Bus::Session };
-    let recognizer = super::recognize::load_recognizer(&config.nlu.intents.iter().map(Into::into).collect::<Vec<_>>(), true)?;
+    let bus = if system || config.dbus.bus == "system" {
+        Bus::System
+    } else {
+        Bus::Session
+    };
+    let recognizer = super::recognize::load_recognizer(
+        &config
+            .nlu
+            .intents
+            .iter()
+            .map(Into::into)
+            .collect::<Vec<_>>(),
+        true,
+    )?;
     let engine_config = EngineConfig::from_config(config).context("config")?;
     let max_pending = config.dbus.max_pending_calls;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -58,7 +70,10 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
 /// SIGTERM (systemd stop) or SIGINT (Ctrl-C).
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot listen for SIGTERM/SIGINT; stop the daemon with SIGKILL");
         return std::future::pending().await;
     };

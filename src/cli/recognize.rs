@@ -15,7 +15,11 @@ use crate::RecognizeArgs;
 
 /// The built-in catalog plus `extra` (files or folders), or `extra` alone without `builtin`.
 pub fn load_recognizer(extra: &[PathBuf], builtin: bool) -> Result<Recognizer> {
-    let mut grammar = if builtin { Grammar::builtin().context("the built-in intent catalog")? } else { Grammar::new() };
+    let mut grammar = if builtin {
+        Grammar::builtin().context("the built-in intent catalog")?
+    } else {
+        Grammar::new()
+    };
     if !extra.is_empty() {
         grammar.merge(Grammar::load(extra)?);
     }
@@ -37,8 +41,15 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
     let tag = args.lang.clone().unwrap_or_else(|| config.language.clone());
     let language = Language::parse(&tag)?;
     if !recognizer.supports(&language) {
-        let have: Vec<String> = recognizer.languages().iter().map(|l| l.to_string()).collect();
-        anyhow::bail!("no intent grammar for language {tag}; the grammars loaded cover: {}", have.join(", "));
+        let have: Vec<String> = recognizer
+            .languages()
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        anyhow::bail!(
+            "no intent grammar for language {tag}; the grammars loaded cover: {}",
+            have.join(", ")
+        );
     }
     engine_config.language = language;
     let engine = Engine::new(engine_config, recognizer, Stages::text_only());
@@ -91,5 +102,12 @@ fn human(r: &Recognition) -> String {
         return "(no intent)".into();
     }
     let slots: Vec<String> = r.slots.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("{} {} (confidence {:.2}, {})", r.intent, slots.join(" "), r.confidence, r.source.as_str()).replace("  ", " ")
+    format!(
+        "{} {} (confidence {:.2}, {})",
+        r.intent,
+        slots.join(" "),
+        r.confidence,
+        r.source.as_str()
+    )
+    .replace("  ", " ")
 }

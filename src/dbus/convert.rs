@@ -13,7 +13,8 @@ pub const TURN_PREFIX: &str = "/io/skylark/Assistant1/turn/";
 
 pub fn turn_path(id: TurnId) -> OwnedObjectPath {
     // A prefix of valid elements and a decimal number always form a valid path.
-    OwnedObjectPath::try_from(format!("{TURN_PREFIX}{}", id.0)).unwrap_or_else(|_| OwnedObjectPath::default())
+    OwnedObjectPath::try_from(format!("{TURN_PREFIX}{}", id.0))
+        .unwrap_or_else(|_| OwnedObjectPath::default())
 }
 
 /// The turn a path names, or `NotFound`.
@@ -23,7 +24,9 @@ pub fn turn_id(path: &ObjectPath<'_>) -> Result<TurnId, MethodError> {
         .and_then(|n| n.parse::<u64>().ok())
         .filter(|n| *n > 0)
         .map(TurnId)
-        .ok_or_else(|| MethodError::NotFound(format!("{path} is not a turn of io.skylark.Assistant1")))
+        .ok_or_else(|| {
+            MethodError::NotFound(format!("{path} is not a turn of io.skylark.Assistant1"))
+        })
 }
 
 /// A slot value as a variant: numbers are always `d` (so a slot has one type whatever was
@@ -35,7 +38,10 @@ pub fn slot_variant(v: &SlotValue) -> Variant<'static> {
         SlotValue::Bool(b) => Variant::Bool(*b),
         SlotValue::Text(s) => Variant::from(s.clone()),
         SlotValue::List(items) => {
-            let items: Vec<Variant<'static>> = items.iter().map(|i| Variant::new(slot_variant(i))).collect();
+            let items: Vec<Variant<'static>> = items
+                .iter()
+                .map(|i| Variant::new(slot_variant(i)))
+                .collect();
             Variant::from(items)
         }
     }
@@ -47,7 +53,10 @@ fn owned(v: Variant<'static>) -> OwnedVariant {
 }
 
 pub fn slots_to_dbus(slots: &BTreeMap<String, SlotValue>) -> HashMap<String, OwnedVariant> {
-    slots.iter().map(|(k, v)| (k.clone(), owned(slot_variant(v)))).collect()
+    slots
+        .iter()
+        .map(|(k, v)| (k.clone(), owned(slot_variant(v))))
+        .collect()
 }
 
 fn json_variant(v: &serde_json::Value) -> Variant<'static> {
@@ -63,13 +72,28 @@ fn json_variant(v: &serde_json::Value) -> Variant<'static> {
 /// `confidence` (d) and `metadata` (a{sv}: the grammar's metadata, e.g. `vss_path`).
 pub fn handler_context(call: &HandlerCall) -> HashMap<String, OwnedVariant> {
     let mut c = HashMap::new();
-    c.insert("turn".to_string(), owned(Variant::from(turn_path(call.turn).into_inner())));
+    c.insert(
+        "turn".to_string(),
+        owned(Variant::from(turn_path(call.turn).into_inner())),
+    );
     c.insert("text".to_string(), owned(Variant::from(call.text.clone())));
-    c.insert("language".to_string(), owned(Variant::from(call.language.clone())));
-    c.insert("source".to_string(), owned(Variant::from(call.source.to_string())));
-    c.insert("confidence".to_string(), owned(Variant::F64(call.confidence)));
-    let metadata: HashMap<String, OwnedVariant> =
-        call.metadata.iter().map(|(k, v)| (k.clone(), owned(json_variant(v)))).collect();
+    c.insert(
+        "language".to_string(),
+        owned(Variant::from(call.language.clone())),
+    );
+    c.insert(
+        "source".to_string(),
+        owned(Variant::from(call.source.to_string())),
+    );
+    c.insert(
+        "confidence".to_string(),
+        owned(Variant::F64(call.confidence)),
+    );
+    let metadata: HashMap<String, OwnedVariant> = call
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), owned(json_variant(v))))
+        .collect();
     c.insert("metadata".to_string(), owned(Variant::from(metadata)));
     c
 }
@@ -119,16 +143,27 @@ mod tests {
         let p = turn_path(TurnId(42));
         assert_eq!(p.as_str(), "/io/skylark/Assistant1/turn/42");
         assert_eq!(turn_id(&p).unwrap(), TurnId(42));
-        for bad in ["/io/skylark/Assistant1", "/io/skylark/Assistant1/turn/x", "/io/skylark/Assistant1/turn/0", "/a"] {
+        for bad in [
+            "/io/skylark/Assistant1",
+            "/io/skylark/Assistant1/turn/x",
+            "/io/skylark/Assistant1/turn/0",
+            "/a",
+        ] {
             let p = ObjectPath::try_from(bad).unwrap();
-            assert!(matches!(turn_id(&p), Err(MethodError::NotFound(_))), "{bad}");
+            assert!(
+                matches!(turn_id(&p), Err(MethodError::NotFound(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn numbers_are_doubles() {
         assert_eq!(slot_variant(&SlotValue::Integer(22)), Variant::F64(22.0));
-        assert_eq!(slot_variant(&SlotValue::Text("driver".into())), Variant::from("driver"));
+        assert_eq!(
+            slot_variant(&SlotValue::Text("driver".into())),
+            Variant::from("driver")
+        );
     }
 
     #[test]

@@ -43,17 +43,30 @@ pub enum ServiceError {
     )]
     NoSessionBus { why: String },
     #[error("cannot connect to the D-Bus {bus} bus: {source} (is the bus running? `systemctl status dbus`)")]
-    Connect { bus: &'static str, source: zbus::Error },
+    Connect {
+        bus: &'static str,
+        source: zbus::Error,
+    },
     #[error(
         "the name {name} is already owned on the {bus} bus: another skylark daemon is running \
          (stop it first: `systemctl --user stop skylark`, or `busctl --user status {name}` names its process)"
     )]
-    NameTaken { name: &'static str, bus: &'static str },
+    NameTaken {
+        name: &'static str,
+        bus: &'static str,
+    },
     #[error(
         "not allowed to own {name} on the {bus} bus: {source}. On the system bus install the D-Bus \
          policy file to /usr/share/dbus-1/system.d/ (see systemd/README.md)"
     )]
-    NameDenied { name: &'static str, bus: &'static str, source: zbus::Error },
+    NameDenied {
+        name: &'static str,
+        bus: &'static str,
+        source: zbus::Error,
+    },
     #[error("D-Bus error on the {bus} bus: {source}")]
-    Bus { bus: &'static str, source: zbus::Error },
+    Bus {
+        bus: &'static str,
+        source: zbus::Error,
+    },
 }

@@ -7,7 +7,10 @@ use zbus::export::futures_core::Stream;
 use zbus::Connection;
 
 use super::convert::{handler_context, slots_to_dbus};
-use crate::engine::{DispatchError, DispatchFuture, Engine, HandlerAddress, HandlerCall, HandlerReply, IntentDispatcher};
+use crate::engine::{
+    DispatchError, DispatchFuture, Engine, HandlerAddress, HandlerCall, HandlerReply,
+    IntentDispatcher,
+};
 
 pub const HANDLER_INTERFACE: &str = "io.skylark.Assistant1.Handler";
 
@@ -33,16 +36,21 @@ impl IntentDispatcher for BusDispatcher {
                     &(call.intent.as_str(), slots, context),
                 )
                 .await;
-            let failed = |message: String| DispatchError::Failed { handler: handler.clone(), message };
+            let failed = |message: String| DispatchError::Failed {
+                handler: handler.clone(),
+                message,
+            };
             match reply {
                 Ok(msg) => {
-                    let (status, speech): (String, String) = msg
-                        .body()
-                        .deserialize()
-                        .map_err(|e| failed(format!("Handle must return (ss) status and speech: {e}")))?;
+                    let (status, speech): (String, String) =
+                        msg.body().deserialize().map_err(|e| {
+                            failed(format!("Handle must return (ss) status and speech: {e}"))
+                        })?;
                     Ok(HandlerReply { status, speech })
                 }
-                Err(zbus::Error::FDO(e)) if is_gone(&e) => Err(DispatchError::Gone(handler.clone())),
+                Err(zbus::Error::FDO(e)) if is_gone(&e) => {
+                    Err(DispatchError::Gone(handler.clone()))
+                }
                 Err(e) => Err(failed(e.to_string())),
             }
         })
@@ -53,7 +61,9 @@ impl IntentDispatcher for BusDispatcher {
 fn is_gone(e: &zbus::fdo::Error) -> bool {
     matches!(
         e,
-        zbus::fdo::Error::ServiceUnknown(_) | zbus::fdo::Error::NameHasNoOwner(_) | zbus::fdo::Error::NoReply(_)
+        zbus::fdo::Error::ServiceUnknown(_)
+            | zbus::fdo::Error::NameHasNoOwner(_)
+            | zbus::fdo::Error::NoReply(_)
     )
 }
 

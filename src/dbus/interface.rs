@@ -28,12 +28,17 @@ pub struct Assistant {
 
 impl Assistant {
     pub fn new(engine: Engine, max_pending_calls: usize) -> Assistant {
-        Assistant { engine, pending: Arc::new(Semaphore::new(max_pending_calls)) }
+        Assistant {
+            engine,
+            pending: Arc::new(Semaphore::new(max_pending_calls)),
+        }
     }
 
     fn admit(&self) -> Result<OwnedSemaphorePermit, MethodError> {
         self.pending.clone().try_acquire_owned().map_err(|_| {
-            MethodError::Busy("too many calls in progress (dbus.max_pending_calls); retry later".into())
+            MethodError::Busy(
+                "too many calls in progress (dbus.max_pending_calls); retry later".into(),
+            )
         })
     }
 
@@ -57,10 +62,11 @@ impl Assistant {
 }
 
 fn sender(header: &Header<'_>) -> Result<String, MethodError> {
-    header
-        .sender()
-        .map(|s| s.to_string())
-        .ok_or_else(|| MethodError::AccessDenied("the call has no sender; handlers must be registered over a bus".into()))
+    header.sender().map(|s| s.to_string()).ok_or_else(|| {
+        MethodError::AccessDenied(
+            "the call has no sender; handlers must be registered over a bus".into(),
+        )
+    })
 }
 
 #[interface(name = "io.skylark.Assistant1")]
@@ -76,22 +82,37 @@ impl Assistant {
         let _permit = self.admit()?;
         let language = Options(&options).string("language")?;
         let r = self.engine.recognize(text, language.as_deref())?;
-        Ok((r.intent, slots_to_dbus(&r.slots), r.confidence, r.source.as_str().to_string()))
+        Ok((
+            r.intent,
+            slots_to_dbus(&r.slots),
+            r.confidence,
+            r.source.as_str().to_string(),
+        ))
     }
 
     /// A whole turn on text: recognise, dispatch to the handler, answer, speak unless
     /// speak=false. Options: language (s), speak (b). Progress comes as signals of `turn`.
     #[zbus(out_args("turn"))]
-    async fn ask(&self, text: &str, options: HashMap<String, OwnedVariant>) -> Result<TurnReply, MethodError> {
+    async fn ask(
+        &self,
+        text: &str,
+        options: HashMap<String, OwnedVariant>,
+    ) -> Result<TurnReply, MethodError> {
         let _permit = self.admit()?;
         let o = Options(&options);
-        let opts = AskOptions { language: o.string("language")?, speak: o.boolean("speak")? };
+        let opts = AskOptions {
+            language: o.string("language")?,
+            speak: o.boolean("speak")?,
+        };
         self.turn_reply(|gate| self.engine.ask(text, opts, gate))
     }
 
     /// Push-to-talk: capture until the end of speech, then as Ask. Options: language (s).
     #[zbus(out_args("turn"))]
-    async fn start_listening(&self, options: HashMap<String, OwnedVariant>) -> Result<OwnedObjectPath, MethodError> {
+    async fn start_listening(
+        &self,
+        options: HashMap<String, OwnedVariant>,
+    ) -> Result<OwnedObjectPath, MethodError> {
         let _permit = self.admit()?;
         let language = Options(&options).string("language")?;
         let id = self.engine.start_listening(language.as_deref())?;
@@ -101,22 +122,37 @@ impl Assistant {
     /// Speech recognition of a WAV file (or raw s16le 16 kHz mono with format=raw) passed as
     /// a file descriptor. Options: format (s), language (s).
     #[zbus(out_args("text"))]
-    async fn transcribe(&self, fd: OwnedFd, options: HashMap<String, OwnedVariant>) -> Result<String, MethodError> {
+    async fn transcribe(
+        &self,
+        fd: OwnedFd,
+        options: HashMap<String, OwnedVariant>,
+    ) -> Result<String, MethodError> {
         let _permit = self.admit()?;
         let o = Options(&options);
         let raw = match o.string("format")?.as_deref() {
             None | Some("wav") => false,
             Some("raw") => true,
-            Some(other) => return Err(MethodError::InvalidArgument(format!("format {other:?} is not wav or raw"))),
+            Some(other) => {
+                return Err(MethodError::InvalidArgument(format!(
+                    "format {other:?} is not wav or raw"
+                )))
+            }
         };
         let language = o.string("language")?;
         let file = std::fs::File::from(std::os::fd::OwnedFd::from(fd));
-        Ok(self.engine.transcribe(file, raw, language.as_deref()).await?)
+        Ok(self
+            .engine
+            .transcribe(file, raw, language.as_deref())
+            .await?)
     }
 
     /// Say this text. Options: language (s).
     #[zbus(out_args("turn"))]
-    async fn speak(&self, text: &str, options: HashMap<String, OwnedVariant>) -> Result<TurnReply, MethodError> {
+    async fn speak(
+        &self,
+        text: &str,
+        options: HashMap<String, OwnedVariant>,
+    ) -> Result<TurnReply, MethodError> {
         let _permit = self.admit()?;
         let language = Options(&options).string("language")?;
         self.turn_reply(|gate| self.engine.speak(text, language.as_deref(), gate))
@@ -143,19 +179,34 @@ impl Assistant {
         if !others.is_empty() {
             let bus = zbus::fdo::DBusProxy::new(conn).await?;
             for other in others {
-                let Ok(name) = zbus::names::BusName::try_from(other.as_str()) else { continue };
+                let Ok(name) = zbus::names::BusName::try_from(other.as_str()) else {
+                    continue;
+                };
                 if !bus.name_has_owner(name).await.unwrap_or(true) {
                     self.engine.forget_owner(&other);
                 }
             }
         }
-        Ok(self.engine.register_handler(HandlerAddress { owner, object: object.to_string() }, intents)?)
+        Ok(self.engine.register_handler(
+            HandlerAddress {
+                owner,
+                object: object.to_string(),
+            },
+            intents,
+        )?)
     }
 
     /// The caller's handler at `object` serves no intent any more.
-    async fn unregister_handler(&self, object: ObjectPath<'_>, #[zbus(header)] header: Header<'_>) -> Result<(), MethodError> {
+    async fn unregister_handler(
+        &self,
+        object: ObjectPath<'_>,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<(), MethodError> {
         let owner = sender(&header)?;
-        Ok(self.engine.unregister_handler(&HandlerAddress { owner, object: object.to_string() })?)
+        Ok(self.engine.unregister_handler(&HandlerAddress {
+            owner,
+            object: object.to_string(),
+        })?)
     }
 
     /// Replace a slot list (contacts, POIs, playlists) with (spoken form, value) pairs.
@@ -217,11 +268,20 @@ impl Assistant {
 
     /// The wake word was heard (score 0..1).
     #[zbus(signal)]
-    pub async fn wake_word_detected(emitter: &SignalEmitter<'_>, keyword: &str, score: f64) -> zbus::Result<()>;
+    pub async fn wake_word_detected(
+        emitter: &SignalEmitter<'_>,
+        keyword: &str,
+        score: f64,
+    ) -> zbus::Result<()>;
 
     /// Speech recognised in `turn`: partial (final=false) or final text.
     #[zbus(signal)]
-    pub async fn transcript(emitter: &SignalEmitter<'_>, turn: ObjectPath<'_>, text: &str, r#final: bool) -> zbus::Result<()>;
+    pub async fn transcript(
+        emitter: &SignalEmitter<'_>,
+        turn: ObjectPath<'_>,
+        text: &str,
+        r#final: bool,
+    ) -> zbus::Result<()>;
 
     /// `turn` was understood as `intent`; emitted whether or not a handler serves it.
     /// Numeric slots are d, text slots s.
@@ -237,10 +297,19 @@ impl Assistant {
 
     /// Text of the answer of `turn`, as it becomes known (before it is spoken).
     #[zbus(signal)]
-    pub async fn response_chunk(emitter: &SignalEmitter<'_>, turn: ObjectPath<'_>, text: &str) -> zbus::Result<()>;
+    pub async fn response_chunk(
+        emitter: &SignalEmitter<'_>,
+        turn: ObjectPath<'_>,
+        text: &str,
+    ) -> zbus::Result<()>;
 
     /// `turn` ended. status: ok, no_intent, cancelled, failed or timeout; response: what was
     /// (or would have been) said.
     #[zbus(signal)]
-    pub async fn turn_finished(emitter: &SignalEmitter<'_>, turn: ObjectPath<'_>, status: &str, response: &str) -> zbus::Result<()>;
+    pub async fn turn_finished(
+        emitter: &SignalEmitter<'_>,
+        turn: ObjectPath<'_>,
+        status: &str,
+        response: &str,
+    ) -> zbus::Result<()>;
 }

@@ -58,13 +58,19 @@ pub struct Service {
 
 impl Service {
     /// Connects, serves the interface and owns the name. Must run inside a Tokio runtime.
-    pub async fn start(engine: Engine, bus: Bus, max_pending_calls: usize) -> Result<Service, ServiceError> {
+    pub async fn start(
+        engine: Engine,
+        bus: Bus,
+        max_pending_calls: usize,
+    ) -> Result<Service, ServiceError> {
         let b = bus.as_str();
         let builder = match bus {
             Bus::Session => {
                 let address = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
                 if address.trim().is_empty() {
-                    return Err(ServiceError::NoSessionBus { why: "DBUS_SESSION_BUS_ADDRESS is not set".into() });
+                    return Err(ServiceError::NoSessionBus {
+                        why: "DBUS_SESSION_BUS_ADDRESS is not set".into(),
+                    });
                 }
                 zbus::connection::Builder::session()
             }
@@ -75,9 +81,14 @@ impl Service {
             .build()
             .await
             .map_err(|source| match (bus, &source) {
-                (Bus::Session, zbus::Error::Connection(..) | zbus::Error::InputOutput(_) | zbus::Error::Address(_)) => {
-                    ServiceError::NoSessionBus { why: source.to_string() }
-                }
+                (
+                    Bus::Session,
+                    zbus::Error::Connection(..)
+                    | zbus::Error::InputOutput(_)
+                    | zbus::Error::Address(_),
+                ) => ServiceError::NoSessionBus {
+                    why: source.to_string(),
+                },
                 _ => ServiceError::Connect { bus: b, source },
             })?;
         engine.set_dispatcher(Arc::new(handler::BusDispatcher { conn: conn.clone() }));
@@ -97,13 +108,29 @@ impl Service {
         }));
         let flags = zbus::fdo::RequestNameFlags::DO_NOT_QUEUE;
         match conn.request_name_with_flags(NAME, flags).await {
-            Ok(zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner) => {}
-            Ok(_) | Err(zbus::Error::NameTaken) => return Err(ServiceError::NameTaken { name: NAME, bus: b }),
-            Err(source @ zbus::Error::FDO(_)) => return Err(ServiceError::NameDenied { name: NAME, bus: b, source }),
+            Ok(
+                zbus::fdo::RequestNameReply::PrimaryOwner
+                | zbus::fdo::RequestNameReply::AlreadyOwner,
+            ) => {}
+            Ok(_) | Err(zbus::Error::NameTaken) => {
+                return Err(ServiceError::NameTaken { name: NAME, bus: b })
+            }
+            Err(source @ zbus::Error::FDO(_)) => {
+                return Err(ServiceError::NameDenied {
+                    name: NAME,
+                    bus: b,
+                    source,
+                })
+            }
             Err(source) => return Err(ServiceError::Bus { bus: b, source }),
         }
         tracing::info!(bus = b, name = NAME, unique = ?conn.unique_name().map(|n| n.to_string()), "serving");
-        Ok(Service { conn, bus, tasks, closed })
+        Ok(Service {
+            conn,
+            bus,
+            tasks,
+            closed,
+        })
     }
 
     pub fn bus(&self) -> Bus {
@@ -144,7 +171,9 @@ async fn forward_events(conn: Connection, mut events: tokio::sync::broadcast::Re
         let event = match events.recv().await {
             Ok(e) => e,
             Err(RecvError::Lagged(n)) => {
-                tracing::warn!("{n} engine events were not sent as signals: the bus is slower than the engine");
+                tracing::warn!(
+                    "{n} engine events were not sent as signals: the bus is slower than the engine"
+                );
                 continue;
             }
             Err(RecvError::Closed) => return,
@@ -170,18 +199,53 @@ async fn emit(emitter: &SignalEmitter<'_>, event: Event) -> zbus::Result<()> {
         }
         // State is sent with its value above. Language, RoutingMode and WakeWordEnabled change
         // only through their D-Bus setters here, which emit PropertiesChanged themselves.
-        Event::PropertyChanged(Property::State | Property::Language | Property::RoutingMode | Property::WakeWordEnabled) => Ok(()),
-        Event::WakeWordDetected { keyword, score } => Assistant::wake_word_detected(emitter, &keyword, score).await,
-        Event::Transcript { turn, text, is_final } => {
-            Assistant::transcript(emitter, turn_path(turn).as_ref(), &text, is_final).await
+        Event::PropertyChanged(
+            Property::State
+            | Property::Language
+            | Property::RoutingMode
+            | Property::WakeWordEnabled,
+        ) => Ok(()),
+        Event::WakeWordDetected { keyword, score } => {
+            Assistant::wake_word_detected(emitter, &keyword, score).await
         }
-        Event::IntentRecognized { turn, intent, slots, confidence, source } => {
-            Assistant::intent_recognized(emitter, turn_path(turn).as_ref(), &intent, slots_to_dbus(&slots), confidence, source.as_str())
-                .await
+        Event::Transcript {
+            turn,
+            text,
+            is_final,
+        } => Assistant::transcript(emitter, turn_path(turn).as_ref(), &text, is_final).await,
+        Event::IntentRecognized {
+            turn,
+            intent,
+            slots,
+            confidence,
+            source,
+        } => {
+            Assistant::intent_recognized(
+                emitter,
+                turn_path(turn).as_ref(),
+                &intent,
+                slots_to_dbus(&slots),
+                confidence,
+                source.as_str(),
+            )
+            .await
         }
-        Event::ResponseChunk { turn, text } => Assistant::response_chunk(emitter, turn_path(turn).as_ref(), &text).await,
-        Event::TurnFinished { turn, status, response, .. } => {
-            Assistant::turn_finished(emitter, turn_path(turn).as_ref(), status.as_str(), &response).await
+        Event::ResponseChunk { turn, text } => {
+            Assistant::response_chunk(emitter, turn_path(turn).as_ref(), &text).await
+        }
+        Event::TurnFinished {
+            turn,
+            status,
+            response,
+            ..
+        } => {
+            Assistant::turn_finished(
+                emitter,
+                turn_path(turn).as_ref(),
+                status.as_str(),
+                &response,
+            )
+            .await
         }
     }
 }

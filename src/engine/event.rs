@@ -41,8 +41,15 @@ pub enum Event {
     PropertyChanged(Property),
     /// The `State` property's new value (also announced as `PropertyChanged(State)`).
     StateChanged(State),
-    WakeWordDetected { keyword: String, score: f64 },
-    Transcript { turn: TurnId, text: String, is_final: bool },
+    WakeWordDetected {
+        keyword: String,
+        score: f64,
+    },
+    Transcript {
+        turn: TurnId,
+        text: String,
+        is_final: bool,
+    },
     IntentRecognized {
         turn: TurnId,
         intent: String,
@@ -50,6 +57,14 @@ pub enum Event {
         confidence: f64,
         source: Source,
     },
-    ResponseChunk { turn: TurnId, text: String },
-    TurnFinished { turn: TurnId, status: TurnStatus, response: String, timings: StageTimings },
+    ResponseChunk {
+        turn: TurnId,
+        text: String,
+    },
+    TurnFinished {
+        turn: TurnId,
+        status: TurnStatus,
+        response: String,
+        timings: StageTimings,
+    },
 }

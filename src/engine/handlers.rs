@@ -58,7 +58,10 @@ pub enum DispatchError {
     Gone(HandlerAddress),
     /// The handler answered with an error, or the call failed.
     #[error("handler {handler} failed: {message}")]
-    Failed { handler: HandlerAddress, message: String },
+    Failed {
+        handler: HandlerAddress,
+        message: String,
+    },
 }
 
 pub type DispatchFuture = Pin<Box<dyn Future<Output = Result<HandlerReply, DispatchError>> + Send>>;
@@ -98,7 +101,12 @@ impl HandlerRegistry {
     /// `handler` serves `intents` from now on (replacing what it served before). Fails with
     /// `AccessDenied` if another client's handler serves one of them, and with `Busy` past
     /// `max_handlers`.
-    pub fn register(&mut self, handler: HandlerAddress, intents: Vec<String>, max_handlers: usize) -> Result<(), EngineError> {
+    pub fn register(
+        &mut self,
+        handler: HandlerAddress,
+        intents: Vec<String>,
+        max_handlers: usize,
+    ) -> Result<(), EngineError> {
         for intent in &intents {
             if let Some(other) = self.by_intent.get(intent) {
                 if other.owner != handler.owner {
@@ -130,7 +138,9 @@ impl HandlerRegistry {
 
     /// Removes `handler`; returns whether it was registered.
     pub fn remove(&mut self, handler: &HandlerAddress) -> bool {
-        let Some(intents) = self.intents_of.remove(handler) else { return false };
+        let Some(intents) = self.intents_of.remove(handler) else {
+            return false;
+        };
         for intent in intents {
             if self.by_intent.get(&intent) == Some(handler) {
                 self.by_intent.remove(&intent);
@@ -141,7 +151,12 @@ impl HandlerRegistry {
 
     /// Removes every handler of `owner` (its bus name vanished); returns how many.
     pub fn remove_owner(&mut self, owner: &str) -> usize {
-        let gone: Vec<HandlerAddress> = self.intents_of.keys().filter(|h| h.owner == owner).cloned().collect();
+        let gone: Vec<HandlerAddress> = self
+            .intents_of
+            .keys()
+            .filter(|h| h.owner == owner)
+            .cloned()
+            .collect();
         for h in &gone {
             self.remove(h);
         }
@@ -154,19 +169,44 @@ mod tests {
     use super::*;
 
     fn addr(owner: &str, object: &str) -> HandlerAddress {
-        HandlerAddress { owner: owner.into(), object: object.into() }
+        HandlerAddress {
+            owner: owner.into(),
+            object: object.into(),
+        }
     }
 
     #[test]
     fn register_lookup_and_forget_owner() {
         let mut r = HandlerRegistry::new();
-        r.register(addr(":1.5", "/climate"), vec!["climate.set_temperature".into()], 8).unwrap();
-        assert_eq!(r.lookup("climate.set_temperature"), Some(&addr(":1.5", "/climate")));
-        let err = r.register(addr(":1.6", "/x"), vec!["climate.set_temperature".into()], 8).unwrap_err();
+        r.register(
+            addr(":1.5", "/climate"),
+            vec!["climate.set_temperature".into()],
+            8,
+        )
+        .unwrap();
+        assert_eq!(
+            r.lookup("climate.set_temperature"),
+            Some(&addr(":1.5", "/climate"))
+        );
+        let err = r
+            .register(
+                addr(":1.6", "/x"),
+                vec!["climate.set_temperature".into()],
+                8,
+            )
+            .unwrap_err();
         assert!(matches!(err, EngineError::AccessDenied(_)), "{err:?}");
         // The same owner may move the intent to another object.
-        r.register(addr(":1.5", "/climate2"), vec!["climate.set_temperature".into()], 8).unwrap();
-        assert_eq!(r.lookup("climate.set_temperature"), Some(&addr(":1.5", "/climate2")));
+        r.register(
+            addr(":1.5", "/climate2"),
+            vec!["climate.set_temperature".into()],
+            8,
+        )
+        .unwrap();
+        assert_eq!(
+            r.lookup("climate.set_temperature"),
+            Some(&addr(":1.5", "/climate2"))
+        );
         assert_eq!(r.len(), 1);
         assert_eq!(r.remove_owner(":1.5"), 1);
         assert!(r.lookup("climate.set_temperature").is_none());
@@ -176,11 +216,15 @@ mod tests {
     #[test]
     fn limit_on_handlers() {
         let mut r = HandlerRegistry::new();
-        r.register(addr(":1.1", "/a"), vec!["media.play".into()], 1).unwrap();
-        let err = r.register(addr(":1.2", "/b"), vec!["media.pause".into()], 1).unwrap_err();
+        r.register(addr(":1.1", "/a"), vec!["media.play".into()], 1)
+            .unwrap();
+        let err = r
+            .register(addr(":1.2", "/b"), vec!["media.pause".into()], 1)
+            .unwrap_err();
         assert!(matches!(err, EngineError::Busy(_)));
         // Re-registering an existing handler is not a new one.
-        r.register(addr(":1.1", "/a"), vec!["media.next".into()], 1).unwrap();
+        r.register(addr(":1.1", "/a"), vec!["media.next".into()], 1)
+            .unwrap();
         assert!(r.lookup("media.play").is_none());
         assert!(r.lookup("media.next").is_some());
     }

@@ -12,6 +12,7 @@
 mod error;
 mod event;
 mod handlers;
+mod options;
 mod run;
 mod stages;
 #[cfg(test)]
@@ -21,8 +22,10 @@ mod turn;
 pub use error::EngineError;
 pub use event::{Event, Property, Source};
 pub use handlers::{
-    DispatchError, DispatchFuture, HandlerAddress, HandlerCall, HandlerRegistry, HandlerReply, IntentDispatcher,
+    DispatchError, DispatchFuture, HandlerAddress, HandlerCall, HandlerRegistry, HandlerReply,
+    IntentDispatcher,
 };
+pub use options::{AskOptions, EngineConfig, Recognition, RoutingMode};
 pub use stages::{Audio, Capture, Speaker, Stage, StageError, Stages, Transcriber};
 pub use turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
 
@@ -33,8 +36,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::config::Config;
-use crate::nlu::{DialogueContext, Language, Recognizer, SlotValue};
+use crate::nlu::{DialogueContext, Language, Recognizer};
 
 /// Events a slow subscriber may fall behind by before it loses some (it is told how many).
 const EVENT_CAPACITY: usize = 4096;
@@ -44,90 +46,6 @@ const RECENT_TURNS: usize = 256;
 const MAX_LISTS: usize = 64;
 /// Longest spoken form or value in a `SetList` entry, in bytes.
 const MAX_LIST_ITEM_BYTES: usize = 512;
-
-/// The engine's limits and defaults, from the `[dbus]` section and `language` of the config.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    pub language: Language,
-    pub handler_timeout: Duration,
-    pub max_text_bytes: usize,
-    pub max_concurrent_turns: usize,
-    pub max_handlers: usize,
-    pub max_list_entries: usize,
-}
-
-impl EngineConfig {
-    pub fn from_config(config: &Config) -> Result<EngineConfig, EngineError> {
-        let language = Language::parse(&config.language).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
-        Ok(EngineConfig {
-            language,
-            handler_timeout: Duration::from_millis(config.dbus.handler_timeout_ms),
-            max_text_bytes: config.dbus.max_text_bytes,
-            max_concurrent_turns: config.dbus.max_concurrent_turns,
-            max_handlers: config.dbus.max_handlers,
-            max_list_entries: config.dbus.max_list_entries,
-        })
-    }
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig::from_config(&Config::default()).unwrap_or(EngineConfig {
-            language: Language::english(),
-            handler_timeout: Duration::from_secs(3),
-            max_text_bytes: 4096,
-            max_concurrent_turns: 16,
-            max_handlers: 64,
-            max_list_entries: 10_000,
-        })
-    }
-}
-
-/// `Recognize`'s answer: text → intent, nothing executed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recognition {
-    /// `""` when nothing matched.
-    pub intent: String,
-    pub slots: BTreeMap<String, SlotValue>,
-    pub confidence: f64,
-    pub source: Source,
-}
-
-/// Where intents are resolved: on the device only, device first then cloud, or cloud first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoutingMode {
-    Local,
-    Hybrid,
-    Cloud,
-}
-
-impl RoutingMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoutingMode::Local => "local",
-            RoutingMode::Hybrid => "hybrid",
-            RoutingMode::Cloud => "cloud",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<RoutingMode, EngineError> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "local" => Ok(RoutingMode::Local),
-            "hybrid" => Ok(RoutingMode::Hybrid),
-            "cloud" => Ok(RoutingMode::Cloud),
-            _ => Err(EngineError::InvalidArgument(format!("routing mode {s:?} is not one of local, hybrid, cloud"))),
-        }
-    }
-}
-
-/// Options of `Ask`.
-#[derive(Debug, Clone, Default)]
-pub struct AskOptions {
-    /// Overrides the `Language` property for this turn.
-    pub language: Option<String>,
-    /// Speak the answer (default true).
-    pub speak: Option<bool>,
-}
 
 /// A running turn, as the engine tracks it.
 struct ActiveTurn {
@@ -178,7 +96,11 @@ impl Engine {
         let language = if recognizer.supports(&config.language) {
             config.language.clone()
         } else {
-            recognizer.languages().into_iter().next().unwrap_or_else(Language::english)
+            recognizer
+                .languages()
+                .into_iter()
+                .next()
+                .unwrap_or_else(Language::english)
         };
         let shared = Shared {
             language,
@@ -261,7 +183,8 @@ impl Engine {
             changed
         };
         if changed {
-            self.inner.emit(Event::PropertyChanged(Property::RoutingMode));
+            self.inner
+                .emit(Event::PropertyChanged(Property::RoutingMode));
         }
         Ok(())
     }
@@ -284,7 +207,8 @@ impl Engine {
             changed
         };
         if changed {
-            self.inner.emit(Event::PropertyChanged(Property::WakeWordEnabled));
+            self.inner
+                .emit(Event::PropertyChanged(Property::WakeWordEnabled));
         }
         Ok(())
     }
@@ -307,20 +231,41 @@ impl Engine {
 
     /// Text → intent; nothing is executed and the dialogue is not changed. Microseconds, so it
     /// runs on the caller's thread.
-    pub fn recognize(&self, text: &str, language: Option<&str>) -> Result<Recognition, EngineError> {
+    pub fn recognize(
+        &self,
+        text: &str,
+        language: Option<&str>,
+    ) -> Result<Recognition, EngineError> {
         self.inner.check_text(text)?;
         let language = self.inner.resolve_language(language)?;
         let context = self.inner.shared().dialogue.clone();
-        Ok(match self.inner.recognizer.recognize(text, &language, &context) {
-            Some(m) => Recognition { intent: m.intent, slots: m.slots, confidence: m.confidence, source: Source::Grammar },
-            None => Recognition { intent: String::new(), slots: BTreeMap::new(), confidence: 0.0, source: Source::None },
-        })
+        Ok(
+            match self.inner.recognizer.recognize(text, &language, &context) {
+                Some(m) => Recognition {
+                    intent: m.intent,
+                    slots: m.slots,
+                    confidence: m.confidence,
+                    source: Source::Grammar,
+                },
+                None => Recognition {
+                    intent: String::new(),
+                    slots: BTreeMap::new(),
+                    confidence: 0.0,
+                    source: Source::None,
+                },
+            },
+        )
     }
 
     /// Starts a whole turn on `text`. The work begins once `start` resolves — the D-Bus
     /// service passes "the reply was sent", so no signal of the turn can overtake the turn's
     /// path; the CLI passes `std::future::ready(())`.
-    pub fn ask(&self, text: &str, options: AskOptions, start: impl Future<Output = ()> + Send + 'static) -> Result<TurnId, EngineError> {
+    pub fn ask(
+        &self,
+        text: &str,
+        options: AskOptions,
+        start: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<TurnId, EngineError> {
         self.inner.check_text(text)?;
         let language = self.inner.resolve_language(options.language.as_deref())?;
         let (id, cancel) = self.inner.begin_turn(State::Thinking)?;
@@ -332,14 +277,28 @@ impl Engine {
     }
 
     /// Starts a turn that says `text`.
-    pub fn speak(&self, text: &str, language: Option<&str>, start: impl Future<Output = ()> + Send + 'static) -> Result<TurnId, EngineError> {
+    pub fn speak(
+        &self,
+        text: &str,
+        language: Option<&str>,
+        start: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<TurnId, EngineError> {
         self.inner.check_text(text)?;
         if text.trim().is_empty() {
-            return Err(EngineError::InvalidArgument("nothing to say: the text is empty".into()));
+            return Err(EngineError::InvalidArgument(
+                "nothing to say: the text is empty".into(),
+            ));
         }
         let language = self.inner.resolve_language(language)?;
         let (id, cancel) = self.inner.begin_turn(State::Thinking)?;
-        tokio::spawn(run::speak(self.inner.clone(), id, cancel, text.to_string(), language, start));
+        tokio::spawn(run::speak(
+            self.inner.clone(),
+            id,
+            cancel,
+            text.to_string(),
+            language,
+            start,
+        ));
         Ok(id)
     }
 
@@ -352,11 +311,18 @@ impl Engine {
         if let Stage::Missing(why) = &self.inner.stages.transcriber {
             return Err(EngineError::NotReady(why.clone()));
         }
-        Err(EngineError::NotReady("push-to-talk turns are not wired to the speech stages in this build".into()))
+        Err(EngineError::NotReady(
+            "push-to-talk turns are not wired to the speech stages in this build".into(),
+        ))
     }
 
     /// Speech recognition of a WAV file (or raw s16le 16 kHz mono with `raw`).
-    pub async fn transcribe(&self, file: std::fs::File, raw: bool, language: Option<&str>) -> Result<String, EngineError> {
+    pub async fn transcribe(
+        &self,
+        file: std::fs::File,
+        raw: bool,
+        language: Option<&str>,
+    ) -> Result<String, EngineError> {
         let language = self.inner.resolve_language(language)?;
         let transcriber = match &self.inner.stages.transcriber {
             Stage::Ready(t) => t.clone(),
@@ -365,7 +331,9 @@ impl Engine {
         let cancel = Arc::new(CancelToken::new());
         tokio::task::spawn_blocking(move || {
             let audio = run::read_audio(file, raw)?;
-            transcriber.transcribe(&audio, &language, &cancel).map_err(|e| EngineError::Failed(e.0))
+            transcriber
+                .transcribe(&audio, &language, &cancel)
+                .map_err(|e| EngineError::Failed(e.0))
         })
         .await
         .map_err(|e| EngineError::Failed(format!("speech recognition stopped: {e}")))?
@@ -385,9 +353,15 @@ impl Engine {
     }
 
     /// `handler` serves `intents` (names of the catalog, see [`Engine::intents`]).
-    pub fn register_handler(&self, handler: HandlerAddress, intents: Vec<String>) -> Result<(), EngineError> {
+    pub fn register_handler(
+        &self,
+        handler: HandlerAddress,
+        intents: Vec<String>,
+    ) -> Result<(), EngineError> {
         if intents.is_empty() {
-            return Err(EngineError::InvalidArgument("RegisterHandler needs at least one intent".into()));
+            return Err(EngineError::InvalidArgument(
+                "RegisterHandler needs at least one intent".into(),
+            ));
         }
         let known = self.inner.recognizer.intents();
         let mut unique: Vec<String> = Vec::new();
@@ -402,7 +376,10 @@ impl Engine {
             }
         }
         let max = self.inner.config.max_handlers;
-        self.inner.shared().handlers.register(handler.clone(), unique.clone(), max)?;
+        self.inner
+            .shared()
+            .handlers
+            .register(handler.clone(), unique.clone(), max)?;
         tracing::info!(%handler, intents = ?unique, "handler registered");
         Ok(())
     }
@@ -412,7 +389,9 @@ impl Engine {
             tracing::info!(%handler, "handler unregistered");
             Ok(())
         } else {
-            Err(EngineError::NotFound(format!("no handler is registered at {handler}")))
+            Err(EngineError::NotFound(format!(
+                "no handler is registered at {handler}"
+            )))
         }
     }
 
@@ -434,7 +413,11 @@ impl Engine {
     pub fn forget_owner(&self, owner: &str) {
         let n = self.inner.shared().handlers.remove_owner(owner);
         if n > 0 {
-            tracing::info!(owner, handlers = n, "client left the bus; its handlers are forgotten");
+            tracing::info!(
+                owner,
+                handlers = n,
+                "client left the bus; its handlers are forgotten"
+            );
         }
     }
 
@@ -442,7 +425,9 @@ impl Engine {
     pub fn set_list(&self, name: &str, values: Vec<(String, String)>) -> Result<(), EngineError> {
         let valid_name = !name.is_empty()
             && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
         if !valid_name {
             return Err(EngineError::InvalidArgument(format!(
                 "list name {name:?} is not valid: use 1 to 64 letters, digits, '_', '-' or '.'"
@@ -455,7 +440,10 @@ impl Engine {
                 values.len()
             )));
         }
-        if let Some((s, v)) = values.iter().find(|(s, v)| s.len() > MAX_LIST_ITEM_BYTES || v.len() > MAX_LIST_ITEM_BYTES) {
+        if let Some((s, v)) = values
+            .iter()
+            .find(|(s, v)| s.len() > MAX_LIST_ITEM_BYTES || v.len() > MAX_LIST_ITEM_BYTES)
+        {
             let long = if s.len() > MAX_LIST_ITEM_BYTES { s } else { v };
             return Err(EngineError::InvalidArgument(format!(
                 "list entry of {} bytes is longer than {MAX_LIST_ITEM_BYTES} bytes",
@@ -463,13 +451,17 @@ impl Engine {
             )));
         }
         if values.iter().any(|(s, _)| s.trim().is_empty()) {
-            return Err(EngineError::InvalidArgument("a list entry has an empty spoken form".into()));
+            return Err(EngineError::InvalidArgument(
+                "a list entry has an empty spoken form".into(),
+            ));
         }
         {
             let mut s = self.inner.shared();
             if !s.lists.contains(name) {
                 if s.lists.len() >= MAX_LISTS {
-                    return Err(EngineError::Busy(format!("{MAX_LISTS} dynamic lists exist already; reuse a list name")));
+                    return Err(EngineError::Busy(format!(
+                        "{MAX_LISTS} dynamic lists exist already; reuse a list name"
+                    )));
                 }
                 s.lists.insert(name.to_string());
             }
@@ -534,7 +526,8 @@ impl Inner {
         let Some(tag) = tag.filter(|t| !t.trim().is_empty()) else {
             return Ok(self.shared().language.clone());
         };
-        let language = Language::parse(tag).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        let language =
+            Language::parse(tag).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         // The grammar's own tag: `en-US` is served by (and shown as) `en`.
         let languages = self.recognizer.languages();
         let found = languages
@@ -550,66 +543,6 @@ impl Inner {
                     have.join(", ")
                 )))
             }
-        }
-    }
-
-    /// Registers a new turn in `state`, within the concurrency limit.
-    fn begin_turn(&self, state: State) -> Result<(TurnId, Arc<CancelToken>), EngineError> {
-        let mut s = self.shared();
-        if s.shutting_down {
-            return Err(EngineError::NotReady("the assistant is shutting down".into()));
-        }
-        let max = self.config.max_concurrent_turns;
-        if s.active.len() >= max {
-            return Err(EngineError::Busy(format!(
-                "{} turns are running, the limit (dbus.max_concurrent_turns); retry when one finished",
-                s.active.len()
-            )));
-        }
-        let id = TurnId(s.next_turn);
-        s.next_turn += 1;
-        let cancel = Arc::new(CancelToken::new());
-        s.active.insert(id, ActiveTurn { state, cancel: cancel.clone() });
-        self.update_state(&mut s);
-        Ok((id, cancel))
-    }
-
-    /// Moves turn `id` to `state` and updates the `State` property.
-    fn set_turn_state(&self, id: TurnId, state: State) {
-        let mut s = self.shared();
-        if let Some(t) = s.active.get_mut(&id) {
-            t.state = state;
-        }
-        self.update_state(&mut s);
-    }
-
-    /// Ends turn `id`: records it, emits `TurnFinished`, updates `State`.
-    fn finish_turn(&self, record: TurnRecord, response: String) {
-        let mut s = self.shared();
-        s.active.remove(&record.id);
-        if s.recent.len() == RECENT_TURNS {
-            s.recent.pop_front();
-        }
-        s.recent.push_back(record.clone());
-        // Emitted under the lock so that TurnFinished and the State change keep their order.
-        self.emit(Event::TurnFinished {
-            turn: record.id,
-            status: record.status,
-            response,
-            timings: record.timings.clone(),
-        });
-        self.update_state(&mut s);
-        if s.active.is_empty() {
-            self.idle.notify_waiters();
-        }
-    }
-
-    fn update_state(&self, s: &mut Shared) {
-        let state = s.active.values().map(|t| t.state).max().unwrap_or(State::Idle);
-        if state != s.state {
-            s.state = state;
-            self.emit(Event::StateChanged(state));
-            self.emit(Event::PropertyChanged(Property::State));
         }
     }
 }

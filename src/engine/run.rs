@@ -9,11 +9,11 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use super::error::EngineError;
-use super::event::{Event, Source};
+use super::event::{Event, Property, Source};
 use super::handlers::{DispatchError, HandlerCall};
 use super::stages::{Audio, Stage};
 use super::turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
-use super::Inner;
+use super::{ActiveTurn, Inner, Shared, RECENT_TURNS};
 use crate::nlu::Language;
 
 /// Largest audio file `Transcribe` reads: 5 minutes of 16 kHz 16-bit mono.
@@ -94,14 +94,24 @@ pub(super) async fn speak(
 }
 
 /// Recognise, dispatch to the handler (or take the catalog's default response).
-async fn think(inner: &Arc<Inner>, id: TurnId, text: &str, language: &Language, timings: &mut StageTimings) -> Outcome {
+async fn think(
+    inner: &Arc<Inner>,
+    id: TurnId,
+    text: &str,
+    language: &Language,
+    timings: &mut StageTimings,
+) -> Outcome {
     let t = Instant::now();
     let context = inner.shared().dialogue.clone();
     let found = inner.recognizer.recognize(text, language, &context);
     timings.recognize = Some(t.elapsed());
     let Some(m) = found else {
         tracing::info!(text, "no intent");
-        return Outcome { status: TurnStatus::NoIntent, response: phrase(language, Phrase::NotUnderstood).into(), intent: None };
+        return Outcome {
+            status: TurnStatus::NoIntent,
+            response: phrase(language, Phrase::NotUnderstood).into(),
+            intent: None,
+        };
     };
     tracing::info!(intent = %m.intent, confidence = m.confidence, "intent recognized");
     inner.shared().dialogue.remember(&m);
@@ -116,7 +126,11 @@ async fn think(inner: &Arc<Inner>, id: TurnId, text: &str, language: &Language, 
     let handler = inner.shared().handlers.lookup(&m.intent).cloned();
     let dispatcher = super::lock(&inner.dispatcher).clone();
     let (Some(handler), Some(dispatcher)) = (handler, dispatcher) else {
-        return Outcome { status: TurnStatus::Ok, response: default_response, intent: Some(m.intent) };
+        return Outcome {
+            status: TurnStatus::Ok,
+            response: default_response,
+            intent: Some(m.intent),
+        };
     };
     let call = HandlerCall {
         turn: id,
@@ -129,26 +143,50 @@ async fn think(inner: &Arc<Inner>, id: TurnId, text: &str, language: &Language, 
         metadata: m.metadata.clone(),
     };
     let t = Instant::now();
-    let reply = tokio::time::timeout(inner.config.handler_timeout, dispatcher.dispatch(&handler, call)).await;
+    let reply = tokio::time::timeout(
+        inner.config.handler_timeout,
+        dispatcher.dispatch(&handler, call),
+    )
+    .await;
     timings.handler = Some(t.elapsed());
     let intent = Some(m.intent.clone());
     match reply {
         Ok(Ok(reply)) => {
-            let status = if reply.status.eq_ignore_ascii_case("failed") { TurnStatus::Failed } else { TurnStatus::Ok };
-            let response = if reply.speech.is_empty() && status == TurnStatus::Ok { default_response } else { reply.speech };
+            let status = if reply.status.eq_ignore_ascii_case("failed") {
+                TurnStatus::Failed
+            } else {
+                TurnStatus::Ok
+            };
+            let response = if reply.speech.is_empty() && status == TurnStatus::Ok {
+                default_response
+            } else {
+                reply.speech
+            };
             tracing::info!(%handler, status = %reply.status, "handler answered");
-            Outcome { status, response, intent }
+            Outcome {
+                status,
+                response,
+                intent,
+            }
         }
         Ok(Err(e)) => {
             if let DispatchError::Gone(_) = e {
                 inner.shared().handlers.remove(&handler);
             }
             tracing::warn!(%handler, "handler call failed: {e}");
-            Outcome { status: TurnStatus::Failed, response: phrase(language, Phrase::Failed).into(), intent }
+            Outcome {
+                status: TurnStatus::Failed,
+                response: phrase(language, Phrase::Failed).into(),
+                intent,
+            }
         }
         Err(_) => {
             tracing::warn!(%handler, timeout = ?inner.config.handler_timeout, "handler did not answer in time (dbus.handler_timeout_ms)");
-            Outcome { status: TurnStatus::Timeout, response: phrase(language, Phrase::TimedOut).into(), intent }
+            Outcome {
+                status: TurnStatus::Timeout,
+                response: phrase(language, Phrase::TimedOut).into(),
+                intent,
+            }
         }
     }
 }
@@ -167,8 +205,13 @@ async fn say(
         Stage::Ready(s) => s.clone(),
         Stage::Missing(why) => {
             // Said once at warn level (every turn would flood the journal), then at debug.
-            if !inner.speech_missing_logged.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                tracing::warn!("{why}; turns answer in text only (TurnFinished carries the response)");
+            if !inner
+                .speech_missing_logged
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracing::warn!(
+                    "{why}; turns answer in text only (TurnFinished carries the response)"
+                );
             } else {
                 tracing::debug!("{why}; turn {id} answers in text only");
             }
@@ -195,7 +238,14 @@ async fn say(
     }
 }
 
-fn finish(inner: &Arc<Inner>, id: TurnId, kind: TurnKind, outcome: Outcome, mut timings: StageTimings, t0: Instant) {
+fn finish(
+    inner: &Arc<Inner>,
+    id: TurnId,
+    kind: TurnKind,
+    outcome: Outcome,
+    mut timings: StageTimings,
+    t0: Instant,
+) {
     timings.total = t0.elapsed();
     tracing::info!(
         status = outcome.status.as_str(),
@@ -205,8 +255,90 @@ fn finish(inner: &Arc<Inner>, id: TurnId, kind: TurnKind, outcome: Outcome, mut 
         speak_us = timings.speak.map(|d| d.as_micros() as u64),
         "turn finished"
     );
-    let record = TurnRecord { id, kind, status: outcome.status, intent: outcome.intent, timings };
+    let record = TurnRecord {
+        id,
+        kind,
+        status: outcome.status,
+        intent: outcome.intent,
+        timings,
+    };
     inner.finish_turn(record, outcome.response);
+}
+
+/// Turn bookkeeping: the set of running turns, their states and the `State` property.
+impl Inner {
+    /// Registers a new turn in `state`, within the concurrency limit.
+    pub(super) fn begin_turn(&self, state: State) -> Result<(TurnId, Arc<CancelToken>), EngineError> {
+        let mut s = self.shared();
+        if s.shutting_down {
+            return Err(EngineError::NotReady(
+                "the assistant is shutting down".into(),
+            ));
+        }
+        let max = self.config.max_concurrent_turns;
+        if s.active.len() >= max {
+            return Err(EngineError::Busy(format!(
+                "{} turns are running, the limit (dbus.max_concurrent_turns); retry when one finished",
+                s.active.len()
+            )));
+        }
+        let id = TurnId(s.next_turn);
+        s.next_turn += 1;
+        let cancel = Arc::new(CancelToken::new());
+        s.active.insert(
+            id,
+            ActiveTurn {
+                state,
+                cancel: cancel.clone(),
+            },
+        );
+        self.update_state(&mut s);
+        Ok((id, cancel))
+    }
+
+    /// Moves turn `id` to `state` and updates the `State` property.
+    fn set_turn_state(&self, id: TurnId, state: State) {
+        let mut s = self.shared();
+        if let Some(t) = s.active.get_mut(&id) {
+            t.state = state;
+        }
+        self.update_state(&mut s);
+    }
+
+    /// Ends turn `id`: records it, emits `TurnFinished`, updates `State`.
+    fn finish_turn(&self, record: TurnRecord, response: String) {
+        let mut s = self.shared();
+        s.active.remove(&record.id);
+        if s.recent.len() == RECENT_TURNS {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(record.clone());
+        // Emitted under the lock so that TurnFinished and the State change keep their order.
+        self.emit(Event::TurnFinished {
+            turn: record.id,
+            status: record.status,
+            response,
+            timings: record.timings.clone(),
+        });
+        self.update_state(&mut s);
+        if s.active.is_empty() {
+            self.idle.notify_waiters();
+        }
+    }
+
+    fn update_state(&self, s: &mut Shared) {
+        let state = s
+            .active
+            .values()
+            .map(|t| t.state)
+            .max()
+            .unwrap_or(State::Idle);
+        if state != s.state {
+            s.state = state;
+            self.emit(Event::StateChanged(state));
+            self.emit(Event::PropertyChanged(Property::State));
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -234,16 +366,28 @@ pub(super) fn read_audio(file: std::fs::File, raw: bool) -> Result<Audio, Engine
     let mut bytes = Vec::new();
     file.take(MAX_AUDIO_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| EngineError::InvalidArgument(format!("cannot read the audio file descriptor: {e}")))?;
+        .map_err(|e| {
+            EngineError::InvalidArgument(format!("cannot read the audio file descriptor: {e}"))
+        })?;
     if bytes.len() as u64 > MAX_AUDIO_BYTES {
-        return Err(EngineError::InvalidArgument(format!("audio is longer than the limit of {MAX_AUDIO_BYTES} bytes (5 minutes)")));
+        return Err(EngineError::InvalidArgument(format!(
+            "audio is longer than the limit of {MAX_AUDIO_BYTES} bytes (5 minutes)"
+        )));
     }
     if raw {
-        let samples = bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect();
+        let samples = bytes
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
+            .collect();
         return Ok(Audio { samples });
     }
-    let bad = |e: String| EngineError::InvalidArgument(format!("not a WAV file: {e} (pass format=raw for raw s16le)"));
-    let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
+    let bad = |e: String| {
+        EngineError::InvalidArgument(format!(
+            "not a WAV file: {e} (pass format=raw for raw s16le)"
+        ))
+    };
+    let reader =
+        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
     let spec = reader.spec();
     if spec.sample_rate != 16_000 || spec.channels != 1 {
         return Err(EngineError::InvalidArgument(format!(
@@ -252,9 +396,18 @@ pub(super) fn read_audio(file: std::fs::File, raw: bool) -> Result<Audio, Engine
         )));
     }
     let samples: Result<Vec<f32>, hound::Error> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, 16) => reader.into_samples::<i16>().map(|s| s.map(|v| v as f32 / 32768.0)).collect(),
+        (hound::SampleFormat::Int, 16) => reader
+            .into_samples::<i16>()
+            .map(|s| s.map(|v| v as f32 / 32768.0))
+            .collect(),
         (hound::SampleFormat::Float, 32) => reader.into_samples::<f32>().collect(),
-        (f, b) => return Err(bad(format!("{b}-bit {f:?} samples are not supported; use 16-bit PCM"))),
+        (f, b) => {
+            return Err(bad(format!(
+                "{b}-bit {f:?} samples are not supported; use 16-bit PCM"
+            )))
+        }
     };
-    Ok(Audio { samples: samples.map_err(|e| bad(e.to_string()))? })
+    Ok(Audio {
+        samples: samples.map_err(|e| bad(e.to_string()))?,
+    })
 }

@@ -23,12 +23,22 @@ pub struct Audio {
 
 /// Speech → text. Blocking: the engine runs it on a blocking thread.
 pub trait Transcriber: Send + Sync {
-    fn transcribe(&self, audio: &Audio, language: &Language, cancel: &CancelToken) -> Result<String, StageError>;
+    fn transcribe(
+        &self,
+        audio: &Audio,
+        language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<String, StageError>;
 }
 
 /// Text → sound on the speaker, to the end or until `cancel`. Blocking.
 pub trait Speaker: Send + Sync {
-    fn speak(&self, text: &str, language: &Language, cancel: &CancelToken) -> Result<(), StageError>;
+    fn speak(
+        &self,
+        text: &str,
+        language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<(), StageError>;
 }
 
 /// Microphone → one utterance (until end of speech or `cancel`). Blocking.
@@ -66,7 +76,9 @@ impl Stages {
     pub fn text_only() -> Stages {
         const NOT_BUILT: &str = "this build of skylark does not include it yet";
         Stages {
-            transcriber: Stage::Missing(format!("speech recognition is not available: {NOT_BUILT}")),
+            transcriber: Stage::Missing(format!(
+                "speech recognition is not available: {NOT_BUILT}"
+            )),
             speaker: Stage::Missing(format!("speech output is not available: {NOT_BUILT}")),
             capture: Stage::Missing(format!("microphone capture is not available: {NOT_BUILT}")),
             wake_word: None,

@@ -156,7 +156,12 @@ mod tests {
 
     #[test]
     fn state_order_puts_audio_first() {
-        let mut v = [State::Thinking, State::Listening, State::Speaking, State::Idle];
+        let mut v = [
+            State::Thinking,
+            State::Listening,
+            State::Speaking,
+            State::Idle,
+        ];
         v.sort();
         assert_eq!(v.last(), Some(&State::Listening));
         assert_eq!(TurnStatus::NoIntent.as_str(), "no_intent");

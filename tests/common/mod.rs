@@ -25,7 +25,9 @@ pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("SKYLARK_TEST_PYTHON") {
         return PathBuf::from(p);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
     let venv = home.join(".cache/skylark/venv/bin/python");
     assert!(
         venv.exists(),
@@ -36,7 +38,9 @@ pub fn python() -> PathBuf {
 }
 
 pub fn client_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
 }
 
 /// A private session bus: `dbus-daemon --session --print-address=1 --print-pid=1 --fork`.
@@ -63,27 +67,49 @@ impl Bus {
         assert!(out.status.success(), "dbus-daemon failed: {out:?}");
         let text = String::from_utf8_lossy(&out.stdout);
         let mut lines = text.lines();
-        let address = lines.next().expect("dbus-daemon printed no address").trim().to_string();
-        let pid = lines.next().and_then(|l| l.trim().parse().ok()).expect("dbus-daemon printed no pid");
+        let address = lines
+            .next()
+            .expect("dbus-daemon printed no address")
+            .trim()
+            .to_string();
+        let pid = lines
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("dbus-daemon printed no pid");
         Bus { address, pid, dir }
     }
 
     pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
-        c.env("DBUS_SESSION_BUS_ADDRESS", &self.address).env_remove("DBUS_SYSTEM_BUS_ADDRESS");
+        c.env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env_remove("DBUS_SYSTEM_BUS_ADDRESS");
         c
     }
 
     /// `busctl --user ARGS`, with a timeout of its own.
     pub fn busctl(&self, args: &[&str]) -> Output {
-        run(self.command("busctl").arg("--user").arg("--timeout=30").args(args))
+        run(self
+            .command("busctl")
+            .arg("--user")
+            .arg("--timeout=30")
+            .args(args))
     }
 
     /// `gdbus call --session --dest io.skylark.Assistant1 --object-path /io/skylark/Assistant1 --method io.skylark.Assistant1.METHOD ARGS`.
     pub fn gdbus_call(&self, method: &str, args: &[&str]) -> Output {
         run(self
             .command("gdbus")
-            .args(["call", "--session", "--timeout", "30", "--dest", NAME, "--object-path", PATH, "--method"])
+            .args([
+                "call",
+                "--session",
+                "--timeout",
+                "30",
+                "--dest",
+                NAME,
+                "--object-path",
+                PATH,
+                "--method",
+            ])
             .arg(format!("{IFACE}.{method}"))
             .args(args))
     }
@@ -92,7 +118,13 @@ impl Bus {
     pub fn dbus_send(&self, method: &str, args: &[&str]) -> Output {
         run(self
             .command("dbus-send")
-            .args(["--session", "--print-reply", "--reply-timeout=30000", &format!("--dest={NAME}"), PATH])
+            .args([
+                "--session",
+                "--print-reply",
+                "--reply-timeout=30000",
+                &format!("--dest={NAME}"),
+                PATH,
+            ])
             .arg(format!("{IFACE}.{method}"))
             .args(args))
     }
@@ -110,7 +142,9 @@ impl Drop for Bus {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -123,13 +157,23 @@ pub fn stderr(o: &Output) -> String {
 
 /// Asserts success and returns stdout.
 pub fn ok(o: Output) -> String {
-    assert!(o.status.success(), "command failed: {}\nstdout: {}\nstderr: {}", o.status, stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "command failed: {}\nstdout: {}\nstderr: {}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
     stdout(&o)
 }
 
 /// Asserts failure and returns stdout + stderr.
 pub fn fails(o: Output) -> String {
-    assert!(!o.status.success(), "command should have failed; stdout: {}", stdout(&o));
+    assert!(
+        !o.status.success(),
+        "command should have failed; stdout: {}",
+        stdout(&o)
+    );
     format!("{}{}", stdout(&o), stderr(&o))
 }
 
@@ -171,13 +215,21 @@ impl Daemon {
             .stderr(log_file)
             .spawn()
             .expect("spawn skylark daemon");
-        Daemon { child: Some(child), log, dir }
+        Daemon {
+            child: Some(child),
+            log,
+            dir,
+        }
     }
 
     pub fn wait_ready(&self, bus: &Bus) {
         let start = Instant::now();
         while !bus.has_owner() {
-            assert!(start.elapsed() < PATIENCE, "skylark daemon did not own {NAME}; its log:\n{}", self.log());
+            assert!(
+                start.elapsed() < PATIENCE,
+                "skylark daemon did not own {NAME}; its log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -198,7 +250,10 @@ impl Daemon {
     pub fn signal(&self, sig: &str) {
         let pid = self.pid();
         assert!(pid > 0, "the daemon is not running");
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status();
     }
 
     /// Waits (up to PATIENCE) for the process to exit.
@@ -210,7 +265,11 @@ impl Daemon {
                 self.child = None;
                 return status;
             }
-            assert!(start.elapsed() < PATIENCE, "skylark daemon did not exit; its log:\n{}", self.log());
+            assert!(
+                start.elapsed() < PATIENCE,
+                "skylark daemon did not exit; its log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -219,7 +278,10 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(5) {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -270,7 +332,12 @@ impl Watcher {
                 s.push_str(&buf);
             }
         });
-        Watcher { child, lines, seen: Vec::new(), stderr }
+        Watcher {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
     }
 
     /// `gdbus monitor` on the daemon's name, ready once it reports the owner.
@@ -314,7 +381,11 @@ impl Watcher {
             if let Ok(Some(s)) = self.child.try_wait() {
                 return s;
             }
-            assert!(start.elapsed() < PATIENCE, "client did not exit; stderr:\n{}", self.stderr());
+            assert!(
+                start.elapsed() < PATIENCE,
+                "client did not exit; stderr:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -329,6 +400,11 @@ impl Drop for Watcher {
 
 /// The turn path in gdbus's / busctl's output.
 pub fn turn_path_in(text: &str) -> String {
-    let start = text.find("/io/skylark/Assistant1/turn/").unwrap_or_else(|| panic!("no turn path in {text:?}"));
-    text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '/' || *c == '_').collect()
+    let start = text
+        .find("/io/skylark/Assistant1/turn/")
+        .unwrap_or_else(|| panic!("no turn path in {text:?}"));
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '/' || *c == '_')
+        .collect()
 }
