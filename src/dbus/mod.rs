@@ -53,6 +53,9 @@ pub struct Service {
     conn: Connection,
     bus: Bus,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Turns engine events into signals; flushed and awaited at stop.
+    forwarder: tokio::task::JoinHandle<()>,
+    flush: tokio::sync::oneshot::Sender<()>,
     closed: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -94,7 +97,9 @@ impl Service {
         engine.set_dispatcher(Arc::new(handler::BusDispatcher { conn: conn.clone() }));
         // Subscribe before owning the name, so no event of a first call is missed.
         let events = engine.subscribe();
-        let mut tasks = vec![tokio::spawn(forward_events(conn.clone(), events))];
+        let (flush, flush_rx) = tokio::sync::oneshot::channel();
+        let forwarder = tokio::spawn(forward_events(conn.clone(), events, flush_rx));
+        let mut tasks = Vec::new();
         let watch_conn = conn.clone();
         let watch_engine = engine.clone();
         let (closed_tx, closed) = tokio::sync::watch::channel(false);
@@ -129,6 +134,8 @@ impl Service {
             conn,
             bus,
             tasks,
+            forwarder,
+            flush,
             closed,
         })
     }
@@ -145,6 +152,16 @@ impl Service {
 
     /// Releases the name and closes the connection.
     pub async fn stop(self) {
+        // Signals the engine emitted before the stop (TurnFinished of the turns cancelled by
+        // the shutdown) still go out, within a bound.
+        let _ = self.flush.send(());
+        let forwarder = self.forwarder;
+        if tokio::time::timeout(std::time::Duration::from_millis(500), forwarder)
+            .await
+            .is_err()
+        {
+            tracing::warn!("signals still pending at stop were dropped");
+        }
         let connected = !*self.closed.borrow();
         if !connected {
             // The bus is gone, and the name with it.
@@ -159,7 +176,11 @@ impl Service {
 }
 
 /// Turns engine events into signals, in order, until the engine is gone.
-async fn forward_events(conn: Connection, mut events: tokio::sync::broadcast::Receiver<Event>) {
+async fn forward_events(
+    conn: Connection,
+    mut events: tokio::sync::broadcast::Receiver<Event>,
+    mut flush: tokio::sync::oneshot::Receiver<()>,
+) {
     let emitter = match SignalEmitter::new(&conn, PATH) {
         Ok(e) => e,
         Err(e) => {
@@ -168,7 +189,21 @@ async fn forward_events(conn: Connection, mut events: tokio::sync::broadcast::Re
         }
     };
     loop {
-        let event = match events.recv().await {
+        let received = tokio::select! {
+            biased;
+            r = events.recv() => r,
+            _ = &mut flush => {
+                // Stopping: send what the engine said so far (the final TurnFinished of
+                // cancelled turns), then end.
+                while let Ok(event) = events.try_recv() {
+                    if let Err(e) = emit(&emitter, event).await {
+                        tracing::warn!("could not emit a signal: {e}");
+                    }
+                }
+                return;
+            }
+        };
+        let event = match received {
             Ok(e) => e,
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(
