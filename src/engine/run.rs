@@ -268,7 +268,10 @@ fn finish(
 /// Turn bookkeeping: the set of running turns, their states and the `State` property.
 impl Inner {
     /// Registers a new turn in `state`, within the concurrency limit.
-    pub(super) fn begin_turn(&self, state: State) -> Result<(TurnId, Arc<CancelToken>), EngineError> {
+    pub(super) fn begin_turn(
+        &self,
+        state: State,
+    ) -> Result<(TurnId, Arc<CancelToken>), EngineError> {
         let mut s = self.shared();
         if s.shutting_down {
             return Err(EngineError::NotReady(

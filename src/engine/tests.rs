@@ -258,3 +258,90 @@ async fn shutdown_cancels_running_turns() {
         Err(EngineError::NotReady(_))
     ));
 }
+
+/// An audio sink that records what it was asked to say and plays until released or
+/// cancelled (a stand-in for the speaker device, not for a model: nothing is synthesised).
+#[derive(Default)]
+struct HeldSink {
+    said: std::sync::Mutex<Vec<String>>,
+    release: std::sync::atomic::AtomicUsize,
+}
+
+impl Speaker for HeldSink {
+    fn speak(
+        &self,
+        text: &str,
+        _language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<(), StageError> {
+        let n = {
+            let mut said = self
+                .said
+                .lock()
+                .map_err(|_| StageError("poisoned".into()))?;
+            said.push(text.to_string());
+            said.len()
+        };
+        while !cancel.is_cancelled() && self.release.load(std::sync::atomic::Ordering::SeqCst) < n {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+}
+
+/// The speaker is one audio path: a second turn waits for it, State says speaking, and a
+/// cancelled turn stops its speech.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_take_the_speaker_one_at_a_time() {
+    let sink = Arc::new(HeldSink::default());
+    let mut stages = Stages::text_only();
+    stages.speaker = Stage::Ready(sink.clone());
+    let recognizer = Recognizer::new(Grammar::builtin().expect("catalog")).expect("compiles");
+    let e = Engine::new(EngineConfig::default(), recognizer, stages);
+    let mut rx = e.subscribe();
+    let one = e.speak("one", None, std::future::ready(())).expect("one");
+    loop {
+        if let Event::StateChanged(State::Speaking) = rx.recv().await.expect("event") {
+            break;
+        }
+    }
+    let two = e.speak("two", None, std::future::ready(())).expect("two");
+    let three = e
+        .ask(
+            "turn on the ac",
+            AskOptions::default(),
+            std::future::ready(()),
+        )
+        .expect("three");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        *sink.said.lock().unwrap(),
+        vec!["one".to_string()],
+        "the others wait for the speaker"
+    );
+    assert_eq!(e.state(), State::Speaking);
+    e.cancel(one).expect("cancel one");
+    let mut ended = Vec::new();
+    while ended.len() < 3 {
+        if let Event::TurnFinished { turn, status, .. } = rx.recv().await.expect("event") {
+            ended.push((turn, status));
+            // Let each waiting turn finish its speech once it holds the speaker.
+            sink.release.store(3, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    assert_eq!(ended[0], (one, TurnStatus::Cancelled));
+    assert!(
+        ended.contains(&(two, TurnStatus::Ok)) && ended.contains(&(three, TurnStatus::Ok)),
+        "{ended:?}"
+    );
+    let said = sink.said.lock().unwrap().clone();
+    assert_eq!(said.len(), 3, "{said:?}");
+    assert_eq!(e.state(), State::Idle);
+    let timings = e
+        .recent_turns()
+        .into_iter()
+        .find(|t| t.id == two)
+        .expect("recorded")
+        .timings;
+    assert!(timings.speak.is_some());
+}
