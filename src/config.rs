@@ -31,6 +31,7 @@ pub struct Config {
     pub tts: TtsConfig,
     pub wakeword: WakeWordConfig,
     pub dbus: DbusConfig,
+    pub nlu: NluConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -104,8 +105,22 @@ pub struct DbusConfig {
     pub handler_timeout_ms: u64,
     /// Longest text accepted by `Recognize`, `Ask` and `Speak`, in bytes.
     pub max_text_bytes: usize,
-    /// Most turns running at once.
+    /// Most turns running at once; past it `Ask` and `Speak` answer `Busy`.
     pub max_concurrent_turns: usize,
+    /// Most D-Bus method calls served at once; past it a call answers `Busy` at once instead
+    /// of queueing without bound.
+    pub max_pending_calls: usize,
+    /// Most handler objects registered at once (`RegisterHandler`).
+    pub max_handlers: usize,
+    /// Most entries in one `SetList` call.
+    pub max_list_entries: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NluConfig {
+    /// Grammar files or folders (hassil YAML) the daemon loads on top of the built-in catalog.
+    pub intents: Vec<String>,
 }
 
 impl Default for Config {
@@ -119,6 +134,7 @@ impl Default for Config {
             tts: TtsConfig::default(),
             wakeword: WakeWordConfig::default(),
             dbus: DbusConfig::default(),
+            nlu: NluConfig::default(),
         }
     }
 }
@@ -166,6 +182,9 @@ impl Default for DbusConfig {
             handler_timeout_ms: 3000,
             max_text_bytes: 4096,
             max_concurrent_turns: 16,
+            max_pending_calls: 256,
+            max_handlers: 64,
+            max_list_entries: 10_000,
         }
     }
 }
@@ -238,6 +257,15 @@ impl Config {
         }
         if self.dbus.max_concurrent_turns == 0 {
             return Err(bad("dbus.max_concurrent_turns", "0".into(), "expected at least 1"));
+        }
+        if self.dbus.max_pending_calls == 0 {
+            return Err(bad("dbus.max_pending_calls", "0".into(), "expected at least 1"));
+        }
+        if self.dbus.max_handlers == 0 {
+            return Err(bad("dbus.max_handlers", "0".into(), "expected at least 1"));
+        }
+        if self.dbus.max_list_entries == 0 || self.dbus.max_list_entries > 1_000_000 {
+            return Err(bad("dbus.max_list_entries", self.dbus.max_list_entries.to_string(), "expected 1 to 1000000"));
         }
         if self.dbus.handler_timeout_ms == 0 {
             return Err(bad("dbus.handler_timeout_ms", "0".into(), "expected at least 1"));

@@ -6,7 +6,9 @@
 pub mod asr;
 pub mod audio;
 pub mod config;
+pub mod dbus;
 pub mod doctor;
+pub mod engine;
 pub mod listen;
 pub mod llm;
 pub mod logging;

@@ -1,7 +1,9 @@
 //! Subcommands: each translates arguments into library calls and prints results. stdout
 //! carries results (parsable where asked), stderr carries logs and errors.
 
+mod daemon;
 mod models;
+mod recognize;
 mod speech;
 
 use std::path::PathBuf;
@@ -43,8 +45,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", ctx.config().to_toml());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Daemon { .. } => unavailable("daemon", "the D-Bus service"),
-        Command::Recognize(_) => unavailable("recognize", "the intent grammar engine"),
+        Command::Daemon { system } => daemon::run(&ctx, system),
+        Command::Recognize(args) => recognize::run(&ctx, args),
         Command::Transcribe { file, lang } => speech::transcribe(&ctx, &file, lang.as_deref()),
         Command::Say { text, lang, out } => speech::say(&ctx, &text, lang.as_deref(), out.as_deref()),
         Command::Ask { .. } => unavailable("ask", "whole turns"),

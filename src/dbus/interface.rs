@@ -1,0 +1,315 @@
+//! The `io.skylark.Assistant1` interface: each method translates its arguments, forwards to
+//! the [`Engine`] and translates the answer back. No logic lives here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use zbus::message::Header;
+use zbus::object_server::{ResponseDispatchNotifier, SignalEmitter};
+use zbus::{interface, ObjectPath, OwnedFd, OwnedObjectPath, OwnedVariant};
+
+use super::convert::{slots_to_dbus, turn_id, turn_path, Options};
+use super::error::MethodError;
+use crate::engine::{AskOptions, Engine, HandlerAddress};
+
+pub const INTERFACE: &str = "io.skylark.Assistant1";
+
+/// A reply that, once sent, lets the turn start (so no signal of a turn precedes its path).
+type TurnReply = ResponseDispatchNotifier<OwnedObjectPath>;
+/// What a turn awaits before it starts.
+type Gate = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+pub struct Assistant {
+    engine: Engine,
+    /// Bounds the method calls served at once (`dbus.max_pending_calls`).
+    pending: Arc<Semaphore>,
+}
+
+impl Assistant {
+    pub fn new(engine: Engine, max_pending_calls: usize) -> Assistant {
+        Assistant {
+            engine,
+            pending: Arc::new(Semaphore::new(max_pending_calls)),
+        }
+    }
+
+    fn admit(&self) -> Result<OwnedSemaphorePermit, MethodError> {
+        self.pending.clone().try_acquire_owned().map_err(|_| {
+            MethodError::Busy(
+                "too many calls in progress (dbus.max_pending_calls); retry later".into(),
+            )
+        })
+    }
+
+    /// Starts a turn with `start`, and returns the reply whose sending lets it run.
+    fn turn_reply(
+        &self,
+        begin: impl FnOnce(Gate) -> Result<crate::engine::TurnId, crate::engine::EngineError>,
+    ) -> Result<TurnReply, MethodError> {
+        let (tx, rx) = oneshot::channel();
+        let gate: Gate = Box::pin(async move {
+            if let Ok(sent) = rx.await {
+                let sent: zbus::object_server::ResponseDispatchListener = sent;
+                sent.await;
+            }
+        });
+        let id = begin(gate)?;
+        let (reply, sent) = ResponseDispatchNotifier::new(turn_path(id));
+        let _ = tx.send(sent);
+        Ok(reply)
+    }
+}
+
+fn sender(header: &Header<'_>) -> Result<String, MethodError> {
+    header.sender().map(|s| s.to_string()).ok_or_else(|| {
+        MethodError::AccessDenied(
+            "the call has no sender; handlers must be registered over a bus".into(),
+        )
+    })
+}
+
+#[interface(name = "io.skylark.Assistant1")]
+impl Assistant {
+    /// Text → intent; nothing is executed. `intent` is "" when nothing matched; `source` is
+    /// grammar, llm, cloud or none. Options: language (s).
+    #[zbus(out_args("intent", "slots", "confidence", "source"))]
+    async fn recognize(
+        &self,
+        text: &str,
+        options: HashMap<String, OwnedVariant>,
+    ) -> Result<(String, HashMap<String, OwnedVariant>, f64, String), MethodError> {
+        let _permit = self.admit()?;
+        let language = Options(&options).string("language")?;
+        let r = self.engine.recognize(text, language.as_deref())?;
+        Ok((
+            r.intent,
+            slots_to_dbus(&r.slots),
+            r.confidence,
+            r.source.as_str().to_string(),
+        ))
+    }
+
+    /// A whole turn on text: recognise, dispatch to the handler, answer, speak unless
+    /// speak=false. Options: language (s), speak (b). Progress comes as signals of `turn`.
+    #[zbus(out_args("turn"))]
+    async fn ask(
+        &self,
+        text: &str,
+        options: HashMap<String, OwnedVariant>,
+    ) -> Result<TurnReply, MethodError> {
+        let _permit = self.admit()?;
+        let o = Options(&options);
+        let opts = AskOptions {
+            language: o.string("language")?,
+            speak: o.boolean("speak")?,
+        };
+        self.turn_reply(|gate| self.engine.ask(text, opts, gate))
+    }
+
+    /// Push-to-talk: capture until the end of speech, then as Ask. Options: language (s).
+    #[zbus(out_args("turn"))]
+    async fn start_listening(
+        &self,
+        options: HashMap<String, OwnedVariant>,
+    ) -> Result<OwnedObjectPath, MethodError> {
+        let _permit = self.admit()?;
+        let language = Options(&options).string("language")?;
+        let id = self.engine.start_listening(language.as_deref())?;
+        Ok(turn_path(id))
+    }
+
+    /// Speech recognition of a WAV file (or raw s16le 16 kHz mono with format=raw) passed as
+    /// a file descriptor. Options: format (s), language (s).
+    #[zbus(out_args("text"))]
+    async fn transcribe(
+        &self,
+        fd: OwnedFd,
+        options: HashMap<String, OwnedVariant>,
+    ) -> Result<String, MethodError> {
+        let _permit = self.admit()?;
+        let o = Options(&options);
+        let raw = match o.string("format")?.as_deref() {
+            None | Some("wav") => false,
+            Some("raw") => true,
+            Some(other) => {
+                return Err(MethodError::InvalidArgument(format!(
+                    "format {other:?} is not wav or raw"
+                )))
+            }
+        };
+        let language = o.string("language")?;
+        let file = std::fs::File::from(std::os::fd::OwnedFd::from(fd));
+        Ok(self
+            .engine
+            .transcribe(file, raw, language.as_deref())
+            .await?)
+    }
+
+    /// Say this text. Options: language (s).
+    #[zbus(out_args("turn"))]
+    async fn speak(
+        &self,
+        text: &str,
+        options: HashMap<String, OwnedVariant>,
+    ) -> Result<TurnReply, MethodError> {
+        let _permit = self.admit()?;
+        let language = Options(&options).string("language")?;
+        self.turn_reply(|gate| self.engine.speak(text, language.as_deref(), gate))
+    }
+
+    /// Stop that turn at once, whatever it is doing. A finished turn is left alone.
+    async fn cancel(&self, turn: ObjectPath<'_>) -> Result<(), MethodError> {
+        let id = turn_id(&turn)?;
+        Ok(self.engine.cancel(id)?)
+    }
+
+    /// The caller serves io.skylark.Assistant1.Handler at `object` for these intents.
+    async fn register_handler(
+        &self,
+        object: ObjectPath<'_>,
+        intents: Vec<String>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), MethodError> {
+        let owner = sender(&header)?;
+        // A client that left may not be forgotten yet (NameOwnerChanged is handled on another
+        // task): ask the bus before refusing its intents to a newcomer.
+        let others = self.engine.handler_owners(&intents, &owner);
+        if !others.is_empty() {
+            let bus = zbus::fdo::DBusProxy::new(conn).await?;
+            for other in others {
+                let Ok(name) = zbus::names::BusName::try_from(other.as_str()) else {
+                    continue;
+                };
+                if !bus.name_has_owner(name).await.unwrap_or(true) {
+                    self.engine.forget_owner(&other);
+                }
+            }
+        }
+        Ok(self.engine.register_handler(
+            HandlerAddress {
+                owner,
+                object: object.to_string(),
+            },
+            intents,
+        )?)
+    }
+
+    /// The caller's handler at `object` serves no intent any more.
+    async fn unregister_handler(
+        &self,
+        object: ObjectPath<'_>,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<(), MethodError> {
+        let owner = sender(&header)?;
+        Ok(self.engine.unregister_handler(&HandlerAddress {
+            owner,
+            object: object.to_string(),
+        })?)
+    }
+
+    /// Replace a slot list (contacts, POIs, playlists) with (spoken form, value) pairs.
+    async fn set_list(&self, name: &str, values: Vec<(String, String)>) -> Result<(), MethodError> {
+        let _permit = self.admit()?;
+        Ok(self.engine.set_list(name, values)?)
+    }
+
+    /// idle, listening, thinking or speaking.
+    #[zbus(property)]
+    fn state(&self) -> String {
+        self.engine.state().as_str().to_string()
+    }
+
+    /// BCP-47, case-insensitive: en, zh-CN (zh and zh-Hans mean zh-CN).
+    #[zbus(property)]
+    fn language(&self) -> String {
+        self.engine.language().to_string()
+    }
+
+    #[zbus(property)]
+    fn set_language(&self, value: &str) -> Result<(), MethodError> {
+        Ok(self.engine.set_language(value)?)
+    }
+
+    /// local, hybrid or cloud.
+    #[zbus(property)]
+    fn routing_mode(&self) -> String {
+        self.engine.routing_mode().as_str().to_string()
+    }
+
+    #[zbus(property)]
+    fn set_routing_mode(&self, value: &str) -> Result<(), MethodError> {
+        Ok(self.engine.set_routing_mode(value)?)
+    }
+
+    /// Listen for the wake word (needs a wake-word model).
+    #[zbus(property)]
+    fn wake_word_enabled(&self) -> bool {
+        self.engine.wake_word_enabled()
+    }
+
+    #[zbus(property)]
+    fn set_wake_word_enabled(&self, value: bool) -> Result<(), MethodError> {
+        Ok(self.engine.set_wake_word_enabled(value)?)
+    }
+
+    /// The intents of the grammar, sorted (fixed for the life of the daemon).
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn intents(&self) -> Vec<String> {
+        self.engine.intents()
+    }
+
+    /// The daemon's version.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn version(&self) -> String {
+        self.engine.version().to_string()
+    }
+
+    /// The wake word was heard (score 0..1).
+    #[zbus(signal)]
+    pub async fn wake_word_detected(
+        emitter: &SignalEmitter<'_>,
+        keyword: &str,
+        score: f64,
+    ) -> zbus::Result<()>;
+
+    /// Speech recognised in `turn`: partial (final=false) or final text.
+    #[zbus(signal)]
+    pub async fn transcript(
+        emitter: &SignalEmitter<'_>,
+        turn: ObjectPath<'_>,
+        text: &str,
+        r#final: bool,
+    ) -> zbus::Result<()>;
+
+    /// `turn` was understood as `intent`; emitted whether or not a handler serves it.
+    /// Numeric slots are d, text slots s.
+    #[zbus(signal)]
+    pub async fn intent_recognized(
+        emitter: &SignalEmitter<'_>,
+        turn: ObjectPath<'_>,
+        intent: &str,
+        slots: HashMap<String, OwnedVariant>,
+        confidence: f64,
+        source: &str,
+    ) -> zbus::Result<()>;
+
+    /// Text of the answer of `turn`, as it becomes known (before it is spoken).
+    #[zbus(signal)]
+    pub async fn response_chunk(
+        emitter: &SignalEmitter<'_>,
+        turn: ObjectPath<'_>,
+        text: &str,
+    ) -> zbus::Result<()>;
+
+    /// `turn` ended. status: ok, no_intent, cancelled, failed or timeout; response: what was
+    /// (or would have been) said.
+    #[zbus(signal)]
+    pub async fn turn_finished(
+        emitter: &SignalEmitter<'_>,
+        turn: ObjectPath<'_>,
+        status: &str,
+        response: &str,
+    ) -> zbus::Result<()>;
+}

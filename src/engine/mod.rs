@@ -1,0 +1,556 @@
+//! The engine: the one API every adapter (D-Bus service, CLI, JNI binding) uses.
+//!
+//! It owns the models (the intent grammar today; speech stages plug in through
+//! [`stages`]), the turn state machine (idle → listening → thinking → speaking), the intent
+//! handlers and the properties of the contract (`Language`, `RoutingMode`, …). It knows no
+//! transport: adapters call its methods and listen to its [`Event`]s on a broadcast channel.
+//!
+//! Concurrency: text turns run concurrently (up to `max_concurrent_turns`); the audio path
+//! (microphone, speaker) serves one turn at a time — a turn that wants to speak waits for the
+//! speaker. Every turn is cancellable, and each records its stage timings.
+
+mod error;
+mod event;
+mod handlers;
+mod options;
+mod run;
+mod stages;
+#[cfg(test)]
+mod tests;
+mod turn;
+
+pub use error::EngineError;
+pub use event::{Event, Property, Source};
+pub use handlers::{
+    DispatchError, DispatchFuture, HandlerAddress, HandlerCall, HandlerRegistry, HandlerReply,
+    IntentDispatcher,
+};
+pub use options::{AskOptions, EngineConfig, Recognition, RoutingMode};
+pub use stages::{Audio, Capture, Speaker, Stage, StageError, Stages, Transcriber};
+pub use turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::nlu::{DialogueContext, Language, Recognizer};
+
+/// Events a slow subscriber may fall behind by before it loses some (it is told how many).
+const EVENT_CAPACITY: usize = 4096;
+/// Finished turns kept for statistics.
+const RECENT_TURNS: usize = 256;
+/// Distinct dynamic lists `SetList` may create (the grammar's own lists are not counted).
+const MAX_LISTS: usize = 64;
+/// Longest spoken form or value in a `SetList` entry, in bytes.
+const MAX_LIST_ITEM_BYTES: usize = 512;
+
+/// A running turn, as the engine tracks it.
+struct ActiveTurn {
+    state: State,
+    cancel: Arc<CancelToken>,
+}
+
+struct Shared {
+    language: Language,
+    routing: RoutingMode,
+    wake_word_enabled: bool,
+    state: State,
+    next_turn: u64,
+    active: HashMap<TurnId, ActiveTurn>,
+    recent: VecDeque<TurnRecord>,
+    handlers: HandlerRegistry,
+    lists: HashSet<String>,
+    dialogue: DialogueContext,
+    shutting_down: bool,
+}
+
+pub(crate) struct Inner {
+    config: EngineConfig,
+    recognizer: Recognizer,
+    stages: Stages,
+    events: broadcast::Sender<Event>,
+    shared: Mutex<Shared>,
+    dispatcher: Mutex<Option<Arc<dyn IntentDispatcher>>>,
+    /// The speaker: one turn speaks at a time.
+    speaker_lock: tokio::sync::Mutex<()>,
+    /// Signalled when the last turn finishes (used by shutdown).
+    idle: tokio::sync::Notify,
+    /// Whether "speech output is not available" was logged at warn level already.
+    speech_missing_logged: std::sync::atomic::AtomicBool,
+}
+
+/// The engine. Cheap to clone (an `Arc`); every method may be called from any thread.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// An engine over `recognizer` with the given speech stages. Must be created inside a
+    /// Tokio runtime if turns will be started (they run as tasks).
+    pub fn new(config: EngineConfig, recognizer: Recognizer, stages: Stages) -> Engine {
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let language = if recognizer.supports(&config.language) {
+            config.language.clone()
+        } else {
+            recognizer
+                .languages()
+                .into_iter()
+                .next()
+                .unwrap_or_else(Language::english)
+        };
+        let shared = Shared {
+            language,
+            routing: RoutingMode::Local,
+            wake_word_enabled: false,
+            state: State::Idle,
+            next_turn: 1,
+            active: HashMap::new(),
+            recent: VecDeque::with_capacity(RECENT_TURNS),
+            handlers: HandlerRegistry::new(),
+            lists: HashSet::new(),
+            dialogue: DialogueContext::new(),
+            shutting_down: false,
+        };
+        Engine {
+            inner: Arc::new(Inner {
+                config,
+                recognizer,
+                stages,
+                events,
+                shared: Mutex::new(shared),
+                dispatcher: Mutex::new(None),
+                speaker_lock: tokio::sync::Mutex::new(()),
+                idle: tokio::sync::Notify::new(),
+                speech_missing_logged: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Events from now on. A subscriber that falls more than a few thousand events behind
+    /// loses the oldest (its `recv` says how many).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// How intents reach their handlers (the D-Bus service sets this at start).
+    pub fn set_dispatcher(&self, dispatcher: Arc<dyn IntentDispatcher>) {
+        *lock(&self.inner.dispatcher) = Some(dispatcher);
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    // --- properties -------------------------------------------------------------------------
+
+    pub fn state(&self) -> State {
+        self.inner.shared().state
+    }
+
+    pub fn language(&self) -> Language {
+        self.inner.shared().language.clone()
+    }
+
+    /// Sets the language (BCP-47, case-insensitive); it must have a grammar.
+    pub fn set_language(&self, tag: &str) -> Result<(), EngineError> {
+        let language = self.inner.resolve_language(Some(tag))?;
+        let changed = {
+            let mut s = self.inner.shared();
+            let changed = s.language != language;
+            s.language = language;
+            changed
+        };
+        if changed {
+            self.inner.emit(Event::PropertyChanged(Property::Language));
+        }
+        Ok(())
+    }
+
+    pub fn routing_mode(&self) -> RoutingMode {
+        self.inner.shared().routing
+    }
+
+    pub fn set_routing_mode(&self, mode: &str) -> Result<(), EngineError> {
+        let mode = RoutingMode::parse(mode)?;
+        let changed = {
+            let mut s = self.inner.shared();
+            let changed = s.routing != mode;
+            s.routing = mode;
+            changed
+        };
+        if changed {
+            self.inner
+                .emit(Event::PropertyChanged(Property::RoutingMode));
+        }
+        Ok(())
+    }
+
+    pub fn wake_word_enabled(&self) -> bool {
+        self.inner.shared().wake_word_enabled
+    }
+
+    /// Turns wake-word listening on or off; on needs a wake-word detector.
+    pub fn set_wake_word_enabled(&self, enabled: bool) -> Result<(), EngineError> {
+        if enabled && self.inner.stages.wake_word.is_none() {
+            return Err(EngineError::NotReady(
+                "wake-word detection is not available: this build of skylark does not include it yet".into(),
+            ));
+        }
+        let changed = {
+            let mut s = self.inner.shared();
+            let changed = s.wake_word_enabled != enabled;
+            s.wake_word_enabled = enabled;
+            changed
+        };
+        if changed {
+            self.inner
+                .emit(Event::PropertyChanged(Property::WakeWordEnabled));
+        }
+        Ok(())
+    }
+
+    /// Intent names of the grammar, sorted.
+    pub fn intents(&self) -> Vec<String> {
+        self.inner.recognizer.intents().to_vec()
+    }
+
+    pub fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    /// The most recent finished turns, oldest first.
+    pub fn recent_turns(&self) -> Vec<TurnRecord> {
+        self.inner.shared().recent.iter().cloned().collect()
+    }
+
+    // --- methods ----------------------------------------------------------------------------
+
+    /// Text → intent; nothing is executed and the dialogue is not changed. Microseconds, so it
+    /// runs on the caller's thread.
+    pub fn recognize(
+        &self,
+        text: &str,
+        language: Option<&str>,
+    ) -> Result<Recognition, EngineError> {
+        self.inner.check_text(text)?;
+        let language = self.inner.resolve_language(language)?;
+        let context = self.inner.shared().dialogue.clone();
+        Ok(
+            match self.inner.recognizer.recognize(text, &language, &context) {
+                Some(m) => Recognition {
+                    intent: m.intent,
+                    slots: m.slots,
+                    confidence: m.confidence,
+                    source: Source::Grammar,
+                },
+                None => Recognition {
+                    intent: String::new(),
+                    slots: BTreeMap::new(),
+                    confidence: 0.0,
+                    source: Source::None,
+                },
+            },
+        )
+    }
+
+    /// Starts a whole turn on `text`. The work begins once `start` resolves — the D-Bus
+    /// service passes "the reply was sent", so no signal of the turn can overtake the turn's
+    /// path; the CLI passes `std::future::ready(())`.
+    pub fn ask(
+        &self,
+        text: &str,
+        options: AskOptions,
+        start: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<TurnId, EngineError> {
+        self.inner.check_text(text)?;
+        let language = self.inner.resolve_language(options.language.as_deref())?;
+        let (id, cancel) = self.inner.begin_turn(State::Thinking)?;
+        let inner = self.inner.clone();
+        let text = text.to_string();
+        let speak = options.speak.unwrap_or(true);
+        tokio::spawn(run::ask(inner, id, cancel, text, language, speak, start));
+        Ok(id)
+    }
+
+    /// Starts a turn that says `text`.
+    pub fn speak(
+        &self,
+        text: &str,
+        language: Option<&str>,
+        start: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<TurnId, EngineError> {
+        self.inner.check_text(text)?;
+        if text.trim().is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "nothing to say: the text is empty".into(),
+            ));
+        }
+        let language = self.inner.resolve_language(language)?;
+        let (id, cancel) = self.inner.begin_turn(State::Thinking)?;
+        tokio::spawn(run::speak(
+            self.inner.clone(),
+            id,
+            cancel,
+            text.to_string(),
+            language,
+            start,
+        ));
+        Ok(id)
+    }
+
+    /// Push-to-talk: capture one utterance, then as [`Engine::ask`].
+    pub fn start_listening(&self, language: Option<&str>) -> Result<TurnId, EngineError> {
+        let _language = self.inner.resolve_language(language)?;
+        if let Stage::Missing(why) = &self.inner.stages.capture {
+            return Err(EngineError::NotReady(why.clone()));
+        }
+        if let Stage::Missing(why) = &self.inner.stages.transcriber {
+            return Err(EngineError::NotReady(why.clone()));
+        }
+        Err(EngineError::NotReady(
+            "push-to-talk turns are not wired to the speech stages in this build".into(),
+        ))
+    }
+
+    /// Speech recognition of a WAV file (or raw s16le 16 kHz mono with `raw`).
+    pub async fn transcribe(
+        &self,
+        file: std::fs::File,
+        raw: bool,
+        language: Option<&str>,
+    ) -> Result<String, EngineError> {
+        let language = self.inner.resolve_language(language)?;
+        let transcriber = match &self.inner.stages.transcriber {
+            Stage::Ready(t) => t.clone(),
+            Stage::Missing(why) => return Err(EngineError::NotReady(why.clone())),
+        };
+        let cancel = Arc::new(CancelToken::new());
+        tokio::task::spawn_blocking(move || {
+            let audio = run::read_audio(file, raw)?;
+            transcriber
+                .transcribe(&audio, &language, &cancel)
+                .map_err(|e| EngineError::Failed(e.0))
+        })
+        .await
+        .map_err(|e| EngineError::Failed(format!("speech recognition stopped: {e}")))?
+    }
+
+    /// Stops turn `id` at once. A turn that already finished is left alone (no error): the
+    /// caller may have raced its end. A turn that never existed is `NotFound`.
+    pub fn cancel(&self, id: TurnId) -> Result<(), EngineError> {
+        let s = self.inner.shared();
+        if id.0 == 0 || id.0 >= s.next_turn {
+            return Err(EngineError::NotFound(format!("turn {id} does not exist")));
+        }
+        if let Some(t) = s.active.get(&id) {
+            t.cancel.cancel();
+        }
+        Ok(())
+    }
+
+    /// `handler` serves `intents` (names of the catalog, see [`Engine::intents`]).
+    pub fn register_handler(
+        &self,
+        handler: HandlerAddress,
+        intents: Vec<String>,
+    ) -> Result<(), EngineError> {
+        if intents.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "RegisterHandler needs at least one intent".into(),
+            ));
+        }
+        let known = self.inner.recognizer.intents();
+        let mut unique: Vec<String> = Vec::new();
+        for intent in intents {
+            if known.binary_search(&intent).is_err() && !known.contains(&intent) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "unknown intent {intent:?}: the Intents property lists the intents of the grammar"
+                )));
+            }
+            if !unique.contains(&intent) {
+                unique.push(intent);
+            }
+        }
+        let max = self.inner.config.max_handlers;
+        self.inner
+            .shared()
+            .handlers
+            .register(handler.clone(), unique.clone(), max)?;
+        tracing::info!(%handler, intents = ?unique, "handler registered");
+        Ok(())
+    }
+
+    pub fn unregister_handler(&self, handler: &HandlerAddress) -> Result<(), EngineError> {
+        if self.inner.shared().handlers.remove(handler) {
+            tracing::info!(%handler, "handler unregistered");
+            Ok(())
+        } else {
+            Err(EngineError::NotFound(format!(
+                "no handler is registered at {handler}"
+            )))
+        }
+    }
+
+    /// The owners (other than `except`) of handlers serving any of `intents`.
+    pub fn handler_owners(&self, intents: &[String], except: &str) -> Vec<String> {
+        let s = self.inner.shared();
+        let mut owners: Vec<String> = intents
+            .iter()
+            .filter_map(|i| s.handlers.lookup(i))
+            .filter(|h| h.owner != except)
+            .map(|h| h.owner.clone())
+            .collect();
+        owners.sort();
+        owners.dedup();
+        owners
+    }
+
+    /// Forgets every handler of a client that left the bus.
+    pub fn forget_owner(&self, owner: &str) {
+        let n = self.inner.shared().handlers.remove_owner(owner);
+        if n > 0 {
+            tracing::info!(
+                owner,
+                handlers = n,
+                "client left the bus; its handlers are forgotten"
+            );
+        }
+    }
+
+    /// Replaces dynamic list `name` (contacts, POIs) with `(spoken form, value)` pairs.
+    pub fn set_list(&self, name: &str, values: Vec<(String, String)>) -> Result<(), EngineError> {
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+        if !valid_name {
+            return Err(EngineError::InvalidArgument(format!(
+                "list name {name:?} is not valid: use 1 to 64 letters, digits, '_', '-' or '.'"
+            )));
+        }
+        let max = self.inner.config.max_list_entries;
+        if values.len() > max {
+            return Err(EngineError::InvalidArgument(format!(
+                "{} entries is more than the limit of {max} (dbus.max_list_entries)",
+                values.len()
+            )));
+        }
+        if let Some((s, v)) = values
+            .iter()
+            .find(|(s, v)| s.len() > MAX_LIST_ITEM_BYTES || v.len() > MAX_LIST_ITEM_BYTES)
+        {
+            let long = if s.len() > MAX_LIST_ITEM_BYTES { s } else { v };
+            return Err(EngineError::InvalidArgument(format!(
+                "list entry of {} bytes is longer than {MAX_LIST_ITEM_BYTES} bytes",
+                long.len()
+            )));
+        }
+        if values.iter().any(|(s, _)| s.trim().is_empty()) {
+            return Err(EngineError::InvalidArgument(
+                "a list entry has an empty spoken form".into(),
+            ));
+        }
+        {
+            let mut s = self.inner.shared();
+            if !s.lists.contains(name) {
+                if s.lists.len() >= MAX_LISTS {
+                    return Err(EngineError::Busy(format!(
+                        "{MAX_LISTS} dynamic lists exist already; reuse a list name"
+                    )));
+                }
+                s.lists.insert(name.to_string());
+            }
+        }
+        let n = values.len();
+        self.inner.recognizer.set_list(name, values);
+        tracing::info!(list = name, entries = n, "list replaced");
+        Ok(())
+    }
+
+    /// Cancels every turn and refuses new ones; returns once all turns ended or `within`
+    /// passed.
+    pub async fn shutdown(&self, within: Duration) {
+        {
+            let mut s = self.inner.shared();
+            s.shutting_down = true;
+            for t in s.active.values() {
+                t.cancel.cancel();
+            }
+        }
+        let wait = async {
+            loop {
+                let idle = self.inner.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if self.inner.shared().active.is_empty() {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        if tokio::time::timeout(within, wait).await.is_err() {
+            tracing::warn!("turns still running at shutdown after {within:?}; leaving them");
+        }
+    }
+}
+
+impl Inner {
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        lock(&self.shared)
+    }
+
+    fn emit(&self, event: Event) {
+        // No subscriber is not an error: the CLI may not listen.
+        let _ = self.events.send(event);
+    }
+
+    fn check_text(&self, text: &str) -> Result<(), EngineError> {
+        let max = self.config.max_text_bytes;
+        if text.len() > max {
+            return Err(EngineError::InvalidArgument(format!(
+                "text is {} bytes, more than the limit of {max} bytes (dbus.max_text_bytes)",
+                text.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The language of a call: the option if given (it must have a grammar), else the
+    /// `Language` property.
+    fn resolve_language(&self, tag: Option<&str>) -> Result<Language, EngineError> {
+        let Some(tag) = tag.filter(|t| !t.trim().is_empty()) else {
+            return Ok(self.shared().language.clone());
+        };
+        let language =
+            Language::parse(tag).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        // The grammar's own tag: `en-US` is served by (and shown as) `en`.
+        let languages = self.recognizer.languages();
+        let found = languages
+            .iter()
+            .find(|l| **l == language)
+            .or_else(|| languages.iter().find(|l| l.primary() == language.primary()));
+        match found {
+            Some(l) => Ok(l.clone()),
+            None => {
+                let have: Vec<String> = languages.iter().map(|l| l.to_string()).collect();
+                Err(EngineError::InvalidArgument(format!(
+                    "language {tag:?} has no intent grammar; available: {}",
+                    have.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; the data (plain values) is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -1,0 +1,416 @@
+//! The turn procedures: what a turn does from start to finish, stage by stage, cancellable at
+//! every await. Each ends through [`Inner::finish_turn`], which emits `TurnFinished`.
+
+use std::future::Future;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use super::error::EngineError;
+use super::event::{Event, Property, Source};
+use super::handlers::{DispatchError, HandlerCall};
+use super::stages::{Audio, Stage};
+use super::turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
+use super::{ActiveTurn, Inner, Shared, RECENT_TURNS};
+use crate::nlu::Language;
+
+/// Largest audio file `Transcribe` reads: 5 minutes of 16 kHz 16-bit mono.
+const MAX_AUDIO_BYTES: u64 = 5 * 60 * 16_000 * 2 + 4096;
+
+/// What a turn's body produced.
+struct Outcome {
+    status: TurnStatus,
+    response: String,
+    intent: Option<String>,
+}
+
+pub(super) async fn ask(
+    inner: Arc<Inner>,
+    id: TurnId,
+    cancel: Arc<CancelToken>,
+    text: String,
+    language: Language,
+    speak: bool,
+    start: impl Future<Output = ()> + Send + 'static,
+) {
+    let span = tracing::info_span!("turn", id = id.0, kind = "ask");
+    async move {
+        let t0 = Instant::now();
+        let mut timings = StageTimings::default();
+        let body = async {
+            start.await;
+            timings.queued = Some(t0.elapsed());
+            let outcome = think(&inner, id, &text, &language, &mut timings).await;
+            if !outcome.response.is_empty() {
+                inner.emit(Event::ResponseChunk { turn: id, text: outcome.response.clone() });
+                if speak {
+                    // The answer was given in text already (ResponseChunk, TurnFinished); a failed
+                    // speech output is logged by `say` and does not change what the turn did.
+                    let _ = say(&inner, id, &cancel, &outcome.response, &language, &mut timings).await;
+                }
+            }
+            outcome
+        };
+        let outcome = tokio::select! {
+            o = body => o,
+            _ = cancel.cancelled() => Outcome { status: TurnStatus::Cancelled, response: String::new(), intent: None },
+        };
+        finish(&inner, id, TurnKind::Ask, outcome, timings, t0);
+    }
+    .instrument(span)
+    .await
+}
+
+pub(super) async fn speak(
+    inner: Arc<Inner>,
+    id: TurnId,
+    cancel: Arc<CancelToken>,
+    text: String,
+    language: Language,
+    start: impl Future<Output = ()> + Send + 'static,
+) {
+    let span = tracing::info_span!("turn", id = id.0, kind = "speak");
+    async move {
+        let t0 = Instant::now();
+        let mut timings = StageTimings::default();
+        let body = async {
+            start.await;
+            timings.queued = Some(t0.elapsed());
+            inner.emit(Event::ResponseChunk { turn: id, text: text.clone() });
+            let spoken = say(&inner, id, &cancel, &text, &language, &mut timings).await;
+            let status = if spoken.is_ok() { TurnStatus::Ok } else { TurnStatus::Failed };
+            Outcome { status, response: text.clone(), intent: None }
+        };
+        let outcome = tokio::select! {
+            o = body => o,
+            _ = cancel.cancelled() => Outcome { status: TurnStatus::Cancelled, response: String::new(), intent: None },
+        };
+        finish(&inner, id, TurnKind::Speak, outcome, timings, t0);
+    }
+    .instrument(span)
+    .await
+}
+
+/// Recognise, dispatch to the handler (or take the catalog's default response).
+async fn think(
+    inner: &Arc<Inner>,
+    id: TurnId,
+    text: &str,
+    language: &Language,
+    timings: &mut StageTimings,
+) -> Outcome {
+    let t = Instant::now();
+    let context = inner.shared().dialogue.clone();
+    let found = inner.recognizer.recognize(text, language, &context);
+    timings.recognize = Some(t.elapsed());
+    let Some(m) = found else {
+        tracing::info!(text, "no intent");
+        return Outcome {
+            status: TurnStatus::NoIntent,
+            response: phrase(language, Phrase::NotUnderstood).into(),
+            intent: None,
+        };
+    };
+    tracing::info!(intent = %m.intent, confidence = m.confidence, "intent recognized");
+    inner.shared().dialogue.remember(&m);
+    inner.emit(Event::IntentRecognized {
+        turn: id,
+        intent: m.intent.clone(),
+        slots: m.slots.clone(),
+        confidence: m.confidence,
+        source: Source::Grammar,
+    });
+    let default_response = m.response.clone().unwrap_or_default();
+    let handler = inner.shared().handlers.lookup(&m.intent).cloned();
+    let dispatcher = super::lock(&inner.dispatcher).clone();
+    let (Some(handler), Some(dispatcher)) = (handler, dispatcher) else {
+        return Outcome {
+            status: TurnStatus::Ok,
+            response: default_response,
+            intent: Some(m.intent),
+        };
+    };
+    let call = HandlerCall {
+        turn: id,
+        intent: m.intent.clone(),
+        slots: m.slots.clone(),
+        text: text.to_string(),
+        language: m.language.to_string(),
+        confidence: m.confidence,
+        source: Source::Grammar.as_str(),
+        metadata: m.metadata.clone(),
+    };
+    let t = Instant::now();
+    let reply = tokio::time::timeout(
+        inner.config.handler_timeout,
+        dispatcher.dispatch(&handler, call),
+    )
+    .await;
+    timings.handler = Some(t.elapsed());
+    let intent = Some(m.intent.clone());
+    match reply {
+        Ok(Ok(reply)) => {
+            let status = if reply.status.eq_ignore_ascii_case("failed") {
+                TurnStatus::Failed
+            } else {
+                TurnStatus::Ok
+            };
+            let response = if reply.speech.is_empty() && status == TurnStatus::Ok {
+                default_response
+            } else {
+                reply.speech
+            };
+            tracing::info!(%handler, status = %reply.status, "handler answered");
+            Outcome {
+                status,
+                response,
+                intent,
+            }
+        }
+        Ok(Err(e)) => {
+            if let DispatchError::Gone(_) = e {
+                inner.shared().handlers.remove(&handler);
+            }
+            tracing::warn!(%handler, "handler call failed: {e}");
+            Outcome {
+                status: TurnStatus::Failed,
+                response: phrase(language, Phrase::Failed).into(),
+                intent,
+            }
+        }
+        Err(_) => {
+            tracing::warn!(%handler, timeout = ?inner.config.handler_timeout, "handler did not answer in time (dbus.handler_timeout_ms)");
+            Outcome {
+                status: TurnStatus::Timeout,
+                response: phrase(language, Phrase::TimedOut).into(),
+                intent,
+            }
+        }
+    }
+}
+
+/// Say `text` on the speaker, waiting for the audio path. Without a speaker the turn answers in
+/// text only (logged). Errors are logged and returned.
+async fn say(
+    inner: &Arc<Inner>,
+    id: TurnId,
+    cancel: &Arc<CancelToken>,
+    text: &str,
+    language: &Language,
+    timings: &mut StageTimings,
+) -> Result<(), EngineError> {
+    let speaker = match &inner.stages.speaker {
+        Stage::Ready(s) => s.clone(),
+        Stage::Missing(why) => {
+            // Said once at warn level (every turn would flood the journal), then at debug.
+            if !inner
+                .speech_missing_logged
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracing::warn!(
+                    "{why}; turns answer in text only (TurnFinished carries the response)"
+                );
+            } else {
+                tracing::debug!("{why}; turn {id} answers in text only");
+            }
+            return Ok(());
+        }
+    };
+    let _audio_path = inner.speaker_lock.lock().await;
+    inner.set_turn_state(id, State::Speaking);
+    let t = Instant::now();
+    let (text, language, token) = (text.to_string(), language.clone(), cancel.clone());
+    let result = tokio::task::spawn_blocking(move || speaker.speak(&text, &language, &token)).await;
+    timings.speak = Some(t.elapsed());
+    inner.set_turn_state(id, State::Thinking);
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::error!("speech output failed: {e}");
+            Err(EngineError::Failed(e.0))
+        }
+        Err(e) => {
+            tracing::error!("speech output stopped: {e}");
+            Err(EngineError::Failed(e.to_string()))
+        }
+    }
+}
+
+fn finish(
+    inner: &Arc<Inner>,
+    id: TurnId,
+    kind: TurnKind,
+    outcome: Outcome,
+    mut timings: StageTimings,
+    t0: Instant,
+) {
+    timings.total = t0.elapsed();
+    tracing::info!(
+        status = outcome.status.as_str(),
+        total_us = timings.total.as_micros() as u64,
+        recognize_us = timings.recognize.map(|d| d.as_micros() as u64),
+        handler_us = timings.handler.map(|d| d.as_micros() as u64),
+        speak_us = timings.speak.map(|d| d.as_micros() as u64),
+        "turn finished"
+    );
+    let record = TurnRecord {
+        id,
+        kind,
+        status: outcome.status,
+        intent: outcome.intent,
+        timings,
+    };
+    inner.finish_turn(record, outcome.response);
+}
+
+/// Turn bookkeeping: the set of running turns, their states and the `State` property.
+impl Inner {
+    /// Registers a new turn in `state`, within the concurrency limit.
+    pub(super) fn begin_turn(
+        &self,
+        state: State,
+    ) -> Result<(TurnId, Arc<CancelToken>), EngineError> {
+        let mut s = self.shared();
+        if s.shutting_down {
+            return Err(EngineError::NotReady(
+                "the assistant is shutting down".into(),
+            ));
+        }
+        let max = self.config.max_concurrent_turns;
+        if s.active.len() >= max {
+            return Err(EngineError::Busy(format!(
+                "{} turns are running, the limit (dbus.max_concurrent_turns); retry when one finished",
+                s.active.len()
+            )));
+        }
+        let id = TurnId(s.next_turn);
+        s.next_turn += 1;
+        let cancel = Arc::new(CancelToken::new());
+        s.active.insert(
+            id,
+            ActiveTurn {
+                state,
+                cancel: cancel.clone(),
+            },
+        );
+        self.update_state(&mut s);
+        Ok((id, cancel))
+    }
+
+    /// Moves turn `id` to `state` and updates the `State` property.
+    fn set_turn_state(&self, id: TurnId, state: State) {
+        let mut s = self.shared();
+        if let Some(t) = s.active.get_mut(&id) {
+            t.state = state;
+        }
+        self.update_state(&mut s);
+    }
+
+    /// Ends turn `id`: records it, emits `TurnFinished`, updates `State`.
+    fn finish_turn(&self, record: TurnRecord, response: String) {
+        let mut s = self.shared();
+        s.active.remove(&record.id);
+        if s.recent.len() == RECENT_TURNS {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(record.clone());
+        // Emitted under the lock so that TurnFinished and the State change keep their order.
+        self.emit(Event::TurnFinished {
+            turn: record.id,
+            status: record.status,
+            response,
+            timings: record.timings.clone(),
+        });
+        self.update_state(&mut s);
+        if s.active.is_empty() {
+            self.idle.notify_waiters();
+        }
+    }
+
+    fn update_state(&self, s: &mut Shared) {
+        let state = s
+            .active
+            .values()
+            .map(|t| t.state)
+            .max()
+            .unwrap_or(State::Idle);
+        if state != s.state {
+            s.state = state;
+            self.emit(Event::StateChanged(state));
+            self.emit(Event::PropertyChanged(Property::State));
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Phrase {
+    NotUnderstood,
+    Failed,
+    TimedOut,
+}
+
+/// The few sentences the engine itself says, in the turn's language.
+fn phrase(language: &Language, p: Phrase) -> &'static str {
+    let zh = language.primary() == "zh";
+    match (p, zh) {
+        (Phrase::NotUnderstood, false) => "Sorry, I did not understand that.",
+        (Phrase::NotUnderstood, true) => "抱歉，我没有听懂。",
+        (Phrase::Failed, false) => "Sorry, that did not work.",
+        (Phrase::Failed, true) => "抱歉，操作没有成功。",
+        (Phrase::TimedOut, false) => "Sorry, that is taking too long.",
+        (Phrase::TimedOut, true) => "抱歉，操作超时了。",
+    }
+}
+
+/// Reads a WAV (16 kHz mono, 16-bit or float) or raw s16le 16 kHz mono audio, bounded in size.
+pub(super) fn read_audio(file: std::fs::File, raw: bool) -> Result<Audio, EngineError> {
+    let mut bytes = Vec::new();
+    file.take(MAX_AUDIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            EngineError::InvalidArgument(format!("cannot read the audio file descriptor: {e}"))
+        })?;
+    if bytes.len() as u64 > MAX_AUDIO_BYTES {
+        return Err(EngineError::InvalidArgument(format!(
+            "audio is longer than the limit of {MAX_AUDIO_BYTES} bytes (5 minutes)"
+        )));
+    }
+    if raw {
+        let samples = bytes
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
+            .collect();
+        return Ok(Audio { samples });
+    }
+    let bad = |e: String| {
+        EngineError::InvalidArgument(format!(
+            "not a WAV file: {e} (pass format=raw for raw s16le)"
+        ))
+    };
+    let reader =
+        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
+    let spec = reader.spec();
+    if spec.sample_rate != 16_000 || spec.channels != 1 {
+        return Err(EngineError::InvalidArgument(format!(
+            "audio is {} Hz with {} channels; 16000 Hz mono is needed",
+            spec.sample_rate, spec.channels
+        )));
+    }
+    let samples: Result<Vec<f32>, hound::Error> = match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Int, 16) => reader
+            .into_samples::<i16>()
+            .map(|s| s.map(|v| v as f32 / 32768.0))
+            .collect(),
+        (hound::SampleFormat::Float, 32) => reader.into_samples::<f32>().collect(),
+        (f, b) => {
+            return Err(bad(format!(
+                "{b}-bit {f:?} samples are not supported; use 16-bit PCM"
+            )))
+        }
+    };
+    Ok(Audio {
+        samples: samples.map_err(|e| bad(e.to_string()))?,
+    })
+}

@@ -1,0 +1,87 @@
+//! The stages a turn calls that live in other modules (speech recognition, speech output,
+//! capture), each behind a small trait so they plug in without the engine knowing the models.
+//!
+//! A stage that is absent is `None` in [`Stages`] with the reason, and the calls that need it
+//! answer `NotReady` with that reason; turns that only *speak* their answer still finish, in
+//! text only.
+
+use std::sync::Arc;
+
+use super::turn::CancelToken;
+use crate::nlu::Language;
+
+/// A stage failed; the message names the model or device and the fix.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StageError(pub String);
+
+/// 16 kHz mono audio, samples in -1..1.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Audio {
+    pub samples: Vec<f32>,
+}
+
+/// Speech → text. Blocking: the engine runs it on a blocking thread.
+pub trait Transcriber: Send + Sync {
+    fn transcribe(
+        &self,
+        audio: &Audio,
+        language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<String, StageError>;
+}
+
+/// Text → sound on the speaker, to the end or until `cancel`. Blocking.
+pub trait Speaker: Send + Sync {
+    fn speak(
+        &self,
+        text: &str,
+        language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<(), StageError>;
+}
+
+/// Microphone → one utterance (until end of speech or `cancel`). Blocking.
+pub trait Capture: Send + Sync {
+    fn capture_utterance(&self, cancel: &CancelToken) -> Result<Audio, StageError>;
+}
+
+/// A stage, or why it is missing.
+pub enum Stage<T: ?Sized> {
+    Ready(Arc<T>),
+    Missing(String),
+}
+
+impl<T: ?Sized> Clone for Stage<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Stage::Ready(s) => Stage::Ready(s.clone()),
+            Stage::Missing(why) => Stage::Missing(why.clone()),
+        }
+    }
+}
+
+/// The pluggable stages of an engine.
+#[derive(Clone)]
+pub struct Stages {
+    pub transcriber: Stage<dyn Transcriber>,
+    pub speaker: Stage<dyn Speaker>,
+    pub capture: Stage<dyn Capture>,
+    /// Whether a wake-word detector is available (`WakeWordEnabled` can only be turned on then).
+    pub wake_word: Option<String>,
+}
+
+impl Stages {
+    /// No speech stage: what this build has until the speech modules are wired in.
+    pub fn text_only() -> Stages {
+        const NOT_BUILT: &str = "this build of skylark does not include it yet";
+        Stages {
+            transcriber: Stage::Missing(format!(
+                "speech recognition is not available: {NOT_BUILT}"
+            )),
+            speaker: Stage::Missing(format!("speech output is not available: {NOT_BUILT}")),
+            capture: Stage::Missing(format!("microphone capture is not available: {NOT_BUILT}")),
+            wake_word: None,
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Engine behaviour without any transport: turns, events, handlers (through an in-process
+//! dispatcher), limits and cancellation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::nlu::{Grammar, SlotValue};
+
+fn engine(config: EngineConfig) -> Engine {
+    let recognizer =
+        Recognizer::new(Grammar::builtin().expect("built-in catalog")).expect("compiles");
+    Engine::new(config, recognizer, Stages::text_only())
+}
+
+/// A dispatcher answering in-process: `reply` after `delay`, or never.
+struct Answer {
+    delay: Option<Duration>,
+    speech: &'static str,
+}
+
+impl IntentDispatcher for Answer {
+    fn dispatch(&self, _handler: &HandlerAddress, call: HandlerCall) -> DispatchFuture {
+        let delay = self.delay;
+        let speech = format!(
+            "{} ({})",
+            self.speech,
+            call.slots
+                .get("temperature")
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        );
+        Box::pin(async move {
+            match delay {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+            Ok(HandlerReply {
+                status: "ok".into(),
+                speech,
+            })
+        })
+    }
+}
+
+fn climate() -> HandlerAddress {
+    HandlerAddress {
+        owner: ":1.7".into(),
+        object: "/climate".into(),
+    }
+}
+
+async fn finished(
+    rx: &mut broadcast::Receiver<Event>,
+    turn: TurnId,
+) -> (TurnStatus, String, Vec<Event>) {
+    let mut seen = Vec::new();
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("event in time")
+            .expect("event");
+        seen.push(e.clone());
+        if let Event::TurnFinished {
+            turn: t,
+            status,
+            response,
+            ..
+        } = e
+        {
+            if t == turn {
+                return (status, response, seen);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn ask_without_handler_uses_the_default_response() {
+    let e = engine(EngineConfig::default());
+    let mut rx = e.subscribe();
+    let id = e
+        .ask(
+            "set the temperature to 22 degrees",
+            AskOptions::default(),
+            std::future::ready(()),
+        )
+        .expect("turn");
+    let (status, response, seen) = finished(&mut rx, id).await;
+    assert_eq!(status, TurnStatus::Ok);
+    assert!(response.contains("22"), "{response}");
+    assert!(seen.iter().any(|e| matches!(e, Event::IntentRecognized { intent, .. } if intent == "climate.set_temperature")));
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e, Event::StateChanged(State::Thinking))));
+    assert_eq!(e.state(), State::Idle);
+    let record = e.recent_turns().pop().expect("recorded");
+    assert!(record.timings.recognize.is_some() && record.timings.handler.is_none());
+}
+
+#[tokio::test]
+async fn handler_reply_timeout_and_cancel() {
+    let e = engine(EngineConfig {
+        handler_timeout: Duration::from_millis(200),
+        ..Default::default()
+    });
+    e.register_handler(climate(), vec!["climate.set_temperature".into()])
+        .expect("registered");
+    let mut rx = e.subscribe();
+
+    e.set_dispatcher(Arc::new(Answer {
+        delay: Some(Duration::from_millis(1)),
+        speech: "done",
+    }));
+    let id = e
+        .ask(
+            "set the temperature to 22 degrees",
+            AskOptions::default(),
+            std::future::ready(()),
+        )
+        .expect("turn");
+    let (status, response, _) = finished(&mut rx, id).await;
+    assert_eq!((status, response.as_str()), (TurnStatus::Ok, "done (22)"));
+
+    e.set_dispatcher(Arc::new(Answer {
+        delay: None,
+        speech: "never",
+    }));
+    let id = e
+        .ask(
+            "set the temperature to 22 degrees",
+            AskOptions::default(),
+            std::future::ready(()),
+        )
+        .expect("turn");
+    assert_eq!(finished(&mut rx, id).await.0, TurnStatus::Timeout);
+
+    let e = engine(EngineConfig {
+        handler_timeout: Duration::from_secs(3600),
+        ..Default::default()
+    });
+    e.register_handler(climate(), vec!["climate.set_temperature".into()])
+        .expect("registered");
+    e.set_dispatcher(Arc::new(Answer {
+        delay: None,
+        speech: "never",
+    }));
+    let mut rx = e.subscribe();
+    let id = e
+        .ask(
+            "set the temperature to 22 degrees",
+            AskOptions::default(),
+            std::future::ready(()),
+        )
+        .expect("turn");
+    // Wait until the handler is being called, then cancel.
+    loop {
+        if let Ok(Event::IntentRecognized { .. }) = rx.recv().await {
+            break;
+        }
+    }
+    e.cancel(id).expect("cancel");
+    assert_eq!(finished(&mut rx, id).await.0, TurnStatus::Cancelled);
+    assert!(e.cancel(id).is_ok(), "a finished turn is left alone");
+    assert!(matches!(
+        e.cancel(TurnId(99)),
+        Err(EngineError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn limits_are_named_errors() {
+    let e = engine(EngineConfig {
+        max_text_bytes: 16,
+        max_concurrent_turns: 1,
+        max_list_entries: 2,
+        ..Default::default()
+    });
+    assert!(
+        matches!(e.recognize(&"x".repeat(17), None), Err(EngineError::InvalidArgument(m)) if m.contains("max_text_bytes"))
+    );
+    // A turn that waits for its start holds the only slot.
+    let id = e
+        .ask(
+            "turn on the ac",
+            AskOptions::default(),
+            std::future::pending(),
+        )
+        .expect("first turn");
+    assert!(matches!(
+        e.speak("hello", None, std::future::ready(())),
+        Err(EngineError::Busy(_))
+    ));
+    e.cancel(id).expect("cancel");
+    let entries = vec![("a".to_string(), "1".to_string()); 3];
+    assert!(matches!(
+        e.set_list("contact", entries),
+        Err(EngineError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        e.set_language("fr"),
+        Err(EngineError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        e.set_wake_word_enabled(true),
+        Err(EngineError::NotReady(_))
+    ));
+    assert!(
+        matches!(e.start_listening(None), Err(EngineError::NotReady(m)) if m.contains("not available"))
+    );
+}
+
+#[tokio::test]
+async fn set_list_and_language() {
+    let e = engine(EngineConfig::default());
+    e.set_list("contact", vec![("alice".into(), "alice-id".into())])
+        .expect("set");
+    let r = e.recognize("call alice", None).expect("recognize");
+    assert_eq!(r.intent, "phone.call");
+    assert_eq!(
+        r.slots.get("contact"),
+        Some(&SlotValue::Text("alice-id".into()))
+    );
+    e.set_language("zh").expect("zh");
+    assert_eq!(e.language().to_string(), "zh-CN");
+    let r = e.recognize("把温度调到二十二度", None).expect("recognize");
+    assert_eq!(r.intent, "climate.set_temperature");
+}
+
+#[tokio::test]
+async fn shutdown_cancels_running_turns() {
+    let e = engine(EngineConfig {
+        handler_timeout: Duration::from_secs(3600),
+        ..Default::default()
+    });
+    e.register_handler(climate(), vec!["climate.set_temperature".into()])
+        .expect("registered");
+    e.set_dispatcher(Arc::new(Answer {
+        delay: None,
+        speech: "never",
+    }));
+    let mut rx = e.subscribe();
+    let id = e
+        .ask(
+            "set the temperature to 22 degrees",
+            AskOptions::default(),
+            std::future::ready(()),
+        )
+        .expect("turn");
+    e.shutdown(Duration::from_secs(30)).await;
+    assert_eq!(finished(&mut rx, id).await.0, TurnStatus::Cancelled);
+    assert!(matches!(
+        e.ask(
+            "turn on the ac",
+            AskOptions::default(),
+            std::future::ready(())
+        ),
+        Err(EngineError::NotReady(_))
+    ));
+}
+
+/// An audio sink that records what it was asked to say and plays until released or
+/// cancelled (a stand-in for the speaker device, not for a model: nothing is synthesised).
+#[derive(Default)]
+struct HeldSink {
+    said: std::sync::Mutex<Vec<String>>,
+    release: std::sync::atomic::AtomicUsize,
+}
+
+impl Speaker for HeldSink {
+    fn speak(
+        &self,
+        text: &str,
+        _language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<(), StageError> {
+        let n = {
+            let mut said = self
+                .said
+                .lock()
+                .map_err(|_| StageError("poisoned".into()))?;
+            said.push(text.to_string());
+            said.len()
+        };
+        while !cancel.is_cancelled() && self.release.load(std::sync::atomic::Ordering::SeqCst) < n {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+}
+
+/// The speaker is one audio path: a second turn waits for it, State says speaking, and a
+/// cancelled turn stops its speech.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_take_the_speaker_one_at_a_time() {
+    let sink = Arc::new(HeldSink::default());
+    let mut stages = Stages::text_only();
+    stages.speaker = Stage::Ready(sink.clone());
+    let recognizer = Recognizer::new(Grammar::builtin().expect("catalog")).expect("compiles");
+    let e = Engine::new(EngineConfig::default(), recognizer, stages);
+    let mut rx = e.subscribe();
+    let one = e.speak("one", None, std::future::ready(())).expect("one");
+    loop {
+        if let Event::StateChanged(State::Speaking) = rx.recv().await.expect("event") {
+            break;
+        }
+    }
+    let two = e.speak("two", None, std::future::ready(())).expect("two");
+    let three = e
+        .ask(
+            "turn on the ac",
+            AskOptions::default(),
+            std::future::ready(()),
+        )
+        .expect("three");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        *sink.said.lock().unwrap(),
+        vec!["one".to_string()],
+        "the others wait for the speaker"
+    );
+    assert_eq!(e.state(), State::Speaking);
+    e.cancel(one).expect("cancel one");
+    let mut ended = Vec::new();
+    while ended.len() < 3 {
+        if let Event::TurnFinished { turn, status, .. } = rx.recv().await.expect("event") {
+            ended.push((turn, status));
+            // Let each waiting turn finish its speech once it holds the speaker.
+            sink.release.store(3, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    assert_eq!(ended[0], (one, TurnStatus::Cancelled));
+    assert!(
+        ended.contains(&(two, TurnStatus::Ok)) && ended.contains(&(three, TurnStatus::Ok)),
+        "{ended:?}"
+    );
+    let said = sink.said.lock().unwrap().clone();
+    assert_eq!(said.len(), 3, "{said:?}");
+    assert_eq!(e.state(), State::Idle);
+    let timings = e
+        .recent_turns()
+        .into_iter()
+        .find(|t| t.id == two)
+        .expect("recorded")
+        .timings;
+    assert!(timings.speak.is_some());
+}
