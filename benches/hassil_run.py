@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Run hassil (PyPI, the Home Assistant reference matcher) on a grammar and sentences.
+"""Run hassil (PyPI, the Home Assistant reference matcher) on a grammar and sentences, with
+`recognize_best` (what Home Assistant uses: literal text beats wildcards).
 
 Called by `cargo bench --bench nlu_vs_hassil`, which runs skylark on the same input in the
 same run. Prints one JSON object: hassil's version, load time, per-sentence match times and
 results (intent and slots, or null).
 
-    python benches/hassil_run.py --language en --intents models/intents/en --sentences FILE [--rounds N]
+    python benches/hassil_run.py --language en --intents models/intents/en --sentences FILE.json [--rounds N]
 """
 import argparse
 import json
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 import hassil
-from hassil import Intents, recognize
+from hassil import Intents, recognize_best
 from importlib.metadata import version
 
 
@@ -38,12 +39,12 @@ def value(v):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--intents", action="append", required=True)
-    ap.add_argument("--sentences", required=True, help="one sentence a line")
+    ap.add_argument("--sentences", required=True, help="a JSON array of sentences")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--load-rounds", type=int, default=3)
     args = ap.parse_args()
 
-    sentences = [s for s in Path(args.sentences).read_text(encoding="utf-8").split("\n") if s.strip()]
+    sentences = json.loads(Path(args.sentences).read_text(encoding="utf-8"))
 
     load_s = []
     intents = None
@@ -58,7 +59,7 @@ def main():
         for text in sentences:
             t = time.perf_counter()
             try:
-                res = recognize(text, intents)
+                res = recognize_best(text, intents)
                 err = None
             except Exception as e:  # hassil raises on e.g. lists it cannot expand
                 res, err = None, f"{type(e).__name__}: {e}"
