@@ -20,18 +20,21 @@ pub fn skylark_bin() -> &'static str {
     env!("CARGO_BIN_EXE_skylark")
 }
 
-/// The Python that runs tests/clients/*.py (the project's venv, with jeepney).
+/// The Python that runs tests/clients/*.py: `$SKYLARK_PYTHON`, else the project's venv
+/// (`$XDG_CACHE_HOME/skylark/venv`, which `scripts/test.sh` fills from tests/requirements.txt).
 pub fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("SKYLARK_TEST_PYTHON") {
+    if let Some(p) = std::env::var_os("SKYLARK_PYTHON") {
         return PathBuf::from(p);
     }
-    let home = std::env::var_os("HOME")
+    let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root"));
-    let venv = home.join(".cache/skylark/venv/bin/python");
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root")).join(".cache")
+        });
+    let venv = cache.join("skylark/venv/bin/python");
     assert!(
         venv.exists(),
-        "{} is missing: create the venv with `python3 -m venv ~/.cache/skylark/venv && ~/.cache/skylark/venv/bin/pip install -r models/requirements.txt` (jeepney)",
+        "{} is missing: run scripts/test.sh (it creates the venv with tests/requirements.txt)",
         venv.display()
     );
     venv
