@@ -52,11 +52,15 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
         );
     }
     engine_config.language = language;
+    // Without --lang, a sentence written in Chinese characters is Mandarin whatever the
+    // configured language, as a bilingual driver would expect.
+    let mandarin = (args.lang.is_none() && recognizer.supports(&Language::mandarin())).then_some("zh-CN");
+    let language_of = |text: &str| mandarin.filter(|_| text.chars().any(skylark::nlu::normalize::is_cjk));
     let engine = Engine::new(engine_config, recognizer, Stages::text_only());
     let out = std::io::stdout();
     let mut out = out.lock();
     if let Some(text) = &args.text {
-        let r = engine.recognize(text, None)?;
+        let r = engine.recognize(text, language_of(text))?;
         if args.json || args.jsonl {
             writeln!(out, "{}", to_json(text, &r))?;
         } else {
@@ -71,7 +75,7 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
         if text.is_empty() {
             continue;
         }
-        let r = engine.recognize(text, None)?;
+        let r = engine.recognize(text, language_of(text))?;
         if args.jsonl {
             writeln!(out, "{}", to_json(text, &r))?;
         } else if args.json {
