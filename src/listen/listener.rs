@@ -48,7 +48,7 @@ impl Default for ListenConfig {
             start_timeout_ms: 6000,
             max_utterance_ms: 15_000,
             wake_gap_ms: 150,
-            wake_gap_max_ms: 1000,
+            wake_gap_max_ms: 800,
         }
     }
 }
@@ -82,6 +82,9 @@ pub struct Listener {
     waiting_captures: AtomicUsize,
     config: ListenConfig,
 }
+
+/// A read of at most this much audio means the loop keeps up with the microphone.
+const CAUGHT_UP_MS: u32 = 120;
 
 /// Samples in `ms` milliseconds at 16 kHz.
 fn samples(ms: u32) -> usize {
@@ -190,7 +193,8 @@ impl Listener {
         let neg = cfg.segmenter.neg_threshold;
         // After a wake word: skip until `wake_gap_ms` of non-speech (the keyword's end).
         let mut skipping = continuing;
-        let (mut quiet_run, mut skipped) = (0usize, 0usize);
+        let mut quiet_run = 0usize;
+        let mut skipped: Vec<(Vec<f32>, f32)> = Vec::new();
         let mut audio: Vec<f32> = Vec::new();
         let mut speech_start: Option<usize> = None;
         let mut last_partial = 0usize;
@@ -200,24 +204,38 @@ impl Listener {
                 return Ok(Vec::new());
             }
             front.read_buf.clear();
-            front.mic.read(&mut front.read_buf, Duration::from_secs(1))?;
+            // Generous: the first stream of a just-started microphone takes a moment to open.
+            front.mic.read(&mut front.read_buf, Duration::from_secs(3))?;
+            // A partial transcription runs on this thread; only start one when caught up with
+            // the microphone, so partials never delay the end of speech.
+            let caught_up = front.read_buf.len() <= samples(CAUGHT_UP_MS);
             let mut input = std::mem::take(&mut front.carry);
             input.extend_from_slice(&front.read_buf);
             let whole = input.len() / FRAME_SAMPLES * FRAME_SAMPLES;
             front.carry = input[whole..].to_vec();
+            let mut frames: Vec<(Vec<f32>, f32)> = Vec::with_capacity(whole / FRAME_SAMPLES);
             for frame in input[..whole].chunks_exact(FRAME_SAMPLES) {
                 let prob = front.vad.process(frame)?;
                 if skipping {
-                    skipped += FRAME_SAMPLES;
+                    skipped.push((frame.to_vec(), prob));
                     quiet_run = if prob < neg { quiet_run + FRAME_SAMPLES } else { 0 };
-                    if quiet_run >= samples(cfg.wake_gap_ms) || skipped >= samples(cfg.wake_gap_max_ms)
-                    {
-                        tracing::debug!(skipped_ms = skipped * 1000 / samples(1000), "end of the wake word");
+                    if quiet_run >= samples(cfg.wake_gap_ms) {
+                        tracing::debug!(skipped_ms = skipped.len() * 32, "end of the wake word");
                         skipping = false;
+                        skipped.clear();
+                    } else if skipped.len() * FRAME_SAMPLES >= samples(cfg.wake_gap_max_ms) {
+                        // No pause after the keyword: the command may have begun right after
+                        // it, so keep everything since the detection rather than lose its start.
+                        tracing::debug!("no pause after the wake word; keeping the audio since the detection");
+                        skipping = false;
+                        frames.append(&mut skipped);
                     }
                     continue;
                 }
-                audio.extend_from_slice(frame);
+                frames.push((frame.to_vec(), prob));
+            }
+            for (frame, prob) in frames {
+                audio.extend_from_slice(&frame);
                 match seg.push(prob) {
                     Some(VadEvent::Start { start }) => {
                         tracing::debug!(at_ms = start * 1000 / samples(1000), "speech started");
@@ -240,7 +258,9 @@ impl Listener {
                     tracing::info!(limit_ms = cfg.max_utterance_ms, "utterance cut at vad.max_utterance_ms");
                     return Ok(audio[start..].to_vec());
                 }
-                Some(start) if interval > 0 && audio.len() - last_partial.max(start) >= interval => {
+                Some(start)
+                    if caught_up && interval > 0 && audio.len() - last_partial.max(start) >= interval =>
+                {
                     last_partial = audio.len();
                     partial(&audio[start..]);
                 }

@@ -186,12 +186,21 @@ pub struct WakeLoop {
 }
 
 impl WakeLoop {
+    /// Must be called inside the Tokio runtime that runs the engine's turns.
     pub fn spawn(engine: Engine, listener: Arc<Listener>) -> WakeLoop {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let runtime = tokio::runtime::Handle::try_current();
         let thread = std::thread::Builder::new()
             .name("skylark-wake".into())
-            .spawn(move || wake_loop(&engine, &listener, &flag))
+            .spawn(move || {
+                let Ok(runtime) = runtime else {
+                    tracing::error!("the wake-word loop needs the engine's async runtime; wake word off");
+                    return;
+                };
+                let _entered = runtime.enter();
+                wake_loop(&engine, &listener, &flag)
+            })
             .map_err(|e| tracing::error!("cannot start the wake-word thread: {e}"))
             .ok();
         WakeLoop { stop, thread }
