@@ -120,7 +120,7 @@ impl Rig {
                 "[audio]\ninput_device = \"vmic.monitor\"\n\
                  [wakeword]\nenabled = {wake_word}\nthreshold = 0.6\nrefractory_ms = 2000\n\
                  [vad]\nstart_timeout_ms = 3000\n\
-                 [asr]\npartial_interval_ms = 500\n"
+                 [asr]\npartial_interval_ms = 1000\n"
             ),
         )
         .expect("config");
@@ -133,6 +133,7 @@ impl Rig {
             .arg("daemon")
             .env("SKYLARK_MODELS_DIR", &models)
             .env("SKYLARK_LOG", "info,skylark::listen=debug,skylark::audio=debug")
+            .env("SKYLARK_SAVE_UTTERANCES", std::env::var_os("SKYLARK_SAVE_UTTERANCES").unwrap_or_else(|| dir.path().into()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
@@ -198,6 +199,9 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- daemon log ----\n{}", self.log());
+        }
         let _ = Command::new("kill").arg(self.daemon.id().to_string()).status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {

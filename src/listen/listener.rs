@@ -222,7 +222,10 @@ impl Listener {
                     if quiet_run >= samples(cfg.wake_gap_ms) {
                         tracing::debug!(skipped_ms = skipped.len() * 32, "end of the wake word");
                         skipping = false;
-                        skipped.clear();
+                        // The pause itself stays: the recogniser does worse on speech that
+                        // starts at the very first sample.
+                        let keep = quiet_run / FRAME_SAMPLES;
+                        frames.extend(skipped.drain(..).rev().take(keep).rev());
                     } else if skipped.len() * FRAME_SAMPLES >= samples(cfg.wake_gap_max_ms) {
                         // No pause after the keyword: the command may have begun right after
                         // it, so keep everything since the detection rather than lose its start.

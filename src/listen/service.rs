@@ -41,7 +41,24 @@ impl Capture for MicCapture {
                 partial(&Audio { samples: so_far.to_vec() })
             })
             .map_err(|e| StageError(e.to_string()))?;
+        save_utterance(&samples);
         Ok(Audio { samples })
+    }
+}
+
+/// With `$SKYLARK_SAVE_UTTERANCES` set to a folder, each captured utterance is written there as
+/// a 16 kHz WAV: to hear what the recogniser got when a command is misunderstood.
+fn save_utterance(samples: &[f32]) {
+    let Some(dir) = std::env::var_os("SKYLARK_SAVE_UTTERANCES") else { return };
+    if samples.is_empty() {
+        return;
+    }
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let path = Path::new(&dir).join(format!("utterance-{}-{n}.wav", std::process::id()));
+    match crate::audio::write_wav(&path, samples, crate::audio::TARGET_SAMPLE_RATE) {
+        Ok(()) => tracing::debug!(path = %path.display(), "utterance saved"),
+        Err(e) => tracing::warn!("cannot save the utterance: {e}"),
     }
 }
 
