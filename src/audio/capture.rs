@@ -38,7 +38,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// the reading thread without losing samples.
 const RING_SECONDS: usize = 10;
 /// Audio delivered per callback. Fixed, because PulseAudio's default record fragment is 2 s.
-const FRAGMENT_MS: u32 = 20;
+const FRAGMENT_MS: u32 = 40;
 
 /// Why the microphone gives no audio. The message names the device and the fix.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -108,6 +108,62 @@ impl Converter {
             used += need;
         }
         self.pending.drain(..used);
+        Ok(())
+    }
+}
+
+/// Where the listening loop gets 16 kHz mono audio: the [`Microphone`], or a WAV file in tests
+/// ([`ClipSource`]), so the loop is tested on real speech without a sound server.
+pub trait AudioSource: Send {
+    /// Appends the audio that arrived since the last call to `out`, waiting up to `wait` when
+    /// none has. Returns how many samples were appended (0 after a quiet wait).
+    fn read(&mut self, out: &mut Vec<f32>, wait: Duration) -> Result<usize, CaptureError>;
+    /// Throws away audio captured so far.
+    fn flush(&mut self) -> Result<(), CaptureError>;
+}
+
+impl AudioSource for Microphone {
+    fn read(&mut self, out: &mut Vec<f32>, wait: Duration) -> Result<usize, CaptureError> {
+        Microphone::read(self, out, wait)
+    }
+
+    fn flush(&mut self) -> Result<(), CaptureError> {
+        Microphone::flush(self)
+    }
+}
+
+/// Recorded audio played as if live: each read returns the next `chunk` samples (then
+/// silence forever, like a quiet room); `flush` does not skip anything, so a test decides
+/// exactly what is heard.
+pub struct ClipSource {
+    samples: Vec<f32>,
+    pos: usize,
+    chunk: usize,
+}
+
+impl ClipSource {
+    /// `samples` at 16 kHz mono, handed out `chunk` at a time.
+    pub fn new(samples: Vec<f32>, chunk: usize) -> ClipSource {
+        ClipSource { samples, pos: 0, chunk: chunk.max(1) }
+    }
+
+    /// Samples handed out so far (silence after the end included).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
+impl AudioSource for ClipSource {
+    fn read(&mut self, out: &mut Vec<f32>, _wait: Duration) -> Result<usize, CaptureError> {
+        let end = self.pos + self.chunk;
+        for i in self.pos..end {
+            out.push(self.samples.get(i).copied().unwrap_or(0.0));
+        }
+        self.pos = end;
+        Ok(self.chunk)
+    }
+
+    fn flush(&mut self) -> Result<(), CaptureError> {
         Ok(())
     }
 }
@@ -463,4 +519,66 @@ where
         )
         .map_err(|e| e.to_string())?;
     Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(rate: u32, hz: f32, secs: f32) -> Vec<f32> {
+        (0..(rate as f32 * secs) as usize)
+            .map(|i| 0.5 * (i as f32 * 2.0 * std::f32::consts::PI * hz / rate as f32).sin())
+            .collect()
+    }
+
+    /// Zero crossings per second of a signal: 2 × its frequency for a pure tone.
+    fn crossings_per_sec(x: &[f32], rate: u32) -> f32 {
+        let n = x.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        n as f32 * rate as f32 / x.len() as f32
+    }
+
+    #[test]
+    fn converter_resamples_in_pieces_of_any_size() {
+        for rate in [44_100u32, 48_000, 22_050, 8_000] {
+            let input = tone(rate, 440.0, 2.0);
+            let mut conv = Converter::new(rate).unwrap();
+            let mut out = Vec::new();
+            for piece in input.chunks(333) {
+                conv.push(piece, &mut out).unwrap();
+            }
+            let expected = 2 * TARGET_SAMPLE_RATE as usize;
+            // Whatever is short of a whole input chunk waits for the next callback.
+            assert!(out.len() <= expected && out.len() + 1200 >= expected, "{rate}: {}", out.len());
+            let steady = &out[1600..out.len() - 800];
+            let f = crossings_per_sec(steady, TARGET_SAMPLE_RATE) / 2.0;
+            assert!((f - 440.0).abs() < 5.0, "{rate} Hz: a 440 Hz tone came out at {f} Hz");
+        }
+    }
+
+    #[test]
+    fn converter_removes_what_16_khz_cannot_hold() {
+        // 7 kHz is below the new Nyquist (8 kHz) and stays; 12 kHz must not alias down to 4 kHz.
+        let mut conv = Converter::new(48_000).unwrap();
+        let mut out = Vec::new();
+        conv.push(&tone(48_000, 12_000.0, 1.0), &mut out).unwrap();
+        let rms = (out[800..].iter().map(|v| v * v).sum::<f32>() / (out.len() - 800) as f32).sqrt();
+        assert!(rms < 0.01, "12 kHz leaked through as {rms}");
+    }
+
+    #[test]
+    fn native_16_khz_passes_through() {
+        let mut conv = Converter::new(16_000).unwrap();
+        let mut out = Vec::new();
+        conv.push(&[0.1, 0.2, 0.3], &mut out).unwrap();
+        assert_eq!(out, vec![0.1, 0.2, 0.3]);
+    }
+
+    #[test]
+    fn clip_source_plays_then_is_silent() {
+        let mut src = ClipSource::new(vec![1.0; 5], 4);
+        let mut out = Vec::new();
+        src.read(&mut out, Duration::ZERO).unwrap();
+        src.read(&mut out, Duration::ZERO).unwrap();
+        assert_eq!(out, vec![1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+    }
 }

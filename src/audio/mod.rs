@@ -4,7 +4,7 @@
 pub mod capture;
 pub mod wav;
 
-pub use capture::{CaptureError, Microphone};
+pub use capture::{AudioSource, CaptureError, ClipSource, Microphone};
 
 pub use wav::{
     read_wav, read_wav_from, resample, write_wav, ResampleError, WavError, TARGET_SAMPLE_RATE,

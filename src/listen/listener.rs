@@ -22,7 +22,7 @@ use super::segmenter::{SegmenterConfig, VadEvent, VadSegmenter};
 use super::vad::{VoiceActivityDetector, FRAME_SAMPLES};
 use super::wakeword::{Detection, WakeWordDetector};
 use super::{ListenError, SAMPLE_RATE};
-use crate::audio::{CaptureError, Microphone};
+use crate::audio::{AudioSource, CaptureError};
 
 /// How one listens, from the `[vad]`, `[asr]` and `[wakeword]` config sections.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub enum ListenerError {
 }
 
 struct Front {
-    mic: Microphone,
+    mic: Box<dyn AudioSource>,
     vad: Box<dyn VoiceActivityDetector>,
     wake: Option<WakeWordDetector>,
     /// Set when a wake word fired: the next capture continues the stream from there.
@@ -92,8 +92,9 @@ fn samples(ms: u32) -> usize {
 }
 
 impl Listener {
+    /// `mic` is the [`crate::audio::Microphone`] (or a [`crate::audio::ClipSource`] in tests).
     pub fn new(
-        mic: Microphone,
+        mic: Box<dyn AudioSource>,
         vad: Box<dyn VoiceActivityDetector>,
         wake: Option<WakeWordDetector>,
         config: ListenConfig,

@@ -142,7 +142,7 @@ pub fn speech_stages(config: &Config, models_dir: &Path) -> (Stages, Option<Arc<
     }
     let listen = listen_config(config);
     let mic = Microphone::open(&config.audio.input_device);
-    let listener = Arc::new(Listener::new(mic, vad, wake, listen));
+    let listener = Arc::new(Listener::new(Box::new(mic), vad, wake, listen));
     stages.capture = Stage::Ready(Arc::new(MicCapture(listener.clone())));
     (stages, Some(listener))
 }
