@@ -73,7 +73,7 @@ pub struct AsrConfig {
 }
 
 /// The microphone.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AudioConfig {
     /// Input device: a PulseAudio source name (`pactl list short sources`, e.g.
@@ -193,12 +193,6 @@ impl Default for ModelsConfig {
 impl Default for AsrConfig {
     fn default() -> Self {
         AsrConfig { model_en: "whisper-tiny-en".into(), model_multilingual: "whisper-base".into(), threads: 0, partial_interval_ms: 1000 }
-    }
-}
-
-impl Default for AudioConfig {
-    fn default() -> Self {
-        AudioConfig { input_device: String::new() }
     }
 }
 

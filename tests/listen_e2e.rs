@@ -26,16 +26,30 @@ struct Pulse {
 
 impl Pulse {
     fn start(dir: &Path) -> Pulse {
-        let p = Pulse { dir: dir.to_path_buf() };
+        let p = Pulse {
+            dir: dir.to_path_buf(),
+        };
         for sub in ["home", "run", "run/pulse"] {
             std::fs::create_dir_all(dir.join(sub)).expect("pulse dirs");
         }
-        let socket = format!("module-native-protocol-unix socket={} auth-anonymous=1", p.socket().display());
+        let socket = format!(
+            "module-native-protocol-unix socket={} auth-anonymous=1",
+            p.socket().display()
+        );
         let status = p
             .command("pulseaudio")
-            .args(["-n", "--daemonize=yes", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=yes"])
+            .args([
+                "-n",
+                "--daemonize=yes",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "--use-pid-file=yes",
+            ])
             .args(["-L", &socket])
-            .args(["-L", "module-null-sink sink_name=vmic rate=16000 channels=1"])
+            .args([
+                "-L",
+                "module-null-sink sink_name=vmic rate=16000 channels=1",
+            ])
             .args(["-L", "module-null-sink sink_name=speaker"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -43,8 +57,18 @@ impl Pulse {
             .expect("pulseaudio must be installed (apt-get install pulseaudio)");
         assert!(status.success(), "pulseaudio did not start: {status}");
         let start = Instant::now();
-        while !p.command("pactl").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {
-            assert!(start.elapsed() < PATIENCE, "pulseaudio never answered `pactl info`");
+        while !p
+            .command("pactl")
+            .arg("info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "pulseaudio never answered `pactl info`"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         p
@@ -70,7 +94,9 @@ impl Pulse {
 
     /// Plays a WAV into the virtual microphone, to its end.
     fn play(&self, wav: &Path) {
-        ok(common::run(self.command("paplay").arg("--device=vmic").arg(wav)));
+        ok(common::run(
+            self.command("paplay").arg("--device=vmic").arg(wav),
+        ));
     }
 
     fn stop(&self) {
@@ -105,8 +131,17 @@ struct Rig {
 
 fn models_dir() -> PathBuf {
     let dir = skylark::models::default_models_dir();
-    for f in ["whisper/ggml-tiny.en.bin", "vad/silero_vad.onnx", "wakeword/hey_livekit.onnx", "wakeword/melspectrogram.onnx"] {
-        assert!(dir.join(f).is_file(), "model {} is missing: run `skylark models fetch`", dir.join(f).display());
+    for f in [
+        "whisper/ggml-tiny.en.bin",
+        "vad/silero_vad.onnx",
+        "wakeword/hey_livekit.onnx",
+        "wakeword/melspectrogram.onnx",
+    ] {
+        assert!(
+            dir.join(f).is_file(),
+            "model {} is missing: run `skylark models fetch`",
+            dir.join(f).display()
+        );
     }
     dir
 }
@@ -136,8 +171,14 @@ impl Rig {
             .arg(&config)
             .arg("daemon")
             .env("SKYLARK_MODELS_DIR", &models)
-            .env("SKYLARK_LOG", "info,skylark::listen=debug,skylark::audio=debug")
-            .env("SKYLARK_SAVE_UTTERANCES", std::env::var_os("SKYLARK_SAVE_UTTERANCES").unwrap_or_else(|| dir.path().into()))
+            .env(
+                "SKYLARK_LOG",
+                "info,skylark::listen=debug,skylark::audio=debug",
+            )
+            .env(
+                "SKYLARK_SAVE_UTTERANCES",
+                std::env::var_os("SKYLARK_SAVE_UTTERANCES").unwrap_or_else(|| dir.path().into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
@@ -146,11 +187,22 @@ impl Rig {
         let rig_log = log.clone();
         let start = Instant::now();
         while !bus.has_owner() {
-            assert!(start.elapsed() < PATIENCE * 2, "the daemon did not own its name; log:\n{}", read(&rig_log));
+            assert!(
+                start.elapsed() < PATIENCE * 2,
+                "the daemon did not own its name; log:\n{}",
+                read(&rig_log)
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let monitor = Watcher::monitor(&bus);
-        let rig = Rig { pulse, bus, daemon, log, monitor, dir };
+        let rig = Rig {
+            pulse,
+            bus,
+            daemon,
+            log,
+            monitor,
+            dir,
+        };
         rig.wait_log("microphone open", 1);
         rig
     }
@@ -163,7 +215,11 @@ impl Rig {
     fn wait_log(&self, needle: &str, count: usize) {
         let start = Instant::now();
         while self.log().matches(needle).count() < count {
-            assert!(start.elapsed() < PATIENCE, "`{needle}` not logged {count} times; log:\n{}", self.log());
+            assert!(
+                start.elapsed() < PATIENCE,
+                "`{needle}` not logged {count} times; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -179,7 +235,12 @@ impl Rig {
                     .arg(&raw)
                     .env("SKYLARK_MODELS_DIR", models_dir()),
             ));
-            ok(common::run(Command::new("sox").arg(&raw).args(["-r", "16000", "-c", "1"]).arg(&out)));
+            ok(common::run(
+                Command::new("sox")
+                    .arg(&raw)
+                    .args(["-r", "16000", "-c", "1"])
+                    .arg(&out),
+            ));
         }
         out
     }
@@ -192,12 +253,19 @@ impl Rig {
     /// The `TurnFinished` line of `turn`, and every monitor line seen before it.
     fn finished(&mut self, turn: &str) -> String {
         let turn = format!("'{turn}'");
-        self.monitor.wait_for_within(SPEECH_PATIENCE, |l| l.contains(".TurnFinished") && l.contains(&turn))
+        self.monitor.wait_for_within(SPEECH_PATIENCE, |l| {
+            l.contains(".TurnFinished") && l.contains(&turn)
+        })
     }
 
     fn lines_of(&self, turn: &str) -> Vec<String> {
         let turn = format!("'{turn}'");
-        self.monitor.seen.iter().filter(|l| l.contains(&turn)).cloned().collect()
+        self.monitor
+            .seen
+            .iter()
+            .filter(|l| l.contains(&turn))
+            .cloned()
+            .collect()
     }
 }
 
@@ -206,7 +274,9 @@ impl Drop for Rig {
         if std::thread::panicking() {
             eprintln!("---- daemon log ----\n{}", self.log());
         }
-        let _ = Command::new("kill").arg(self.daemon.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.daemon.id().to_string())
+            .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = self.daemon.try_wait() {
@@ -224,11 +294,15 @@ fn read(p: &Path) -> String {
 }
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn is_set_ac_on(line: &str) -> bool {
-    line.contains(".IntentRecognized") && line.contains("'climate.set_ac'") && line.contains("'state': <'on'>")
+    line.contains(".IntentRecognized")
+        && line.contains("'climate.set_ac'")
+        && line.contains("'state': <'on'>")
 }
 
 /// "hey livekit", a short pause, "turn on the air conditioning": the wake word starts a turn
@@ -240,9 +314,13 @@ fn wake_word_then_command_gives_the_intent() {
     rig.pulse.play(&data("wakeword/positive.wav"));
     std::thread::sleep(Duration::from_millis(400)); // the speaker's pause after the wake word
     rig.pulse.play(&command);
-    let wake = rig.monitor.wait_for_within(SPEECH_PATIENCE, |l| l.contains(".WakeWordDetected"));
+    let wake = rig
+        .monitor
+        .wait_for_within(SPEECH_PATIENCE, |l| l.contains(".WakeWordDetected"));
     assert!(wake.contains("'hey_livekit'"), "{wake}");
-    let intent = rig.monitor.wait_for_within(SPEECH_PATIENCE, |l| l.contains(".IntentRecognized"));
+    let intent = rig
+        .monitor
+        .wait_for_within(SPEECH_PATIENCE, |l| l.contains(".IntentRecognized"));
     assert!(is_set_ac_on(&intent), "{intent}\nlog:\n{}", rig.log());
     let turn = turn_path_in(&intent);
     let finished = rig.finished(&turn);
@@ -252,9 +330,13 @@ fn wake_word_then_command_gives_the_intent() {
         .iter()
         .find(|l| l.contains(".Transcript") && l.trim_end().ends_with("true)"))
         .unwrap_or_else(|| panic!("no final Transcript for {turn}: {lines:#?}"));
-    assert!(final_transcript.to_lowercase().contains("air conditioning"), "{final_transcript}");
+    assert!(
+        final_transcript.to_lowercase().contains("air conditioning"),
+        "{final_transcript}"
+    );
     // Signals of the turn come in the contract's order: transcript, intent, end.
-    let pos = |pred: &dyn Fn(&str) -> bool| lines.iter().position(|l| pred(l)).unwrap_or(usize::MAX);
+    let pos =
+        |pred: &dyn Fn(&str) -> bool| lines.iter().position(|l| pred(l)).unwrap_or(usize::MAX);
     let t = pos(&|l| l.contains(".Transcript") && l.trim_end().ends_with("true)"));
     let i = pos(&|l| l.contains(".IntentRecognized"));
     let f = pos(&|l| l.contains(".TurnFinished"));
@@ -275,13 +357,21 @@ fn push_to_talk_command_silence_and_noise() {
     assert!(finished.contains("'ok'"), "{finished}\nlog:\n{}", rig.log());
     let lines = rig.lines_of(&turn);
     assert!(lines.iter().any(|l| is_set_ac_on(l)), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains(".Transcript") && l.trim_end().ends_with("true)")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(".Transcript") && l.trim_end().ends_with("true)")),
+        "{lines:#?}"
+    );
 
     // Nobody speaks: the turn ends at vad.start_timeout_ms.
     let turn = rig.start_listening();
     let finished = rig.finished(&turn);
     assert!(finished.contains("'no_intent'"), "{finished}");
-    assert!(!rig.lines_of(&turn).iter().any(|l| l.contains(".IntentRecognized")));
+    assert!(!rig
+        .lines_of(&turn)
+        .iter()
+        .any(|l| l.contains(".IntentRecognized")));
 
     // Noise: not speech, no intent.
     let noise = rig.dir.path().join("noise.wav");
@@ -295,8 +385,15 @@ fn push_to_talk_command_silence_and_noise() {
     std::thread::sleep(Duration::from_millis(300));
     rig.pulse.play(&noise);
     let finished = rig.finished(&turn);
-    assert!(finished.contains("'no_intent'"), "{finished}\nlog:\n{}", rig.log());
-    assert!(!rig.lines_of(&turn).iter().any(|l| l.contains(".IntentRecognized")));
+    assert!(
+        finished.contains("'no_intent'"),
+        "{finished}\nlog:\n{}",
+        rig.log()
+    );
+    assert!(!rig
+        .lines_of(&turn)
+        .iter()
+        .any(|l| l.contains(".IntentRecognized")));
 }
 
 /// The audio server dies mid-listen: the turn fails, the daemon logs it and keeps serving text
@@ -309,11 +406,21 @@ fn audio_server_loss_and_recovery() {
     std::thread::sleep(Duration::from_millis(300));
     rig.pulse.stop();
     let finished = rig.finished(&turn);
-    assert!(finished.contains("'failed'"), "{finished}\nlog:\n{}", rig.log());
+    assert!(
+        finished.contains("'failed'"),
+        "{finished}\nlog:\n{}",
+        rig.log()
+    );
     rig.wait_log("microphone lost", 1);
-    let reply = ok(rig.bus.gdbus_call("Recognize", &["turn on the air conditioning", "{}"]));
+    let reply = ok(rig
+        .bus
+        .gdbus_call("Recognize", &["turn on the air conditioning", "{}"]));
     assert!(reply.contains("'climate.set_ac'"), "{reply}");
-    assert!(rig.daemon.try_wait().ok().flatten().is_none(), "the daemon exited; log:\n{}", rig.log());
+    assert!(
+        rig.daemon.try_wait().ok().flatten().is_none(),
+        "the daemon exited; log:\n{}",
+        rig.log()
+    );
 
     let pulse = Pulse::start(&rig.dir.path().join("pulse"));
     rig.wait_log("microphone open", 2);

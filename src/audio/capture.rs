@@ -27,6 +27,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
 
+use super::source::AudioSource;
 use super::TARGET_SAMPLE_RATE;
 
 /// A stream that delivered nothing for this long is considered dead and reopened.
@@ -81,11 +82,24 @@ impl Converter {
         } else {
             let chunk = (rate as usize / 50).max(64);
             Some(
-                Fft::<f32>::new(rate as usize, TARGET_SAMPLE_RATE as usize, chunk, 1, FixedSync::Input)
-                    .map_err(|e| CaptureError::Resample { from: rate, reason: e.to_string() })?,
+                Fft::<f32>::new(
+                    rate as usize,
+                    TARGET_SAMPLE_RATE as usize,
+                    chunk,
+                    1,
+                    FixedSync::Input,
+                )
+                .map_err(|e| CaptureError::Resample {
+                    from: rate,
+                    reason: e.to_string(),
+                })?,
             )
         };
-        Ok(Converter { rate, fft, pending: Vec::new() })
+        Ok(Converter {
+            rate,
+            fft,
+            pending: Vec::new(),
+        })
     }
 
     fn push(&mut self, native: &[f32], out: &mut Vec<f32>) -> Result<(), CaptureError> {
@@ -94,7 +108,10 @@ impl Converter {
             return Ok(());
         };
         self.pending.extend_from_slice(native);
-        let err = |e: String| CaptureError::Resample { from: self.rate, reason: e };
+        let err = |e: String| CaptureError::Resample {
+            from: self.rate,
+            reason: e,
+        };
         let mut used = 0;
         loop {
             let need = fft.input_frames_next();
@@ -112,16 +129,6 @@ impl Converter {
     }
 }
 
-/// Where the listening loop gets 16 kHz mono audio: the [`Microphone`], or a WAV file in tests
-/// ([`ClipSource`]), so the loop is tested on real speech without a sound server.
-pub trait AudioSource: Send {
-    /// Appends the audio that arrived since the last call to `out`, waiting up to `wait` when
-    /// none has. Returns how many samples were appended (0 after a quiet wait).
-    fn read(&mut self, out: &mut Vec<f32>, wait: Duration) -> Result<usize, CaptureError>;
-    /// Throws away audio captured so far.
-    fn flush(&mut self) -> Result<(), CaptureError>;
-}
-
 impl AudioSource for Microphone {
     fn read(&mut self, out: &mut Vec<f32>, wait: Duration) -> Result<usize, CaptureError> {
         Microphone::read(self, out, wait)
@@ -129,42 +136,6 @@ impl AudioSource for Microphone {
 
     fn flush(&mut self) -> Result<(), CaptureError> {
         Microphone::flush(self)
-    }
-}
-
-/// Recorded audio played as if live: each read returns the next `chunk` samples (then
-/// silence forever, like a quiet room); `flush` does not skip anything, so a test decides
-/// exactly what is heard.
-pub struct ClipSource {
-    samples: Vec<f32>,
-    pos: usize,
-    chunk: usize,
-}
-
-impl ClipSource {
-    /// `samples` at 16 kHz mono, handed out `chunk` at a time.
-    pub fn new(samples: Vec<f32>, chunk: usize) -> ClipSource {
-        ClipSource { samples, pos: 0, chunk: chunk.max(1) }
-    }
-
-    /// Samples handed out so far (silence after the end included).
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-}
-
-impl AudioSource for ClipSource {
-    fn read(&mut self, out: &mut Vec<f32>, _wait: Duration) -> Result<usize, CaptureError> {
-        let end = self.pos + self.chunk;
-        for i in self.pos..end {
-            out.push(self.samples.get(i).copied().unwrap_or(0.0));
-        }
-        self.pos = end;
-        Ok(self.chunk)
-    }
-
-    fn flush(&mut self) -> Result<(), CaptureError> {
-        Ok(())
     }
 }
 
@@ -235,7 +206,10 @@ impl Microphone {
                 }
             } else if Instant::now() >= deadline {
                 let reason = lock(&self.shared.down_reason).clone();
-                return Err(CaptureError::Unavailable { device: self.device.clone(), reason });
+                return Err(CaptureError::Unavailable {
+                    device: self.device.clone(),
+                    reason,
+                });
             }
             if Instant::now() >= deadline {
                 return Ok(0);
@@ -312,7 +286,13 @@ fn supervise(device: &str, shared: &Arc<Shared>, feeds: &mpsc::Sender<Feed>) {
                 *lock(&shared.down_reason) = String::new();
                 backoff = BACKOFF_MIN;
                 outage_logged = false;
-                if feeds.send(Feed { consumer: open.consumer, rate: open.rate }).is_err() {
+                if feeds
+                    .send(Feed {
+                        consumer: open.consumer,
+                        rate: open.rate,
+                    })
+                    .is_err()
+                {
                     return;
                 }
                 let why = watch(&open.health, shared);
@@ -474,8 +454,20 @@ fn build(dev: &cpal::Device, host: &'static str, shared: &Arc<Shared>) -> Result
         }
     }?;
     stream.play().map_err(|e| e.to_string())?;
-    let name = dev.id().map(|i| i.id().to_string()).unwrap_or_else(|_| dev.to_string());
-    Ok(Opened { stream, consumer, health, name, host, rate, channels, format })
+    let name = dev
+        .id()
+        .map(|i| i.id().to_string())
+        .unwrap_or_else(|_| dev.to_string());
+    Ok(Opened {
+        stream,
+        consumer,
+        health,
+        name,
+        host,
+        rate,
+        channels,
+        format,
+    })
 }
 
 fn input<T>(
@@ -498,9 +490,10 @@ where
         .build_input_stream::<T, _, _>(
             *config,
             move |data: &[T], _: &cpal::InputCallbackInfo| {
-                data_health
-                    .last_data_ms
-                    .store(data_health.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+                data_health.last_data_ms.store(
+                    data_health.epoch.elapsed().as_millis() as u64,
+                    Ordering::Relaxed,
+                );
                 let mut lost = 0u64;
                 for frame in data.chunks_exact(channels) {
                     let v: f32 = frame.iter().map(|s| s.to_sample::<f32>()).sum::<f32>() * inv;
@@ -533,7 +526,10 @@ mod tests {
 
     /// Zero crossings per second of a signal: 2 × its frequency for a pure tone.
     fn crossings_per_sec(x: &[f32], rate: u32) -> f32 {
-        let n = x.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        let n = x
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
         n as f32 * rate as f32 / x.len() as f32
     }
 
@@ -548,10 +544,17 @@ mod tests {
             }
             let expected = 2 * TARGET_SAMPLE_RATE as usize;
             // Whatever is short of a whole input chunk waits for the next callback.
-            assert!(out.len() <= expected && out.len() + 1200 >= expected, "{rate}: {}", out.len());
+            assert!(
+                out.len() <= expected && out.len() + 1200 >= expected,
+                "{rate}: {}",
+                out.len()
+            );
             let steady = &out[1600..out.len() - 800];
             let f = crossings_per_sec(steady, TARGET_SAMPLE_RATE) / 2.0;
-            assert!((f - 440.0).abs() < 5.0, "{rate} Hz: a 440 Hz tone came out at {f} Hz");
+            assert!(
+                (f - 440.0).abs() < 5.0,
+                "{rate} Hz: a 440 Hz tone came out at {f} Hz"
+            );
         }
     }
 
@@ -571,14 +574,5 @@ mod tests {
         let mut out = Vec::new();
         conv.push(&[0.1, 0.2, 0.3], &mut out).unwrap();
         assert_eq!(out, vec![0.1, 0.2, 0.3]);
-    }
-
-    #[test]
-    fn clip_source_plays_then_is_silent() {
-        let mut src = ClipSource::new(vec![1.0; 5], 4);
-        let mut out = Vec::new();
-        src.read(&mut out, Duration::ZERO).unwrap();
-        src.read(&mut out, Duration::ZERO).unwrap();
-        assert_eq!(out, vec![1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
     }
 }

@@ -2,9 +2,11 @@
 //! 16 kHz mono `f32` samples in [-1, 1]; this module is where other formats become that.
 
 pub mod capture;
+pub mod source;
 pub mod wav;
 
-pub use capture::{AudioSource, CaptureError, ClipSource, Microphone};
+pub use capture::{CaptureError, Microphone};
+pub use source::{AudioSource, ClipSource};
 
 pub use wav::{
     read_wav, read_wav_from, resample, write_wav, ResampleError, WavError, TARGET_SAMPLE_RATE,

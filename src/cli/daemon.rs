@@ -77,7 +77,8 @@ pub(super) fn speech_stages(ctx: &Context) -> (Stages, Option<Arc<Listener>>) {
     if let Err(e) = skylark::onnx::init(&ctx.models_dir) {
         tracing::warn!("listening is not available: {e}");
         let mut stages = Stages::text_only();
-        stages.capture = skylark::engine::Stage::Missing(format!("listening is not available: {e}"));
+        stages.capture =
+            skylark::engine::Stage::Missing(format!("listening is not available: {e}"));
         return (stages, None);
     }
     skylark::listen::speech_stages(ctx.config(), &ctx.models_dir)
@@ -85,7 +86,11 @@ pub(super) fn speech_stages(ctx: &Context) -> (Stages, Option<Arc<Listener>>) {
 
 /// Turns wake-word listening on when configured, and starts the loop that serves it (it idles
 /// while `WakeWordEnabled` is off, so D-Bus clients can turn it on later).
-pub(super) fn start_wake_word(engine: &Engine, ctx: &Context, listener: Option<Arc<Listener>>) -> Option<WakeLoop> {
+pub(super) fn start_wake_word(
+    engine: &Engine,
+    ctx: &Context,
+    listener: Option<Arc<Listener>>,
+) -> Option<WakeLoop> {
     let listener = listener?;
     if ctx.config().wakeword.enabled {
         if let Err(e) = engine.set_wake_word_enabled(true) {

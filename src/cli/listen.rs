@@ -16,7 +16,12 @@ use super::Context;
 pub fn run(ctx: &Context) -> Result<ExitCode> {
     let config = ctx.config();
     let recognizer = super::recognize::load_recognizer(
-        &config.nlu.intents.iter().map(Into::into).collect::<Vec<_>>(),
+        &config
+            .nlu
+            .intents
+            .iter()
+            .map(Into::into)
+            .collect::<Vec<_>>(),
         true,
     )?;
     let engine_config = EngineConfig::from_config(config).context("config")?;
@@ -31,7 +36,10 @@ pub fn run(ctx: &Context) -> Result<ExitCode> {
         let wake = super::daemon::start_wake_word(&engine, ctx, listener);
         let wake_word = engine.wake_word_enabled();
         if wake_word {
-            eprintln!("listening for the wake word ({}); Ctrl-C stops", config.wakeword.keywords.join(", "));
+            eprintln!(
+                "listening for the wake word ({}); Ctrl-C stops",
+                config.wakeword.keywords.join(", ")
+            );
         } else {
             eprintln!("listening; speak a command. Ctrl-C stops");
         }
@@ -76,15 +84,33 @@ fn print(event: &Event) -> bool {
         Event::WakeWordDetected { keyword, score } => {
             let _ = writeln!(out, "[wake word {keyword} {score:.2}]");
         }
-        Event::Transcript { text, is_final: false, .. } => {
+        Event::Transcript {
+            text,
+            is_final: false,
+            ..
+        } => {
             let _ = write!(out, "\r\x1b[K… {text}");
         }
-        Event::Transcript { text, is_final: true, .. } => {
+        Event::Transcript {
+            text,
+            is_final: true,
+            ..
+        } => {
             let _ = writeln!(out, "\r\x1b[K> {text}");
         }
-        Event::IntentRecognized { intent, slots, confidence, source, .. } => {
+        Event::IntentRecognized {
+            intent,
+            slots,
+            confidence,
+            source,
+            ..
+        } => {
             let slots = serde_json::to_string(slots).unwrap_or_default();
-            let _ = writeln!(out, "  intent {intent} {slots} ({confidence:.2}, {})", source.as_str());
+            let _ = writeln!(
+                out,
+                "  intent {intent} {slots} ({confidence:.2}, {})",
+                source.as_str()
+            );
         }
         Event::ResponseChunk { text, .. } => {
             let _ = writeln!(out, "  answer: {text}");

@@ -76,18 +76,19 @@ async fn hear(
     let (tx, mut partials) = tokio::sync::mpsc::unbounded_channel::<String>();
     let t = Instant::now();
     let job = {
-        let (token, transcriber, language) = (cancel.clone(), transcriber.clone(), language.clone());
+        let (token, transcriber, language) =
+            (cancel.clone(), transcriber.clone(), language.clone());
         tokio::task::spawn_blocking(move || {
             let mut last = String::new();
-            capture.capture_with_partials(&token, &mut |so_far: &Audio| {
-                match transcriber.transcribe(so_far, &language, &token) {
-                    Ok(text) if !text.is_empty() && text != last => {
-                        last = text.clone();
-                        let _ = tx.send(text);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!("partial transcript failed: {e}"),
+            capture.capture_with_partials(&token, &mut |so_far: &Audio| match transcriber
+                .transcribe(so_far, &language, &token)
+            {
+                Ok(text) if !text.is_empty() && text != last => {
+                    last = text.clone();
+                    let _ = tx.send(text);
                 }
+                Ok(_) => {}
+                Err(e) => tracing::debug!("partial transcript failed: {e}"),
             })
         })
     };
@@ -101,7 +102,11 @@ async fn hear(
         }
     };
     while let Ok(text) = partials.try_recv() {
-        inner.emit(Event::Transcript { turn: id, text, is_final: false });
+        inner.emit(Event::Transcript {
+            turn: id,
+            text,
+            is_final: false,
+        });
     }
     timings.capture = Some(t.elapsed());
     let audio = match captured {
@@ -116,14 +121,24 @@ async fn hear(
     }
     let t = Instant::now();
     let (token, language) = (cancel.clone(), language.clone());
-    let result = tokio::task::spawn_blocking(move || transcriber.transcribe(&audio, &language, &token)).await;
+    let result =
+        tokio::task::spawn_blocking(move || transcriber.transcribe(&audio, &language, &token))
+            .await;
     timings.transcribe = Some(t.elapsed());
     let text = match result {
         Ok(Ok(text)) => text,
         Ok(Err(e)) => return Err(e.0),
         Err(e) => return Err(format!("speech recognition stopped: {e}")),
     };
-    tracing::info!(text, transcribe_ms = t.elapsed().as_millis() as u64, "final transcript");
-    inner.emit(Event::Transcript { turn: id, text: text.clone(), is_final: true });
+    tracing::info!(
+        text,
+        transcribe_ms = t.elapsed().as_millis() as u64,
+        "final transcript"
+    );
+    inner.emit(Event::Transcript {
+        turn: id,
+        text: text.clone(),
+        is_final: true,
+    });
     Ok((!text.trim().is_empty()).then_some(text))
 }

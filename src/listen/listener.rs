@@ -151,7 +151,9 @@ impl Listener {
                 return Ok(None);
             }
             front.read_buf.clear();
-            front.mic.read(&mut front.read_buf, Duration::from_secs(1))?;
+            front
+                .mic
+                .read(&mut front.read_buf, Duration::from_secs(1))?;
             if front.read_buf.is_empty() {
                 continue;
             }
@@ -206,7 +208,9 @@ impl Listener {
             }
             front.read_buf.clear();
             // Generous: the first stream of a just-started microphone takes a moment to open.
-            front.mic.read(&mut front.read_buf, Duration::from_secs(3))?;
+            front
+                .mic
+                .read(&mut front.read_buf, Duration::from_secs(3))?;
             // A partial transcription runs on this thread; only start one when caught up with
             // the microphone, so partials never delay the end of speech.
             let caught_up = front.read_buf.len() <= samples(CAUGHT_UP_MS);
@@ -219,7 +223,11 @@ impl Listener {
                 let prob = front.vad.process(frame)?;
                 if skipping {
                     skipped.push((frame.to_vec(), prob));
-                    quiet_run = if prob < neg { quiet_run + FRAME_SAMPLES } else { 0 };
+                    quiet_run = if prob < neg {
+                        quiet_run + FRAME_SAMPLES
+                    } else {
+                        0
+                    };
                     if quiet_run >= samples(cfg.wake_gap_ms) {
                         tracing::debug!(skipped_ms = skipped.len() * 32, "end of the wake word");
                         skipping = false;
@@ -230,7 +238,9 @@ impl Listener {
                     } else if skipped.len() * FRAME_SAMPLES >= samples(cfg.wake_gap_max_ms) {
                         // No pause after the keyword: the command may have begun right after
                         // it, so keep everything since the detection rather than lose its start.
-                        tracing::debug!("no pause after the wake word; keeping the audio since the detection");
+                        tracing::debug!(
+                            "no pause after the wake word; keeping the audio since the detection"
+                        );
                         skipping = false;
                         frames.append(&mut skipped);
                     }
@@ -255,15 +265,23 @@ impl Listener {
             }
             match speech_start {
                 None if audio.len() >= samples(cfg.start_timeout_ms) => {
-                    tracing::info!(timeout_ms = cfg.start_timeout_ms, "no speech (vad.start_timeout_ms)");
+                    tracing::info!(
+                        timeout_ms = cfg.start_timeout_ms,
+                        "no speech (vad.start_timeout_ms)"
+                    );
                     return Ok(Vec::new());
                 }
                 Some(start) if audio.len() - start >= samples(cfg.max_utterance_ms) => {
-                    tracing::info!(limit_ms = cfg.max_utterance_ms, "utterance cut at vad.max_utterance_ms");
+                    tracing::info!(
+                        limit_ms = cfg.max_utterance_ms,
+                        "utterance cut at vad.max_utterance_ms"
+                    );
                     return Ok(audio[start..].to_vec());
                 }
                 Some(start)
-                    if caught_up && interval > 0 && audio.len() - last_partial.max(start) >= interval =>
+                    if caught_up
+                        && interval > 0
+                        && audio.len() - last_partial.max(start) >= interval =>
                 {
                     last_partial = audio.len();
                     partial(&audio[start..]);

@@ -38,7 +38,9 @@ impl Capture for MicCapture {
         let samples = self
             .0
             .capture_utterance(&|| cancel.is_cancelled(), &mut |so_far| {
-                partial(&Audio { samples: so_far.to_vec() })
+                partial(&Audio {
+                    samples: so_far.to_vec(),
+                })
             })
             .map_err(|e| StageError(e.to_string()))?;
         save_utterance(&samples);
@@ -49,7 +51,9 @@ impl Capture for MicCapture {
 /// With `$SKYLARK_SAVE_UTTERANCES` set to a folder, each captured utterance is written there as
 /// a 16 kHz WAV: to hear what the recogniser got when a command is misunderstood.
 fn save_utterance(samples: &[f32]) {
-    let Some(dir) = std::env::var_os("SKYLARK_SAVE_UTTERANCES") else { return };
+    let Some(dir) = std::env::var_os("SKYLARK_SAVE_UTTERANCES") else {
+        return;
+    };
     if samples.is_empty() {
         return;
     }
@@ -77,7 +81,11 @@ impl Transcriber for WhisperTranscriber {
         _cancel: &CancelToken,
     ) -> Result<String, StageError> {
         let english = language.primary() == "en";
-        let model = if english { self.english.as_ref().or(self.multilingual.as_ref()) } else { self.multilingual.as_ref() };
+        let model = if english {
+            self.english.as_ref().or(self.multilingual.as_ref())
+        } else {
+            self.multilingual.as_ref()
+        };
         let Some(model) = model else {
             return Err(StageError(format!(
                 "no speech model for {language} is installed. Fix: run `skylark models fetch`"
@@ -86,7 +94,10 @@ impl Transcriber for WhisperTranscriber {
         if audio.samples.is_empty() {
             return Ok(String::new());
         }
-        let opts = TranscribeOptions { language: Some(language.tag().to_string()), ..TranscribeOptions::default() };
+        let opts = TranscribeOptions {
+            language: Some(language.tag().to_string()),
+            ..TranscribeOptions::default()
+        };
         model
             .transcribe(&audio.samples, &opts)
             .map(|t| t.text)
@@ -111,19 +122,32 @@ pub fn speech_stages(config: &Config, models_dir: &Path) -> (Stages, Option<Arc<
         asr.threads = config.asr.threads;
     }
     let load = |id: &str, language: &str| -> Result<WhisperRecognizer, String> {
-        let path = manifest.primary_path(models_dir, id).map_err(|e| e.to_string())?;
-        let opts = AsrOptions { language: language.into(), ..asr.clone() };
+        let path = manifest
+            .primary_path(models_dir, id)
+            .map_err(|e| e.to_string())?;
+        let opts = AsrOptions {
+            language: language.into(),
+            ..asr.clone()
+        };
         WhisperRecognizer::load(&path, &opts).map_err(|e| e.to_string())
     };
     let english = load(&config.asr.model_en, "en");
-    let multilingual = if config.language == "en" { Err("not needed".to_string()) } else { load(&config.asr.model_multilingual, "auto") };
+    let multilingual = if config.language == "en" {
+        Err("not needed".to_string())
+    } else {
+        load(&config.asr.model_multilingual, "auto")
+    };
     match (english, multilingual) {
         (Err(e), Err(_)) => {
             tracing::warn!("speech recognition is not available: {e}");
-            stages.transcriber = Stage::Missing(format!("speech recognition is not available: {e}"));
+            stages.transcriber =
+                Stage::Missing(format!("speech recognition is not available: {e}"));
         }
         (en, multi) => {
-            stages.transcriber = Stage::Ready(Arc::new(WhisperTranscriber { english: en.ok(), multilingual: multi.ok() }));
+            stages.transcriber = Stage::Ready(Arc::new(WhisperTranscriber {
+                english: en.ok(),
+                multilingual: multi.ok(),
+            }));
         }
     }
     // VAD (Silero, or the energy fallback).
@@ -166,7 +190,11 @@ pub fn listen_config(config: &Config) -> ListenConfig {
     }
 }
 
-fn load_wake_word(config: &Config, manifest: &Manifest, models_dir: &Path) -> Option<WakeWordDetector> {
+fn load_wake_word(
+    config: &Config,
+    manifest: &Manifest,
+    models_dir: &Path,
+) -> Option<WakeWordDetector> {
     let features = manifest.model("wakeword-features")?;
     let mel = models_dir.join(&features.files.first()?.path);
     let emb = models_dir.join(&features.files.get(1)?.path);
@@ -174,7 +202,10 @@ fn load_wake_word(config: &Config, manifest: &Manifest, models_dir: &Path) -> Op
     for id in &config.wakeword.keywords {
         match manifest.primary_path(models_dir, id) {
             Ok(path) => {
-                let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| id.clone());
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_else(|| id.clone());
                 keywords.push((name, path, config.wakeword.threshold));
             }
             Err(e) => tracing::warn!("wake word {id}: {e}"),
@@ -212,7 +243,9 @@ impl WakeLoop {
             .name("skylark-wake".into())
             .spawn(move || {
                 let Ok(runtime) = runtime else {
-                    tracing::error!("the wake-word loop needs the engine's async runtime; wake word off");
+                    tracing::error!(
+                        "the wake-word loop needs the engine's async runtime; wake word off"
+                    );
                     return;
                 };
                 let _entered = runtime.enter();
