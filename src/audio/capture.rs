@@ -137,6 +137,10 @@ impl AudioSource for Microphone {
     fn flush(&mut self) -> Result<(), CaptureError> {
         Microphone::flush(self)
     }
+
+    fn dropped_samples(&self) -> u64 {
+        Microphone::dropped_samples(self)
+    }
 }
 
 /// A microphone that stays open (and reopens itself) until dropped.

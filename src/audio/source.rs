@@ -14,6 +14,10 @@ pub trait AudioSource: Send {
     fn read(&mut self, out: &mut Vec<f32>, wait: Duration) -> Result<usize, CaptureError>;
     /// Throws away audio captured so far.
     fn flush(&mut self) -> Result<(), CaptureError>;
+    /// Samples lost so far because the reader fell behind.
+    fn dropped_samples(&self) -> u64 {
+        0
+    }
 }
 
 /// Recorded audio played as if live: each read returns the next `chunk` samples (then

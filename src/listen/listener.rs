@@ -185,6 +185,24 @@ impl Listener {
         let mut guard = self.lock();
         self.waiting_captures.fetch_sub(1, Ordering::SeqCst);
         let front = &mut *guard;
+        let dropped_before = front.mic.dropped_samples();
+        let result = self.capture_locked(front, cancelled, partial);
+        let dropped = front.mic.dropped_samples() - dropped_before;
+        if dropped > 0 {
+            tracing::warn!(
+                dropped_ms = dropped * 1000 / u64::from(SAMPLE_RATE),
+                "audio lost while listening: the listening thread fell behind the microphone"
+            );
+        }
+        result
+    }
+
+    fn capture_locked(
+        &self,
+        front: &mut Front,
+        cancelled: &dyn Fn() -> bool,
+        partial: &mut dyn FnMut(&[f32]),
+    ) -> Result<Vec<f32>, ListenerError> {
         let continuing = std::mem::take(&mut front.after_wake);
         if !continuing {
             front.mic.flush()?;
