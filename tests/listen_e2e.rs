@@ -416,3 +416,42 @@ fn audio_server_loss_and_recovery() {
     assert!(finished.contains("'ok'"), "{finished}\nlog:\n{}", rig.log());
     assert!(rig.lines_of(&turn).iter().any(|l| is_set_ac_on(l)));
 }
+
+/// `skylark listen` (push-to-talk turns one after another): the final transcript on a line of
+/// its own, then the intent.
+#[test]
+fn listen_command_prints_transcript_and_intent() {
+    let models = models_dir();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pulse = Pulse::start(&dir.path().join("pulse"));
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[audio]\ninput_device = \"vmic.monitor\"\n[vad]\nstart_timeout_ms = 60000\n",
+    )
+    .expect("config");
+    let mut cmd = Command::new(common::skylark_bin());
+    pulse.env(&mut cmd);
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("listen")
+        .env("SKYLARK_MODELS_DIR", &models)
+        .env("SKYLARK_LOG", "info");
+    let mut listen = Watcher::spawn(cmd);
+    // The microphone opens in the background (about a second); the first turn listens for
+    // vad.start_timeout_ms, so speaking a little later is safe.
+    std::thread::sleep(Duration::from_secs(3));
+    pulse.play(&data("listen/turn_on_the_air_conditioning.wav"));
+    let transcript = listen.wait_for_within(SPEECH_PATIENCE, |l| l.contains("> "));
+    assert!(
+        transcript
+            .to_lowercase()
+            .contains("> turn on the air conditioning"),
+        "{transcript:?}"
+    );
+    let intent = listen.wait_for_within(SPEECH_PATIENCE, |l| l.contains("intent "));
+    assert!(
+        intent.contains("climate.set_ac") && intent.contains(r#""state":"on""#),
+        "{intent:?}"
+    );
+}
