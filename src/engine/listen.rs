@@ -75,20 +75,46 @@ async fn hear(
     };
     let (tx, mut partials) = tokio::sync::mpsc::unbounded_channel::<String>();
     let t = Instant::now();
-    let job = {
-        let (token, transcriber, language) =
-            (cancel.clone(), transcriber.clone(), language.clone());
-        tokio::task::spawn_blocking(move || {
+    // Partials are decoded on a thread of their own, so a slow decode never delays the end
+    // of speech; one at a time (a newer partial waits in a slot of one, others are dropped),
+    // and none starts once the capture ended (the final one needs the recogniser).
+    let capturing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (slot, queued) = std::sync::mpsc::sync_channel::<Audio>(1);
+    {
+        let (token, transcriber, language, capturing) = (
+            cancel.clone(),
+            transcriber.clone(),
+            language.clone(),
+            capturing.clone(),
+        );
+        let worker = move || {
             let mut last = String::new();
-            capture.capture_with_partials(&token, &mut |so_far: &Audio| match transcriber
-                .transcribe(so_far, &language, &token)
-            {
-                Ok(text) if !text.is_empty() && text != last => {
-                    last = text.clone();
-                    let _ = tx.send(text);
+            for so_far in queued {
+                if !capturing.load(std::sync::atomic::Ordering::SeqCst) || token.is_cancelled() {
+                    break;
                 }
-                Ok(_) => {}
-                Err(e) => tracing::debug!("partial transcript failed: {e}"),
+                match transcriber.transcribe(&so_far, &language, &token) {
+                    Ok(text) if !text.is_empty() && text != last => {
+                        last = text.clone();
+                        let _ = tx.send(text);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!("partial transcript failed: {e}"),
+                }
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("skylark-partial".into())
+            .spawn(worker)
+        {
+            tracing::warn!("no partial transcripts: cannot start their thread: {e}");
+        }
+    }
+    let job = {
+        let token = cancel.clone();
+        tokio::task::spawn_blocking(move || {
+            capture.capture_with_partials(&token, &mut |so_far: &Audio| {
+                let _ = slot.try_send(so_far.clone());
             })
         })
     };
@@ -101,13 +127,9 @@ async fn hear(
             r = &mut job => break r,
         }
     };
-    while let Ok(text) = partials.try_recv() {
-        inner.emit(Event::Transcript {
-            turn: id,
-            text,
-            is_final: false,
-        });
-    }
+    capturing.store(false, std::sync::atomic::Ordering::SeqCst);
+    // A partial still being decoded now would arrive after the final transcript: drop it.
+    drop(partials);
     timings.capture = Some(t.elapsed());
     let audio = match captured {
         Ok(Ok(audio)) => audio,
