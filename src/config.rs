@@ -26,6 +26,8 @@ pub struct Config {
     pub language: String,
     pub log: LogConfig,
     pub models: ModelsConfig,
+    pub audio: AudioConfig,
+    pub vad: VadConfig,
     pub asr: AsrConfig,
     pub llm: LlmConfig,
     pub tts: TtsConfig,
@@ -64,6 +66,39 @@ pub struct AsrConfig {
     pub model_multilingual: String,
     /// Threads for speech recognition (0: as many as cores, up to 4).
     pub threads: usize,
+    /// While the user speaks, the growing utterance is re-decoded this often (milliseconds of
+    /// speech) for partial `Transcript`s; 0 turns partials off. Each partial costs a whisper
+    /// run, so on a 2-core device a second or so keeps the final transcript quick.
+    pub partial_interval_ms: u32,
+}
+
+/// The microphone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioConfig {
+    /// Input device: a PulseAudio source name (`pactl list short sources`, e.g.
+    /// `alsa_input.usb-…` or `vmic.monitor`) or an ALSA device name. Empty: the default input.
+    /// Captured at its native rate and format, converted to 16 kHz mono.
+    pub input_device: String,
+}
+
+/// Voice activity detection and end of speech (Silero VAD; an energy detector without it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VadConfig {
+    /// Speech probability (0..1) at which speech starts; it ends below `threshold - 0.15`.
+    pub threshold: f32,
+    /// Silence that ends an utterance, in milliseconds: shorter cuts users off mid-pause,
+    /// longer delays the answer by as much.
+    pub end_silence_ms: u32,
+    /// Audio kept from before the detected start of speech (soft onsets), in milliseconds.
+    pub pre_roll_ms: u32,
+    /// Speech shorter than this (a cough, a click) is ignored, in milliseconds.
+    pub min_speech_ms: u32,
+    /// A listening turn in which nobody starts speaking ends (`no_intent`) after this long.
+    pub start_timeout_ms: u32,
+    /// An utterance is cut here even if the speaker goes on, in milliseconds.
+    pub max_utterance_ms: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -94,6 +129,8 @@ pub struct WakeWordConfig {
     pub keywords: Vec<String>,
     /// Score above which a keyword fires (0..1).
     pub threshold: f32,
+    /// After a keyword fired, it stays quiet this long (ms), so one utterance is one detection.
+    pub refractory_ms: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -129,6 +166,8 @@ impl Default for Config {
             language: "en".into(),
             log: LogConfig::default(),
             models: ModelsConfig::default(),
+            audio: AudioConfig::default(),
+            vad: VadConfig::default(),
             asr: AsrConfig::default(),
             llm: LlmConfig::default(),
             tts: TtsConfig::default(),
@@ -153,7 +192,20 @@ impl Default for ModelsConfig {
 
 impl Default for AsrConfig {
     fn default() -> Self {
-        AsrConfig { model_en: "whisper-tiny-en".into(), model_multilingual: "whisper-base".into(), threads: 0 }
+        AsrConfig { model_en: "whisper-tiny-en".into(), model_multilingual: "whisper-base".into(), threads: 0, partial_interval_ms: 1000 }
+    }
+}
+
+impl Default for VadConfig {
+    fn default() -> Self {
+        VadConfig {
+            threshold: 0.5,
+            end_silence_ms: 700,
+            pre_roll_ms: 300,
+            min_speech_ms: 250,
+            start_timeout_ms: 6000,
+            max_utterance_ms: 15_000,
+        }
     }
 }
 
@@ -171,7 +223,7 @@ impl Default for TtsConfig {
 
 impl Default for WakeWordConfig {
     fn default() -> Self {
-        WakeWordConfig { enabled: false, keywords: vec!["wakeword-hey-livekit".into()], threshold: 0.5 }
+        WakeWordConfig { enabled: false, keywords: vec!["wakeword-hey-livekit".into()], threshold: 0.5, refractory_ms: 2000 }
     }
 }
 
@@ -251,6 +303,24 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.wakeword.threshold) {
             return Err(bad("wakeword.threshold", self.wakeword.threshold.to_string(), "expected a number from 0 to 1"));
+        }
+        if !(0.2..=0.95).contains(&self.vad.threshold) {
+            return Err(bad("vad.threshold", self.vad.threshold.to_string(), "expected a number from 0.2 to 0.95"));
+        }
+        if !(100..=5000).contains(&self.vad.end_silence_ms) {
+            return Err(bad("vad.end_silence_ms", self.vad.end_silence_ms.to_string(), "expected 100 to 5000"));
+        }
+        if self.vad.pre_roll_ms > 2000 {
+            return Err(bad("vad.pre_roll_ms", self.vad.pre_roll_ms.to_string(), "expected 0 to 2000"));
+        }
+        if self.vad.min_speech_ms > 2000 {
+            return Err(bad("vad.min_speech_ms", self.vad.min_speech_ms.to_string(), "expected 0 to 2000"));
+        }
+        if !(500..=60_000).contains(&self.vad.start_timeout_ms) {
+            return Err(bad("vad.start_timeout_ms", self.vad.start_timeout_ms.to_string(), "expected 500 to 60000"));
+        }
+        if !(1000..=120_000).contains(&self.vad.max_utterance_ms) {
+            return Err(bad("vad.max_utterance_ms", self.vad.max_utterance_ms.to_string(), "expected 1000 to 120000"));
         }
         if self.dbus.max_text_bytes == 0 || self.dbus.max_text_bytes > 1 << 20 {
             return Err(bad("dbus.max_text_bytes", self.dbus.max_text_bytes.to_string(), "expected 1 to 1048576"));

@@ -1,7 +1,12 @@
 //! Audio in and out of the engine. Everything downstream (VAD, wake word, whisper) works on
 //! 16 kHz mono `f32` samples in [-1, 1]; this module is where other formats become that.
 
+pub mod capture;
+pub mod source;
 pub mod wav;
+
+pub use capture::{CaptureError, Microphone};
+pub use source::{AudioSource, ClipSource};
 
 pub use wav::{
     read_wav, read_wav_from, resample, write_wav, ResampleError, WavError, TARGET_SAMPLE_RATE,

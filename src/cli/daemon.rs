@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use skylark::dbus::{Bus, Service};
 use skylark::engine::{Engine, EngineConfig, Stages};
+use skylark::listen::{Listener, WakeLoop};
+use std::sync::Arc;
 
 use super::Context;
 
@@ -29,6 +31,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         true,
     )?;
     let engine_config = EngineConfig::from_config(config).context("config")?;
+    let (stages, listener) = speech_stages(ctx);
     let max_pending = config.dbus.max_pending_calls;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -39,8 +42,9 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         if !recognizer.supports(&engine_config.language) {
             tracing::warn!(language = %engine_config.language, "no intent grammar for the configured language; using the first one loaded");
         }
-        let engine = Engine::new(engine_config, recognizer, Stages::text_only());
+        let engine = Engine::new(engine_config, recognizer, stages);
         tracing::info!(intents = engine.intents().len(), language = %engine.language(), "intent grammar loaded");
+        let _wake_loop = start_wake_word(&engine, ctx, listener);
         let service = match Service::start(engine.clone(), bus, max_pending).await {
             Ok(s) => s,
             Err(e) => {
@@ -65,6 +69,35 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     // Blocking stages (speech) may still hold a thread; do not wait for them past the grace.
     rt.shutdown_timeout(Duration::from_millis(300));
     Ok(code)
+}
+
+/// The speech-input stages (ASR, microphone, wake word). Without ONNX Runtime only whisper
+/// works; each missing piece is logged and its calls answer `NotReady`.
+pub(super) fn speech_stages(ctx: &Context) -> (Stages, Option<Arc<Listener>>) {
+    if let Err(e) = skylark::onnx::init(&ctx.models_dir) {
+        tracing::warn!("listening is not available: {e}");
+        let mut stages = Stages::text_only();
+        stages.capture =
+            skylark::engine::Stage::Missing(format!("listening is not available: {e}"));
+        return (stages, None);
+    }
+    skylark::listen::speech_stages(ctx.config(), &ctx.models_dir)
+}
+
+/// Turns wake-word listening on when configured, and starts the loop that serves it (it idles
+/// while `WakeWordEnabled` is off, so D-Bus clients can turn it on later).
+pub(super) fn start_wake_word(
+    engine: &Engine,
+    ctx: &Context,
+    listener: Option<Arc<Listener>>,
+) -> Option<WakeLoop> {
+    let listener = listener?;
+    if ctx.config().wakeword.enabled {
+        if let Err(e) = engine.set_wake_word_enabled(true) {
+            tracing::warn!("wakeword.enabled is set but {e}");
+        }
+    }
+    Some(WakeLoop::spawn(engine.clone(), listener))
 }
 
 /// SIGTERM (systemd stop) or SIGINT (Ctrl-C).

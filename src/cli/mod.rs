@@ -2,6 +2,7 @@
 //! carries results (parsable where asked), stderr carries logs and errors.
 
 mod daemon;
+mod listen;
 mod models;
 mod recognize;
 mod speech;
@@ -50,7 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Transcribe { file, lang } => speech::transcribe(&ctx, &file, lang.as_deref()),
         Command::Say { text, lang, out } => speech::say(&ctx, &text, lang.as_deref(), out.as_deref()),
         Command::Ask { .. } => unavailable("ask", "whole turns"),
-        Command::Listen => unavailable("listen", "microphone capture"),
+        Command::Listen => listen::run(&ctx),
         Command::Stats => unavailable("stats", "the daemon's statistics"),
         Command::Bench { .. } => unavailable("bench", "the built-in benchmarks"),
     }

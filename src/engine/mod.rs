@@ -12,6 +12,7 @@
 mod error;
 mod event;
 mod handlers;
+mod listen;
 mod options;
 mod run;
 mod stages;
@@ -302,18 +303,55 @@ impl Engine {
         Ok(id)
     }
 
-    /// Push-to-talk: capture one utterance, then as [`Engine::ask`].
+    /// Push-to-talk: capture one utterance, then as [`Engine::ask`]. The microphone is one
+    /// audio path: while a turn listens, another `StartListening` is `Busy`.
     pub fn start_listening(&self, language: Option<&str>) -> Result<TurnId, EngineError> {
-        let _language = self.inner.resolve_language(language)?;
+        self.listen_turn(language)
+    }
+
+    /// A wake word was heard: emits `WakeWordDetected` and starts a listening turn whose audio
+    /// is what follows the keyword. Called by the wake-word loop (`crate::listen::WakeLoop`).
+    pub fn wake_word_detected(&self, keyword: &str, score: f64) -> Result<TurnId, EngineError> {
+        self.inner.emit(Event::WakeWordDetected {
+            keyword: keyword.to_string(),
+            score,
+        });
+        self.listen_turn(None)
+    }
+
+    /// Whether turn `id` is still running.
+    pub fn is_running(&self, id: TurnId) -> bool {
+        self.inner.shared().active.contains_key(&id)
+    }
+
+    fn listen_turn(&self, language: Option<&str>) -> Result<TurnId, EngineError> {
+        let language = self.inner.resolve_language(language)?;
         if let Stage::Missing(why) = &self.inner.stages.capture {
             return Err(EngineError::NotReady(why.clone()));
         }
         if let Stage::Missing(why) = &self.inner.stages.transcriber {
             return Err(EngineError::NotReady(why.clone()));
         }
-        Err(EngineError::NotReady(
-            "push-to-talk turns are not wired to the speech stages in this build".into(),
-        ))
+        if self
+            .inner
+            .shared()
+            .active
+            .values()
+            .any(|t| t.state == State::Listening)
+        {
+            return Err(EngineError::Busy(
+                "another turn is listening; the microphone serves one turn at a time".into(),
+            ));
+        }
+        let (id, cancel) = self.inner.begin_turn(State::Listening)?;
+        tokio::spawn(listen::listen(
+            self.inner.clone(),
+            id,
+            cancel,
+            language,
+            true,
+        ));
+        Ok(id)
     }
 
     /// Speech recognition of a WAV file (or raw s16le 16 kHz mono with `raw`).

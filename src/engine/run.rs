@@ -20,10 +20,10 @@ use crate::nlu::Language;
 const MAX_AUDIO_BYTES: u64 = 5 * 60 * 16_000 * 2 + 4096;
 
 /// What a turn's body produced.
-struct Outcome {
-    status: TurnStatus,
-    response: String,
-    intent: Option<String>,
+pub(super) struct Outcome {
+    pub(super) status: TurnStatus,
+    pub(super) response: String,
+    pub(super) intent: Option<String>,
 }
 
 pub(super) async fn ask(
@@ -94,7 +94,7 @@ pub(super) async fn speak(
 }
 
 /// Recognise, dispatch to the handler (or take the catalog's default response).
-async fn think(
+pub(super) async fn think(
     inner: &Arc<Inner>,
     id: TurnId,
     text: &str,
@@ -193,7 +193,7 @@ async fn think(
 
 /// Say `text` on the speaker, waiting for the audio path. Without a speaker the turn answers in
 /// text only (logged). Errors are logged and returned.
-async fn say(
+pub(super) async fn say(
     inner: &Arc<Inner>,
     id: TurnId,
     cancel: &Arc<CancelToken>,
@@ -238,7 +238,7 @@ async fn say(
     }
 }
 
-fn finish(
+pub(super) fn finish(
     inner: &Arc<Inner>,
     id: TurnId,
     kind: TurnKind,
@@ -300,7 +300,7 @@ impl Inner {
     }
 
     /// Moves turn `id` to `state` and updates the `State` property.
-    fn set_turn_state(&self, id: TurnId, state: State) {
+    pub(super) fn set_turn_state(&self, id: TurnId, state: State) {
         let mut s = self.shared();
         if let Some(t) = s.active.get_mut(&id) {
             t.state = state;

@@ -44,6 +44,18 @@ pub trait Speaker: Send + Sync {
 /// Microphone → one utterance (until end of speech or `cancel`). Blocking.
 pub trait Capture: Send + Sync {
     fn capture_utterance(&self, cancel: &CancelToken) -> Result<Audio, StageError>;
+
+    /// As [`capture_utterance`](Self::capture_utterance), handing `partial` the utterance so
+    /// far every now and then while the user speaks (the turn decodes it for partial
+    /// `Transcript`s; that runs on the capturing thread, the audio waits in a ring buffer).
+    fn capture_with_partials(
+        &self,
+        cancel: &CancelToken,
+        partial: &mut dyn FnMut(&Audio),
+    ) -> Result<Audio, StageError> {
+        let _ = partial;
+        self.capture_utterance(cancel)
+    }
 }
 
 /// A stage, or why it is missing.

@@ -84,6 +84,10 @@ impl TurnStatus {
 pub struct StageTimings {
     /// Waiting for the caller's reply to be sent (D-Bus) before the work starts.
     pub queued: Option<Duration>,
+    /// Listening: from the start of capture to the end of speech.
+    pub capture: Option<Duration>,
+    /// The final speech recognition (end of speech → final transcript).
+    pub transcribe: Option<Duration>,
     pub recognize: Option<Duration>,
     pub handler: Option<Duration>,
     pub speak: Option<Duration>,

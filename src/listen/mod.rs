@@ -5,12 +5,16 @@
 //! Inference is synchronous: callers run it on a dedicated audio thread, never on the async
 //! reactor.
 
+pub mod listener;
 pub mod segmenter;
+pub mod service;
 pub mod vad;
 pub mod wakeword;
 
 use std::path::{Path, PathBuf};
 
+pub use listener::{ListenConfig, Listener, ListenerError};
+pub use service::{speech_stages, MicCapture, WakeLoop, WhisperTranscriber};
 pub use segmenter::{SegmenterConfig, SpeechSegment, VadEvent, VadSegmenter};
 pub use vad::{EnergyVad, SileroVad, VoiceActivityDetector};
 pub use wakeword::{Detection, WakeWordDetector};

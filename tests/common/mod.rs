@@ -355,7 +355,13 @@ impl Watcher {
     /// The first (new) line that satisfies `pred`, within PATIENCE; panics with everything
     /// seen otherwise.
     pub fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_for_within(PATIENCE, pred)
+    }
+
+    /// As [`wait_for`](Self::wait_for), with a patience of its own (speech recognition on a
+    /// loaded machine takes far longer than a D-Bus call).
+    pub fn wait_for_within(&mut self, patience: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + patience;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -366,7 +372,7 @@ impl Watcher {
                     }
                 }
                 Err(_) => panic!(
-                    "line not seen within {PATIENCE:?}; lines so far:\n{}\nstderr:\n{}",
+                    "line not seen within {patience:?}; lines so far:\n{}\nstderr:\n{}",
                     self.seen.join("\n"),
                     self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
                 ),

@@ -1,0 +1,299 @@
+//! Wiring the listening front end into the engine: the `Capture` stage over a [`Listener`],
+//! a minimal `Transcriber` stage over whisper, the wake-word loop, and [`speech_stages`] that
+//! builds them all from the configuration (the daemon and `skylark listen` share it).
+//!
+//! Nothing here fails the caller for a missing model or device: a stage that cannot be built
+//! is `Stage::Missing(reason)` (the calls that need it answer `NotReady` with the reason), and
+//! a microphone that is not there yet is retried in the background.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::listener::{ListenConfig, Listener};
+use super::segmenter::SegmenterConfig;
+use super::wakeword::WakeWordDetector;
+use crate::asr::{AsrOptions, TranscribeOptions, WhisperRecognizer};
+use crate::audio::Microphone;
+use crate::config::Config;
+use crate::engine::{Audio, CancelToken, Capture, Engine, Stage, StageError, Stages, Transcriber};
+use crate::models::Manifest;
+use crate::nlu::Language;
+
+/// The engine's `Capture` stage: one utterance from the shared [`Listener`].
+pub struct MicCapture(pub Arc<Listener>);
+
+impl Capture for MicCapture {
+    fn capture_utterance(&self, cancel: &CancelToken) -> Result<Audio, StageError> {
+        self.capture_with_partials(cancel, &mut |_| {})
+    }
+
+    fn capture_with_partials(
+        &self,
+        cancel: &CancelToken,
+        partial: &mut dyn FnMut(&Audio),
+    ) -> Result<Audio, StageError> {
+        let samples = self
+            .0
+            .capture_utterance(&|| cancel.is_cancelled(), &mut |so_far| {
+                partial(&Audio {
+                    samples: so_far.to_vec(),
+                })
+            })
+            .map_err(|e| StageError(e.to_string()))?;
+        save_utterance(&samples);
+        Ok(Audio { samples })
+    }
+}
+
+/// With `$SKYLARK_SAVE_UTTERANCES` set to a folder, each captured utterance is written there as
+/// a 16 kHz WAV: to hear what the recogniser got when a command is misunderstood.
+fn save_utterance(samples: &[f32]) {
+    let Some(dir) = std::env::var_os("SKYLARK_SAVE_UTTERANCES") else {
+        return;
+    };
+    if samples.is_empty() {
+        return;
+    }
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let path = Path::new(&dir).join(format!("utterance-{}-{n}.wav", std::process::id()));
+    match crate::audio::write_wav(&path, samples, crate::audio::TARGET_SAMPLE_RATE) {
+        Ok(()) => tracing::debug!(path = %path.display(), "utterance saved"),
+        Err(e) => tracing::warn!("cannot save the utterance: {e}"),
+    }
+}
+
+/// The engine's `Transcriber` stage over whisper: the English model, and the multilingual one
+/// for other languages when it is installed.
+pub struct WhisperTranscriber {
+    english: Option<WhisperRecognizer>,
+    multilingual: Option<WhisperRecognizer>,
+}
+
+impl Transcriber for WhisperTranscriber {
+    fn transcribe(
+        &self,
+        audio: &Audio,
+        language: &Language,
+        _cancel: &CancelToken,
+    ) -> Result<String, StageError> {
+        let english = language.primary() == "en";
+        let model = if english {
+            self.english.as_ref().or(self.multilingual.as_ref())
+        } else {
+            self.multilingual.as_ref()
+        };
+        let Some(model) = model else {
+            return Err(StageError(format!(
+                "no speech model for {language} is installed. Fix: run `skylark models fetch`"
+            )));
+        };
+        if audio.samples.is_empty() {
+            return Ok(String::new());
+        }
+        let opts = TranscribeOptions {
+            language: Some(language.tag().to_string()),
+            ..TranscribeOptions::default()
+        };
+        model
+            .transcribe(&audio.samples, &opts)
+            .map(|t| t.text)
+            .map_err(|e| StageError(e.to_string()))
+    }
+}
+
+/// The speech-input stages built from `config`, and the listener behind the capture stage
+/// (for the wake-word loop). ONNX Runtime must be initialised before.
+pub fn speech_stages(config: &Config, models_dir: &Path) -> (Stages, Option<Arc<Listener>>) {
+    let mut stages = Stages::text_only();
+    let manifest = match Manifest::builtin() {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("the built-in model manifest is unusable: {e}");
+            return (stages, None);
+        }
+    };
+    // Speech recognition.
+    let mut asr = AsrOptions::default();
+    if config.asr.threads > 0 {
+        asr.threads = config.asr.threads;
+    }
+    let load = |id: &str, language: &str| -> Result<WhisperRecognizer, String> {
+        let path = manifest
+            .primary_path(models_dir, id)
+            .map_err(|e| e.to_string())?;
+        let opts = AsrOptions {
+            language: language.into(),
+            ..asr.clone()
+        };
+        WhisperRecognizer::load(&path, &opts).map_err(|e| e.to_string())
+    };
+    let english = load(&config.asr.model_en, "en");
+    let multilingual = if config.language == "en" {
+        Err("not needed".to_string())
+    } else {
+        load(&config.asr.model_multilingual, "auto")
+    };
+    match (english, multilingual) {
+        (Err(e), Err(_)) => {
+            tracing::warn!("speech recognition is not available: {e}");
+            stages.transcriber =
+                Stage::Missing(format!("speech recognition is not available: {e}"));
+        }
+        (en, multi) => {
+            stages.transcriber = Stage::Ready(Arc::new(WhisperTranscriber {
+                english: en.ok(),
+                multilingual: multi.ok(),
+            }));
+        }
+    }
+    // VAD (Silero, or the energy fallback).
+    let vad = match super::vad::detector_for(models_dir) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!("voice activity detection is not available: {e}");
+            stages.capture = Stage::Missing(format!("listening is not available: {e}"));
+            return (stages, None);
+        }
+    };
+    // Wake word.
+    let wake = load_wake_word(config, &manifest, models_dir);
+    if let Some(w) = &wake {
+        stages.wake_word = Some(w.keywords().collect::<Vec<_>>().join(","));
+    }
+    let listen = listen_config(config);
+    let mic = Microphone::open(&config.audio.input_device);
+    let listener = Arc::new(Listener::new(Box::new(mic), vad, wake, listen));
+    stages.capture = Stage::Ready(Arc::new(MicCapture(listener.clone())));
+    (stages, Some(listener))
+}
+
+/// `[vad]`, `[asr]`, `[wakeword]` → how the listener works.
+pub fn listen_config(config: &Config) -> ListenConfig {
+    let v = &config.vad;
+    ListenConfig {
+        segmenter: SegmenterConfig {
+            threshold: v.threshold,
+            neg_threshold: (v.threshold - 0.15).max(0.05),
+            min_speech_ms: v.min_speech_ms,
+            end_silence_ms: v.end_silence_ms,
+            pre_roll_ms: v.pre_roll_ms,
+            ..SegmenterConfig::default()
+        },
+        partial_interval_ms: config.asr.partial_interval_ms,
+        start_timeout_ms: v.start_timeout_ms,
+        max_utterance_ms: v.max_utterance_ms,
+        ..ListenConfig::default()
+    }
+}
+
+fn load_wake_word(
+    config: &Config,
+    manifest: &Manifest,
+    models_dir: &Path,
+) -> Option<WakeWordDetector> {
+    let features = manifest.model("wakeword-features")?;
+    let mel = models_dir.join(&features.files.first()?.path);
+    let emb = models_dir.join(&features.files.get(1)?.path);
+    let mut keywords = Vec::new();
+    for id in &config.wakeword.keywords {
+        match manifest.primary_path(models_dir, id) {
+            Ok(path) => {
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_else(|| id.clone());
+                keywords.push((name, path, config.wakeword.threshold));
+            }
+            Err(e) => tracing::warn!("wake word {id}: {e}"),
+        }
+    }
+    if keywords.is_empty() {
+        return None;
+    }
+    match WakeWordDetector::load(&mel, &emb, &keywords) {
+        Ok(mut w) => {
+            w.set_refractory_ms(config.wakeword.refractory_ms);
+            Some(w)
+        }
+        Err(e) => {
+            tracing::warn!("wake-word detection is not available: {e}");
+            None
+        }
+    }
+}
+
+/// The wake-word loop: while `WakeWordEnabled` is on and no turn runs, listen for the keyword;
+/// on a detection start a listening turn and wait for it to end. On its own thread.
+pub struct WakeLoop {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WakeLoop {
+    /// Must be called inside the Tokio runtime that runs the engine's turns.
+    pub fn spawn(engine: Engine, listener: Arc<Listener>) -> WakeLoop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let runtime = tokio::runtime::Handle::try_current();
+        let thread = std::thread::Builder::new()
+            .name("skylark-wake".into())
+            .spawn(move || {
+                let Ok(runtime) = runtime else {
+                    tracing::error!(
+                        "the wake-word loop needs the engine's async runtime; wake word off"
+                    );
+                    return;
+                };
+                let _entered = runtime.enter();
+                wake_loop(&engine, &listener, &flag)
+            })
+            .map_err(|e| tracing::error!("cannot start the wake-word thread: {e}"))
+            .ok();
+        WakeLoop { stop, thread }
+    }
+}
+
+impl Drop for WakeLoop {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn wake_loop(engine: &Engine, listener: &Listener, stop: &AtomicBool) {
+    let idle = || engine.wake_word_enabled() && engine.state() == crate::engine::State::Idle;
+    let mut mic_error_logged = false;
+    while !stop.load(Ordering::SeqCst) {
+        if !idle() {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        match listener.wait_for_wake_word(&|| !stop.load(Ordering::SeqCst) && idle()) {
+            Ok(Some(d)) => {
+                mic_error_logged = false;
+                match engine.wake_word_detected(&d.keyword, f64::from(d.score)) {
+                    Ok(turn) => {
+                        while engine.is_running(turn) && !stop.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                    Err(e) => tracing::warn!("wake word heard but no turn started: {e}"),
+                }
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                if !mic_error_logged {
+                    tracing::warn!("wake-word listening paused: {e}");
+                    mic_error_logged = true;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
