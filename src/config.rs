@@ -64,6 +64,9 @@ pub struct AsrConfig {
     pub model_multilingual: String,
     /// Threads for speech recognition (0: as many as cores, up to 4).
     pub threads: usize,
+    /// Longest audio `Transcribe` accepts, in seconds; longer audio is refused before it is
+    /// read, so a client cannot make the daemon buffer without bound.
+    pub max_audio_seconds: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -153,7 +156,12 @@ impl Default for ModelsConfig {
 
 impl Default for AsrConfig {
     fn default() -> Self {
-        AsrConfig { model_en: "whisper-tiny-en".into(), model_multilingual: "whisper-base".into(), threads: 0 }
+        AsrConfig {
+            model_en: "whisper-tiny-en".into(),
+            model_multilingual: "whisper-base".into(),
+            threads: 0,
+            max_audio_seconds: 600,
+        }
     }
 }
 
@@ -272,6 +280,9 @@ impl Config {
         }
         if self.llm.max_tokens == 0 {
             return Err(bad("llm.max_tokens", "0".into(), "expected at least 1"));
+        }
+        if self.asr.max_audio_seconds == 0 || self.asr.max_audio_seconds > 3600 {
+            return Err(bad("asr.max_audio_seconds", self.asr.max_audio_seconds.to_string(), "expected 1 to 3600"));
         }
         if self.asr.threads > 64 || self.llm.threads > 64 {
             return Err(bad("threads", format!("{}/{}", self.asr.threads, self.llm.threads), "expected 0 to 64"));

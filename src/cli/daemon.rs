@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use skylark::dbus::{Bus, Service};
-use skylark::engine::{Engine, EngineConfig, Stages};
+use skylark::engine::{Engine, EngineConfig};
 
 use super::Context;
 
@@ -30,6 +30,8 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     )?;
     let engine_config = EngineConfig::from_config(config).context("config")?;
     let max_pending = config.dbus.max_pending_calls;
+    // Models load before the name is taken: a client that sees the name can use them.
+    let stages = skylark::speech::load_stages(config, &ctx.models_dir);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("skylark")
@@ -39,7 +41,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         if !recognizer.supports(&engine_config.language) {
             tracing::warn!(language = %engine_config.language, "no intent grammar for the configured language; using the first one loaded");
         }
-        let engine = Engine::new(engine_config, recognizer, Stages::text_only());
+        let engine = Engine::new(engine_config, recognizer, stages);
         tracing::info!(intents = engine.intents().len(), language = %engine.language(), "intent grammar loaded");
         let service = match Service::start(engine.clone(), bus, max_pending).await {
             Ok(s) => s,
