@@ -62,7 +62,7 @@ pub struct AsrConfig {
     pub model_en: String,
     /// Manifest id of the multilingual speech model (used for zh-CN).
     pub model_multilingual: String,
-    /// Threads for speech recognition (0: as many as cores, up to 4).
+    /// Threads for speech recognition (0: one less than the cores, at least 1, at most 4).
     pub threads: usize,
     /// Longest audio `Transcribe` accepts, in seconds; longer audio is refused before it is
     /// read, so a client cannot make the daemon buffer without bound.

@@ -172,6 +172,6 @@ impl Speaker for VoiceSpeaker {
         } else {
             self.piper.as_ref().map(|_| ())
         };
-        r.map_err(|why| format!("speech output in {language} is not available: {why}"))
+        r.map_err(|why| format!("speech output is not available in {language}: {why}"))
     }
 }
