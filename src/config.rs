@@ -64,12 +64,15 @@ pub struct AsrConfig {
     pub model_en: String,
     /// Manifest id of the multilingual speech model (used for zh-CN).
     pub model_multilingual: String,
-    /// Threads for speech recognition (0: as many as cores, up to 4).
+    /// Threads for speech recognition (0: one less than the cores, at least 1, at most 4).
     pub threads: usize,
     /// While the user speaks, the growing utterance is re-decoded this often (milliseconds of
     /// speech) for partial `Transcript`s; 0 turns partials off. Each partial costs a whisper
     /// run, so on a 2-core device a second or so keeps the final transcript quick.
     pub partial_interval_ms: u32,
+    /// Longest audio `Transcribe` accepts, in seconds; longer audio is refused before it is
+    /// read, so a client cannot make the daemon buffer without bound.
+    pub max_audio_seconds: u32,
 }
 
 /// The microphone.
@@ -192,7 +195,7 @@ impl Default for ModelsConfig {
 
 impl Default for AsrConfig {
     fn default() -> Self {
-        AsrConfig { model_en: "whisper-tiny-en".into(), model_multilingual: "whisper-base".into(), threads: 0, partial_interval_ms: 1000 }
+        AsrConfig { model_en: "whisper-tiny-en".into(), model_multilingual: "whisper-base".into(), threads: 0, partial_interval_ms: 1000, max_audio_seconds: 600 }
     }
 }
 
@@ -342,6 +345,9 @@ impl Config {
         }
         if self.llm.max_tokens == 0 {
             return Err(bad("llm.max_tokens", "0".into(), "expected at least 1"));
+        }
+        if self.asr.max_audio_seconds == 0 || self.asr.max_audio_seconds > 3600 {
+            return Err(bad("asr.max_audio_seconds", self.asr.max_audio_seconds.to_string(), "expected 1 to 3600"));
         }
         if self.asr.threads > 64 || self.llm.threads > 64 {
             return Err(bad("threads", format!("{}/{}", self.asr.threads, self.llm.threads), "expected 0 to 64"));

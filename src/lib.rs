@@ -15,4 +15,5 @@ pub mod logging;
 pub mod models;
 pub mod nlu;
 pub mod onnx;
+pub mod speech;
 pub mod tts;

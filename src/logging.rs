@@ -31,12 +31,13 @@ pub fn init(level: &str, format: &str) {
 }
 
 /// whisper.cpp and ONNX Runtime report every model load at info level; keep them at warn
-/// unless the filter names them.
+/// unless the filter names them. The PulseAudio client logs every normal disconnect (each
+/// utterance closes its stream) as an error; real output errors reach us through cpal.
 fn quiet_libraries(filter: &str) -> String {
     let mut out = filter.to_string();
-    for lib in ["whisper_rs", "ort"] {
+    for (lib, level) in [("whisper_rs", "warn"), ("ort", "warn"), ("pulseaudio", "off")] {
         if !filter.contains(lib) {
-            out.push_str(&format!(",{lib}=warn"));
+            out.push_str(&format!(",{lib}={level}"));
         }
     }
     out

@@ -72,3 +72,35 @@ fn missing_models_name_the_file_and_the_fix() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("ggml-tiny.en.bin") && t.contains("skylark models fetch"), "{t}");
 }
+
+#[test]
+fn recognize_audio_transcribes_then_finds_the_intent() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let wav = tmp.path().join("ac.wav");
+    let wav_s = wav.to_str().expect("utf8");
+    let out = skylark(&["say", "Turn on the air conditioning.", "--out", wav_s], None);
+    assert!(out.status.success(), "say failed (run `skylark models fetch`?): {}", text(&out));
+
+    let out = skylark(&["recognize", "--audio", wav_s, "--json"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(v["intent"], "climate.set_ac", "{v}");
+    assert_eq!(v["slots"]["state"], "on", "{v}");
+    assert_eq!(v["source"], "grammar", "{v}");
+    assert!(v["text"].as_str().unwrap_or("").to_lowercase().contains("air conditioning"), "{v}");
+
+    // The text form: the transcript, a tab, then what `recognize TEXT` prints.
+    let out = skylark(&["recognize", "--audio", wav_s], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (heard, result) = line.split_once('\t').unwrap_or_else(|| panic!("no tab: {line}"));
+    assert!(heard.to_lowercase().contains("air conditioning"), "{line}");
+    assert!(result.starts_with("climate.set_ac state=on"), "{line}");
+
+    // A file that is not audio is an error naming it.
+    let bad = tmp.path().join("bad.wav");
+    std::fs::write(&bad, b"not audio").expect("write");
+    let out = skylark(&["recognize", "--audio", bad.to_str().expect("utf8")], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("bad.wav"), "{}", text(&out));
+}

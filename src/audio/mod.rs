@@ -2,6 +2,8 @@
 //! 16 kHz mono `f32` samples in [-1, 1]; this module is where other formats become that.
 
 pub mod capture;
+pub mod input;
+pub mod playback;
 pub mod source;
 pub mod wav;
 

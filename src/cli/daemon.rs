@@ -31,6 +31,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         true,
     )?;
     let engine_config = EngineConfig::from_config(config).context("config")?;
+    // Models load before the name is taken: a client that sees the name can use them.
     let (stages, listener) = speech_stages(ctx);
     let max_pending = config.dbus.max_pending_calls;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -71,12 +72,13 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// The speech-input stages (ASR, microphone, wake word). Without ONNX Runtime only whisper
-/// works; each missing piece is logged and its calls answer `NotReady`.
+/// The speech stages (ASR, speaker, microphone, wake word). Without ONNX Runtime only whisper
+/// (and espeak-ng) work; each missing piece is logged and its calls answer `NotReady`.
 pub(super) fn speech_stages(ctx: &Context) -> (Stages, Option<Arc<Listener>>) {
     if let Err(e) = skylark::onnx::init(&ctx.models_dir) {
         tracing::warn!("listening is not available: {e}");
-        let mut stages = Stages::text_only();
+        // whisper needs no ONNX Runtime: recognition (and espeak-ng output) may still work.
+        let mut stages = skylark::speech::load_stages(ctx.config(), &ctx.models_dir);
         stages.capture =
             skylark::engine::Stage::Missing(format!("listening is not available: {e}"));
         return (stages, None);

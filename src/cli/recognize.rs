@@ -3,11 +3,12 @@
 //! source "none").
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use skylark::engine::{Engine, EngineConfig, Recognition, Stages};
+use skylark::engine::{Audio, CancelToken, Engine, EngineConfig, Recognition, Stages, Transcriber as _};
+use skylark::speech::WhisperTranscriber;
 use skylark::nlu::{Grammar, Language, Recognizer};
 
 use super::Context;
@@ -27,9 +28,6 @@ pub fn load_recognizer(extra: &[PathBuf], builtin: bool) -> Result<Recognizer> {
 }
 
 pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
-    if args.audio.is_some() {
-        return super::unavailable("recognize --audio", "speech recognition");
-    }
     let config = ctx.config();
     let recognizer = if args.intents.is_empty() {
         let extra: Vec<PathBuf> = config.nlu.intents.iter().map(Into::into).collect();
@@ -59,6 +57,16 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
     let engine = Engine::new(engine_config, recognizer, Stages::text_only());
     let out = std::io::stdout();
     let mut out = out.lock();
+    if let Some(audio) = &args.audio {
+        let transcript = transcribe_file(ctx, audio, &engine.language())?;
+        let r = engine.recognize(&transcript, None)?;
+        if args.json || args.jsonl {
+            writeln!(out, "{}", to_json(&transcript, &r))?;
+        } else {
+            writeln!(out, "{transcript}\t{}", human(&r))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(text) = &args.text {
         let r = engine.recognize(text, language_of(text))?;
         if args.json || args.jsonl {
@@ -88,6 +96,18 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
         writeln!(out, "{}", serde_json::Value::Array(all))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Speech → text with the model of `language` (as the daemon's `Transcribe`).
+fn transcribe_file(ctx: &Context, path: &Path, language: &Language) -> Result<String> {
+    let transcriber = WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(language))
+        .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
+    transcriber.available(language).map_err(|why| anyhow::anyhow!(why))?;
+    let samples = skylark::audio::read_wav(path)?;
+    let text = transcriber
+        .transcribe(&Audio { samples }, language, &CancelToken::new())
+        .map_err(|e| anyhow::anyhow!("speech recognition of {} failed: {e}", path.display()))?;
+    Ok(text)
 }
 
 /// The contract's JSON object: `{"text","intent","slots","confidence","source"}`.

@@ -4,12 +4,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use skylark::asr::{AsrOptions, TranscribeOptions, WhisperRecognizer};
 use skylark::config::normalize_language;
 use skylark::models::Manifest;
+use skylark::engine::{Audio, CancelToken, Speaker as _, Transcriber as _};
+use skylark::nlu::Language;
+use skylark::speech::espeak::EspeakVoice;
+use skylark::speech::{VoiceSpeaker, WhisperTranscriber};
 use skylark::tts::PiperVoice;
 
-use super::{unavailable, Context};
+use super::Context;
 
 /// The language asked for on the command line, else the configured one, as `en` / `zh-CN`.
 pub fn language(ctx: &Context, lang: Option<&str>) -> Result<&'static str> {
@@ -18,29 +21,31 @@ pub fn language(ctx: &Context, lang: Option<&str>) -> Result<&'static str> {
 }
 
 pub fn transcribe(ctx: &Context, file: &Path, lang: Option<&str>) -> Result<ExitCode> {
-    let language = language(ctx, lang)?;
-    let manifest = Manifest::builtin()?;
-    let id = if language == "en" { &ctx.config().asr.model_en } else { &ctx.config().asr.model_multilingual };
-    let model = manifest.primary_path(&ctx.models_dir, id)?;
-    let audio = skylark::audio::read_wav(file)?;
-    let mut opts = AsrOptions { language: language.into(), ..AsrOptions::default() };
-    if ctx.config().asr.threads > 0 {
-        opts.threads = ctx.config().asr.threads;
-    }
-    let recognizer = WhisperRecognizer::load(&model, &opts)?;
-    let transcript = recognizer.transcribe(&audio, &TranscribeOptions::default())?;
-    println!("{}", transcript.text);
+    let language = Language::parse(language(ctx, lang)?)?;
+    let transcriber = WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(&language))
+        .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
+    transcriber.available(&language).map_err(|why| anyhow::anyhow!(why))?;
+    let samples = skylark::audio::read_wav(file)?;
+    let text = transcriber
+        .transcribe(&Audio { samples }, &language, &CancelToken::new())
+        .map_err(|e| anyhow::anyhow!("speech recognition of {} failed: {e}", file.display()))?;
+    println!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn say(ctx: &Context, text: &str, lang: Option<&str>, out: Option<&Path>) -> Result<ExitCode> {
     let language = language(ctx, lang)?;
-    if language != "en" {
-        return unavailable("say --lang zh-CN", "a Mandarin voice");
-    }
     let Some(out) = out else {
-        return unavailable("say (to the speaker)", "audio playback; write a file with --out FILE.wav");
+        return say_on_speaker(ctx, text, language);
     };
+    if language != "en" {
+        let voice = EspeakVoice::check("espeak-ng", &ctx.config().tts.espeak_voice_zh)
+            .map_err(|e| anyhow::anyhow!("the Mandarin voice: {e}"))?;
+        let (samples, rate) = voice.synthesize(text, &|| false).map_err(|e| anyhow::anyhow!(e))?;
+        skylark::audio::write_wav(out, &samples, rate)?;
+        eprintln!("wrote {:.2} s of speech to {}", samples.len() as f32 / rate as f32, out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let manifest = Manifest::builtin()?;
     let model = manifest.primary_path(&ctx.models_dir, &ctx.config().tts.voice_en)?;
     skylark::onnx::init(&ctx.models_dir)?;
@@ -48,5 +53,16 @@ pub fn say(ctx: &Context, text: &str, lang: Option<&str>, out: Option<&Path>) ->
     let audio = voice.synthesize(text)?;
     skylark::audio::write_wav(out, &audio.samples, audio.sample_rate)?;
     eprintln!("wrote {:.2} s of speech to {}", audio.duration_secs(), out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Plays `text` on the default output device; Ctrl-C stops it at once.
+fn say_on_speaker(ctx: &Context, text: &str, language: &str) -> Result<ExitCode> {
+    let speaker = VoiceSpeaker::load(ctx.config(), &ctx.models_dir)
+        .map_err(|why| anyhow::anyhow!("cannot speak: {why}"))?;
+    let language = Language::parse(language)?;
+    speaker.available(&language).map_err(|why| anyhow::anyhow!(why))?;
+    let cancel = CancelToken::new();
+    speaker.speak(text, &language, &cancel).map_err(|e| anyhow::anyhow!("speech output failed: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -354,7 +354,10 @@ impl Engine {
         Ok(id)
     }
 
-    /// Speech recognition of a WAV file (or raw s16le 16 kHz mono with `raw`).
+    /// Speech recognition of a WAV file (any rate, channels, 16/24/32-bit or float) or raw
+    /// s16le 16 kHz mono with `raw`, read from a descriptor a client passed (a regular file or
+    /// a pipe), at most `asr.max_audio_seconds` long. Reading and inference run on a blocking
+    /// thread.
     pub async fn transcribe(
         &self,
         file: std::fs::File,
@@ -366,11 +369,16 @@ impl Engine {
             Stage::Ready(t) => t.clone(),
             Stage::Missing(why) => return Err(EngineError::NotReady(why.clone())),
         };
+        transcriber
+            .available(&language)
+            .map_err(EngineError::NotReady)?;
+        let max_seconds = self.inner.config.max_audio_seconds;
         let cancel = Arc::new(CancelToken::new());
         tokio::task::spawn_blocking(move || {
-            let audio = run::read_audio(file, raw)?;
+            let samples = crate::audio::input::read_client_audio(&file, raw, max_seconds)
+                .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
             transcriber
-                .transcribe(&audio, &language, &cancel)
+                .transcribe(&Audio { samples }, &language, &cancel)
                 .map_err(|e| EngineError::Failed(e.0))
         })
         .await

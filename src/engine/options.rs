@@ -17,6 +17,8 @@ pub struct EngineConfig {
     pub max_concurrent_turns: usize,
     pub max_handlers: usize,
     pub max_list_entries: usize,
+    /// Longest audio `Transcribe` accepts, in seconds (`asr.max_audio_seconds`).
+    pub max_audio_seconds: u32,
 }
 
 impl EngineConfig {
@@ -30,6 +32,7 @@ impl EngineConfig {
             max_concurrent_turns: config.dbus.max_concurrent_turns,
             max_handlers: config.dbus.max_handlers,
             max_list_entries: config.dbus.max_list_entries,
+            max_audio_seconds: config.asr.max_audio_seconds,
         })
     }
 }
@@ -43,6 +46,7 @@ impl Default for EngineConfig {
             max_concurrent_turns: 16,
             max_handlers: 64,
             max_list_entries: 10_000,
+            max_audio_seconds: 600,
         })
     }
 }

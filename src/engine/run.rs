@@ -2,7 +2,6 @@
 //! every await. Each ends through [`Inner::finish_turn`], which emits `TurnFinished`.
 
 use std::future::Future;
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,13 +10,10 @@ use tracing::Instrument;
 use super::error::EngineError;
 use super::event::{Event, Property, Source};
 use super::handlers::{DispatchError, HandlerCall};
-use super::stages::{Audio, Stage};
+use super::stages::Stage;
 use super::turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
 use super::{ActiveTurn, Inner, Shared, RECENT_TURNS};
 use crate::nlu::Language;
-
-/// Largest audio file `Transcribe` reads: 5 minutes of 16 kHz 16-bit mono.
-const MAX_AUDIO_BYTES: u64 = 5 * 60 * 16_000 * 2 + 4096;
 
 /// What a turn's body produced.
 pub(super) struct Outcome {
@@ -201,9 +197,13 @@ pub(super) async fn say(
     language: &Language,
     timings: &mut StageTimings,
 ) -> Result<(), EngineError> {
-    let speaker = match &inner.stages.speaker {
-        Stage::Ready(s) => s.clone(),
-        Stage::Missing(why) => {
+    let ready = match &inner.stages.speaker {
+        Stage::Ready(s) => s.available(language).map(|()| s.clone()),
+        Stage::Missing(why) => Err(why.clone()),
+    };
+    let speaker = match ready {
+        Ok(s) => s,
+        Err(why) => {
             // Said once at warn level (every turn would flood the journal), then at debug.
             if !inner
                 .speech_missing_logged
@@ -362,55 +362,4 @@ fn phrase(language: &Language, p: Phrase) -> &'static str {
         (Phrase::TimedOut, false) => "Sorry, that is taking too long.",
         (Phrase::TimedOut, true) => "抱歉，操作超时了。",
     }
-}
-
-/// Reads a WAV (16 kHz mono, 16-bit or float) or raw s16le 16 kHz mono audio, bounded in size.
-pub(super) fn read_audio(file: std::fs::File, raw: bool) -> Result<Audio, EngineError> {
-    let mut bytes = Vec::new();
-    file.take(MAX_AUDIO_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| {
-            EngineError::InvalidArgument(format!("cannot read the audio file descriptor: {e}"))
-        })?;
-    if bytes.len() as u64 > MAX_AUDIO_BYTES {
-        return Err(EngineError::InvalidArgument(format!(
-            "audio is longer than the limit of {MAX_AUDIO_BYTES} bytes (5 minutes)"
-        )));
-    }
-    if raw {
-        let samples = bytes
-            .chunks_exact(2)
-            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
-            .collect();
-        return Ok(Audio { samples });
-    }
-    let bad = |e: String| {
-        EngineError::InvalidArgument(format!(
-            "not a WAV file: {e} (pass format=raw for raw s16le)"
-        ))
-    };
-    let reader =
-        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
-    let spec = reader.spec();
-    if spec.sample_rate != 16_000 || spec.channels != 1 {
-        return Err(EngineError::InvalidArgument(format!(
-            "audio is {} Hz with {} channels; 16000 Hz mono is needed",
-            spec.sample_rate, spec.channels
-        )));
-    }
-    let samples: Result<Vec<f32>, hound::Error> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, 16) => reader
-            .into_samples::<i16>()
-            .map(|s| s.map(|v| v as f32 / 32768.0))
-            .collect(),
-        (hound::SampleFormat::Float, 32) => reader.into_samples::<f32>().collect(),
-        (f, b) => {
-            return Err(bad(format!(
-                "{b}-bit {f:?} samples are not supported; use 16-bit PCM"
-            )))
-        }
-    };
-    Ok(Audio {
-        samples: samples.map_err(|e| bad(e.to_string()))?,
-    })
 }

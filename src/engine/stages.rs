@@ -29,6 +29,12 @@ pub trait Transcriber: Send + Sync {
         language: &Language,
         cancel: &CancelToken,
     ) -> Result<String, StageError>;
+
+    /// Whether `language` can be transcribed; `Err` says why not (e.g. its model is missing,
+    /// and the fix). Callers answer `NotReady` with it.
+    fn available(&self, _language: &Language) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Text → sound on the speaker, to the end or until `cancel`. Blocking.
@@ -39,6 +45,12 @@ pub trait Speaker: Send + Sync {
         language: &Language,
         cancel: &CancelToken,
     ) -> Result<(), StageError>;
+
+    /// Whether `language` can be spoken; `Err` says why not. A turn in such a language answers
+    /// in text only, as with no speaker.
+    fn available(&self, _language: &Language) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Microphone → one utterance (until end of speech or `cancel`). Blocking.

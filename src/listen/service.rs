@@ -1,5 +1,5 @@
 //! Wiring the listening front end into the engine: the `Capture` stage over a [`Listener`],
-//! a minimal `Transcriber` stage over whisper, the wake-word loop, and [`speech_stages`] that
+//! the wake-word loop, and [`speech_stages`] that
 //! builds them all from the configuration (the daemon and `skylark listen` share it).
 //!
 //! Nothing here fails the caller for a missing model or device: a stage that cannot be built
@@ -15,12 +15,10 @@ use std::time::Duration;
 use super::listener::{ListenConfig, Listener};
 use super::segmenter::SegmenterConfig;
 use super::wakeword::WakeWordDetector;
-use crate::asr::{AsrOptions, TranscribeOptions, WhisperRecognizer};
 use crate::audio::Microphone;
 use crate::config::Config;
-use crate::engine::{Audio, CancelToken, Capture, Engine, Stage, StageError, Stages, Transcriber};
+use crate::engine::{Audio, CancelToken, Capture, Engine, Stage, StageError, Stages};
 use crate::models::Manifest;
-use crate::nlu::Language;
 
 /// The engine's `Capture` stage: one utterance from the shared [`Listener`].
 pub struct MicCapture(pub Arc<Listener>);
@@ -66,49 +64,11 @@ fn save_utterance(samples: &[f32]) {
     }
 }
 
-/// The engine's `Transcriber` stage over whisper: the English model, and the multilingual one
-/// for other languages when it is installed.
-pub struct WhisperTranscriber {
-    english: Option<WhisperRecognizer>,
-    multilingual: Option<WhisperRecognizer>,
-}
-
-impl Transcriber for WhisperTranscriber {
-    fn transcribe(
-        &self,
-        audio: &Audio,
-        language: &Language,
-        _cancel: &CancelToken,
-    ) -> Result<String, StageError> {
-        let english = language.primary() == "en";
-        let model = if english {
-            self.english.as_ref().or(self.multilingual.as_ref())
-        } else {
-            self.multilingual.as_ref()
-        };
-        let Some(model) = model else {
-            return Err(StageError(format!(
-                "no speech model for {language} is installed. Fix: run `skylark models fetch`"
-            )));
-        };
-        if audio.samples.is_empty() {
-            return Ok(String::new());
-        }
-        let opts = TranscribeOptions {
-            language: Some(language.tag().to_string()),
-            ..TranscribeOptions::default()
-        };
-        model
-            .transcribe(&audio.samples, &opts)
-            .map(|t| t.text)
-            .map_err(|e| StageError(e.to_string()))
-    }
-}
-
 /// The speech-input stages built from `config`, and the listener behind the capture stage
 /// (for the wake-word loop). ONNX Runtime must be initialised before.
 pub fn speech_stages(config: &Config, models_dir: &Path) -> (Stages, Option<Arc<Listener>>) {
-    let mut stages = Stages::text_only();
+    // Speech recognition and speech output come from `crate::speech`; this adds listening.
+    let mut stages = crate::speech::load_stages(config, models_dir);
     let manifest = match Manifest::builtin() {
         Ok(m) => m,
         Err(e) => {
@@ -116,40 +76,6 @@ pub fn speech_stages(config: &Config, models_dir: &Path) -> (Stages, Option<Arc<
             return (stages, None);
         }
     };
-    // Speech recognition.
-    let mut asr = AsrOptions::default();
-    if config.asr.threads > 0 {
-        asr.threads = config.asr.threads;
-    }
-    let load = |id: &str, language: &str| -> Result<WhisperRecognizer, String> {
-        let path = manifest
-            .primary_path(models_dir, id)
-            .map_err(|e| e.to_string())?;
-        let opts = AsrOptions {
-            language: language.into(),
-            ..asr.clone()
-        };
-        WhisperRecognizer::load(&path, &opts).map_err(|e| e.to_string())
-    };
-    let english = load(&config.asr.model_en, "en");
-    let multilingual = if config.language == "en" {
-        Err("not needed".to_string())
-    } else {
-        load(&config.asr.model_multilingual, "auto")
-    };
-    match (english, multilingual) {
-        (Err(e), Err(_)) => {
-            tracing::warn!("speech recognition is not available: {e}");
-            stages.transcriber =
-                Stage::Missing(format!("speech recognition is not available: {e}"));
-        }
-        (en, multi) => {
-            stages.transcriber = Stage::Ready(Arc::new(WhisperTranscriber {
-                english: en.ok(),
-                multilingual: multi.ok(),
-            }));
-        }
-    }
     // VAD (Silero, or the energy fallback).
     let vad = match super::vad::detector_for(models_dir) {
         Ok(v) => v,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod pulse;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -38,6 +40,20 @@ pub fn python() -> PathBuf {
         venv.display()
     );
     venv
+}
+
+/// The installed models dir (`skylark models fetch`); fails the test with the fix when the
+/// speech models are not there.
+pub fn models_dir() -> PathBuf {
+    let dir = skylark::models::default_models_dir();
+    for file in ["whisper/ggml-tiny.en.bin", "whisper/ggml-base.bin", "tts/en_US-joe-medium.onnx"] {
+        assert!(
+            dir.join(file).is_file(),
+            "{} is missing: run `skylark models fetch`",
+            dir.join(file).display()
+        );
+    }
+    dir
 }
 
 pub fn client_script(name: &str) -> PathBuf {
@@ -197,10 +213,33 @@ impl Daemon {
 
     /// Spawns without waiting for the name.
     pub fn spawn(bus: &Bus, config: &str, extra_args: &[&str]) -> Daemon {
+        Daemon::spawn_with(bus, config, extra_args, None, &[])
+    }
+
+    /// On the installed models (speech stages loaded), with `env` added (e.g. a
+    /// [`pulse::PulseServer`]'s), ready once it owns the name.
+    pub fn start_with_models(bus: &Bus, config: &str, env: &[(String, String)]) -> Daemon {
+        let models = models_dir();
+        let d = Daemon::spawn_with(bus, config, &[], Some(&models), env);
+        d.wait_ready(bus);
+        d
+    }
+
+    /// `models`: a models dir (`None`: an empty one, so no speech stage loads).
+    pub fn spawn_with(
+        bus: &Bus,
+        config: &str,
+        extra_args: &[&str],
+        models: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).expect("write config");
-        let models = dir.path().join("models");
+        let models = match models {
+            Some(m) => m.to_path_buf(),
+            None => dir.path().join("models"),
+        };
         std::fs::create_dir_all(&models).expect("models dir");
         let log = dir.path().join("daemon.log");
         let log_file = std::fs::File::create(&log).expect("log file");
@@ -213,6 +252,7 @@ impl Daemon {
             .env("SKYLARK_MODELS_DIR", &models)
             .env("XDG_CONFIG_HOME", dir.path())
             .env("SKYLARK_LOG", "debug")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -1,0 +1,173 @@
+//! `Transcribe` over D-Bus on the real whisper models: a real `skylark daemon` on a private
+//! bus, driven by the Python jeepney client (tests/clients/transcribe.py), which passes real
+//! file descriptors (files, pipes, a directory, a socket). Good audio must come back as its
+//! words; bad audio must be a named error — and the daemon must serve the next call.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const CONFIG: &str = "";
+
+fn skylark(args: &[&str]) -> std::process::Output {
+    run(Command::new(skylark_bin())
+        .args(args)
+        .env("SKYLARK_MODELS_DIR", models_dir())
+        .env("XDG_CONFIG_HOME", "/nonexistent-skylark-test"))
+}
+
+/// A Piper-made clip of `text` (22.05 kHz mono), made by `skylark say --out`.
+fn piper_clip(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let wav = dir.join(name);
+    ok(skylark(&["say", text, "--out", wav.to_str().expect("utf-8")]));
+    wav
+}
+
+fn sox(args: &[&str]) {
+    ok(run(Command::new("sox").args(args)));
+}
+
+/// Calls Transcribe through the jeepney client; returns its JSON reply.
+fn transcribe(bus: &Bus, file: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = ok(run(bus
+        .command(python().to_str().expect("utf-8"))
+        .arg(client_script("transcribe.py"))
+        .arg(file)
+        .args(extra)));
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn text_of(reply: &serde_json::Value) -> String {
+    reply["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a transcript, got {reply}"))
+        .to_lowercase()
+}
+
+fn assert_error(reply: &serde_json::Value, name: &str, needle: &str) {
+    assert_eq!(reply["error"], format!("io.skylark.Assistant1.Error.{name}"), "{reply}");
+    let msg = reply["message"].as_str().unwrap_or("");
+    assert!(msg.contains(needle), "message should mention {needle:?}: {reply}");
+}
+
+fn heard_window_command(reply: &serde_json::Value) {
+    let t = text_of(reply);
+    assert!(t.contains("open") && t.contains("window"), "{reply}");
+}
+
+#[test]
+fn transcribe_good_and_bad_audio_over_dbus() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let clip = piper_clip(tmp.path(), "clip.wav", "Open the driver window.");
+    let bus = Bus::start();
+    let d = Daemon::start_with_models(&bus, CONFIG, &[]);
+
+    // A Piper clip (22.05 kHz) from a file, then through a pipe.
+    let reply = transcribe(&bus, &clip, &[]);
+    heard_window_command(&reply);
+    eprintln!("Transcribe of a {:.2} s clip took {} s", hound::WavReader::open(&clip).expect("wav").duration() as f64 / 22050.0, reply["seconds"]);
+    heard_window_command(&transcribe(&bus, &clip, &["--via", "pipe"]));
+
+    // Raw s16le 16 kHz mono with format=raw.
+    let raw = tmp.path().join("clip.raw");
+    sox(&[clip.to_str().unwrap(), "-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw", raw.to_str().unwrap()]);
+    heard_window_command(&transcribe(&bus, &raw, &["--format", "raw"]));
+    // The same bytes without format=raw are not a WAV: the error says how to pass raw audio.
+    assert_error(&transcribe(&bus, &raw, &[]), "InvalidArgument", "format=raw");
+
+    // 48 kHz stereo, 24-bit: resampled and mixed down.
+    let stereo = tmp.path().join("stereo48k.wav");
+    sox(&[clip.to_str().unwrap(), "-r", "48000", "-c", "2", "-b", "24", stereo.to_str().unwrap()]);
+    heard_window_command(&transcribe(&bus, &stereo, &[]));
+
+    // 8 kHz Mandarin with language=zh-CN: Chinese characters come back.
+    let zh = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audio/zh_liliana.wav");
+    let reply = transcribe(&bus, &zh, &["--language", "zh-CN"]);
+    let t = text_of(&reply);
+    assert!(t.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{reply}");
+
+    // Truncated: the header promises more data than there is; and a header cut short.
+    let bytes = std::fs::read(&clip).expect("read clip");
+    let cut = tmp.path().join("cut.wav");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2 + 1]).expect("write");
+    assert_error(&transcribe(&bus, &cut, &[]), "InvalidArgument", "truncated");
+    std::fs::write(&cut, &bytes[..30]).expect("write");
+    assert_error(&transcribe(&bus, &cut, &[]), "InvalidArgument", "WAV");
+
+    // Malformed bytes, zero bytes (as WAV and as raw), an odd raw byte count.
+    let junk = tmp.path().join("junk.wav");
+    std::fs::write(&junk, b"RIFF\x10\x00\x00\x00WAVEfmt garbage that is not a header").expect("write");
+    assert_error(&transcribe(&bus, &junk, &[]), "InvalidArgument", "WAV");
+    let empty = tmp.path().join("empty.wav");
+    std::fs::write(&empty, b"").expect("write");
+    assert_error(&transcribe(&bus, &empty, &[]), "InvalidArgument", "empty");
+    assert_error(&transcribe(&bus, &empty, &["--format", "raw"]), "InvalidArgument", "empty");
+    let odd = tmp.path().join("odd.raw");
+    std::fs::write(&odd, [1u8, 2, 3]).expect("write");
+    assert_error(&transcribe(&bus, &odd, &["--format", "raw"]), "InvalidArgument", "truncated");
+
+    // Descriptors that are not a readable file or pipe: refused before any read (a silent
+    // socket would otherwise block a thread for ever).
+    assert_error(&transcribe(&bus, tmp.path(), &["--via", "dir"]), "InvalidArgument", "directory");
+    assert_error(&transcribe(&bus, &clip, &["--via", "socket"]), "InvalidArgument", "socket");
+
+    // Unknown options are named.
+    assert_error(&transcribe(&bus, &clip, &["--format", "mp3"]), "InvalidArgument", "mp3");
+    assert_error(&transcribe(&bus, &clip, &["--language", "fr"]), "InvalidArgument", "fr");
+
+    // After all that, the daemon still serves.
+    heard_window_command(&transcribe(&bus, &clip, &[]));
+    let mut d = d;
+    assert!(d.running(), "the daemon died; its log:\n{}", d.log());
+}
+
+/// Ten minutes (the default `asr.max_audio_seconds`) give a correct result; more is refused
+/// with the limit named, before the audio is read.
+#[test]
+fn ten_minutes_of_audio_is_the_limit() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let clip = piper_clip(tmp.path(), "clip.wav", "Open the driver window.");
+    let clip16 = tmp.path().join("clip16.wav");
+    sox(&[clip.to_str().unwrap(), "-r", "16000", "-c", "1", "-b", "16", clip16.to_str().unwrap()]);
+    let secs = hound::WavReader::open(&clip16).expect("wav").duration() as f64 / 16000.0;
+    // The command, then silence up to exactly 600 s.
+    let long = tmp.path().join("ten_minutes.wav");
+    let pad = format!("{:.4}", 600.0 - secs - 0.5);
+    sox(&[clip16.to_str().unwrap(), long.to_str().unwrap(), "pad", "0.5", &pad]);
+    let frames = hound::WavReader::open(&long).expect("wav").duration();
+    assert_eq!(frames, 600 * 16000, "the test clip should be exactly 10 minutes");
+    let too_long = tmp.path().join("too_long.wav");
+    sox(&[long.to_str().unwrap(), too_long.to_str().unwrap(), "pad", "0", "1"]);
+
+    let bus = Bus::start();
+    let _d = Daemon::start_with_models(&bus, CONFIG, &[]);
+    let reply = transcribe(&bus, &long, &[]);
+    heard_window_command(&reply);
+    eprintln!("Transcribe of 10 minutes took {} s", reply["seconds"]);
+    assert_error(&transcribe(&bus, &too_long, &[]), "InvalidArgument", "asr.max_audio_seconds");
+    // Through a pipe with a WAV header that cannot say its length (as sox writes to a pipe):
+    // read up to the cap, then refused.
+    let streamed = tmp.path().join("streamed.wav");
+    let mut bytes = std::fs::read(&too_long).expect("read");
+    bytes[40..44].copy_from_slice(&0x7fff_f000u32.to_le_bytes());
+    std::fs::write(&streamed, &bytes).expect("write");
+    assert_error(&transcribe(&bus, &streamed, &["--via", "pipe"]), "InvalidArgument", "asr.max_audio_seconds");
+}
+
+/// A daemon without the speech models serves text, and Transcribe is NotReady naming the
+/// model file and the fix.
+#[test]
+fn missing_model_is_not_ready_with_the_fix() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let clip = piper_clip(tmp.path(), "clip.wav", "Open the driver window.");
+    let bus = Bus::start();
+    let d = Daemon::start(&bus, CONFIG); // an empty models dir
+    let reply = transcribe(&bus, &clip, &[]);
+    assert_error(&reply, "NotReady", "ggml-tiny.en.bin");
+    assert_error(&reply, "NotReady", "skylark models fetch");
+    let out = ok(bus.gdbus_call("Recognize", &["turn on the air conditioning", "{}"]));
+    assert!(out.contains("climate.set_ac"), "{out}\n{}", d.log());
+}
