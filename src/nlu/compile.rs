@@ -9,7 +9,7 @@ use super::normalize::token_texts;
 use super::numbers::NumberWords;
 use super::template::Expr;
 use super::SlotValue;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 pub(crate) const UNKNOWN: u32 = u32::MAX;
 
@@ -65,7 +65,7 @@ pub(crate) struct CompiledBlock {
 pub(crate) struct CompiledLanguage {
     pub split_letters: bool,
     pub number_words: NumberWords,
-    pub words: HashMap<String, u32>,
+    pub words: HashMap<String, u32, FastHash>,
     pub lists: Vec<CompiledList>,
     /// Global list name → index in `lists` (block-local lists are not named here).
     pub list_names: HashMap<String, usize>,
@@ -89,7 +89,7 @@ impl CompiledLanguage {
         let mut c = CompiledLanguage {
             split_letters: g.ignore_whitespace,
             number_words: NumberWords::for_language(g.language.primary()),
-            words: HashMap::new(),
+            words: HashMap::default(),
             lists: Vec::new(),
             list_names: HashMap::new(),
             templates: Vec::new(),
@@ -117,13 +117,27 @@ impl CompiledLanguage {
         }
         // Longest skip phrases first, so "帮我" is removed before "我" could be.
         c.skip_words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        let mut cache = Cache::default();
         for intent in &g.intents {
             for block in &intent.blocks {
-                c.compile_block(g, &intent.name, block)?;
+                c.compile_block(g, &intent.name, block, &mut cache)?;
             }
         }
         c.build_index();
         Ok(c)
+    }
+
+    /// Token ids of a template fragment or list value, interning new words.
+    fn intern_text(&mut self, text: &str, cache: &mut Cache) -> Vec<u32> {
+        if let Some(ids) = cache.texts.get(text) {
+            return ids.clone();
+        }
+        let ids: Vec<u32> = token_texts(text, self.split_letters)
+            .iter()
+            .map(|t| self.intern(t))
+            .collect();
+        cache.texts.insert(text.to_string(), ids.clone());
+        ids
     }
 
     pub fn intern(&mut self, word: &str) -> u32 {
@@ -168,6 +182,7 @@ impl CompiledLanguage {
         g: &LanguageGrammar,
         intent: &str,
         block: &DataBlock,
+        cache: &mut Cache,
     ) -> Result<()> {
         let block_index = self.blocks.len();
         self.blocks.push(CompiledBlock {
@@ -187,6 +202,9 @@ impl CompiledLanguage {
             self.lists.push(list);
             local_lists.insert(name.clone(), self.lists.len() - 1);
         }
+        // Rule fragments compiled for other blocks are only valid where no block-local rule or
+        // list can shadow what they refer to.
+        let shareable = block.rules.is_empty() && block.lists.is_empty();
         for template in &block.templates {
             let mut b = Builder {
                 c: self,
@@ -198,6 +216,8 @@ impl CompiledLanguage {
                 program: Vec::new(),
                 slot_names: Vec::new(),
                 rule_stack: Vec::new(),
+                cache: &mut *cache,
+                shareable,
             };
             let required = b.emit(&template.expr)?;
             b.program.push(Inst::Match);
@@ -205,7 +225,7 @@ impl CompiledLanguage {
             self.templates.push(CompiledTemplate {
                 program,
                 slot_names,
-                required: required.into_iter().collect(),
+                required,
                 block: block_index,
                 text: template.text.clone(),
             });
@@ -233,6 +253,51 @@ impl CompiledLanguage {
     }
 }
 
+/// A grammar-wide FxHash-style hasher: compiling hashes thousands of short words, and
+/// SipHash's flooding resistance buys nothing for the grammar's own words.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastHash = std::hash::BuildHasherDefault<FastHasher>;
+
+/// What compiling one language reuses across templates: the token ids of each distinct text,
+/// and each expansion rule compiled once (rules such as `<turn_on>` appear in hundreds of
+/// templates; re-expanding them per use was most of the load time).
+#[derive(Default)]
+struct Cache {
+    texts: HashMap<String, Vec<u32>, FastHash>,
+    rules: HashMap<String, Fragment, FastHash>,
+}
+
+/// A compiled expansion rule: code with jump targets relative to its start, the slot names its
+/// `Slot` steps index, and the words every match of it contains.
+struct Fragment {
+    program: Vec<Inst>,
+    slot_names: Vec<String>,
+    required: Vec<u32>,
+}
+
 struct Builder<'a> {
     c: &'a mut CompiledLanguage,
     g: &'a LanguageGrammar,
@@ -243,11 +308,30 @@ struct Builder<'a> {
     program: Vec<Inst>,
     slot_names: Vec<String>,
     rule_stack: Vec<String>,
+    cache: &'a mut Cache,
+    /// Whether rule fragments may be taken from and put into `cache.rules`.
+    shareable: bool,
+}
+
+/// Sorted, deduplicated union.
+fn union(mut a: Vec<u32>, b: Vec<u32>) -> Vec<u32> {
+    if a.is_empty() {
+        return b;
+    }
+    a.extend(b);
+    a.sort_unstable();
+    a.dedup();
+    a
+}
+
+/// Intersection of two sorted, deduplicated lists.
+fn intersection(a: &[u32], b: &[u32]) -> Vec<u32> {
+    a.iter().copied().filter(|x| b.binary_search(x).is_ok()).collect()
 }
 
 impl Builder<'_> {
     /// Emits code for `expr` and returns the token ids any match of it must contain.
-    fn emit(&mut self, expr: &Expr) -> Result<BTreeSet<u32>> {
+    fn emit(&mut self, expr: &Expr) -> Result<Vec<u32>> {
         if self.program.len() > MAX_PROGRAM {
             return Err(self.too_big(format!(
                 "the template expands to more than {MAX_PROGRAM} steps"
@@ -255,23 +339,23 @@ impl Builder<'_> {
         }
         match expr {
             Expr::Text(text) => {
-                let mut req = BTreeSet::new();
-                for t in token_texts(text, self.c.split_letters) {
-                    let id = self.c.intern(&t);
-                    self.program.push(Inst::Tok(id));
-                    req.insert(id);
-                }
+                let mut req = self.c.intern_text(text, self.cache);
+                self.program.extend(req.iter().map(|&id| Inst::Tok(id)));
+                req.sort_unstable();
+                req.dedup();
                 Ok(req)
             }
             Expr::Seq(items) => {
-                let items = if self.c.split_letters {
-                    items.clone()
+                let glued;
+                let items = if !self.c.split_letters && needs_glue(items) {
+                    glued = glue(items);
+                    &glued[..]
                 } else {
-                    glue(items)
+                    &items[..]
                 };
-                let mut req = BTreeSet::new();
-                for item in &items {
-                    req.extend(self.emit(item)?);
+                let mut req = Vec::new();
+                for item in items {
+                    req = union(req, self.emit(item)?);
                 }
                 Ok(req)
             }
@@ -312,7 +396,7 @@ impl Builder<'_> {
                     }
                 };
                 self.program.push(Inst::Slot { list, slot });
-                Ok(BTreeSet::new())
+                Ok(Vec::new())
             }
             Expr::Rule(name) => {
                 if self.rule_stack.len() >= MAX_RULE_DEPTH {
@@ -326,23 +410,86 @@ impl Builder<'_> {
                         rule: name.clone(),
                     });
                 }
-                let Some(rule) = self
-                    .local_rules
-                    .get(name)
-                    .or_else(|| self.g.rules.get(name))
-                else {
+                let local_rules = self.local_rules;
+                let g = self.g;
+                let Some(rule) = local_rules.get(name).or_else(|| g.rules.get(name)) else {
                     return Err(NluError::UnknownRule {
                         location: self.location.clone(),
                         rule: name.clone(),
                     });
                 };
-                let expr = rule.expr.clone();
-                self.rule_stack.push(name.clone());
-                let req = self.emit(&expr);
-                self.rule_stack.pop();
-                req
+                if !self.shareable {
+                    self.rule_stack.push(name.clone());
+                    let req = self.emit(&rule.expr);
+                    self.rule_stack.pop();
+                    return req;
+                }
+                if !self.cache.rules.contains_key(name) {
+                    let fragment = self.fragment(name, &rule.expr)?;
+                    self.cache.rules.insert(name.clone(), fragment);
+                }
+                self.splice(name)
             }
         }
+    }
+
+    /// Compiles rule `name` on its own, as a fragment to splice wherever it is used.
+    fn fragment(&mut self, name: &str, expr: &Expr) -> Result<Fragment> {
+        let mut rule_stack = self.rule_stack.clone();
+        rule_stack.push(name.to_string());
+        let mut b = Builder {
+            c: &mut *self.c,
+            g: self.g,
+            local_rules: self.local_rules,
+            local_lists: self.local_lists,
+            location: self.location,
+            text: self.text,
+            program: Vec::new(),
+            slot_names: Vec::new(),
+            rule_stack,
+            cache: &mut *self.cache,
+            shareable: true,
+        };
+        let required = b.emit(expr)?;
+        Ok(Fragment {
+            program: b.program,
+            slot_names: b.slot_names,
+            required,
+        })
+    }
+
+    /// Appends the cached fragment of rule `name`, relocating its jumps and slot numbers.
+    fn splice(&mut self, name: &str) -> Result<Vec<u32>> {
+        let Some(f) = self.cache.rules.get(name) else {
+            return Ok(Vec::new());
+        };
+        if self.program.len() + f.program.len() > MAX_PROGRAM {
+            return Err(self.too_big(format!(
+                "the template expands to more than {MAX_PROGRAM} steps"
+            )));
+        }
+        let slots: Vec<usize> = f
+            .slot_names
+            .iter()
+            .map(|s| match self.slot_names.iter().position(|n| n == s) {
+                Some(i) => i,
+                None => {
+                    self.slot_names.push(s.clone());
+                    self.slot_names.len() - 1
+                }
+            })
+            .collect();
+        let base = self.program.len();
+        self.program.extend(f.program.iter().map(|inst| match *inst {
+            Inst::Split(a, b) => Inst::Split(a + base, b + base),
+            Inst::Jmp(a) => Inst::Jmp(a + base),
+            Inst::Slot { list, slot } => Inst::Slot {
+                list,
+                slot: slots.get(slot).copied().unwrap_or(slot),
+            },
+            ref other => other.clone(),
+        }));
+        Ok(f.required.clone())
     }
 
     fn too_big(&self, message: String) -> NluError {
@@ -353,9 +500,9 @@ impl Builder<'_> {
         }
     }
 
-    fn emit_alt(&mut self, items: &[Expr]) -> Result<BTreeSet<u32>> {
+    fn emit_alt(&mut self, items: &[Expr]) -> Result<Vec<u32>> {
         let mut jumps = Vec::new();
-        let mut req: Option<BTreeSet<u32>> = None;
+        let mut req: Option<Vec<u32>> = None;
         for (i, item) in items.iter().enumerate() {
             let last = i + 1 == items.len();
             let split_at = self.program.len();
@@ -365,7 +512,7 @@ impl Builder<'_> {
             let r = self.emit(item)?;
             req = Some(match req {
                 None => r,
-                Some(prev) => prev.intersection(&r).copied().collect(),
+                Some(prev) => intersection(&prev, &r),
             });
             if !last {
                 jumps.push(self.program.len());
@@ -380,6 +527,23 @@ impl Builder<'_> {
         }
         Ok(req.unwrap_or_default())
     }
+}
+
+/// Whether any neighbours of `items` might be glued (cheap; `glue` decides for real).
+fn needs_glue(items: &[Expr]) -> bool {
+    items.windows(2).any(|w| {
+        let ends_word = match &w[0] {
+            Expr::Text(t) => t.chars().last().is_some_and(char::is_alphanumeric),
+            Expr::Alt(_) => true,
+            _ => false,
+        };
+        let starts_word = match &w[1] {
+            Expr::Text(t) => t.chars().next().is_some_and(char::is_alphanumeric),
+            Expr::Alt(_) => true,
+            _ => false,
+        };
+        ends_word && starts_word && !matches!((&w[0], &w[1]), (Expr::Text(_), Expr::Text(_)))
+    })
 }
 
 /// Joins text written against an optional or alternative without a space, as in `light[s]`,
