@@ -128,16 +128,11 @@ impl CompiledLanguage {
     }
 
     /// Token ids of a template fragment or list value, interning new words.
-    fn intern_text(&mut self, text: &str, cache: &mut Cache) -> Vec<u32> {
-        if let Some(ids) = cache.texts.get(text) {
-            return ids.clone();
-        }
-        let ids: Vec<u32> = token_texts(text, self.split_letters)
+    fn intern_text(&mut self, text: &str) -> Vec<u32> {
+        token_texts(text, self.split_letters)
             .iter()
             .map(|t| self.intern(t))
-            .collect();
-        cache.texts.insert(text.to_string(), ids.clone());
-        ids
+            .collect()
     }
 
     pub fn intern(&mut self, word: &str) -> u32 {
@@ -213,13 +208,16 @@ impl CompiledLanguage {
                 local_lists: &local_lists,
                 location: &template.location,
                 text: &template.text,
-                program: Vec::new(),
+                program: Vec::with_capacity(256),
                 slot_names: Vec::new(),
                 rule_stack: Vec::new(),
                 cache: &mut *cache,
                 shareable,
             };
-            let required = b.emit(&template.expr)?;
+            let mut required = Vec::new();
+            b.emit(&template.expr, &mut required)?;
+            required.sort_unstable();
+            required.dedup();
             b.program.push(Inst::Match);
             let (program, slot_names) = (b.program, b.slot_names);
             self.templates.push(CompiledTemplate {
@@ -313,25 +311,15 @@ struct Builder<'a> {
     shareable: bool,
 }
 
-/// Sorted, deduplicated union.
-fn union(mut a: Vec<u32>, b: Vec<u32>) -> Vec<u32> {
-    if a.is_empty() {
-        return b;
-    }
-    a.extend(b);
-    a.sort_unstable();
-    a.dedup();
-    a
-}
-
 /// Intersection of two sorted, deduplicated lists.
 fn intersection(a: &[u32], b: &[u32]) -> Vec<u32> {
     a.iter().copied().filter(|x| b.binary_search(x).is_ok()).collect()
 }
 
 impl Builder<'_> {
-    /// Emits code for `expr` and returns the token ids any match of it must contain.
-    fn emit(&mut self, expr: &Expr) -> Result<Vec<u32>> {
+    /// Emits code for `expr` and adds to `req` the token ids any match of it must contain
+    /// (unsorted, possibly repeated).
+    fn emit(&mut self, expr: &Expr, req: &mut Vec<u32>) -> Result<()> {
         if self.program.len() > MAX_PROGRAM {
             return Err(self.too_big(format!(
                 "the template expands to more than {MAX_PROGRAM} steps"
@@ -339,11 +327,15 @@ impl Builder<'_> {
         }
         match expr {
             Expr::Text(text) => {
-                let mut req = self.c.intern_text(text, self.cache);
-                self.program.extend(req.iter().map(|&id| Inst::Tok(id)));
-                req.sort_unstable();
-                req.dedup();
-                Ok(req)
+                if !self.cache.texts.contains_key(text.as_str()) {
+                    let ids = self.c.intern_text(text);
+                    self.cache.texts.insert(text.clone(), ids);
+                }
+                if let Some(ids) = self.cache.texts.get(text.as_str()) {
+                    self.program.extend(ids.iter().map(|&id| Inst::Tok(id)));
+                    req.extend_from_slice(ids);
+                }
+                Ok(())
             }
             Expr::Seq(items) => {
                 let glued;
@@ -353,13 +345,12 @@ impl Builder<'_> {
                 } else {
                     &items[..]
                 };
-                let mut req = Vec::new();
                 for item in items {
-                    req = union(req, self.emit(item)?);
+                    self.emit(item, req)?;
                 }
-                Ok(req)
+                Ok(())
             }
-            Expr::Alt(items) => self.emit_alt(items),
+            Expr::Alt(items) => self.emit_alt(items, req),
             Expr::Perm(items) => {
                 if items.len() > MAX_PERMUTATION {
                     return Err(self.too_big(format!(
@@ -370,7 +361,7 @@ impl Builder<'_> {
                     .into_iter()
                     .map(|order| Expr::Seq(order.into_iter().map(|i| items[i].clone()).collect()))
                     .collect();
-                self.emit_alt(&orders)
+                self.emit_alt(&orders, req)
             }
             Expr::List { name, slot } => {
                 let list = match self
@@ -396,7 +387,7 @@ impl Builder<'_> {
                     }
                 };
                 self.program.push(Inst::Slot { list, slot });
-                Ok(Vec::new())
+                Ok(())
             }
             Expr::Rule(name) => {
                 if self.rule_stack.len() >= MAX_RULE_DEPTH {
@@ -420,15 +411,15 @@ impl Builder<'_> {
                 };
                 if !self.shareable {
                     self.rule_stack.push(name.clone());
-                    let req = self.emit(&rule.expr);
+                    let r = self.emit(&rule.expr, req);
                     self.rule_stack.pop();
-                    return req;
+                    return r;
                 }
                 if !self.cache.rules.contains_key(name) {
                     let fragment = self.fragment(name, &rule.expr)?;
                     self.cache.rules.insert(name.clone(), fragment);
                 }
-                self.splice(name)
+                self.splice(name, req)
             }
         }
     }
@@ -450,7 +441,10 @@ impl Builder<'_> {
             cache: &mut *self.cache,
             shareable: true,
         };
-        let required = b.emit(expr)?;
+        let mut required = Vec::new();
+        b.emit(expr, &mut required)?;
+        required.sort_unstable();
+        required.dedup();
         Ok(Fragment {
             program: b.program,
             slot_names: b.slot_names,
@@ -459,9 +453,9 @@ impl Builder<'_> {
     }
 
     /// Appends the cached fragment of rule `name`, relocating its jumps and slot numbers.
-    fn splice(&mut self, name: &str) -> Result<Vec<u32>> {
+    fn splice(&mut self, name: &str, req: &mut Vec<u32>) -> Result<()> {
         let Some(f) = self.cache.rules.get(name) else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         if self.program.len() + f.program.len() > MAX_PROGRAM {
             return Err(self.too_big(format!(
@@ -489,7 +483,8 @@ impl Builder<'_> {
             },
             ref other => other.clone(),
         }));
-        Ok(f.required.clone())
+        req.extend_from_slice(&f.required);
+        Ok(())
     }
 
     fn too_big(&self, message: String) -> NluError {
@@ -500,19 +495,29 @@ impl Builder<'_> {
         }
     }
 
-    fn emit_alt(&mut self, items: &[Expr]) -> Result<Vec<u32>> {
+    fn emit_alt(&mut self, items: &[Expr], out: &mut Vec<u32>) -> Result<()> {
         let mut jumps = Vec::new();
         let mut req: Option<Vec<u32>> = None;
+        let mut r = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let last = i + 1 == items.len();
             let split_at = self.program.len();
             if !last {
                 self.program.push(Inst::Split(split_at + 1, 0));
             }
-            let r = self.emit(item)?;
+            r.clear();
+            self.emit(item, &mut r)?;
             req = Some(match req {
-                None => r,
-                Some(prev) => intersection(&prev, &r),
+                None => {
+                    r.sort_unstable();
+                    r.dedup();
+                    std::mem::take(&mut r)
+                }
+                Some(prev) if prev.is_empty() => prev,
+                Some(prev) => {
+                    r.sort_unstable();
+                    intersection(&prev, &r)
+                }
             });
             if !last {
                 jumps.push(self.program.len());
@@ -525,7 +530,8 @@ impl Builder<'_> {
         for j in jumps {
             self.program[j] = Inst::Jmp(end);
         }
-        Ok(req.unwrap_or_default())
+        out.extend(req.unwrap_or_default());
+        Ok(())
     }
 }
 

@@ -21,6 +21,7 @@ pub mod numbers;
 mod recognizer;
 pub mod template;
 mod yaml;
+mod yaml_fast;
 
 pub use error::{Location, NluError, Result};
 pub use grammar::Grammar;
