@@ -304,6 +304,12 @@ fn key_split(s: &str) -> Option<(&str, &str)> {
 
 /// Content of a double-quoted scalar (after the opening quote) and the text after its end.
 fn double_quoted(s: &str) -> Option<(String, &str)> {
+    // Fast: no escape before the closing quote (almost every grammar string).
+    if let Some(end) = s.find(['"', '\\']) {
+        if s.as_bytes()[end] == b'"' {
+            return Some((s[..end].to_string(), &s[end + 1..]));
+        }
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.char_indices();
     while let Some((i, c)) = chars.next() {
