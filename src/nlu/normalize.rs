@@ -157,6 +157,19 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
 
 /// Normalised token texts of a template fragment or list value.
 pub fn token_texts(text: &str, split_letters: bool) -> Vec<String> {
+    // Fast paths for what templates are almost always made of (lowercase English words, or
+    // Han characters), with exactly `normalize`'s result; loading a catalog tokenises
+    // thousands of fragments.
+    if !split_letters && text.bytes().all(|b| b.is_ascii_lowercase() || b == b' ') {
+        return text.split_ascii_whitespace().map(str::to_string).collect();
+    }
+    if split_letters && text.chars().all(|c| c == ' ' || is_cjk(fold_char(c))) {
+        return text
+            .chars()
+            .filter(|&c| c != ' ')
+            .map(|c| fold_char(c).to_string())
+            .collect();
+    }
     normalize(text, split_letters)
         .tokens
         .into_iter()
@@ -305,6 +318,22 @@ mod tests {
         assert_eq!(remove_punctuation("hello, world... ok?"), "hello world ok");
         assert_eq!(remove_punctuation("3.5 km"), "3.5 km");
         assert_eq!(remove_punctuation("...wait"), "wait");
+    }
+
+    #[test]
+    fn token_fast_paths_agree_with_normalize() {
+        let slow = |t: &str, split: bool| -> Vec<String> {
+            normalize(t, split).tokens.into_iter().map(|t| t.text).collect()
+        };
+        for (t, split) in [
+            ("turn on the  lights ", false),
+            ("", false),
+            ("打开 空调", true),
+            ("開啟空調", true),
+            ("龘", true),
+        ] {
+            assert_eq!(token_texts(t, split), slow(t, split), "{t:?}");
+        }
     }
 
     #[test]
