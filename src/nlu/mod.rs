@@ -12,6 +12,7 @@
 pub mod catalog;
 mod compile;
 mod error;
+mod glue;
 mod grammar;
 mod language;
 mod lists;
