@@ -3,13 +3,14 @@
 //! can possibly match it.
 
 use super::error::{Location, NluError, Result};
+use super::glue::{glue, needs_glue};
 use super::grammar::{ContextRule, DataBlock, LanguageGrammar, RuleDef};
 use super::lists::{ListDef, ListValue, RangeDef};
 use super::normalize::token_texts;
 use super::numbers::NumberWords;
 use super::template::Expr;
 use super::SlotValue;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 pub(crate) const UNKNOWN: u32 = u32::MAX;
 
@@ -65,7 +66,7 @@ pub(crate) struct CompiledBlock {
 pub(crate) struct CompiledLanguage {
     pub split_letters: bool,
     pub number_words: NumberWords,
-    pub words: HashMap<String, u32>,
+    pub words: HashMap<String, u32, FastHash>,
     pub lists: Vec<CompiledList>,
     /// Global list name → index in `lists` (block-local lists are not named here).
     pub list_names: HashMap<String, usize>,
@@ -89,7 +90,7 @@ impl CompiledLanguage {
         let mut c = CompiledLanguage {
             split_letters: g.ignore_whitespace,
             number_words: NumberWords::for_language(g.language.primary()),
-            words: HashMap::new(),
+            words: HashMap::default(),
             lists: Vec::new(),
             list_names: HashMap::new(),
             templates: Vec::new(),
@@ -117,13 +118,22 @@ impl CompiledLanguage {
         }
         // Longest skip phrases first, so "帮我" is removed before "我" could be.
         c.skip_words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        let mut cache = Cache::default();
         for intent in &g.intents {
             for block in &intent.blocks {
-                c.compile_block(g, &intent.name, block)?;
+                c.compile_block(g, &intent.name, block, &mut cache)?;
             }
         }
         c.build_index();
         Ok(c)
+    }
+
+    /// Token ids of a template fragment or list value, interning new words.
+    fn intern_text(&mut self, text: &str) -> Vec<u32> {
+        token_texts(text, self.split_letters)
+            .iter()
+            .map(|t| self.intern(t))
+            .collect()
     }
 
     pub fn intern(&mut self, word: &str) -> u32 {
@@ -168,6 +178,7 @@ impl CompiledLanguage {
         g: &LanguageGrammar,
         intent: &str,
         block: &DataBlock,
+        cache: &mut Cache,
     ) -> Result<()> {
         let block_index = self.blocks.len();
         self.blocks.push(CompiledBlock {
@@ -187,6 +198,9 @@ impl CompiledLanguage {
             self.lists.push(list);
             local_lists.insert(name.clone(), self.lists.len() - 1);
         }
+        // Rule fragments compiled for other blocks are only valid where no block-local rule or
+        // list can shadow what they refer to.
+        let shareable = block.rules.is_empty() && block.lists.is_empty();
         for template in &block.templates {
             let mut b = Builder {
                 c: self,
@@ -195,17 +209,22 @@ impl CompiledLanguage {
                 local_lists: &local_lists,
                 location: &template.location,
                 text: &template.text,
-                program: Vec::new(),
+                program: Vec::with_capacity(256),
                 slot_names: Vec::new(),
                 rule_stack: Vec::new(),
+                cache: &mut *cache,
+                shareable,
             };
-            let required = b.emit(&template.expr)?;
+            let mut required = Vec::new();
+            b.emit(&template.expr, &mut required)?;
+            required.sort_unstable();
+            required.dedup();
             b.program.push(Inst::Match);
             let (program, slot_names) = (b.program, b.slot_names);
             self.templates.push(CompiledTemplate {
                 program,
                 slot_names,
-                required: required.into_iter().collect(),
+                required,
                 block: block_index,
                 text: template.text.clone(),
             });
@@ -233,6 +252,51 @@ impl CompiledLanguage {
     }
 }
 
+/// A grammar-wide FxHash-style hasher: compiling hashes thousands of short words, and
+/// SipHash's flooding resistance buys nothing for the grammar's own words.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastHash = std::hash::BuildHasherDefault<FastHasher>;
+
+/// What compiling one language reuses across templates: the token ids of each distinct text,
+/// and each expansion rule compiled once (rules such as `<turn_on>` appear in hundreds of
+/// templates; re-expanding them per use was most of the load time).
+#[derive(Default)]
+struct Cache {
+    texts: HashMap<String, Vec<u32>, FastHash>,
+    rules: HashMap<String, Fragment, FastHash>,
+}
+
+/// A compiled expansion rule: code with jump targets relative to its start, the slot names its
+/// `Slot` steps index, and the words every match of it contains.
+struct Fragment {
+    program: Vec<Inst>,
+    slot_names: Vec<String>,
+    required: Vec<u32>,
+}
+
 struct Builder<'a> {
     c: &'a mut CompiledLanguage,
     g: &'a LanguageGrammar,
@@ -243,11 +307,20 @@ struct Builder<'a> {
     program: Vec<Inst>,
     slot_names: Vec<String>,
     rule_stack: Vec<String>,
+    cache: &'a mut Cache,
+    /// Whether rule fragments may be taken from and put into `cache.rules`.
+    shareable: bool,
+}
+
+/// Intersection of two sorted, deduplicated lists.
+fn intersection(a: &[u32], b: &[u32]) -> Vec<u32> {
+    a.iter().copied().filter(|x| b.binary_search(x).is_ok()).collect()
 }
 
 impl Builder<'_> {
-    /// Emits code for `expr` and returns the token ids any match of it must contain.
-    fn emit(&mut self, expr: &Expr) -> Result<BTreeSet<u32>> {
+    /// Emits code for `expr` and adds to `req` the token ids any match of it must contain
+    /// (unsorted, possibly repeated).
+    fn emit(&mut self, expr: &Expr, req: &mut Vec<u32>) -> Result<()> {
         if self.program.len() > MAX_PROGRAM {
             return Err(self.too_big(format!(
                 "the template expands to more than {MAX_PROGRAM} steps"
@@ -255,27 +328,30 @@ impl Builder<'_> {
         }
         match expr {
             Expr::Text(text) => {
-                let mut req = BTreeSet::new();
-                for t in token_texts(text, self.c.split_letters) {
-                    let id = self.c.intern(&t);
-                    self.program.push(Inst::Tok(id));
-                    req.insert(id);
+                if !self.cache.texts.contains_key(text.as_str()) {
+                    let ids = self.c.intern_text(text);
+                    self.cache.texts.insert(text.clone(), ids);
                 }
-                Ok(req)
+                if let Some(ids) = self.cache.texts.get(text.as_str()) {
+                    self.program.extend(ids.iter().map(|&id| Inst::Tok(id)));
+                    req.extend_from_slice(ids);
+                }
+                Ok(())
             }
             Expr::Seq(items) => {
-                let items = if self.c.split_letters {
-                    items.clone()
+                let glued;
+                let items = if !self.c.split_letters && needs_glue(items) {
+                    glued = glue(items);
+                    &glued[..]
                 } else {
-                    glue(items)
+                    &items[..]
                 };
-                let mut req = BTreeSet::new();
-                for item in &items {
-                    req.extend(self.emit(item)?);
+                for item in items {
+                    self.emit(item, req)?;
                 }
-                Ok(req)
+                Ok(())
             }
-            Expr::Alt(items) => self.emit_alt(items),
+            Expr::Alt(items) => self.emit_alt(items, req),
             Expr::Perm(items) => {
                 if items.len() > MAX_PERMUTATION {
                     return Err(self.too_big(format!(
@@ -286,7 +362,7 @@ impl Builder<'_> {
                     .into_iter()
                     .map(|order| Expr::Seq(order.into_iter().map(|i| items[i].clone()).collect()))
                     .collect();
-                self.emit_alt(&orders)
+                self.emit_alt(&orders, req)
             }
             Expr::List { name, slot } => {
                 let list = match self
@@ -312,7 +388,7 @@ impl Builder<'_> {
                     }
                 };
                 self.program.push(Inst::Slot { list, slot });
-                Ok(BTreeSet::new())
+                Ok(())
             }
             Expr::Rule(name) => {
                 if self.rule_stack.len() >= MAX_RULE_DEPTH {
@@ -326,23 +402,90 @@ impl Builder<'_> {
                         rule: name.clone(),
                     });
                 }
-                let Some(rule) = self
-                    .local_rules
-                    .get(name)
-                    .or_else(|| self.g.rules.get(name))
-                else {
+                let local_rules = self.local_rules;
+                let g = self.g;
+                let Some(rule) = local_rules.get(name).or_else(|| g.rules.get(name)) else {
                     return Err(NluError::UnknownRule {
                         location: self.location.clone(),
                         rule: name.clone(),
                     });
                 };
-                let expr = rule.expr.clone();
-                self.rule_stack.push(name.clone());
-                let req = self.emit(&expr);
-                self.rule_stack.pop();
-                req
+                if !self.shareable {
+                    self.rule_stack.push(name.clone());
+                    let r = self.emit(&rule.expr, req);
+                    self.rule_stack.pop();
+                    return r;
+                }
+                if !self.cache.rules.contains_key(name) {
+                    let fragment = self.fragment(name, &rule.expr)?;
+                    self.cache.rules.insert(name.clone(), fragment);
+                }
+                self.splice(name, req)
             }
         }
+    }
+
+    /// Compiles rule `name` on its own, as a fragment to splice wherever it is used.
+    fn fragment(&mut self, name: &str, expr: &Expr) -> Result<Fragment> {
+        let mut rule_stack = self.rule_stack.clone();
+        rule_stack.push(name.to_string());
+        let mut b = Builder {
+            c: &mut *self.c,
+            g: self.g,
+            local_rules: self.local_rules,
+            local_lists: self.local_lists,
+            location: self.location,
+            text: self.text,
+            program: Vec::new(),
+            slot_names: Vec::new(),
+            rule_stack,
+            cache: &mut *self.cache,
+            shareable: true,
+        };
+        let mut required = Vec::new();
+        b.emit(expr, &mut required)?;
+        required.sort_unstable();
+        required.dedup();
+        Ok(Fragment {
+            program: b.program,
+            slot_names: b.slot_names,
+            required,
+        })
+    }
+
+    /// Appends the cached fragment of rule `name`, relocating its jumps and slot numbers.
+    fn splice(&mut self, name: &str, req: &mut Vec<u32>) -> Result<()> {
+        let Some(f) = self.cache.rules.get(name) else {
+            return Ok(());
+        };
+        if self.program.len() + f.program.len() > MAX_PROGRAM {
+            return Err(self.too_big(format!(
+                "the template expands to more than {MAX_PROGRAM} steps"
+            )));
+        }
+        let slots: Vec<usize> = f
+            .slot_names
+            .iter()
+            .map(|s| match self.slot_names.iter().position(|n| n == s) {
+                Some(i) => i,
+                None => {
+                    self.slot_names.push(s.clone());
+                    self.slot_names.len() - 1
+                }
+            })
+            .collect();
+        let base = self.program.len();
+        self.program.extend(f.program.iter().map(|inst| match *inst {
+            Inst::Split(a, b) => Inst::Split(a + base, b + base),
+            Inst::Jmp(a) => Inst::Jmp(a + base),
+            Inst::Slot { list, slot } => Inst::Slot {
+                list,
+                slot: slots.get(slot).copied().unwrap_or(slot),
+            },
+            ref other => other.clone(),
+        }));
+        req.extend_from_slice(&f.required);
+        Ok(())
     }
 
     fn too_big(&self, message: String) -> NluError {
@@ -353,19 +496,29 @@ impl Builder<'_> {
         }
     }
 
-    fn emit_alt(&mut self, items: &[Expr]) -> Result<BTreeSet<u32>> {
+    fn emit_alt(&mut self, items: &[Expr], out: &mut Vec<u32>) -> Result<()> {
         let mut jumps = Vec::new();
-        let mut req: Option<BTreeSet<u32>> = None;
+        let mut req: Option<Vec<u32>> = None;
+        let mut r = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let last = i + 1 == items.len();
             let split_at = self.program.len();
             if !last {
                 self.program.push(Inst::Split(split_at + 1, 0));
             }
-            let r = self.emit(item)?;
+            r.clear();
+            self.emit(item, &mut r)?;
             req = Some(match req {
-                None => r,
-                Some(prev) => prev.intersection(&r).copied().collect(),
+                None => {
+                    r.sort_unstable();
+                    r.dedup();
+                    std::mem::take(&mut r)
+                }
+                Some(prev) if prev.is_empty() => prev,
+                Some(prev) => {
+                    r.sort_unstable();
+                    intersection(&prev, &r)
+                }
             });
             if !last {
                 jumps.push(self.program.len());
@@ -378,123 +531,9 @@ impl Builder<'_> {
         for j in jumps {
             self.program[j] = Inst::Jmp(end);
         }
-        Ok(req.unwrap_or_default())
+        out.extend(req.unwrap_or_default());
+        Ok(())
     }
-}
-
-/// Joins text written against an optional or alternative without a space, as in `light[s]`,
-/// `[re]start` or `(door|gate)[s]`, into whole-word alternatives: tokens are whole words, so
-/// `light` + `s` must become the one word `lights`.
-fn glue(items: &[Expr]) -> Vec<Expr> {
-    let mut queue: std::collections::VecDeque<Expr> = items.iter().cloned().collect();
-    let mut out: Vec<Expr> = Vec::with_capacity(items.len());
-    while let Some(item) = queue.pop_front() {
-        if let Some(last) = out.last() {
-            if let Some((head, merged, tail)) = glue_pair(last, &item) {
-                out.pop();
-                if !head.is_empty() {
-                    out.push(Expr::Text(head));
-                }
-                out.push(merged);
-                if !tail.is_empty() {
-                    queue.push_front(Expr::Text(tail));
-                }
-                continue;
-            }
-        }
-        out.push(item);
-    }
-    out
-}
-
-/// Most word forms one glued group may produce.
-const MAX_GLUED_FORMS: usize = 64;
-
-/// The texts an item can be when it is plain text or an alternative of plain texts.
-fn simple_forms(e: &Expr) -> Option<Vec<String>> {
-    match e {
-        Expr::Text(t) => Some(vec![t.clone()]),
-        Expr::Alt(alts) => alts
-            .iter()
-            .map(|a| match a {
-                Expr::Text(t)
-                    if !t.starts_with(char::is_whitespace) && !t.ends_with(char::is_whitespace) =>
-                {
-                    Some(t.clone())
-                }
-                Expr::Seq(s) if s.is_empty() => Some(String::new()),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
-    }
-}
-
-/// `(head, glued alternatives, tail)` when `left` ends and `right` starts inside one word.
-fn glue_pair(left: &Expr, right: &Expr) -> Option<(String, Expr, String)> {
-    if matches!((left, right), (Expr::Text(_), Expr::Text(_))) {
-        return None;
-    }
-    let word_end = |t: &str| t.chars().last().is_some_and(char::is_alphanumeric);
-    let word_start = |t: &str| t.chars().next().is_some_and(char::is_alphanumeric);
-    let (head, stems) = match left {
-        Expr::Text(t) if word_end(t) => {
-            let cut = t.rfind(char::is_whitespace).map_or(0, |p| p + 1);
-            (t[..cut].to_string(), vec![t[cut..].to_string()])
-        }
-        Expr::Alt(_) => {
-            let forms = simple_forms(left)?;
-            if !forms.iter().all(|f| f.is_empty() || word_end(f))
-                || forms.iter().all(String::is_empty)
-            {
-                return None;
-            }
-            (String::new(), forms)
-        }
-        _ => return None,
-    };
-    let (suffixes, tail) = match right {
-        Expr::Text(t) if word_start(t) => {
-            let cut = t.find(char::is_whitespace).unwrap_or(t.len());
-            (vec![t[..cut].to_string()], t[cut..].to_string())
-        }
-        Expr::Alt(_) => {
-            let forms = simple_forms(right)?;
-            if !forms.iter().all(|f| f.is_empty() || word_start(f))
-                || forms.iter().all(String::is_empty)
-            {
-                return None;
-            }
-            (forms, String::new())
-        }
-        _ => return None,
-    };
-    if stems.len() * suffixes.len() > MAX_GLUED_FORMS {
-        return None;
-    }
-    let mut forms: Vec<Expr> = Vec::new();
-    for stem in &stems {
-        for suffix in &suffixes {
-            let form = Expr::Text(format!("{stem}{suffix}"));
-            if !forms.contains(&form) {
-                forms.push(form);
-            }
-        }
-    }
-    let merged = if forms
-        .iter()
-        .any(|f| matches!(f, Expr::Text(t) if t.is_empty()))
-    {
-        let mut non_empty: Vec<Expr> = forms
-            .into_iter()
-            .filter(|f| !matches!(f, Expr::Text(t) if t.is_empty()))
-            .collect();
-        non_empty.push(Expr::Seq(Vec::new()));
-        Expr::Alt(non_empty)
-    } else {
-        Expr::Alt(forms)
-    };
-    Some((head, merged, tail))
 }
 
 fn permutations(n: usize) -> Vec<Vec<usize>> {
@@ -511,45 +550,4 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
     }
     out.sort();
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::nlu::template::parse;
-
-    fn glued(t: &str) -> Vec<Expr> {
-        match parse(t).unwrap() {
-            Expr::Seq(items) => glue(&items),
-            other => vec![other],
-        }
-    }
-
-    #[test]
-    fn glues_suffixes_and_prefixes_into_words() {
-        let t = |s: &str| Expr::Text(s.into());
-        assert_eq!(
-            glued("turn on the light[s] now"),
-            vec![
-                t("turn on the "),
-                Expr::Alt(vec![t("lights"), t("light")]),
-                t(" now")
-            ]
-        );
-        assert_eq!(
-            glued("[re]start it"),
-            vec![Expr::Alt(vec![t("restart"), t("start")]), t(" it")]
-        );
-        assert_eq!(
-            glued("(door|gate)[s]"),
-            vec![Expr::Alt(vec![
-                t("doors"),
-                t("door"),
-                t("gates"),
-                t("gate")
-            ])]
-        );
-        // Separate words stay separate.
-        assert_eq!(glued("[the] light").len(), 2);
-    }
 }

@@ -12,6 +12,7 @@
 pub mod catalog;
 mod compile;
 mod error;
+mod glue;
 mod grammar;
 mod language;
 mod lists;
@@ -21,6 +22,7 @@ pub mod numbers;
 mod recognizer;
 pub mod template;
 mod yaml;
+mod yaml_fast;
 
 pub use error::{Location, NluError, Result};
 pub use grammar::Grammar;

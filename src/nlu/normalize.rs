@@ -157,11 +157,107 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
 
 /// Normalised token texts of a template fragment or list value.
 pub fn token_texts(text: &str, split_letters: bool) -> Vec<String> {
+    // Fast paths for what templates are almost always made of (lowercase English words, or
+    // Han characters), with exactly `normalize`'s result; loading a catalog tokenises
+    // thousands of fragments.
+    if !split_letters && text.bytes().all(|b| b.is_ascii_lowercase() || b == b' ') {
+        return text.split_ascii_whitespace().map(str::to_string).collect();
+    }
+    if split_letters && text.chars().all(|c| c == ' ' || is_cjk(fold_char(c))) {
+        return text
+            .chars()
+            .filter(|&c| c != ' ')
+            .map(|c| fold_char(c).to_string())
+            .collect();
+    }
     normalize(text, split_letters)
         .tokens
         .into_iter()
         .map(|t| t.text)
         .collect()
+}
+
+/// Punctuation hassil removes before matching (its `PUNCTUATION_STR`), after our own width
+/// folding: `。，？！；：` arrive here half-width.
+fn is_punct(c: char) -> bool {
+    matches!(
+        c,
+        '.' | '。' | ',' | '，' | '?' | '¿' | '？' | '؟' | '!' | '¡' | '！' | ';' | '；' | ':' | '：'
+            | '’' | '…' | '—' | '–' | '―'
+    )
+}
+
+/// Python's `\w`.
+fn is_w(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// One `re.sub(pattern, "", text)` pass over `chars`: removes the leftmost-longest runs of
+/// `set` characters (at most `max` long) whose previous characters satisfy `before` and
+/// whose next character satisfies `after` (`None` = start / end of text).
+fn sub_runs(
+    chars: &[char],
+    set: impl Fn(char) -> bool,
+    max: usize,
+    before: impl Fn(&[char], usize) -> bool,
+    after: impl Fn(Option<char>) -> bool,
+) -> Vec<char> {
+    let mut out = Vec::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if set(chars[i]) && before(chars, i) {
+            let mut run = 0;
+            while i + run < chars.len() && run < max && set(chars[i + run]) {
+                run += 1;
+            }
+            if let Some(k) = (1..=run).rev().find(|&k| after(chars.get(i + k).copied())) {
+                i += k;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Whether `chars` ends in an initialism such as `A.C.` (Python `\b(?:\w\.){2,}$`).
+fn ends_in_initialism(chars: &[char]) -> bool {
+    let mut pairs = 0;
+    let mut end = chars.len();
+    while end >= 2 && chars[end - 1] == '.' && is_w(chars[end - 2]) {
+        pairs += 1;
+        end -= 2;
+    }
+    pairs >= 3 || (pairs == 2 && (end == 0 || !is_w(chars[end - 1])))
+}
+
+/// Removes punctuation the way hassil's `remove_punctuation` does (from the start and end of
+/// the text and of words, keeping initialisms such as "A.C." and apostrophes inside words),
+/// so that wildcard values are what Home Assistant users get: "Dr. Lee" → "Dr Lee".
+pub fn remove_punctuation(text: &str) -> String {
+    let any = |c: char| is_punct(c);
+    let not_period = |c: char| is_punct(c) && c != '.';
+    let prev_w = |s: &[char], i: usize| i > 0 && is_w(s[i - 1]);
+    let prev_nw = |s: &[char], i: usize| i > 0 && !is_w(s[i - 1]);
+    let next_w = |c: Option<char>| c.is_some_and(is_w);
+    let next_nw = |c: Option<char>| c.is_some_and(|c| !is_w(c));
+    let mut chars: Vec<char> = text.chars().collect();
+    chars = sub_runs(&chars, any, usize::MAX, |_, i| i == 0, |_| true);
+    if !ends_in_initialism(&chars) {
+        chars = sub_runs(&chars, any, usize::MAX, |_, _| true, |c| c.is_none());
+    }
+    chars = sub_runs(&chars, any, usize::MAX, prev_nw, next_w);
+    chars = sub_runs(&chars, not_period, usize::MAX, prev_w, next_nw);
+    chars = sub_runs(
+        &chars,
+        |c| c == '.',
+        1,
+        |s, i| !(i >= 3 && is_w(s[i - 3]) && s[i - 2] == '.' && is_w(s[i - 1])),
+        next_nw,
+    );
+    chars = sub_runs(&chars, any, usize::MAX, prev_nw, next_nw);
+    chars.into_iter().collect::<String>().trim().to_string()
 }
 
 #[cfg(test)]
@@ -211,6 +307,32 @@ mod tests {
             if let Some(prev) = seen.insert(p[0], p[1]) {
                 assert_eq!(prev, p[1], "conflicting entries for {}", p[0]);
             }
+        }
+    }
+
+    #[test]
+    fn punctuation_is_removed_like_hassil() {
+        assert_eq!(remove_punctuation("Dr. Lee"), "Dr Lee");
+        assert_eq!(remove_punctuation("I'm running late!"), "I'm running late");
+        assert_eq!(remove_punctuation("the A.C."), "the A.C.");
+        assert_eq!(remove_punctuation("hello, world... ok?"), "hello world ok");
+        assert_eq!(remove_punctuation("3.5 km"), "3.5 km");
+        assert_eq!(remove_punctuation("...wait"), "wait");
+    }
+
+    #[test]
+    fn token_fast_paths_agree_with_normalize() {
+        let slow = |t: &str, split: bool| -> Vec<String> {
+            normalize(t, split).tokens.into_iter().map(|t| t.text).collect()
+        };
+        for (t, split) in [
+            ("turn on the  lights ", false),
+            ("", false),
+            ("打开 空调", true),
+            ("開啟空調", true),
+            ("龘", true),
+        ] {
+            assert_eq!(token_texts(t, split), slow(t, split), "{t:?}");
         }
     }
 

@@ -6,7 +6,7 @@ use super::grammar::{ContextRule, Grammar};
 use super::language::Language;
 use super::lists::{ListDef, ListValue};
 use super::matcher::{self, Filled, Input, TemplateMatch};
-use super::normalize::{normalize, Normalized};
+use super::normalize::{normalize, remove_punctuation, Normalized};
 use super::{DialogueContext, IntentMatch, SlotValue};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -375,7 +375,8 @@ fn build_match(
                 _ => SlotValue::Text(spoken.clone()),
             },
             Filled::Number(v) => SlotValue::number(*v),
-            Filled::Wildcard => SlotValue::Text(spoken.clone()),
+            // hassil matches on text without punctuation, so its wildcard values have none.
+            Filled::Wildcard => SlotValue::Text(remove_punctuation(&spoken)),
         };
         slots.insert(name.clone(), value);
         slot_text.insert(name, spoken);

@@ -55,6 +55,24 @@ const MAX_DEPTH: usize = 64;
 
 /// Parses the first document of `text`. An empty file is `Null`.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
+    match super::yaml_fast::parse(text) {
+        Some(node) => Ok(node),
+        None => parse_events(text),
+    }
+}
+
+/// A scalar as the fast path reads it: plain (typed like yaml-rust2's) or quoted.
+pub(super) fn scalar_node(value: String, quoted: bool, pos: Pos) -> Node {
+    let style = if quoted {
+        TScalarStyle::DoubleQuoted
+    } else {
+        TScalarStyle::Plain
+    };
+    scalar(value, style, pos)
+}
+
+/// Parses with yaml-rust2 (full YAML): everything the fast path gives up on.
+pub(super) fn parse_events(text: &str) -> Result<Node, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut anchors: Vec<Option<Node>> = Vec::new();
     // Containers being built: (node, pending map key, anchor id).
@@ -237,6 +255,50 @@ impl Node {
                     .map(|(k, v)| (k.scalar_text().unwrap_or_default(), v.to_json()))
                     .collect(),
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    fn both(text: &str) -> (Option<String>, String) {
+        let fast = super::super::yaml_fast::parse(text).map(|n| format!("{n:?}"));
+        let slow = format!("{:?}", parse_events(text).map_err(|e| e.message));
+        (fast, slow.trim_start_matches("Ok(").trim_end_matches(')').to_string())
+    }
+
+    #[test]
+    fn fast_path_reads_every_catalog_file_exactly_like_yaml_rust2() {
+        for (name, text) in crate::nlu::catalog::BUILTIN_FILES {
+            let fast = super::super::yaml_fast::parse(text)
+                .unwrap_or_else(|| panic!("{name}: the fast path gave up"));
+            let slow = parse_events(text).unwrap_or_else(|e| panic!("{name}: {}", e.message));
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{name}");
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_or_gives_up() {
+        for text in [
+            "a: 1\nb: [x]\n",
+            "a: &x 1\nb: *x\n",
+            "a: |\n  text\n",
+            "a: plain\n  continued\n",
+            "- a\n- b: c\n  d: 'it''s'\n- \"q \\\" x\" # c\n",
+            "k:\n- 1\n- 2.5\n- true\n- ~\n",
+            "# only a comment\n",
+            "",
+            "a: b: c\n",
+            "x:\n  y:\n    - z\n",
+            "a: \"unterminated\n  more\"\n",
+            "a:\n",
+        ] {
+            let (fast, slow) = both(text);
+            if let Some(fast) = fast {
+                assert!(slow.starts_with(&fast), "{text:?}\nfast {fast}\nslow {slow}");
+            }
         }
     }
 }

@@ -1,0 +1,351 @@
+//! A fast path for the YAML that grammar files are written in: block mappings and sequences
+//! of plain or quoted one-line scalars, comments, and empty `[]` / `{}`.
+//!
+//! yaml-rust2's event parser was the largest part of loading a catalog (about 150
+//! instructions per byte); this reads the common subset in one pass and gives up (`None`) on
+//! anything else (anchors, tags, block scalars, multi-line or flow values, tabs, documents),
+//! which then goes to yaml-rust2. It builds the same tree with the same positions; a test
+//! checks that on every file of the built-in catalog.
+
+use super::yaml::{scalar_node, Kind, Node, Pos};
+
+struct Line<'a> {
+    /// 1-based line number.
+    number: usize,
+    /// Column (0-based, in characters) where `content` starts.
+    indent: usize,
+    /// Without indentation and comment, trailing spaces trimmed.
+    content: &'a str,
+}
+
+/// The tree of `text`, or `None` when it uses YAML beyond the fast path's subset.
+pub fn parse(text: &str) -> Option<Node> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let body = raw.trim_start_matches(' ');
+        let indent = raw.len() - body.len();
+        if body.starts_with('\t') || body.starts_with('%') || body.starts_with("---") || body.starts_with("...") {
+            return None;
+        }
+        let content = strip_comment(body)?.trim_end_matches([' ', '\t']);
+        if content.is_empty() {
+            continue;
+        }
+        lines.push(Line {
+            number: i + 1,
+            indent,
+            content,
+        });
+    }
+    let Some(first) = lines.first() else {
+        return Some(Node {
+            kind: Kind::Null,
+            pos: Pos { line: 1, column: 1 },
+        });
+    };
+    if first.indent != 0 {
+        return None;
+    }
+    let mut p = P { lines, i: 0 };
+    let node = p.block(0)?;
+    (p.i == p.lines.len()).then_some(node)
+}
+
+/// The line without its comment; `None` if a quote is left open (multi-line scalar).
+fn strip_comment(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(b'"') if c == b'\\' => i += 1,
+            Some(q) if c == q => {
+                if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                    i += 1;
+                } else {
+                    quote = None;
+                }
+            }
+            Some(_) => {}
+            None => {
+                if c == b'#' && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t') {
+                    return Some(&s[..i]);
+                }
+                // A quote opens a scalar only where a scalar starts.
+                if (c == b'"' || c == b'\'')
+                    && (i == 0 || matches!(b[i - 1], b' ' | b'[' | b'{' | b','))
+                {
+                    quote = Some(c);
+                }
+            }
+        }
+        i += 1;
+    }
+    quote.is_none().then_some(s)
+}
+
+struct P<'a> {
+    lines: Vec<Line<'a>>,
+    i: usize,
+}
+
+fn col(line: &Line, s: &str) -> usize {
+    // `s` is a suffix of `line.content`.
+    let before = &line.content[..line.content.len() - s.len()];
+    line.indent + before.chars().count()
+}
+
+fn pos(line: &Line, column: usize) -> Pos {
+    Pos {
+        line: line.number,
+        column: column + 1,
+    }
+}
+
+fn is_seq_item(content: &str) -> bool {
+    content == "-" || content.starts_with("- ")
+}
+
+impl<'a> P<'a> {
+    fn block(&mut self, indent: usize) -> Option<Node> {
+        let line = self.lines.get(self.i)?;
+        if line.indent != indent {
+            return None;
+        }
+        if is_seq_item(line.content) {
+            self.seq(indent)
+        } else {
+            self.map(indent)
+        }
+    }
+
+    fn seq(&mut self, indent: usize) -> Option<Node> {
+        let start = pos(&self.lines[self.i], indent);
+        let mut items = Vec::new();
+        while let Some(line) = self.lines.get(self.i) {
+            if line.indent != indent || !is_seq_item(line.content) {
+                break;
+            }
+            let rest = line.content[1..].trim_start_matches(' ');
+            if rest.is_empty() {
+                self.i += 1;
+                match self.lines.get(self.i) {
+                    Some(next) if next.indent > indent => {
+                        let n = next.indent;
+                        items.push(self.block(n)?);
+                    }
+                    _ => return None,
+                }
+                continue;
+            }
+            let c = col(line, rest);
+            if is_seq_item(rest) || key_split(rest).is_some() {
+                // An item that is itself a mapping or sequence, starting on the dash's line:
+                // continue as if `rest` began its own line at its column.
+                let (number, content) = (line.number, rest);
+                self.lines[self.i] = Line {
+                    number,
+                    indent: c,
+                    content,
+                };
+                items.push(self.block(c)?);
+                continue;
+            }
+            let node = self.inline(self.i, rest)?;
+            self.i += 1;
+            self.no_continuation(indent)?;
+            items.push(node);
+        }
+        Some(Node {
+            kind: Kind::Seq(items),
+            pos: start,
+        })
+    }
+
+    fn map(&mut self, indent: usize) -> Option<Node> {
+        // yaml-rust2 starts a block mapping where it finds the first key's `:`.
+        let first = &self.lines[self.i];
+        let (key, _) = key_split(first.content)?;
+        let start = pos(first, indent + first.content[..key.len()].chars().count());
+        let mut entries = Vec::new();
+        while let Some(line) = self.lines.get(self.i) {
+            if line.indent != indent || is_seq_item(line.content) {
+                if line.indent > indent {
+                    return None;
+                }
+                break;
+            }
+            let (key, value) = key_split(line.content)?;
+            let key_node = self.inline_at(self.i, key, indent)?;
+            if matches!(key_node.kind, Kind::Seq(_) | Kind::Map(_)) {
+                return None;
+            }
+            if value.is_empty() {
+                self.i += 1;
+                let node = match self.lines.get(self.i) {
+                    Some(next) if next.indent > indent => {
+                        let n = next.indent;
+                        self.block(n)?
+                    }
+                    // Indentless sequences (`key:` then `- x` at the key's column) and
+                    // empty values are left to yaml-rust2.
+                    _ => return None,
+                };
+                entries.push((key_node, node));
+                continue;
+            }
+            let node = self.inline(self.i, value)?;
+            self.i += 1;
+            self.no_continuation(indent)?;
+            entries.push((key_node, node));
+        }
+        Some(Node {
+            kind: Kind::Map(entries),
+            pos: start,
+        })
+    }
+
+    /// A deeper line right after a one-line value would continue it (multi-line plain scalar).
+    fn no_continuation(&self, indent: usize) -> Option<()> {
+        match self.lines.get(self.i) {
+            Some(next) if next.indent > indent => None,
+            _ => Some(()),
+        }
+    }
+
+    /// A scalar (or empty flow collection) that is all of `s`, a suffix of line `li`.
+    fn inline(&self, li: usize, s: &str) -> Option<Node> {
+        let line = &self.lines[li];
+        self.inline_at(li, s, col(line, s))
+    }
+
+    /// Like `inline`, for `s` starting at column `column`.
+    fn inline_at(&self, li: usize, s: &str, column: usize) -> Option<Node> {
+        let line = &self.lines[li];
+        let at = pos(line, column);
+        let first = s.chars().next()?;
+        match first {
+            '"' => {
+                let (value, rest) = double_quoted(&s[1..])?;
+                rest.trim().is_empty().then(|| node_str(value, at))
+            }
+            '\'' => {
+                let (value, rest) = single_quoted(&s[1..])?;
+                rest.trim().is_empty().then(|| node_str(value, at))
+            }
+            '[' | '{' => {
+                let inner = s[1..].strip_suffix(if first == '[' { ']' } else { '}' })?;
+                if !inner.trim().is_empty() {
+                    return None;
+                }
+                Some(Node {
+                    kind: if first == '[' {
+                        Kind::Seq(Vec::new())
+                    } else {
+                        Kind::Map(Vec::new())
+                    },
+                    pos: at,
+                })
+            }
+            '&' | '*' | '!' | '|' | '>' | '%' | '@' | '`' | '?' | ',' | ']' | '}' | '#' => None,
+            '-' | ':' if s.len() == 1 || s[1..].starts_with(' ') => None,
+            _ => {
+                if s.contains(": ") || s.ends_with(':') || s.contains(" #") {
+                    return None;
+                }
+                Some(scalar_node(s.to_string(), false, at))
+            }
+        }
+    }
+}
+
+fn node_str(value: String, pos: Pos) -> Node {
+    scalar_node(value, true, pos)
+}
+
+/// Splits `key: value` (value may be empty); `None` if the line is not a mapping entry.
+fn key_split(s: &str) -> Option<(&str, &str)> {
+    let key_end = match s.chars().next()? {
+        '"' => {
+            let (_, rest) = double_quoted(&s[1..])?;
+            s.len() - rest.len()
+        }
+        '\'' => {
+            let (_, rest) = single_quoted(&s[1..])?;
+            s.len() - rest.len()
+        }
+        _ => {
+            let b = s.as_bytes();
+            let mut i = 0;
+            loop {
+                if i >= b.len() {
+                    return None;
+                }
+                if b[i] == b':' && (i + 1 == b.len() || b[i + 1] == b' ') {
+                    break i;
+                }
+                i += 1;
+            }
+        }
+    };
+    let after = &s[key_end..];
+    let value = after.strip_prefix(':')?;
+    if !(value.is_empty() || value.starts_with(' ')) {
+        return None;
+    }
+    let key = s[..key_end].trim_end();
+    if key.is_empty() {
+        return None;
+    }
+    Some((key, value.trim_start_matches(' ')))
+}
+
+/// Content of a double-quoted scalar (after the opening quote) and the text after its end.
+fn double_quoted(s: &str) -> Option<(String, &str)> {
+    // Fast: no escape before the closing quote (almost every grammar string).
+    if let Some(end) = s.find(['"', '\\']) {
+        if s.as_bytes()[end] == b'"' {
+            return Some((s[..end].to_string(), &s[end + 1..]));
+        }
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &s[i + 1..])),
+            '\\' => {
+                let (_, e) = chars.next()?;
+                out.push(match e {
+                    '\\' => '\\',
+                    '"' => '"',
+                    '/' => '/',
+                    'n' => '\n',
+                    't' => '\t',
+                    ' ' => ' ',
+                    _ => return None,
+                });
+            }
+            _ => out.push(c),
+        }
+    }
+    None
+}
+
+fn single_quoted(s: &str) -> Option<(String, &str)> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if chars.peek().is_some_and(|&(_, n)| n == '\'') {
+                chars.next();
+                out.push('\'');
+                continue;
+            }
+            return Some((out, &s[i + 1..]));
+        }
+        out.push(c);
+    }
+    None
+}
