@@ -132,11 +132,12 @@ fn ten_minutes_of_audio_is_the_limit() {
     let clip = piper_clip(tmp.path(), "clip.wav", "Open the driver window.");
     let clip16 = tmp.path().join("clip16.wav");
     sox(&[clip.to_str().unwrap(), "-r", "16000", "-c", "1", "-b", "16", clip16.to_str().unwrap()]);
-    let secs = hound::WavReader::open(&clip16).expect("wav").duration() as f64 / 16000.0;
-    // The command, then silence up to exactly 600 s.
+    let clip_frames = u64::from(hound::WavReader::open(&clip16).expect("wav").duration());
+    // The command after 0.5 s of silence, then silence up to exactly 600 s, counted in samples
+    // (Piper's takes vary in length; seconds with decimals would round).
     let long = tmp.path().join("ten_minutes.wav");
-    let pad = format!("{:.4}", 600.0 - secs - 0.5);
-    sox(&[clip16.to_str().unwrap(), long.to_str().unwrap(), "pad", "0.5", &pad]);
+    let pad = format!("{}s", 600 * 16000 - clip_frames - 8000);
+    sox(&[clip16.to_str().unwrap(), long.to_str().unwrap(), "pad", "8000s", &pad]);
     let frames = hound::WavReader::open(&long).expect("wav").duration();
     assert_eq!(frames, 600 * 16000, "the test clip should be exactly 10 minutes");
     let too_long = tmp.path().join("too_long.wav");
