@@ -21,15 +21,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     } else {
         Bus::Session
     };
-    let recognizer = super::recognize::load_recognizer(
-        &config
-            .nlu
-            .intents
-            .iter()
-            .map(Into::into)
-            .collect::<Vec<_>>(),
-        true,
-    )?;
+    let recognizer = super::recognize::configured_recognizer(config)?;
     let engine_config = EngineConfig::from_config(config).context("config")?;
     // Models load before the name is taken: a client that sees the name can use them.
     let (stages, listener) = speech_stages(ctx);

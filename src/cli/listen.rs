@@ -15,15 +15,7 @@ use super::Context;
 
 pub fn run(ctx: &Context) -> Result<ExitCode> {
     let config = ctx.config();
-    let recognizer = super::recognize::load_recognizer(
-        &config
-            .nlu
-            .intents
-            .iter()
-            .map(Into::into)
-            .collect::<Vec<_>>(),
-        true,
-    )?;
+    let recognizer = super::recognize::configured_recognizer(config)?;
     let engine_config = EngineConfig::from_config(config).context("config")?;
     let (stages, listener) = super::daemon::speech_stages(ctx);
     let rt = tokio::runtime::Builder::new_multi_thread()
