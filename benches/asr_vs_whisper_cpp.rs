@@ -15,7 +15,7 @@
 //! whisper-cli also runs with `-ac N`, the audio context skylark's `Fit` picks for the clip.
 //! Peak RSS of every process comes from `wait4`. Runs are interleaved so load from other
 //! processes hits both sides alike; figures are medians. `SKYLARK_ASRBENCH_RUNS` (default 5)
-//! sets the runs per configuration.
+//! sets the runs per configuration (default 3).
 //!
 //! whisper-cli is built from the PyPI sdist `pywhispercpp` 1.5.1 (whisper.cpp 1.8.5) into
 //! `$XDG_CACHE_HOME/skylark/bench/` on first use; skylark links whisper.cpp 1.8.3 through
@@ -28,6 +28,7 @@ mod whisper_cli;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use skylark::asr::{AsrOptions, AudioContext, TranscribeOptions, WhisperRecognizer};
@@ -36,17 +37,19 @@ const THREADS: usize = 2;
 const WORKER_ENV: &str = "SKYLARK_ASRBENCH_WORKER";
 const MODELS: &[&str] = &["whisper/ggml-tiny.en.bin", "whisper/ggml-base.bin"];
 const COMMANDS: &[(&str, &str)] = &[
-    ("air_conditioning", "Turn on the air conditioning."),
+    ("air_conditioning", "Please turn on the air conditioning."),
     ("temperature", "Set the temperature to twenty two degrees."),
     ("charging", "Navigate to the nearest charging station."),
 ];
+/// A run that takes longer is a decoder caught in a loop: it is killed and reported.
+const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn main() {
     if let Ok(job) = std::env::var(WORKER_ENV) {
         worker(&job);
         return;
     }
-    let runs: usize = std::env::var("SKYLARK_ASRBENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
+    let runs: usize = std::env::var("SKYLARK_ASRBENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
     let models_dir = skylark::models::default_models_dir();
     for m in MODELS {
         let p = models_dir.join(m);
@@ -58,6 +61,8 @@ fn main() {
     print_build_check(&dir);
 
     let clips = make_clips(&models_dir, &dir.join("clips"));
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_string();
+    println!("load average at start: {} ({} CPUs)", load(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
     let tmp = tempfile::tempdir().expect("temp dir");
     let me = std::env::current_exe().expect("own path");
 
@@ -69,7 +74,8 @@ fn main() {
         for clip in &clips {
             let ac = fit_audio_ctx(clip.samples);
             let mut r = Row::new(clip);
-            for _ in 0..runs {
+            for run in 0..runs {
+                eprintln!("{model} {} run {}/{runs}", clip.name, run + 1);
                 for (with_ac, dst) in [(false, 0), (true, 1)] {
                     let mut cmd = Command::new(&cli);
                     cmd.arg("-m").arg(&model_path).arg("-f").arg(&clip.path);
@@ -77,16 +83,33 @@ fn main() {
                     if with_ac {
                         cmd.args(["-ac", &ac.to_string()]);
                     }
-                    let m = proc::run_measured(&mut cmd, tmp.path()).unwrap_or_else(|e| panic!("{e}"));
-                    let ms = cli_ms(&m.stderr).unwrap_or_else(|| panic!("no timings from whisper-cli:\n{}", m.stderr));
-                    r.ms[dst].push(ms);
-                    r.rss_kb[dst] = r.rss_kb[dst].max(m.max_rss_kb);
-                    r.text[dst] = m.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+                    match proc::run_measured(&mut cmd, tmp.path(), TIMEOUT) {
+                        Ok(m) => {
+                            let ms = cli_ms(&m.stderr).unwrap_or_else(|| panic!("no timings from whisper-cli:\n{}", m.stderr));
+                            r.ms[dst].push(ms);
+                            r.rss_kb[dst] = r.rss_kb[dst].max(m.max_rss_kb);
+                            r.text[dst] = format!(
+                                "{} [{} decoder runs]",
+                                m.stdout.split_whitespace().collect::<Vec<_>>().join(" "),
+                                cli_decodes(&m.stderr).unwrap_or(-1)
+                            );
+                        }
+                        Err(e) => {
+                            r.ms[dst].push(f64::NAN);
+                            r.text[dst] = format!("(failed: {e})");
+                        }
+                    }
                 }
                 for (mode, dst) in [("full", 2), ("fit", 3)] {
                     let job = json!({"model": model_path, "wav": clip.path, "mode": mode}).to_string();
-                    let m = proc::run_measured(Command::new(&me).env(WORKER_ENV, job), tmp.path())
-                        .unwrap_or_else(|e| panic!("skylark worker: {e}"));
+                    let m = match proc::run_measured(Command::new(&me).env(WORKER_ENV, job), tmp.path(), TIMEOUT) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            r.ms[dst].push(f64::NAN);
+                            r.text[dst] = format!("(failed: {e})");
+                            continue;
+                        }
+                    };
                     let v: Value = serde_json::from_str(m.stdout.trim()).unwrap_or_else(|e| panic!("worker said {:?}: {e}", m.stdout));
                     r.ms[dst].push(v["warm_ms"].as_f64().unwrap_or(f64::NAN));
                     r.cold_ms[dst - 2].push(v["cold_ms"].as_f64().unwrap_or(f64::NAN));
@@ -112,6 +135,7 @@ fn main() {
             ));
         }
     }
+    println!("\nload average at end: {}", load());
     println!("\n== Targets (2–4 s commands): skylark Full no slower than whisper-cli; trimmed ≥ 2× faster ==");
     for v in &verdicts {
         println!("  {v}");
@@ -169,6 +193,12 @@ fn fit_audio_ctx(samples: usize) -> i32 {
     frames.clamp(1, 1500) as i32
 }
 
+/// How many decoder passes (tokens, greedy) whisper-cli ran: shows a repetition loop.
+fn cli_decodes(stderr: &str) -> Option<i64> {
+    let line = stderr.lines().find(|l| l.contains("whisper_print_timings") && l.contains("decode time"))?;
+    line.split('/').nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
 /// whisper-cli's own processing time: the sum of its timing lines except model load.
 fn cli_ms(stderr: &str) -> Option<f64> {
     let mut total = 0.0;
@@ -181,19 +211,27 @@ fn cli_ms(stderr: &str) -> Option<f64> {
 }
 
 /// Piper speaks the commands (16 kHz, 16-bit WAV, read back so both sides get the same
-/// samples); the 11 s JFK clip is the long-dictation reference.
+/// samples), framed with the segmenter's default pre- and post-roll silence; the 11 s JFK
+/// clip is the long-dictation reference.
 fn make_clips(models_dir: &Path, dir: &Path) -> Vec<Clip> {
     std::fs::create_dir_all(dir).expect("clip dir");
     skylark::onnx::init(models_dir).unwrap_or_else(|e| panic!("{e}"));
     let voice_path = models_dir.join("tts/en_US-joe-medium.onnx");
     let mut voice = skylark::tts::PiperVoice::load(&voice_path).unwrap_or_else(|e| panic!("{e}"));
+    // What the listener hands the recogniser: the segmenter's pre-roll before the speech and
+    // its post-roll after it.
+    let seg = skylark::listen::SegmenterConfig::default();
+    let pre = (seg.pre_roll_ms * 16) as usize;
+    let post = (seg.post_roll_ms * 16) as usize;
     let mut clips = Vec::new();
     for (name, text) in COMMANDS {
         let audio = voice.synthesize(text).unwrap_or_else(|e| panic!("{e}"));
-        let pcm = skylark::audio::resample(&audio.samples, audio.sample_rate, 16_000).unwrap_or_else(|e| panic!("{e}"));
+        let speech = skylark::audio::resample(&audio.samples, audio.sample_rate, 16_000).unwrap_or_else(|e| panic!("{e}"));
+        let pcm = [vec![0.0; pre], speech, vec![0.0; post]].concat();
         let path = dir.join(format!("{name}.wav"));
         skylark::audio::write_wav(&path, &pcm, 16_000).unwrap_or_else(|e| panic!("{e}"));
         let samples = skylark::audio::read_wav(&path).unwrap_or_else(|e| panic!("{e}")).len();
+        eprintln!("clip {name}: {:.2} s {text:?}", samples as f64 / 16_000.0);
         clips.push(Clip { name: name.to_string(), path, samples });
     }
     let jfk = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audio/jfk.wav");
@@ -288,14 +326,22 @@ fn print_build_check(dir: &Path) {
         .map(|(k, _)| k)
         .filter(|k| (k.starts_with("GGML_") && !k.contains("-ADVANCED")) || *k == "CMAKE_BUILD_TYPE" || *k == "BUILD_SHARED_LIBS")
         .collect();
-    let (mut same, mut diff) = (0, Vec::new());
+    let (mut same, mut diff, mut only) = (0, Vec::new(), Vec::new());
     for k in keys {
         match (get(&a, k), get(&b, k)) {
             (Some(x), Some(y)) if x == y => same += 1,
-            (x, y) => diff.push(format!("{k}: cli {x:?} / skylark {y:?}")),
+            (Some(x), Some(y)) => diff.push(format!("{k}: cli {x} / skylark {y}")),
+            _ => only.push(k.as_str()),
         }
     }
-    println!("build flags: {same} GGML/build settings equal{}", if diff.is_empty() { String::new() } else { format!(", differing: {}", diff.join("; ")) });
+    println!(
+        "build flags: {same} GGML/build settings equal, {} differ{}",
+        diff.len(),
+        if diff.is_empty() { String::new() } else { format!(": {}", diff.join("; ")) }
+    );
+    if !only.is_empty() {
+        println!("  options only whisper.cpp {cli_version} has (backends/features not built): {}", only.join(" "));
+    }
     println!(
         "C flags: cli {:?} / skylark {:?} (the cc crate adds its own; ggml adds -mavx2 -mfma -mf16c to both)",
         get(&a, "CMAKE_C_FLAGS").unwrap_or_default(),

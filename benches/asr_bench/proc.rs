@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Measured {
     pub stdout: String,
@@ -13,8 +14,9 @@ pub struct Measured {
 }
 
 /// Run `cmd` to completion with stdout and stderr in files under `tmp` (no pipe can fill
-/// up), then reap it with `wait4` to read its own peak RSS.
-pub fn run_measured(cmd: &mut Command, tmp: &Path) -> Result<Measured, String> {
+/// up), then reap it with `wait4` to read its own peak RSS. Killed after `timeout`: a
+/// decoder stuck in a repetition loop must not stall the whole benchmark.
+pub fn run_measured(cmd: &mut Command, tmp: &Path, timeout: Duration) -> Result<Measured, String> {
     let out_path = tmp.join("child.stdout");
     let err_path = tmp.join("child.stderr");
     let out = File::create(&out_path).map_err(|e| e.to_string())?;
@@ -29,21 +31,34 @@ pub fn run_measured(cmd: &mut Command, tmp: &Path) -> Result<Measured, String> {
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain old data; wait4 fills it in for the child we just spawned.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let deadline = Instant::now() + timeout;
+    let mut killed = false;
     loop {
         // SAFETY: pid is our own child, the pointers are to live locals.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if r == pid {
             break;
         }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(format!("wait4 {cmd:?}: {e}"));
+        if r == -1 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(format!("wait4 {cmd:?}: {e}"));
+            }
         }
+        if !killed && Instant::now() > deadline {
+            // SAFETY: signalling our own, not yet reaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
     // Reaped already: dropping `Child` neither waits nor kills.
     drop(child);
     let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    if killed {
+        return Err(format!("timed out after {} s", timeout.as_secs()));
+    }
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     if !ok {
         return Err(format!("{cmd:?} failed (wait status {status}):\n{stderr}"));
