@@ -1,54 +1,89 @@
 //! Compiles a language's templates into small matching programs over token ids, and indexes
 //! them by their rarest required word so that one sentence only runs the few programs that
 //! can possibly match it.
+//!
+//! Compiling consumes the grammar: list values, responses and block data move into the
+//! compiled form instead of being copied, and every template's program and required words
+//! live in two shared arrays, so a compiled language is a few dozen allocations rather than
+//! several per template (allocation was most of the load time).
 
-use super::error::{Location, NluError, Result};
-use super::glue::{glue, needs_glue};
-use super::grammar::{ContextRule, DataBlock, LanguageGrammar, RuleDef};
+use super::emit::{Builder, Cache, Scope, Scratch};
+use super::error::Result;
+use super::grammar::{ContextRule, LanguageGrammar};
 use super::lists::{ListDef, ListValue, RangeDef};
-use super::normalize::token_texts;
+use super::normalize::{fold_char, for_each_token, is_cjk};
 use super::numbers::NumberWords;
-use super::template::Expr;
 use super::SlotValue;
+use compact_str::CompactString;
 use std::collections::{BTreeMap, HashMap};
 
 pub(crate) const UNKNOWN: u32 = u32::MAX;
 
-/// One step of a template program.
-#[derive(Debug, Clone, PartialEq)]
+/// One step of a template program. Jump targets are relative to the program's start.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Inst {
     /// The next token must be this word.
     Tok(u32),
     /// Try `.0` first, then `.1`.
-    Split(usize, usize),
-    Jmp(usize),
-    /// Fill slot `slot` (an index into the template's slot names) from list `list`.
+    Split(u32, u32),
+    Jmp(u32),
+    /// Fill slot `slot` (an index into [`CompiledLanguage::slot_names`]) from list `list`.
     Slot {
-        list: usize,
-        slot: usize,
+        list: u32,
+        slot: u32,
     },
     Match,
 }
 
-/// A list as the matcher uses it. Values are indexed by their first token.
+/// One spoken form of a list value: `len` token ids at `start` of the list's `tokens`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Form {
+    pub first: u32,
+    pub start: u32,
+    pub len: u32,
+    pub value: u32,
+}
+
+/// A list as the matcher uses it. Forms are sorted by their first token (in value order
+/// among equal first tokens), so the forms that can start at a word are one binary search.
 #[derive(Debug, Clone)]
 pub(crate) enum CompiledList {
     Values {
         values: Vec<ListValue>,
-        forms: Vec<(Vec<u32>, usize)>,
-        by_first: HashMap<u32, Vec<usize>>,
+        tokens: Vec<u32>,
+        forms: Vec<Form>,
     },
     Range(RangeDef),
     Wildcard,
 }
 
+impl CompiledList {
+    /// Token ids of the forms of a value list that start with `first`, with their value.
+    pub fn forms_starting(&self, first: u32) -> impl Iterator<Item = (&[u32], usize)> {
+        let (tokens, forms): (&[u32], &[Form]) = match self {
+            CompiledList::Values { tokens, forms, .. } => (tokens, forms),
+            _ => (&[], &[]),
+        };
+        let lo = forms.partition_point(|f| f.first < first);
+        forms[lo..]
+            .iter()
+            .take_while(move |f| f.first == first)
+            .map(move |f| {
+                let start = f.start as usize;
+                (&tokens[start..start + f.len as usize], f.value as usize)
+            })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledTemplate {
-    pub program: Vec<Inst>,
-    pub slot_names: Vec<String>,
-    /// Sorted token ids every match must contain.
-    pub required: Vec<u32>,
-    pub block: usize,
+    /// The program is `code[code_start..code_end]` of the language.
+    pub code_start: u32,
+    pub code_end: u32,
+    /// Sorted token ids every match must contain: `required[req_start..req_end]`.
+    pub req_start: u32,
+    pub req_end: u32,
+    pub block: u32,
     pub text: String,
 }
 
@@ -66,52 +101,72 @@ pub(crate) struct CompiledBlock {
 pub(crate) struct CompiledLanguage {
     pub split_letters: bool,
     pub number_words: NumberWords,
-    pub words: HashMap<String, u32, FastHash>,
+    /// Word → token id. Words are short, so a `CompactString` key needs no allocation.
+    pub words: HashMap<CompactString, u32, FastHash>,
     pub lists: Vec<CompiledList>,
     /// Global list name → index in `lists` (block-local lists are not named here).
     pub list_names: HashMap<String, usize>,
+    /// Slot names the programs' `Slot` steps refer to.
+    pub slot_names: Vec<String>,
     pub templates: Vec<CompiledTemplate>,
+    /// Every template's program, one after the other.
+    pub code: Vec<Inst>,
+    /// Every template's required token ids, one after the other.
+    pub required: Vec<u32>,
     pub blocks: Vec<CompiledBlock>,
-    pub index: HashMap<u32, Vec<usize>>,
+    /// Templates by indexed word: those of word `w` are
+    /// `index_items[index_start[w]..index_start[w + 1]]` (words interned later have none).
+    pub index_start: Vec<u32>,
+    pub index_items: Vec<u32>,
     pub unindexed: Vec<usize>,
     pub skip_words: Vec<Vec<u32>>,
     pub responses: HashMap<String, BTreeMap<String, String>>,
+    /// CJK character → token id, direct-mapped (`(char, id)` slots; empty until needed).
+    char_cache: Vec<(char, u32)>,
 }
 
-/// Permutations of more items than this are refused (n! programs).
-const MAX_PERMUTATION: usize = 5;
-/// Expansion rules nested deeper than this are refused (and bound the compiler's recursion).
-const MAX_RULE_DEPTH: usize = 64;
-/// Instructions one template may compile to; permutations and rules multiply quickly.
-const MAX_PROGRAM: usize = 200_000;
-
 impl CompiledLanguage {
-    pub fn compile(g: &LanguageGrammar) -> Result<CompiledLanguage> {
+    pub fn compile(g: LanguageGrammar) -> Result<CompiledLanguage> {
+        let LanguageGrammar {
+            language,
+            intents,
+            mut lists,
+            rules,
+            skip_words,
+            ignore_whitespace,
+            responses,
+        } = g;
         let mut c = CompiledLanguage {
-            split_letters: g.ignore_whitespace,
-            number_words: NumberWords::for_language(g.language.primary()),
-            words: HashMap::default(),
+            split_letters: ignore_whitespace,
+            number_words: NumberWords::for_language(language.primary()),
+            // A catalog has several hundred words; growing the table from empty rehashes.
+            words: HashMap::with_capacity_and_hasher(1024, FastHash::default()),
             lists: Vec::new(),
             list_names: HashMap::new(),
+            slot_names: Vec::new(),
             templates: Vec::new(),
+            code: Vec::new(),
+            required: Vec::new(),
             blocks: Vec::new(),
-            index: HashMap::new(),
+            index_start: Vec::new(),
+            index_items: Vec::new(),
             unindexed: Vec::new(),
             skip_words: Vec::new(),
-            responses: g.responses.clone(),
+            responses,
+            char_cache: Vec::new(),
         };
-        let mut names: Vec<&String> = g.lists.keys().collect();
+        let mut names: Vec<String> = lists.keys().cloned().collect();
         names.sort();
         for name in names {
-            let list = c.compile_list(&g.lists[name]);
-            c.lists.push(list);
-            c.list_names.insert(name.clone(), c.lists.len() - 1);
+            if let Some(def) = lists.remove(&name) {
+                let list = c.compile_list(def);
+                c.lists.push(list);
+                c.list_names.insert(name, c.lists.len() - 1);
+            }
         }
-        for w in &g.skip_words {
-            let ids: Vec<u32> = token_texts(w, c.split_letters)
-                .iter()
-                .map(|t| c.intern(t))
-                .collect();
+        for w in &skip_words {
+            let mut ids = Vec::new();
+            c.intern_into(w, &mut ids);
             if !ids.is_empty() {
                 c.skip_words.push(ids);
             }
@@ -119,21 +174,108 @@ impl CompiledLanguage {
         // Longest skip phrases first, so "帮我" is removed before "我" could be.
         c.skip_words.sort_by_key(|w| std::cmp::Reverse(w.len()));
         let mut cache = Cache::default();
-        for intent in &g.intents {
-            for block in &intent.blocks {
-                c.compile_block(g, &intent.name, block, &mut cache)?;
+        let mut scratch = Scratch::default();
+        for intent in intents {
+            for block in intent.blocks {
+                let block_index = c.blocks.len() as u32;
+                // Block-local lists shadow global ones.
+                let mut local_lists = HashMap::new();
+                let mut local: Vec<(String, ListDef)> = block.lists.into_iter().collect();
+                local.sort_by(|a, b| a.0.cmp(&b.0));
+                for (name, def) in local {
+                    let list = c.compile_list(def);
+                    c.lists.push(list);
+                    local_lists.insert(name, c.lists.len() - 1);
+                }
+                let scope = Scope {
+                    rules: &rules,
+                    local_rules: &block.rules,
+                    local_lists: &local_lists,
+                    shareable: block.rules.is_empty() && local_lists.is_empty(),
+                };
+                for template in block.templates {
+                    Builder::new(&mut c, &scope, &template, &mut cache, &mut scratch).template()?;
+                    c.add_template(&mut scratch, block_index, template.text);
+                }
+                c.blocks.push(CompiledBlock {
+                    intent: intent.name.clone(),
+                    slots: block.slots,
+                    requires_context: block.requires_context,
+                    excludes_context: block.excludes_context,
+                    response: block.response,
+                    metadata: block.metadata,
+                });
             }
         }
         c.build_index();
         Ok(c)
     }
 
-    /// Token ids of a template fragment or list value, interning new words.
-    fn intern_text(&mut self, text: &str) -> Vec<u32> {
-        token_texts(text, self.split_letters)
-            .iter()
-            .map(|t| self.intern(t))
-            .collect()
+    /// Appends the program and required words left in `scratch` as template `text`.
+    fn add_template(&mut self, scratch: &mut Scratch, block: u32, text: String) {
+        let required = &mut scratch.required;
+        required.sort_unstable();
+        required.dedup();
+        let (code_start, req_start) = (self.code.len() as u32, self.required.len() as u32);
+        self.code.extend_from_slice(&scratch.program);
+        self.required.extend_from_slice(required);
+        self.templates.push(CompiledTemplate {
+            code_start,
+            code_end: self.code.len() as u32,
+            req_start,
+            req_end: self.required.len() as u32,
+            block,
+            text,
+        });
+    }
+
+    /// The program of template `t`.
+    pub fn program(&self, t: &CompiledTemplate) -> &[Inst] {
+        &self.code[t.code_start as usize..t.code_end as usize]
+    }
+
+    /// The sorted token ids every match of template `t` contains.
+    pub fn required_of(&self, t: &CompiledTemplate) -> &[u32] {
+        &self.required[t.req_start as usize..t.req_end as usize]
+    }
+
+    /// Templates indexed under word `id`.
+    pub fn indexed(&self, id: u32) -> &[u32] {
+        let i = id as usize;
+        match (self.index_start.get(i), self.index_start.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.index_items[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// Appends the token ids of a template fragment or list value, interning new words.
+    pub fn intern_into(&mut self, text: &str, out: &mut Vec<u32>) {
+        let split = self.split_letters;
+        // Han text (what a Mandarin grammar is made of): one token a character, each found in
+        // a small direct-mapped cache before folding and hashing.
+        if split && text.chars().all(|c| c == ' ' || is_cjk(c)) {
+            for c in text.chars().filter(|&c| c != ' ') {
+                out.push(self.intern_char(c));
+            }
+            return;
+        }
+        for_each_token(text, split, |t| out.push(self.intern(t)));
+    }
+
+    /// The token id of CJK character `c` (folded, as `for_each_token` would give it).
+    fn intern_char(&mut self, c: char) -> u32 {
+        const SLOTS: usize = 1024;
+        if self.char_cache.is_empty() {
+            self.char_cache = vec![('\0', UNKNOWN); SLOTS];
+        }
+        let slot = (c as usize ^ (c as usize >> 10)) % SLOTS;
+        if self.char_cache[slot].0 == c {
+            return self.char_cache[slot].1;
+        }
+        let mut buf = [0u8; 4];
+        let id = self.intern(fold_char(c).encode_utf8(&mut buf));
+        self.char_cache[slot] = (c, id);
+        id
     }
 
     pub fn intern(&mut self, word: &str) -> u32 {
@@ -141,413 +283,138 @@ impl CompiledLanguage {
             return id;
         }
         let id = self.words.len() as u32;
-        self.words.insert(word.to_string(), id);
+        self.words.insert(CompactString::from(word), id);
         id
     }
 
-    pub fn compile_list(&mut self, list: &ListDef) -> CompiledList {
+    /// The index of slot name `name`, adding it if new.
+    pub fn slot_id(&mut self, name: &str) -> u32 {
+        match self.slot_names.iter().position(|s| s == name) {
+            Some(i) => i as u32,
+            None => {
+                self.slot_names.push(name.to_string());
+                self.slot_names.len() as u32 - 1
+            }
+        }
+    }
+
+    pub fn compile_list(&mut self, list: ListDef) -> CompiledList {
         match list {
-            ListDef::Range(r) => CompiledList::Range(r.clone()),
+            ListDef::Range(r) => CompiledList::Range(r),
             ListDef::Wildcard => CompiledList::Wildcard,
             ListDef::Values(values) => {
+                let mut tokens = Vec::new();
                 let mut forms = Vec::new();
-                let mut by_first: HashMap<u32, Vec<usize>> = HashMap::new();
                 for (vi, value) in values.iter().enumerate() {
                     for spoken in &value.spoken {
-                        let ids: Vec<u32> = token_texts(spoken, self.split_letters)
-                            .iter()
-                            .map(|t| self.intern(t))
-                            .collect();
-                        if let Some(&first) = ids.first() {
-                            by_first.entry(first).or_default().push(forms.len());
-                            forms.push((ids, vi));
+                        let start = tokens.len();
+                        self.intern_into(spoken, &mut tokens);
+                        if let Some(&first) = tokens.get(start) {
+                            forms.push(Form {
+                                first,
+                                start: start as u32,
+                                len: (tokens.len() - start) as u32,
+                                value: vi as u32,
+                            });
                         }
                     }
                 }
+                // Stable, so values keep their order among forms with the same first word.
+                forms.sort_by_key(|f| f.first);
                 CompiledList::Values {
-                    values: values.clone(),
+                    values,
+                    tokens,
                     forms,
-                    by_first,
                 }
             }
         }
     }
 
-    fn compile_block(
-        &mut self,
-        g: &LanguageGrammar,
-        intent: &str,
-        block: &DataBlock,
-        cache: &mut Cache,
-    ) -> Result<()> {
-        let block_index = self.blocks.len();
-        self.blocks.push(CompiledBlock {
-            intent: intent.to_string(),
-            slots: block.slots.clone(),
-            requires_context: block.requires_context.clone(),
-            excludes_context: block.excludes_context.clone(),
-            response: block.response.clone(),
-            metadata: block.metadata.clone(),
-        });
-        // Block-local lists shadow global ones.
-        let mut local_lists = HashMap::new();
-        let mut local: Vec<(&String, &ListDef)> = block.lists.iter().collect();
-        local.sort_by(|a, b| a.0.cmp(b.0));
-        for (name, def) in local {
-            let list = self.compile_list(def);
-            self.lists.push(list);
-            local_lists.insert(name.clone(), self.lists.len() - 1);
-        }
-        // Rule fragments compiled for other blocks are only valid where no block-local rule or
-        // list can shadow what they refer to.
-        let shareable = block.rules.is_empty() && block.lists.is_empty();
-        for template in &block.templates {
-            let mut b = Builder {
-                c: self,
-                g,
-                local_rules: &block.rules,
-                local_lists: &local_lists,
-                location: &template.location,
-                text: &template.text,
-                program: Vec::with_capacity(256),
-                slot_names: Vec::new(),
-                rule_stack: Vec::new(),
-                cache: &mut *cache,
-                shareable,
-            };
-            let mut required = Vec::new();
-            b.emit(&template.expr, &mut required)?;
-            required.sort_unstable();
-            required.dedup();
-            b.program.push(Inst::Match);
-            let (program, slot_names) = (b.program, b.slot_names);
-            self.templates.push(CompiledTemplate {
-                program,
-                slot_names,
-                required,
-                block: block_index,
-                text: template.text.clone(),
-            });
-        }
-        Ok(())
-    }
-
     fn build_index(&mut self) {
-        let mut freq: HashMap<u32, usize> = HashMap::new();
-        for t in &self.templates {
-            for &id in &t.required {
-                *freq.entry(id).or_default() += 1;
-            }
+        let mut freq = vec![0u32; self.words.len()];
+        for &id in &self.required {
+            freq[id as usize] += 1;
         }
+        let mut keys: Vec<(u32, u32)> = Vec::with_capacity(self.templates.len());
         for (ti, t) in self.templates.iter().enumerate() {
-            match t
-                .required
+            match self
+                .required_of(t)
                 .iter()
-                .min_by_key(|&&id| (freq.get(&id).copied().unwrap_or(0), id))
+                .min_by_key(|&&id| (freq[id as usize], id))
             {
-                Some(&id) => self.index.entry(id).or_default().push(ti),
+                Some(&id) => keys.push((id, ti as u32)),
                 None => self.unindexed.push(ti),
             }
         }
+        // Counting sort by word: template order within a word is kept.
+        let mut start = vec![0u32; self.words.len() + 1];
+        for &(id, _) in &keys {
+            start[id as usize + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut fill = start.clone();
+        let mut items = vec![0u32; keys.len()];
+        for (id, ti) in keys {
+            let at = &mut fill[id as usize];
+            items[*at as usize] = ti;
+            *at += 1;
+        }
+        self.index_start = start;
+        self.index_items = items;
     }
 }
 
 /// A grammar-wide FxHash-style hasher: compiling hashes thousands of short words, and
-/// SipHash's flooding resistance buys nothing for the grammar's own words.
+/// SipHash's flooding resistance buys nothing for the grammar's own words. Inputs under eight
+/// bytes (most words) are read in one or two loads rather than byte by byte.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct FastHasher(u64);
 
+impl FastHasher {
+    fn mix(&mut self, word: u64) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+}
+
 impl std::hash::Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+            self.mix(u64::from_le_bytes(w));
         }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
+        let rest = chunks.remainder();
+        let n = rest.len();
+        let tail = if n >= 4 {
+            // Two overlapping 4-byte loads cover 4..=7 bytes.
+            let load = |at: usize| {
+                let mut w = [0u8; 4];
+                w.copy_from_slice(&rest[at..at + 4]);
+                u64::from(u32::from_le_bytes(w))
+            };
+            load(0) | load(n - 4) << 32
+        } else if n > 0 {
+            u64::from(rest[0]) | u64::from(rest[n / 2]) << 8 | u64::from(rest[n - 1]) << 16
+        } else {
+            return;
+        };
+        self.mix(tail ^ (n as u64) << 59);
     }
     fn write_u8(&mut self, b: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.mix(u64::from(b));
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.mix(u64::from(v));
     }
     fn finish(&self) -> u64 {
-        self.0
+        // The product's low bits depend only on the input's low bits; hash tables index
+        // buckets by the low bits, so bring the well-mixed middle bits down.
+        self.0.rotate_left(26)
     }
 }
 
 pub(crate) type FastHash = std::hash::BuildHasherDefault<FastHasher>;
-
-/// What compiling one language reuses across templates: the token ids of each distinct text,
-/// and each expansion rule compiled once (rules such as `<turn_on>` appear in hundreds of
-/// templates; re-expanding them per use was most of the load time).
-#[derive(Default)]
-struct Cache {
-    texts: HashMap<String, Vec<u32>, FastHash>,
-    rules: HashMap<String, Fragment, FastHash>,
-}
-
-/// A compiled expansion rule: code with jump targets relative to its start, the slot names its
-/// `Slot` steps index, and the words every match of it contains.
-struct Fragment {
-    program: Vec<Inst>,
-    slot_names: Vec<String>,
-    required: Vec<u32>,
-}
-
-struct Builder<'a> {
-    c: &'a mut CompiledLanguage,
-    g: &'a LanguageGrammar,
-    local_rules: &'a HashMap<String, RuleDef>,
-    local_lists: &'a HashMap<String, usize>,
-    location: &'a Location,
-    text: &'a str,
-    program: Vec<Inst>,
-    slot_names: Vec<String>,
-    rule_stack: Vec<String>,
-    cache: &'a mut Cache,
-    /// Whether rule fragments may be taken from and put into `cache.rules`.
-    shareable: bool,
-}
-
-/// Intersection of two sorted, deduplicated lists.
-fn intersection(a: &[u32], b: &[u32]) -> Vec<u32> {
-    a.iter().copied().filter(|x| b.binary_search(x).is_ok()).collect()
-}
-
-impl Builder<'_> {
-    /// Emits code for `expr` and adds to `req` the token ids any match of it must contain
-    /// (unsorted, possibly repeated).
-    fn emit(&mut self, expr: &Expr, req: &mut Vec<u32>) -> Result<()> {
-        if self.program.len() > MAX_PROGRAM {
-            return Err(self.too_big(format!(
-                "the template expands to more than {MAX_PROGRAM} steps"
-            )));
-        }
-        match expr {
-            Expr::Text(text) => {
-                if !self.cache.texts.contains_key(text.as_str()) {
-                    let ids = self.c.intern_text(text);
-                    self.cache.texts.insert(text.clone(), ids);
-                }
-                if let Some(ids) = self.cache.texts.get(text.as_str()) {
-                    self.program.extend(ids.iter().map(|&id| Inst::Tok(id)));
-                    req.extend_from_slice(ids);
-                }
-                Ok(())
-            }
-            Expr::Seq(items) => {
-                let glued;
-                let items = if !self.c.split_letters && needs_glue(items) {
-                    glued = glue(items);
-                    &glued[..]
-                } else {
-                    &items[..]
-                };
-                for item in items {
-                    self.emit(item, req)?;
-                }
-                Ok(())
-            }
-            Expr::Alt(items) => self.emit_alt(items, req),
-            Expr::Perm(items) => {
-                if items.len() > MAX_PERMUTATION {
-                    return Err(self.too_big(format!(
-                        "a permutation (a;b;…) may have at most {MAX_PERMUTATION} items"
-                    )));
-                }
-                let orders: Vec<Expr> = permutations(items.len())
-                    .into_iter()
-                    .map(|order| Expr::Seq(order.into_iter().map(|i| items[i].clone()).collect()))
-                    .collect();
-                self.emit_alt(&orders, req)
-            }
-            Expr::List { name, slot } => {
-                let list = match self
-                    .local_lists
-                    .get(name)
-                    .or_else(|| self.c.list_names.get(name))
-                {
-                    Some(&l) => l,
-                    None => {
-                        // Unknown lists are dynamic: empty until `Recognizer::set_list` fills them.
-                        let list = self.c.compile_list(&ListDef::Values(Vec::new()));
-                        self.c.lists.push(list);
-                        let l = self.c.lists.len() - 1;
-                        self.c.list_names.insert(name.clone(), l);
-                        l
-                    }
-                };
-                let slot = match self.slot_names.iter().position(|s| s == slot) {
-                    Some(i) => i,
-                    None => {
-                        self.slot_names.push(slot.clone());
-                        self.slot_names.len() - 1
-                    }
-                };
-                self.program.push(Inst::Slot { list, slot });
-                Ok(())
-            }
-            Expr::Rule(name) => {
-                if self.rule_stack.len() >= MAX_RULE_DEPTH {
-                    return Err(self.too_big(format!(
-                        "expansion rules nested deeper than {MAX_RULE_DEPTH}"
-                    )));
-                }
-                if self.rule_stack.contains(name) {
-                    return Err(NluError::RecursiveRule {
-                        location: self.location.clone(),
-                        rule: name.clone(),
-                    });
-                }
-                let local_rules = self.local_rules;
-                let g = self.g;
-                let Some(rule) = local_rules.get(name).or_else(|| g.rules.get(name)) else {
-                    return Err(NluError::UnknownRule {
-                        location: self.location.clone(),
-                        rule: name.clone(),
-                    });
-                };
-                if !self.shareable {
-                    self.rule_stack.push(name.clone());
-                    let r = self.emit(&rule.expr, req);
-                    self.rule_stack.pop();
-                    return r;
-                }
-                if !self.cache.rules.contains_key(name) {
-                    let fragment = self.fragment(name, &rule.expr)?;
-                    self.cache.rules.insert(name.clone(), fragment);
-                }
-                self.splice(name, req)
-            }
-        }
-    }
-
-    /// Compiles rule `name` on its own, as a fragment to splice wherever it is used.
-    fn fragment(&mut self, name: &str, expr: &Expr) -> Result<Fragment> {
-        let mut rule_stack = self.rule_stack.clone();
-        rule_stack.push(name.to_string());
-        let mut b = Builder {
-            c: &mut *self.c,
-            g: self.g,
-            local_rules: self.local_rules,
-            local_lists: self.local_lists,
-            location: self.location,
-            text: self.text,
-            program: Vec::new(),
-            slot_names: Vec::new(),
-            rule_stack,
-            cache: &mut *self.cache,
-            shareable: true,
-        };
-        let mut required = Vec::new();
-        b.emit(expr, &mut required)?;
-        required.sort_unstable();
-        required.dedup();
-        Ok(Fragment {
-            program: b.program,
-            slot_names: b.slot_names,
-            required,
-        })
-    }
-
-    /// Appends the cached fragment of rule `name`, relocating its jumps and slot numbers.
-    fn splice(&mut self, name: &str, req: &mut Vec<u32>) -> Result<()> {
-        let Some(f) = self.cache.rules.get(name) else {
-            return Ok(());
-        };
-        if self.program.len() + f.program.len() > MAX_PROGRAM {
-            return Err(self.too_big(format!(
-                "the template expands to more than {MAX_PROGRAM} steps"
-            )));
-        }
-        let slots: Vec<usize> = f
-            .slot_names
-            .iter()
-            .map(|s| match self.slot_names.iter().position(|n| n == s) {
-                Some(i) => i,
-                None => {
-                    self.slot_names.push(s.clone());
-                    self.slot_names.len() - 1
-                }
-            })
-            .collect();
-        let base = self.program.len();
-        self.program.extend(f.program.iter().map(|inst| match *inst {
-            Inst::Split(a, b) => Inst::Split(a + base, b + base),
-            Inst::Jmp(a) => Inst::Jmp(a + base),
-            Inst::Slot { list, slot } => Inst::Slot {
-                list,
-                slot: slots.get(slot).copied().unwrap_or(slot),
-            },
-            ref other => other.clone(),
-        }));
-        req.extend_from_slice(&f.required);
-        Ok(())
-    }
-
-    fn too_big(&self, message: String) -> NluError {
-        NluError::Template {
-            location: self.location.clone(),
-            template: self.text.to_string(),
-            message,
-        }
-    }
-
-    fn emit_alt(&mut self, items: &[Expr], out: &mut Vec<u32>) -> Result<()> {
-        let mut jumps = Vec::new();
-        let mut req: Option<Vec<u32>> = None;
-        let mut r = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let last = i + 1 == items.len();
-            let split_at = self.program.len();
-            if !last {
-                self.program.push(Inst::Split(split_at + 1, 0));
-            }
-            r.clear();
-            self.emit(item, &mut r)?;
-            req = Some(match req {
-                None => {
-                    r.sort_unstable();
-                    r.dedup();
-                    std::mem::take(&mut r)
-                }
-                Some(prev) if prev.is_empty() => prev,
-                Some(prev) => {
-                    r.sort_unstable();
-                    intersection(&prev, &r)
-                }
-            });
-            if !last {
-                jumps.push(self.program.len());
-                self.program.push(Inst::Jmp(0));
-                let next = self.program.len();
-                self.program[split_at] = Inst::Split(split_at + 1, next);
-            }
-        }
-        let end = self.program.len();
-        for j in jumps {
-            self.program[j] = Inst::Jmp(end);
-        }
-        out.extend(req.unwrap_or_default());
-        Ok(())
-    }
-}
-
-fn permutations(n: usize) -> Vec<Vec<usize>> {
-    if n == 0 {
-        return vec![Vec::new()];
-    }
-    let mut out = Vec::new();
-    for p in permutations(n - 1) {
-        for pos in 0..=p.len() {
-            let mut q = p.clone();
-            q.insert(pos, n - 1);
-            out.push(q);
-        }
-    }
-    out.sort();
-    out
-}

@@ -3,6 +3,7 @@
 //! before compiling.
 
 use super::template::Expr;
+use compact_str::{format_compact, CompactString};
 
 /// Whether any neighbours of `items` might be glued (cheap; `glue` decides for real).
 pub(super) fn needs_glue(items: &[Expr]) -> bool {
@@ -50,7 +51,7 @@ pub(super) fn glue(items: &[Expr]) -> Vec<Expr> {
 const MAX_GLUED_FORMS: usize = 64;
 
 /// The texts an item can be when it is plain text or an alternative of plain texts.
-fn simple_forms(e: &Expr) -> Option<Vec<String>> {
+fn simple_forms(e: &Expr) -> Option<Vec<CompactString>> {
     match e {
         Expr::Text(t) => Some(vec![t.clone()]),
         Expr::Alt(alts) => alts
@@ -61,7 +62,7 @@ fn simple_forms(e: &Expr) -> Option<Vec<String>> {
                 {
                     Some(t.clone())
                 }
-                Expr::Seq(s) if s.is_empty() => Some(String::new()),
+                Expr::Seq(s) if s.is_empty() => Some(CompactString::default()),
                 _ => None,
             })
             .collect(),
@@ -70,7 +71,7 @@ fn simple_forms(e: &Expr) -> Option<Vec<String>> {
 }
 
 /// `(head, glued alternatives, tail)` when `left` ends and `right` starts inside one word.
-fn glue_pair(left: &Expr, right: &Expr) -> Option<(String, Expr, String)> {
+fn glue_pair(left: &Expr, right: &Expr) -> Option<(CompactString, Expr, CompactString)> {
     if matches!((left, right), (Expr::Text(_), Expr::Text(_))) {
         return None;
     }
@@ -79,32 +80,32 @@ fn glue_pair(left: &Expr, right: &Expr) -> Option<(String, Expr, String)> {
     let (head, stems) = match left {
         Expr::Text(t) if word_end(t) => {
             let cut = t.rfind(char::is_whitespace).map_or(0, |p| p + 1);
-            (t[..cut].to_string(), vec![t[cut..].to_string()])
+            (t[..cut].into(), vec![t[cut..].into()])
         }
         Expr::Alt(_) => {
             let forms = simple_forms(left)?;
             if !forms.iter().all(|f| f.is_empty() || word_end(f))
-                || forms.iter().all(String::is_empty)
+                || forms.iter().all(CompactString::is_empty)
             {
                 return None;
             }
-            (String::new(), forms)
+            (CompactString::default(), forms)
         }
         _ => return None,
     };
     let (suffixes, tail) = match right {
         Expr::Text(t) if word_start(t) => {
             let cut = t.find(char::is_whitespace).unwrap_or(t.len());
-            (vec![t[..cut].to_string()], t[cut..].to_string())
+            (vec![t[..cut].into()], t[cut..].into())
         }
         Expr::Alt(_) => {
             let forms = simple_forms(right)?;
             if !forms.iter().all(|f| f.is_empty() || word_start(f))
-                || forms.iter().all(String::is_empty)
+                || forms.iter().all(CompactString::is_empty)
             {
                 return None;
             }
-            (forms, String::new())
+            (forms, CompactString::default())
         }
         _ => return None,
     };
@@ -114,7 +115,7 @@ fn glue_pair(left: &Expr, right: &Expr) -> Option<(String, Expr, String)> {
     let mut forms: Vec<Expr> = Vec::new();
     for stem in &stems {
         for suffix in &suffixes {
-            let form = Expr::Text(format!("{stem}{suffix}"));
+            let form = Expr::Text(format_compact!("{stem}{suffix}"));
             if !forms.contains(&form) {
                 forms.push(form);
             }

@@ -11,8 +11,10 @@ use super::lists::ListDef;
 use super::template::{self, Expr};
 use super::yaml::{self, Kind, Node, Pos};
 use super::SlotValue;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Intent grammars for one or more languages.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +44,19 @@ pub(crate) struct IntentDef {
 pub(crate) struct Template {
     pub text: String,
     pub expr: Expr,
-    pub location: Location,
+    /// Where the template was written (the file name is shared by all of a file's templates).
+    pub file: Arc<str>,
+    pub pos: Pos,
+}
+
+impl Template {
+    pub fn location(&self) -> Location {
+        Location {
+            file: self.file.to_string(),
+            line: self.pos.line,
+            column: self.pos.column,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,11 +84,13 @@ pub(crate) struct DataBlock {
     pub metadata: BTreeMap<String, serde_json::Value>,
 }
 
-pub(super) struct FileCtx<'a> {
-    pub file: &'a str,
+pub(super) struct FileCtx {
+    pub file: Arc<str>,
+    /// The template parser's buffers, reused for every template of the file.
+    pub buffers: RefCell<template::Buffers>,
 }
 
-impl FileCtx<'_> {
+impl FileCtx {
     pub(super) fn loc(&self, pos: Pos) -> Location {
         Location {
             file: self.file.to_string(),
@@ -90,7 +106,11 @@ impl FileCtx<'_> {
         })
     }
 
-    pub(super) fn map<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [(Node, Node)]> {
+    pub(super) fn map<'n, 's>(
+        &self,
+        node: &'n Node<'s>,
+        what: &str,
+    ) -> Result<&'n [(Node<'s>, Node<'s>)]> {
         match &node.kind {
             Kind::Map(entries) => Ok(entries),
             Kind::Null => Ok(&[]),
@@ -98,7 +118,7 @@ impl FileCtx<'_> {
         }
     }
 
-    pub(super) fn seq<'n>(&self, node: &'n Node, what: &str) -> Result<&'n [Node]> {
+    pub(super) fn seq<'n, 's>(&self, node: &'n Node<'s>, what: &str) -> Result<&'n [Node<'s>]> {
         match &node.kind {
             Kind::Seq(items) => Ok(items),
             Kind::Null => Ok(&[]),
@@ -119,12 +139,13 @@ impl FileCtx<'_> {
     pub(super) fn template(&self, node: &Node, what: &str) -> Result<Template> {
         let text = self.text(node, what)?;
         let start = node.content_pos();
-        let location = self.loc(start);
-        match template::parse(&text) {
+        let parsed = template::parse_with(&text, &mut self.buffers.borrow_mut());
+        match parsed {
             Ok(expr) => Ok(Template {
                 text,
                 expr,
-                location,
+                file: self.file.clone(),
+                pos: start,
             }),
             Err(e) => {
                 // Single-line scalars map offsets to columns exactly.
@@ -229,7 +250,7 @@ pub(super) fn slot_value(node: &Node) -> SlotValue {
         Kind::Int(i) => SlotValue::Integer(*i),
         Kind::Float(f) => SlotValue::number(*f),
         Kind::Bool(b) => SlotValue::Bool(*b),
-        Kind::Str(s, _) => SlotValue::Text(s.clone()),
+        Kind::Str(s, _) => SlotValue::Text(s.to_string()),
         Kind::Seq(items) => SlotValue::List(items.iter().map(slot_value).collect()),
         Kind::Null => SlotValue::Text(String::new()),
         Kind::Map(_) => SlotValue::Text(node.to_json().to_string()),
@@ -304,7 +325,10 @@ impl Grammar {
             },
             message: e.message,
         })?;
-        let ctx = FileCtx { file: name };
+        let ctx = FileCtx {
+            file: name.into(),
+            buffers: RefCell::default(),
+        };
         if root.is_null() {
             return Ok(());
         }

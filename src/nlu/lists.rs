@@ -48,7 +48,7 @@ pub(crate) struct RangeDef {
 /// Expansions of one list value template kept at most (`(a|b) (c|d)` is 4).
 const MAX_VALUE_FORMS: usize = 256;
 
-impl FileCtx<'_> {
+impl FileCtx {
     pub(super) fn lists(&self, node: &Node) -> Result<HashMap<String, ListDef>> {
         let mut lists = HashMap::new();
         for (k, v) in self.map(node, "lists")? {
@@ -110,7 +110,7 @@ impl FileCtx<'_> {
                 Some(forms) => forms,
                 None => {
                     return Err(NluError::Template {
-                        location: t.location,
+                        location: t.location(),
                         template: text,
                         message: format!("a list value may use (a|b) and [x] only, and expand to at most {MAX_VALUE_FORMS} forms"),
                     })

@@ -4,7 +4,7 @@
 //! allocation) that explores every way the template can cover the whole sentence and keeps
 //! the best: the most words matched literally, then the fewest words taken by wildcards.
 
-use super::compile::{CompiledList, CompiledTemplate, Inst};
+use super::compile::{CompiledList, Inst};
 use super::lists::{RangeDef, RangeKind};
 use super::numbers::{parse_digits, parse_prefixes, NumberWords};
 
@@ -57,7 +57,7 @@ struct Thread {
 }
 
 pub(crate) fn run(
-    t: &CompiledTemplate,
+    program: &[Inst],
     lists: &[CompiledList],
     input: &Input<'_>,
 ) -> Option<TemplateMatch> {
@@ -91,12 +91,12 @@ pub(crate) fn run(
             if steps > STEP_BUDGET {
                 break 'threads;
             }
-            let Some(inst) = t.program.get(pc) else {
+            let Some(&inst) = program.get(pc) else {
                 continue 'threads;
             };
             match inst {
                 Inst::Tok(id) => {
-                    if pos < n && input.ids[pos] == *id {
+                    if pos < n && input.ids[pos] == id {
                         pos += 1;
                         literal += 1;
                         pc += 1;
@@ -106,16 +106,16 @@ pub(crate) fn run(
                 }
                 Inst::Split(a, b) => {
                     stack.push(Thread {
-                        pc: *b,
+                        pc: b as usize,
                         pos,
                         caps_len: caps.len(),
                         literal,
                         wildcard,
                         cap: None,
                     });
-                    pc = *a;
+                    pc = a as usize;
                 }
-                Inst::Jmp(a) => pc = *a,
+                Inst::Jmp(a) => pc = a as usize,
                 Inst::Match => {
                     if pos == n
                         && best.as_ref().is_none_or(|b| {
@@ -142,32 +142,23 @@ pub(crate) fn run(
                             literal: literal + lit,
                             wildcard: wildcard + wild,
                             cap: Some(Capture {
-                                slot: *slot,
+                                slot: slot as usize,
                                 start: pos,
                                 end,
                                 filled,
                             }),
                         });
                     };
-                    match lists.get(*list) {
-                        Some(CompiledList::Values {
-                            forms, by_first, ..
-                        }) if pos < n => {
-                            for &fi in by_first
-                                .get(&input.ids[pos])
-                                .map(Vec::as_slice)
-                                .unwrap_or(&[])
-                            {
-                                let (ids, value) = &forms[fi];
+                    let list = list as usize;
+                    match lists.get(list) {
+                        Some(values @ CompiledList::Values { .. }) if pos < n => {
+                            for (ids, value) in values.forms_starting(input.ids[pos]) {
                                 if input.ids[pos..].starts_with(ids) {
                                     push(
                                         pos + ids.len(),
                                         ids.len(),
                                         0,
-                                        Filled::Value {
-                                            list: *list,
-                                            value: *value,
-                                        },
+                                        Filled::Value { list, value },
                                     );
                                 }
                             }

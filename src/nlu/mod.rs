@@ -11,6 +11,7 @@
 
 pub mod catalog;
 mod compile;
+mod emit;
 mod error;
 mod glue;
 mod grammar;

@@ -5,7 +5,6 @@
 //! punctuation, so both are folded before matching. Han characters are one token each, which
 //! makes Chinese matching independent of spacing (hassil's `ignore_whitespace`).
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// One token of normalised text; `start..end` are byte offsets into [`Normalized::display`].
@@ -45,15 +44,32 @@ const TRAD_SIMP: &str =
 纔才繫系闆板著着隻只於于準准餘余衝冲託托髮发曆历麪面齣出幹干捨舍穀谷製制彙汇颳刮範范嘆叹當当噹当黨党麼么嗎吗裏里誌志鬥斗讚赞蹟迹麵面\
 書书實实長长鐵铁鏡镜閃闪閱阅陣阵隊队階阶陰阴雖虽頁页順顺須须領领類类顏颜飛飞驚惊齊齐亞亚優优冊册凍冻勝胜協协嚴严圓圆團团壞坏奮奋婦妇孫孙寶宝歲岁幣币彈弹戰战擊击據据擔担擇择權权歸归殺杀決决漢汉潔洁濃浓灣湾爭争爾尔牆墙獎奖獨独產产畫画盤盘眾众確确禮礼穩稳筆笔築筑糧粮紀纪約约紙纸細细組组統统練练罷罢聖圣腦脑臉脸興兴舉举藝艺蘭兰蟲虫術术衛卫補补複复覽览觀观計计討讨訓训許许詩诗論论護护貝贝財财資资賽赛贏赢趕赶跡迹躍跃軍军軟软載载輕轻輸输辦办農农連连進进遊游運运違违選选遺遗鄉乡釋释針针鋼钢閒闲陳陈雜杂韓韩項项額额養养騎骑鹽盐齒齿龜龟";
 
-fn trad_map() -> &'static HashMap<char, char> {
-    static MAP: OnceLock<HashMap<char, char>> = OnceLock::new();
-    MAP.get_or_init(|| {
+/// The Traditional → Simplified table: pairs sorted by the Traditional character, and a bit
+/// per low-16-bit code point that may have an entry, so that a character without one (nearly
+/// every character of a Simplified template or sentence) costs one bit test.
+struct TradTable {
+    pairs: Vec<(char, char)>,
+    maybe: Vec<u64>,
+}
+
+fn trad_table() -> &'static TradTable {
+    static TABLE: OnceLock<TradTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
         let chars: Vec<char> = TRAD_SIMP.chars().filter(|c| !c.is_whitespace()).collect();
-        chars
+        let mut pairs: Vec<(char, char)> = chars
             .chunks_exact(2)
             .filter(|p| p[0] != p[1])
             .map(|p| (p[0], p[1]))
-            .collect()
+            .collect();
+        // Repeated entries agree (a test checks), so keeping either is the same.
+        pairs.sort_by_key(|p| p.0);
+        pairs.dedup_by_key(|p| p.0);
+        let mut maybe = vec![0u64; 1 << 10];
+        for &(t, _) in &pairs {
+            let low = t as usize & 0xFFFF;
+            maybe[low >> 6] |= 1 << (low & 63);
+        }
+        TradTable { pairs, maybe }
     })
 }
 
@@ -65,7 +81,17 @@ pub fn fold_char(c: char) -> char {
         '\u{2019}' | '\u{2018}' | '\u{02BC}' => '\'',
         '\u{2212}' | '\u{2013}' | '\u{2014}' => '-',
         '\u{00A0}' => ' ',
-        _ if (c as u32) >= 0x4E00 => trad_map().get(&c).copied().unwrap_or(c),
+        _ if (c as u32) >= 0x4E00 => {
+            let table = trad_table();
+            let low = c as usize & 0xFFFF;
+            if table.maybe[low >> 6] & (1 << (low & 63)) == 0 {
+                return c;
+            }
+            match table.pairs.binary_search_by_key(&c, |p| p.0) {
+                Ok(i) => table.pairs[i].1,
+                Err(_) => c,
+            }
+        }
         _ => c,
     }
 }
@@ -157,24 +183,33 @@ pub fn normalize(text: &str, split_letters: bool) -> Normalized {
 
 /// Normalised token texts of a template fragment or list value.
 pub fn token_texts(text: &str, split_letters: bool) -> Vec<String> {
-    // Fast paths for what templates are almost always made of (lowercase English words, or
-    // Han characters), with exactly `normalize`'s result; loading a catalog tokenises
-    // thousands of fragments.
+    let mut out = Vec::new();
+    for_each_token(text, split_letters, |t| out.push(t.to_string()));
+    out
+}
+
+/// Calls `f` with each normalised token of a template fragment or list value, in order.
+///
+/// Fast paths for what templates are almost always made of (lowercase English words, or Han
+/// characters) give exactly `normalize`'s tokens without allocating; loading a catalog
+/// tokenises thousands of fragments.
+pub fn for_each_token(text: &str, split_letters: bool, mut f: impl FnMut(&str)) {
     if !split_letters && text.bytes().all(|b| b.is_ascii_lowercase() || b == b' ') {
-        return text.split_ascii_whitespace().map(str::to_string).collect();
+        text.split_ascii_whitespace().for_each(f);
+        return;
     }
-    if split_letters && text.chars().all(|c| c == ' ' || is_cjk(fold_char(c))) {
-        return text
-            .chars()
-            .filter(|&c| c != ' ')
-            .map(|c| fold_char(c).to_string())
-            .collect();
+    // Folding keeps a character CJK or not CJK (a test checks every character), so the
+    // check needs no folding.
+    if split_letters && text.chars().all(|c| c == ' ' || is_cjk(c)) {
+        let mut buf = [0u8; 4];
+        for c in text.chars().filter(|&c| c != ' ') {
+            f(fold_char(c).encode_utf8(&mut buf));
+        }
+        return;
     }
-    normalize(text, split_letters)
-        .tokens
-        .into_iter()
-        .map(|t| t.text)
-        .collect()
+    for t in normalize(text, split_letters).tokens {
+        f(&t.text);
+    }
 }
 
 /// Punctuation hassil removes before matching (its `PUNCTUATION_STR`), after our own width
@@ -182,8 +217,25 @@ pub fn token_texts(text: &str, split_letters: bool) -> Vec<String> {
 fn is_punct(c: char) -> bool {
     matches!(
         c,
-        '.' | '。' | ',' | '，' | '?' | '¿' | '？' | '؟' | '!' | '¡' | '！' | ';' | '；' | ':' | '：'
-            | '’' | '…' | '—' | '–' | '―'
+        '.' | '。'
+            | ','
+            | '，'
+            | '?'
+            | '¿'
+            | '？'
+            | '؟'
+            | '!'
+            | '¡'
+            | '！'
+            | ';'
+            | '；'
+            | ':'
+            | '：'
+            | '’'
+            | '…'
+            | '—'
+            | '–'
+            | '―'
     )
 }
 
@@ -263,6 +315,7 @@ pub fn remove_punctuation(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn toks(s: &str, split: bool) -> Vec<String> {
         token_texts(s, split)
@@ -293,7 +346,10 @@ mod tests {
             ["把", "温", "度", "调", "到", "22", "度"]
         );
         assert_eq!(toks("開啟 空調", true), toks("开启空调", true));
-        assert_eq!(toks("設置十分鐘計時器", true), toks("设置十分钟计时器", true));
+        assert_eq!(
+            toks("設置十分鐘計時器", true),
+            toks("设置十分钟计时器", true)
+        );
         assert_eq!(toks("打开AC", true), ["打", "开", "a", "c"]);
         assert_eq!(toks("二十二℃", true), ["二", "十", "二", "°c"]);
     }
@@ -321,9 +377,20 @@ mod tests {
     }
 
     #[test]
+    fn folding_keeps_characters_cjk_or_not() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(is_cjk(c), is_cjk(fold_char(c)), "{c:?}");
+        }
+    }
+
+    #[test]
     fn token_fast_paths_agree_with_normalize() {
         let slow = |t: &str, split: bool| -> Vec<String> {
-            normalize(t, split).tokens.into_iter().map(|t| t.text).collect()
+            normalize(t, split)
+                .tokens
+                .into_iter()
+                .map(|t| t.text)
+                .collect()
         };
         for (t, split) in [
             ("turn on the  lights ", false),

@@ -50,8 +50,8 @@ impl Recognizer {
     pub fn new(grammar: Grammar) -> Result<Recognizer> {
         let intents = grammar.intent_names();
         let mut languages = Vec::new();
-        for (lang, g) in &grammar.languages {
-            languages.push((lang.clone(), RwLock::new(CompiledLanguage::compile(g)?)));
+        for (lang, g) in grammar.languages {
+            languages.push((lang, RwLock::new(CompiledLanguage::compile(g)?)));
         }
         Ok(Recognizer { languages, intents })
     }
@@ -101,7 +101,7 @@ impl Recognizer {
                 Ok(c) => c,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            let list = c.compile_list(&def);
+            let list = c.compile_list(def.clone());
             match c.list_names.get(name).copied() {
                 Some(i) => c.lists[i] = list,
                 None => {
@@ -185,7 +185,7 @@ fn recognize_in(
         if out.len() == limit {
             break;
         }
-        let intent = &c.blocks[c.templates[cand.template].block].intent;
+        let intent = &c.blocks[c.templates[cand.template].block as usize].intent;
         if out.iter().any(|m| &m.intent == intent) {
             continue;
         }
@@ -207,16 +207,14 @@ fn candidates(
     let ids: Vec<u32> = norm
         .tokens
         .iter()
-        .map(|t| c.words.get(&t.text).copied().unwrap_or(UNKNOWN))
+        .map(|t| c.words.get(t.text.as_str()).copied().unwrap_or(UNKNOWN))
         .collect();
     let mut present = ids.clone();
     present.sort_unstable();
     present.dedup();
     let mut candidates: Vec<usize> = c.unindexed.clone();
-    for id in &present {
-        if let Some(ts) = c.index.get(id) {
-            candidates.extend_from_slice(ts);
-        }
+    for &id in &present {
+        candidates.extend(c.indexed(id).iter().map(|&t| t as usize));
     }
     candidates.sort_unstable();
     candidates.dedup();
@@ -249,17 +247,17 @@ fn candidates(
         let skipped = n - positions.len();
         for &ti in &candidates {
             let t = &c.templates[ti];
-            if !t
-                .required
+            if !c
+                .required_of(t)
                 .iter()
                 .all(|r| v_present.binary_search(r).is_ok())
             {
                 continue;
             }
-            let Some(m) = matcher::run(t, &c.lists, &input) else {
+            let Some(m) = matcher::run(c.program(t), &c.lists, &input) else {
                 continue;
             };
-            if !context_allows(&c.blocks[t.block], context, &m, &c.lists) {
+            if !context_allows(&c.blocks[t.block as usize], context, &m, &c.lists) {
                 continue;
             }
             let key = (
@@ -351,7 +349,7 @@ fn build_match(
     best: Candidate,
 ) -> IntentMatch {
     let t = &c.templates[best.template];
-    let block = &c.blocks[t.block];
+    let block = &c.blocks[t.block as usize];
     let mut slots = block.slots.clone();
     let mut slot_text = BTreeMap::new();
     let mut metadata = block.metadata.clone();
@@ -361,7 +359,7 @@ fn build_match(
         }
     }
     for cap in &best.m.captures {
-        let name = t.slot_names.get(cap.slot).cloned().unwrap_or_default();
+        let name = c.slot_names.get(cap.slot).cloned().unwrap_or_default();
         let first = &norm.tokens[best.positions[cap.start]];
         let last = &norm.tokens[best.positions[cap.end.saturating_sub(1).max(cap.start)]];
         let spoken = norm.display[first.start..last.end].to_string();

@@ -4,11 +4,16 @@
 //! Parsing is separate from compiling so that syntax errors surface when a file is loaded,
 //! with the column of the offending character, before any list or rule is resolved.
 
+use compact_str::CompactString;
+
 /// A parsed sentence template.
+///
+/// Names and text pieces are [`CompactString`]s: nearly all are short (" ", "the", "turn on")
+/// and stay inline, which saves an allocation per piece (loading a catalog parses thousands).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     /// Literal text, raw (normalised when compiled).
-    Text(String),
+    Text(CompactString),
     Seq(Vec<Expr>),
     /// One of several alternatives; `[x]` is `Alt([x, Seq([])])`.
     Alt(Vec<Expr>),
@@ -16,11 +21,11 @@ pub enum Expr {
     Perm(Vec<Expr>),
     /// A slot filled from list `name`, reported as slot `slot`.
     List {
-        name: String,
-        slot: String,
+        name: CompactString,
+        slot: CompactString,
     },
     /// An expansion rule, inlined when compiled.
-    Rule(String),
+    Rule(CompactString),
 }
 
 /// A syntax error at a character offset of the template.
@@ -35,19 +40,37 @@ const MAX_TEMPLATE_CHARS: usize = 4000;
 const MAX_NESTING: usize = 32;
 
 pub fn parse(template: &str) -> Result<Expr, SyntaxError> {
-    let chars: Vec<char> = template.chars().collect();
-    if chars.len() > MAX_TEMPLATE_CHARS {
+    parse_with(template, &mut Buffers::default())
+}
+
+/// Buffers a parser needs, kept from one template to the next by a caller that parses many.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    text: String,
+    items: Vec<Expr>,
+    alts: Vec<Expr>,
+}
+
+/// [`parse`] with the caller's buffers (left empty, with their capacity, afterwards).
+pub(crate) fn parse_with(template: &str, buffers: &mut Buffers) -> Result<Expr, SyntaxError> {
+    if template.len() > MAX_TEMPLATE_CHARS && template.chars().count() > MAX_TEMPLATE_CHARS {
         return Err(SyntaxError {
             offset: 0,
             message: format!("template longer than {MAX_TEMPLATE_CHARS} characters"),
         });
     }
     let mut p = TemplateParser {
-        chars,
+        src: template,
         i: 0,
         depth: 0,
+        b: buffers,
     };
-    p.group(None, 0)
+    let result = p.group(None, 0);
+    // After an error the stacks may hold a half-read group.
+    p.b.text.clear();
+    p.b.items.clear();
+    p.b.alts.clear();
+    result
 }
 
 /// Whether a string uses template syntax (list values may be plain text or templates).
@@ -55,10 +78,17 @@ pub fn is_template(text: &str) -> bool {
     text.contains(['(', '[', '{', '<', '|', '\\'])
 }
 
-struct TemplateParser {
-    chars: Vec<char>,
+/// Walks the template's bytes (every syntax character is ASCII, so runs of text are sliced
+/// out whole). In [`Buffers`], `text` is the text of the group being read, not yet an
+/// `Expr::Text` (empty whenever a group opens); `items` the items of the sequences being read
+/// and `alts` the finished alternatives of the groups being read, innermost last: stacks
+/// shared by nested groups, so each expression is allocated once at its final size.
+struct TemplateParser<'a, 'b> {
+    src: &'a str,
+    /// Byte offset of the next character.
     i: usize,
     depth: usize,
+    b: &'b mut Buffers,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -68,37 +98,62 @@ enum Sep {
     Perm,
 }
 
-impl TemplateParser {
-    fn err<T>(&self, offset: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
+fn is_syntax(b: u8) -> bool {
+    matches!(
+        b,
+        b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>' | b'|' | b';' | b'\\'
+    )
+}
+
+impl<'a> TemplateParser<'a, '_> {
+    /// An error at byte offset `at`, reported as a character offset.
+    fn err<T>(&self, at: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
         Err(SyntaxError {
-            offset,
+            offset: self.src[..at].chars().count(),
             message: message.into(),
         })
     }
 
+    fn flush_text(&mut self) {
+        if !self.b.text.is_empty() {
+            self.b
+                .items
+                .push(Expr::Text(CompactString::from(self.b.text.as_str())));
+            self.b.text.clear();
+        }
+    }
+
+    /// The items pushed since `base`, as one expression.
+    fn take_seq(&mut self, base: usize) -> Expr {
+        if self.b.items.len() == base + 1 {
+            self.b.items.pop().unwrap_or(Expr::Seq(Vec::new()))
+        } else {
+            Expr::Seq(self.b.items.drain(base..).collect())
+        }
+    }
+
     /// Parses until `close` (or the end when `None`); `open_at` is the opening bracket's offset.
-    fn group(&mut self, close: Option<char>, open_at: usize) -> Result<Expr, SyntaxError> {
+    fn group(&mut self, close: Option<u8>, open_at: usize) -> Result<Expr, SyntaxError> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
             return self.err(open_at, "brackets nested too deeply");
         }
-        let mut alts: Vec<Vec<Expr>> = Vec::new();
-        let mut current: Vec<Expr> = Vec::new();
-        let mut text = String::new();
+        let bytes = self.src.as_bytes();
+        let (items_base, alts_base) = (self.b.items.len(), self.b.alts.len());
         let mut sep = Sep::None;
-        let flush = |text: &mut String, current: &mut Vec<Expr>| {
-            if !text.is_empty() {
-                current.push(Expr::Text(std::mem::take(text)));
-            }
-        };
         loop {
-            let Some(&c) = self.chars.get(self.i) else {
+            // A run of plain text.
+            let start = self.i;
+            while self.i < bytes.len() && !is_syntax(bytes[self.i]) {
+                self.i += 1;
+            }
+            if self.i > start {
+                self.b.text.push_str(&self.src[start..self.i]);
+            }
+            let Some(&c) = bytes.get(self.i) else {
                 if let Some(close) = close {
-                    let open = match close {
-                        ')' => '(',
-                        ']' => '[',
-                        _ => '?',
-                    };
+                    let open = if close == b')' { '(' } else { '[' };
+                    let close = close as char;
                     return self.err(open_at, format!("'{open}' is never closed with '{close}'"));
                 }
                 break;
@@ -109,43 +164,50 @@ impl TemplateParser {
                 break;
             }
             match c {
-                ')' | ']' | '}' | '>' => {
+                b')' | b']' | b'}' | b'>' => {
+                    let c = c as char;
                     return self.err(
                         at,
                         format!("unexpected '{c}' without a matching opening bracket"),
-                    )
+                    );
                 }
-                '(' => {
-                    flush(&mut text, &mut current);
-                    current.push(self.group(Some(')'), at)?);
+                b'(' => {
+                    self.flush_text();
+                    let inner = self.group(Some(b')'), at)?;
+                    self.b.items.push(inner);
                 }
-                '[' => {
-                    flush(&mut text, &mut current);
-                    let inner = self.group(Some(']'), at)?;
-                    current.push(Expr::Alt(vec![inner, Expr::Seq(Vec::new())]));
+                b'[' => {
+                    self.flush_text();
+                    let inner = self.group(Some(b']'), at)?;
+                    self.b
+                        .items
+                        .push(Expr::Alt(vec![inner, Expr::Seq(Vec::new())]));
                 }
-                '{' => {
-                    flush(&mut text, &mut current);
-                    let body = self.name_until('}', at)?;
+                b'{' => {
+                    self.flush_text();
+                    let body = self.name_until(b'}', at)?;
                     let (name, slot) = match body.split_once(':') {
-                        Some((n, s)) => (n.trim().to_string(), s.trim().to_string()),
-                        None => (body.trim().to_string(), body.trim().to_string()),
+                        Some((n, s)) => (n.trim(), s.trim()),
+                        None => (body.trim(), body.trim()),
                     };
                     if name.is_empty() || slot.is_empty() {
                         return self.err(at, "empty list name in '{}'");
                     }
-                    current.push(Expr::List { name, slot });
+                    self.b.items.push(Expr::List {
+                        name: name.into(),
+                        slot: slot.into(),
+                    });
                 }
-                '<' => {
-                    flush(&mut text, &mut current);
-                    let name = self.name_until('>', at)?.trim().to_string();
+                b'<' => {
+                    self.flush_text();
+                    let name = self.name_until(b'>', at)?.trim();
                     if name.is_empty() {
                         return self.err(at, "empty rule name in '<>'");
                     }
-                    current.push(Expr::Rule(name));
+                    self.b.items.push(Expr::Rule(name.into()));
                 }
-                '|' | ';' => {
-                    let this = if c == '|' { Sep::Alt } else { Sep::Perm };
+                b'|' | b';' => {
+                    let this = if c == b'|' { Sep::Alt } else { Sep::Perm };
                     if sep != Sep::None && sep != this {
                         return self.err(
                             at,
@@ -153,64 +215,68 @@ impl TemplateParser {
                         );
                     }
                     sep = this;
-                    flush(&mut text, &mut current);
-                    alts.push(std::mem::take(&mut current));
+                    self.flush_text();
+                    let alt = self.take_seq(items_base);
+                    self.b.alts.push(alt);
                 }
-                '\\' => match self.chars.get(self.i) {
-                    Some(&next) => {
-                        text.push(next);
-                        self.i += 1;
+                // b'\\'
+                _ => match self.src[self.i..].chars().next() {
+                    Some(next) => {
+                        self.b.text.push(next);
+                        self.i += next.len_utf8();
                     }
                     None => return self.err(at, "'\\' at the end of the template escapes nothing"),
                 },
-                _ => text.push(c),
             }
         }
-        flush(&mut text, &mut current);
-        alts.push(current);
+        self.flush_text();
+        let last = self.take_seq(items_base);
         self.depth -= 1;
-        let mut items: Vec<Expr> = alts.into_iter().map(seq).collect();
         Ok(match sep {
-            Sep::None => items.pop().unwrap_or(Expr::Seq(Vec::new())),
-            Sep::Alt => Expr::Alt(items),
-            Sep::Perm => Expr::Perm(items),
+            Sep::None => last,
+            Sep::Alt | Sep::Perm => {
+                self.b.alts.push(last);
+                let items: Vec<Expr> = self.b.alts.drain(alts_base..).collect();
+                if sep == Sep::Alt {
+                    Expr::Alt(items)
+                } else {
+                    Expr::Perm(items)
+                }
+            }
         })
     }
 
-    fn name_until(&mut self, close: char, open_at: usize) -> Result<String, SyntaxError> {
-        let mut name = String::new();
+    /// The name up to `close` (a slice of the template).
+    fn name_until(&mut self, close: u8, open_at: usize) -> Result<&'a str, SyntaxError> {
+        let src: &'a str = self.src;
+        let bytes = src.as_bytes();
+        let start = self.i;
         loop {
-            match self.chars.get(self.i) {
+            match bytes.get(self.i) {
                 None => {
-                    return self.err(
-                        open_at,
-                        format!(
-                            "'{}' is never closed with '{close}'",
-                            if close == '}' { '{' } else { '<' }
-                        ),
-                    )
+                    let (open, close) = if close == b'}' {
+                        ('{', '}')
+                    } else {
+                        ('<', '>')
+                    };
+                    return self.err(open_at, format!("'{open}' is never closed with '{close}'"));
                 }
                 Some(&c) if c == close => {
                     self.i += 1;
-                    return Ok(name);
+                    return Ok(&src[start..self.i - 1]);
                 }
-                Some(&c) if matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | '|') => {
+                Some(&c)
+                    if matches!(
+                        c,
+                        b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>' | b'|'
+                    ) =>
+                {
+                    let c = c as char;
                     return self.err(self.i, format!("unexpected '{c}' inside a name"));
                 }
-                Some(&c) => {
-                    name.push(c);
-                    self.i += 1;
-                }
+                Some(_) => self.i += 1,
             }
         }
-    }
-}
-
-fn seq(mut items: Vec<Expr>) -> Expr {
-    if items.len() == 1 {
-        items.pop().unwrap_or(Expr::Seq(Vec::new()))
-    } else {
-        Expr::Seq(items)
     }
 }
 
@@ -218,7 +284,7 @@ fn seq(mut items: Vec<Expr>) -> Expr {
 /// Used for list values written as templates (`in: "(one|1)"`).
 pub fn expand_texts(expr: &Expr, limit: usize) -> Option<Vec<String>> {
     match expr {
-        Expr::Text(t) => Some(vec![t.clone()]),
+        Expr::Text(t) => Some(vec![t.to_string()]),
         Expr::Seq(items) => {
             let mut out = vec![String::new()];
             for item in items {

@@ -8,6 +8,7 @@
 //! checks that on every file of the built-in catalog.
 
 use super::yaml::{scalar_node, Kind, Node, Pos};
+use std::borrow::Cow;
 
 struct Line<'a> {
     /// 1-based line number.
@@ -19,13 +20,17 @@ struct Line<'a> {
 }
 
 /// The tree of `text`, or `None` when it uses YAML beyond the fast path's subset.
-pub fn parse(text: &str) -> Option<Node> {
+pub fn parse(text: &str) -> Option<Node<'_>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let body = raw.trim_start_matches(' ');
         let indent = raw.len() - body.len();
-        if body.starts_with('\t') || body.starts_with('%') || body.starts_with("---") || body.starts_with("...") {
+        if body.starts_with('\t')
+            || body.starts_with('%')
+            || body.starts_with("---")
+            || body.starts_with("...")
+        {
             return None;
         }
         let content = strip_comment(body)?.trim_end_matches([' ', '\t']);
@@ -55,35 +60,43 @@ pub fn parse(text: &str) -> Option<Node> {
 /// The line without its comment; `None` if a quote is left open (multi-line scalar).
 fn strip_comment(s: &str) -> Option<&str> {
     let b = s.as_bytes();
-    let mut quote: Option<u8> = None;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        match quote {
-            Some(b'"') if c == b'\\' => i += 1,
-            Some(q) if c == q => {
-                if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
-                    i += 1;
-                } else {
-                    quote = None;
-                }
-            }
-            Some(_) => {}
-            None => {
-                if c == b'#' && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t') {
-                    return Some(&s[..i]);
-                }
-                // A quote opens a scalar only where a scalar starts.
-                if (c == b'"' || c == b'\'')
-                    && (i == 0 || matches!(b[i - 1], b' ' | b'[' | b'{' | b','))
-                {
-                    quote = Some(c);
-                }
-            }
+        if c == b'#' && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t') {
+            return Some(&s[..i]);
+        }
+        // A quote opens a scalar only where a scalar starts; jump to its end.
+        if (c == b'"' || c == b'\'') && (i == 0 || matches!(b[i - 1], b' ' | b'[' | b'{' | b',')) {
+            i = quote_end(s, i)?;
         }
         i += 1;
     }
-    quote.is_none().then_some(s)
+    Some(s)
+}
+
+/// The offset of the quote closing the one at `open`, if it is on this line.
+fn quote_end(s: &str, open: usize) -> Option<usize> {
+    let q = s.as_bytes()[open];
+    let mut i = open + 1;
+    loop {
+        // `str::find` with one ASCII character is a fast memchr.
+        let end = i + s[i..].find(q as char)?;
+        if q == b'"' {
+            match s[i..end].find('\\') {
+                // An escape: skip the escaped character and look again.
+                Some(e) => {
+                    let at = i + e + 1;
+                    i = at + s[at..].chars().next()?.len_utf8();
+                }
+                None => return Some(end),
+            }
+        } else if s.as_bytes().get(end + 1) == Some(&b'\'') {
+            i = end + 2;
+        } else {
+            return Some(end);
+        }
+    }
 }
 
 struct P<'a> {
@@ -109,7 +122,7 @@ fn is_seq_item(content: &str) -> bool {
 }
 
 impl<'a> P<'a> {
-    fn block(&mut self, indent: usize) -> Option<Node> {
+    fn block(&mut self, indent: usize) -> Option<Node<'a>> {
         let line = self.lines.get(self.i)?;
         if line.indent != indent {
             return None;
@@ -121,7 +134,7 @@ impl<'a> P<'a> {
         }
     }
 
-    fn seq(&mut self, indent: usize) -> Option<Node> {
+    fn seq(&mut self, indent: usize) -> Option<Node<'a>> {
         let start = pos(&self.lines[self.i], indent);
         let mut items = Vec::new();
         while let Some(line) = self.lines.get(self.i) {
@@ -141,7 +154,14 @@ impl<'a> P<'a> {
                 continue;
             }
             let c = col(line, rest);
-            if is_seq_item(rest) || key_split(rest).is_some() {
+            // A quoted scalar alone after the dash (the usual template) is read once: being
+            // all of `rest`, it cannot be a `"key": value` entry.
+            let quoted = if rest.starts_with(['"', '\'']) {
+                self.inline(self.i, rest)
+            } else {
+                None
+            };
+            if quoted.is_none() && (is_seq_item(rest) || key_split(rest).is_some()) {
                 // An item that is itself a mapping or sequence, starting on the dash's line:
                 // continue as if `rest` began its own line at its column.
                 let (number, content) = (line.number, rest);
@@ -153,7 +173,10 @@ impl<'a> P<'a> {
                 items.push(self.block(c)?);
                 continue;
             }
-            let node = self.inline(self.i, rest)?;
+            let node = match quoted {
+                Some(node) => node,
+                None => self.inline(self.i, rest)?,
+            };
             self.i += 1;
             self.no_continuation(indent)?;
             items.push(node);
@@ -164,7 +187,7 @@ impl<'a> P<'a> {
         })
     }
 
-    fn map(&mut self, indent: usize) -> Option<Node> {
+    fn map(&mut self, indent: usize) -> Option<Node<'a>> {
         // yaml-rust2 starts a block mapping where it finds the first key's `:`.
         let first = &self.lines[self.i];
         let (key, _) = key_split(first.content)?;
@@ -216,13 +239,13 @@ impl<'a> P<'a> {
     }
 
     /// A scalar (or empty flow collection) that is all of `s`, a suffix of line `li`.
-    fn inline(&self, li: usize, s: &str) -> Option<Node> {
+    fn inline(&self, li: usize, s: &'a str) -> Option<Node<'a>> {
         let line = &self.lines[li];
         self.inline_at(li, s, col(line, s))
     }
 
     /// Like `inline`, for `s` starting at column `column`.
-    fn inline_at(&self, li: usize, s: &str, column: usize) -> Option<Node> {
+    fn inline_at(&self, li: usize, s: &'a str, column: usize) -> Option<Node<'a>> {
         let line = &self.lines[li];
         let at = pos(line, column);
         let first = s.chars().next()?;
@@ -252,16 +275,18 @@ impl<'a> P<'a> {
             '&' | '*' | '!' | '|' | '>' | '%' | '@' | '`' | '?' | ',' | ']' | '}' | '#' => None,
             '-' | ':' if s.len() == 1 || s[1..].starts_with(' ') => None,
             _ => {
-                if s.contains(": ") || s.ends_with(':') || s.contains(" #") {
+                let b = s.as_bytes();
+                let ends_key = b.ends_with(b":");
+                if ends_key || b.windows(2).any(|w| w == b": " || w == b" #") {
                     return None;
                 }
-                Some(scalar_node(s.to_string(), false, at))
+                Some(scalar_node(Cow::Borrowed(s), false, at))
             }
         }
     }
 }
 
-fn node_str(value: String, pos: Pos) -> Node {
+fn node_str(value: Cow<'_, str>, pos: Pos) -> Node<'_> {
     scalar_node(value, true, pos)
 }
 
@@ -303,18 +328,18 @@ fn key_split(s: &str) -> Option<(&str, &str)> {
 }
 
 /// Content of a double-quoted scalar (after the opening quote) and the text after its end.
-fn double_quoted(s: &str) -> Option<(String, &str)> {
+fn double_quoted(s: &str) -> Option<(Cow<'_, str>, &str)> {
     // Fast: no escape before the closing quote (almost every grammar string).
-    if let Some(end) = s.find(['"', '\\']) {
-        if s.as_bytes()[end] == b'"' {
-            return Some((s[..end].to_string(), &s[end + 1..]));
+    if let Some(end) = s.find('"') {
+        if !s[..end].contains('\\') {
+            return Some((Cow::Borrowed(&s[..end]), &s[end + 1..]));
         }
     }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Some((out, &s[i + 1..])),
+            '"' => return Some((Cow::Owned(out), &s[i + 1..])),
             '\\' => {
                 let (_, e) = chars.next()?;
                 out.push(match e {
@@ -333,7 +358,13 @@ fn double_quoted(s: &str) -> Option<(String, &str)> {
     None
 }
 
-fn single_quoted(s: &str) -> Option<(String, &str)> {
+fn single_quoted(s: &str) -> Option<(Cow<'_, str>, &str)> {
+    // Fast: a closing quote that is not a doubled ('') one.
+    if let Some(end) = s.find('\'') {
+        if s.as_bytes().get(end + 1) != Some(&b'\'') {
+            return Some((Cow::Borrowed(&s[..end]), &s[end + 1..]));
+        }
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -343,7 +374,7 @@ fn single_quoted(s: &str) -> Option<(String, &str)> {
                 out.push('\'');
                 continue;
             }
-            return Some((out, &s[i + 1..]));
+            return Some((Cow::Owned(out), &s[i + 1..]));
         }
         out.push(c);
     }
