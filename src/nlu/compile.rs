@@ -10,6 +10,7 @@
 use super::emit::{Builder, Cache, Scope, Scratch};
 use super::error::Result;
 use super::grammar::{ContextRule, LanguageGrammar};
+use super::hash::{FastHash, NameMap};
 use super::lists::{ListDef, ListValue, RangeDef};
 use super::normalize::{fold_char, for_each_token, is_cjk};
 use super::numbers::NumberWords;
@@ -83,7 +84,7 @@ pub(crate) struct CompiledTemplate {
     /// Sorted token ids every match must contain: `required[req_start..req_end]`.
     pub req_start: u32,
     pub req_end: u32,
-    pub block: u32,
+    pub block: usize,
     pub text: String,
 }
 
@@ -105,7 +106,7 @@ pub(crate) struct CompiledLanguage {
     pub words: HashMap<CompactString, u32, FastHash>,
     pub lists: Vec<CompiledList>,
     /// Global list name → index in `lists` (block-local lists are not named here).
-    pub list_names: HashMap<String, usize>,
+    pub list_names: NameMap<usize>,
     /// Slot names the programs' `Slot` steps refer to.
     pub slot_names: Vec<String>,
     pub templates: Vec<CompiledTemplate>,
@@ -142,7 +143,7 @@ impl CompiledLanguage {
             // A catalog has several hundred words; growing the table from empty rehashes.
             words: HashMap::with_capacity_and_hasher(1024, FastHash::default()),
             lists: Vec::new(),
-            list_names: HashMap::new(),
+            list_names: NameMap::default(),
             slot_names: Vec::new(),
             templates: Vec::new(),
             code: Vec::new(),
@@ -177,9 +178,9 @@ impl CompiledLanguage {
         let mut scratch = Scratch::default();
         for intent in intents {
             for block in intent.blocks {
-                let block_index = c.blocks.len() as u32;
+                let block_index = c.blocks.len();
                 // Block-local lists shadow global ones.
-                let mut local_lists = HashMap::new();
+                let mut local_lists = NameMap::default();
                 let mut local: Vec<(String, ListDef)> = block.lists.into_iter().collect();
                 local.sort_by(|a, b| a.0.cmp(&b.0));
                 for (name, def) in local {
@@ -212,7 +213,7 @@ impl CompiledLanguage {
     }
 
     /// Appends the program and required words left in `scratch` as template `text`.
-    fn add_template(&mut self, scratch: &mut Scratch, block: u32, text: String) {
+    fn add_template(&mut self, scratch: &mut Scratch, block: usize, text: String) {
         let required = &mut scratch.required;
         required.sort_unstable();
         required.dedup();
@@ -365,56 +366,3 @@ impl CompiledLanguage {
         self.index_items = items;
     }
 }
-
-/// A grammar-wide FxHash-style hasher: compiling hashes thousands of short words, and
-/// SipHash's flooding resistance buys nothing for the grammar's own words. Inputs under eight
-/// bytes (most words) are read in one or two loads rather than byte by byte.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct FastHasher(u64);
-
-impl FastHasher {
-    fn mix(&mut self, word: u64) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-    }
-}
-
-impl std::hash::Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.mix(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        let n = rest.len();
-        let tail = if n >= 4 {
-            // Two overlapping 4-byte loads cover 4..=7 bytes.
-            let load = |at: usize| {
-                let mut w = [0u8; 4];
-                w.copy_from_slice(&rest[at..at + 4]);
-                u64::from(u32::from_le_bytes(w))
-            };
-            load(0) | load(n - 4) << 32
-        } else if n > 0 {
-            u64::from(rest[0]) | u64::from(rest[n / 2]) << 8 | u64::from(rest[n - 1]) << 16
-        } else {
-            return;
-        };
-        self.mix(tail ^ (n as u64) << 59);
-    }
-    fn write_u8(&mut self, b: u8) {
-        self.mix(u64::from(b));
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.mix(u64::from(v));
-    }
-    fn finish(&self) -> u64 {
-        // The product's low bits depend only on the input's low bits; hash tables index
-        // buckets by the low bits, so bring the well-mixed middle bits down.
-        self.0.rotate_left(26)
-    }
-}
-
-pub(crate) type FastHash = std::hash::BuildHasherDefault<FastHasher>;

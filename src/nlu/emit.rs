@@ -1,12 +1,13 @@
 //! Code generation for one template: `Expr` → [`Inst`] steps and the words every match must
 //! contain. Expansion rules are compiled once per language and spliced where they are used.
 
-use super::compile::{CompiledLanguage, FastHash, Inst};
+use super::compile::{CompiledLanguage, Inst};
 use super::error::{NluError, Result};
-use super::glue::{glue, needs_glue};
+use super::glue::{glue, needs_glue, Glued};
 use super::grammar::{RuleDef, Template};
+use super::hash::{FastHash, NameMap};
 use super::lists::ListDef;
-use super::template::Expr;
+use super::template::{Node, Tree};
 use std::collections::HashMap;
 
 /// Permutations of more items than this are refused (n! programs).
@@ -43,9 +44,9 @@ struct Fragment {
 
 /// What the templates of one block are compiled against.
 pub(crate) struct Scope<'a> {
-    pub rules: &'a HashMap<String, RuleDef>,
-    pub local_rules: &'a HashMap<String, RuleDef>,
-    pub local_lists: &'a HashMap<String, usize>,
+    pub rules: &'a NameMap<RuleDef>,
+    pub local_rules: &'a NameMap<RuleDef>,
+    pub local_lists: &'a NameMap<usize>,
     /// Whether rule fragments may be taken from and put into `Cache::rules`: only where no
     /// block-local rule or list can shadow what they refer to.
     pub shareable: bool,
@@ -84,8 +85,8 @@ impl<'a> Builder<'a> {
         self.s.program.clear();
         self.s.required.clear();
         self.s.jumps.clear();
-        let expr = &self.template.expr;
-        self.emit(expr)?;
+        let tree = &self.template.tree;
+        self.emit(tree, tree.root())?;
         self.s.program.push(Inst::Match);
         Ok(())
     }
@@ -95,54 +96,41 @@ impl<'a> Builder<'a> {
         self.s.program.len() as u32
     }
 
-    /// Emits code for `expr` and adds to `s.required` the token ids any match of it must
-    /// contain (unsorted, possibly repeated).
-    fn emit(&mut self, expr: &Expr) -> Result<()> {
+    /// Emits code for node `id` of `tree` and adds to `s.required` the token ids any match of
+    /// it must contain (unsorted, possibly repeated).
+    fn emit(&mut self, tree: &Tree, id: u32) -> Result<()> {
         if self.s.program.len() > MAX_PROGRAM {
             return Err(self.too_big(format!(
                 "the template expands to more than {MAX_PROGRAM} steps"
             )));
         }
-        match expr {
-            Expr::Text(text) => {
-                let start = self.s.required.len();
-                self.c.intern_into(text, &mut self.s.required);
-                let ids = &self.s.required[start..];
-                self.s.program.extend(ids.iter().map(|&id| Inst::Tok(id)));
-                Ok(())
+        match tree.node(id) {
+            Node::Text(text) => self.emit_text(tree.text(text)),
+            Node::Seq(items) => self.emit_seq(tree, tree.kids(items)),
+            Node::Alt(items) => {
+                let items = tree.kids(items);
+                self.alt_with(items.len(), |b, i| b.emit(tree, items[i]))
             }
-            Expr::Seq(items) => {
-                let glued;
-                let items = if !self.c.split_letters && needs_glue(items) {
-                    glued = glue(items);
-                    &glued[..]
-                } else {
-                    &items[..]
-                };
-                for item in items {
-                    self.emit(item)?;
-                }
-                Ok(())
-            }
-            Expr::Alt(items) => self.emit_alt(items),
-            Expr::Perm(items) => {
+            Node::Perm(items) => {
+                let items = tree.kids(items);
                 if items.len() > MAX_PERMUTATION {
                     return Err(self.too_big(format!(
                         "a permutation (a;b;…) may have at most {MAX_PERMUTATION} items"
                     )));
                 }
-                let orders: Vec<Expr> = permutations(items.len())
+                let orders: Vec<Vec<u32>> = permutations(items.len())
                     .into_iter()
-                    .map(|order| Expr::Seq(order.into_iter().map(|i| items[i].clone()).collect()))
+                    .map(|order| order.into_iter().map(|i| items[i]).collect())
                     .collect();
-                self.emit_alt(&orders)
+                self.alt_with(orders.len(), |b, i| b.emit_seq(tree, &orders[i]))
             }
-            Expr::List { name, slot } => {
+            Node::List { name, slot } => {
+                let (name, slot) = (tree.text(name), tree.text(slot));
                 let list = match self
                     .scope
                     .local_lists
-                    .get(name.as_str())
-                    .or_else(|| self.c.list_names.get(name.as_str()))
+                    .get(name)
+                    .or_else(|| self.c.list_names.get(name))
                 {
                     Some(&l) => l,
                     None => {
@@ -161,8 +149,34 @@ impl<'a> Builder<'a> {
                 });
                 Ok(())
             }
-            Expr::Rule(name) => self.emit_rule(name),
+            Node::Rule(name) => self.emit_rule(tree.text(name)),
         }
+    }
+
+    fn emit_text(&mut self, text: &str) -> Result<()> {
+        let start = self.s.required.len();
+        self.c.intern_into(text, &mut self.s.required);
+        let ids = &self.s.required[start..];
+        self.s.program.extend(ids.iter().map(|&id| Inst::Tok(id)));
+        Ok(())
+    }
+
+    /// A sequence of nodes, glued into whole words first where text touches a group.
+    fn emit_seq(&mut self, tree: &Tree, items: &[u32]) -> Result<()> {
+        if self.c.split_letters || !needs_glue(tree, items) {
+            for &item in items {
+                self.emit(tree, item)?;
+            }
+            return Ok(());
+        }
+        for item in glue(tree, items) {
+            match item {
+                Glued::Node(id) => self.emit(tree, id)?,
+                Glued::Text(text) => self.emit_text(&text)?,
+                Glued::Alt(forms) => self.alt_with(forms.len(), |b, i| b.emit_text(&forms[i]))?,
+            }
+        }
+        Ok(())
     }
 
     fn emit_rule(&mut self, name: &str) -> Result<()> {
@@ -190,19 +204,19 @@ impl<'a> Builder<'a> {
         };
         if !scope.shareable {
             self.rule_stack.push(name.to_string());
-            let r = self.emit(&rule.expr);
+            let r = self.emit(&rule.tree, rule.tree.root());
             self.rule_stack.pop();
             return r;
         }
         if !self.cache.rules.contains_key(name) {
-            let fragment = self.fragment(name, &rule.expr)?;
+            let fragment = self.fragment(name, &rule.tree)?;
             self.cache.rules.insert(name.to_string(), fragment);
         }
         self.splice(name)
     }
 
     /// Compiles rule `name` on its own, as a fragment to splice wherever it is used.
-    fn fragment(&mut self, name: &str, expr: &Expr) -> Result<Fragment> {
+    fn fragment(&mut self, name: &str, tree: &Tree) -> Result<Fragment> {
         let mut rule_stack = self.rule_stack.clone();
         rule_stack.push(name.to_string());
         let mut s = Scratch::default();
@@ -214,7 +228,7 @@ impl<'a> Builder<'a> {
             s: &mut s,
             rule_stack,
         };
-        b.emit(expr)?;
+        b.emit(tree, tree.root())?;
         let mut required = s.required;
         required.sort_unstable();
         required.dedup();
@@ -254,12 +268,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Emits one alternative of `items` after another; the words required are those every
-    /// alternative requires (an in-place intersection on `s.required`, no allocation).
-    fn emit_alt(&mut self, items: &[Expr]) -> Result<()> {
-        self.alt_with(items.len(), |b, i| b.emit(&items[i]))
-    }
-
+    /// Emits `n` alternatives (`each(i)` emits the `i`th) one after another; the words required
+    /// are those every alternative requires (an in-place intersection on `s.required`).
     fn alt_with(
         &mut self,
         n: usize,

@@ -2,42 +2,61 @@
 //! `(door|gate)[s]`): tokens are whole words, so such groups become whole-word alternatives
 //! before compiling.
 
-use super::template::Expr;
+use super::template::{Node, Tree};
 use compact_str::{format_compact, CompactString};
 
+/// An item of a sequence after gluing: a node of the template as it was, or new text.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Glued {
+    Node(u32),
+    Text(CompactString),
+    /// Whole-word alternatives; an empty form (last, if any) is the empty alternative.
+    Alt(Vec<CompactString>),
+}
+
+fn ends_word(t: &str) -> bool {
+    t.chars().last().is_some_and(char::is_alphanumeric)
+}
+
+fn starts_word(t: &str) -> bool {
+    t.chars().next().is_some_and(char::is_alphanumeric)
+}
+
 /// Whether any neighbours of `items` might be glued (cheap; `glue` decides for real).
-pub(super) fn needs_glue(items: &[Expr]) -> bool {
+pub(super) fn needs_glue(tree: &Tree, items: &[u32]) -> bool {
     items.windows(2).any(|w| {
-        let ends_word = match &w[0] {
-            Expr::Text(t) => t.chars().last().is_some_and(char::is_alphanumeric),
-            Expr::Alt(_) => true,
+        let (left, right) = (tree.node(w[0]), tree.node(w[1]));
+        let left_ends = match left {
+            Node::Text(t) => ends_word(tree.text(t)),
+            Node::Alt(_) => true,
             _ => false,
         };
-        let starts_word = match &w[1] {
-            Expr::Text(t) => t.chars().next().is_some_and(char::is_alphanumeric),
-            Expr::Alt(_) => true,
+        let right_starts = match right {
+            Node::Text(t) => starts_word(tree.text(t)),
+            Node::Alt(_) => true,
             _ => false,
         };
-        ends_word && starts_word && !matches!((&w[0], &w[1]), (Expr::Text(_), Expr::Text(_)))
+        left_ends && right_starts && !matches!((left, right), (Node::Text(_), Node::Text(_)))
     })
 }
 
 /// Joins text written against an optional or alternative without a space, as in `light[s]`,
 /// `[re]start` or `(door|gate)[s]`, into whole-word alternatives: tokens are whole words, so
 /// `light` + `s` must become the one word `lights`.
-pub(super) fn glue(items: &[Expr]) -> Vec<Expr> {
-    let mut queue: std::collections::VecDeque<Expr> = items.iter().cloned().collect();
-    let mut out: Vec<Expr> = Vec::with_capacity(items.len());
+pub(super) fn glue(tree: &Tree, items: &[u32]) -> Vec<Glued> {
+    let mut queue: std::collections::VecDeque<Glued> =
+        items.iter().map(|&id| Glued::Node(id)).collect();
+    let mut out: Vec<Glued> = Vec::with_capacity(items.len());
     while let Some(item) = queue.pop_front() {
         if let Some(last) = out.last() {
-            if let Some((head, merged, tail)) = glue_pair(last, &item) {
+            if let Some((head, merged, tail)) = glue_pair(tree, last, &item) {
                 out.pop();
                 if !head.is_empty() {
-                    out.push(Expr::Text(head));
+                    out.push(Glued::Text(head));
                 }
                 out.push(merged);
                 if !tail.is_empty() {
-                    queue.push_front(Expr::Text(tail));
+                    queue.push_front(Glued::Text(tail));
                 }
                 continue;
             }
@@ -50,41 +69,67 @@ pub(super) fn glue(items: &[Expr]) -> Vec<Expr> {
 /// Most word forms one glued group may produce.
 const MAX_GLUED_FORMS: usize = 64;
 
-/// The texts an item can be when it is plain text or an alternative of plain texts.
-fn simple_forms(e: &Expr) -> Option<Vec<CompactString>> {
-    match e {
-        Expr::Text(t) => Some(vec![t.clone()]),
-        Expr::Alt(alts) => alts
-            .iter()
-            .map(|a| match a {
-                Expr::Text(t)
-                    if !t.starts_with(char::is_whitespace) && !t.ends_with(char::is_whitespace) =>
-                {
-                    Some(t.clone())
-                }
-                Expr::Seq(s) if s.is_empty() => Some(CompactString::default()),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
+/// The text of an item that is plain text.
+fn as_text<'t>(tree: &'t Tree, item: &'t Glued) -> Option<&'t str> {
+    match item {
+        Glued::Node(id) => match tree.node(*id) {
+            Node::Text(t) => Some(tree.text(t)),
+            _ => None,
+        },
+        Glued::Text(t) => Some(t),
+        Glued::Alt(_) => None,
+    }
+}
+
+/// The forms of an item that is an alternative of plain texts without outer whitespace (an
+/// empty form for the empty alternative), `Some(None)` for an alternative of anything else.
+fn simple_forms(tree: &Tree, item: &Glued) -> Option<Option<Vec<CompactString>>> {
+    let simple = |t: &str| !t.starts_with(char::is_whitespace) && !t.ends_with(char::is_whitespace);
+    match item {
+        Glued::Node(id) => match tree.node(*id) {
+            Node::Alt(kids) => Some(
+                tree.kids(kids)
+                    .iter()
+                    .map(|&k| match tree.node(k) {
+                        Node::Text(t) if simple(tree.text(t)) => Some(tree.text(t).into()),
+                        Node::Seq(s) if tree.kids(s).is_empty() => Some(CompactString::default()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        },
+        Glued::Alt(forms) => Some(
+            forms
+                .iter()
+                .map(|f| (f.is_empty() || simple(f)).then(|| f.clone()))
+                .collect(),
+        ),
+        Glued::Text(_) => None,
     }
 }
 
 /// `(head, glued alternatives, tail)` when `left` ends and `right` starts inside one word.
-fn glue_pair(left: &Expr, right: &Expr) -> Option<(CompactString, Expr, CompactString)> {
-    if matches!((left, right), (Expr::Text(_), Expr::Text(_))) {
+fn glue_pair(
+    tree: &Tree,
+    left: &Glued,
+    right: &Glued,
+) -> Option<(CompactString, Glued, CompactString)> {
+    let (left_text, right_text) = (as_text(tree, left), as_text(tree, right));
+    if left_text.is_some() && right_text.is_some() {
         return None;
     }
-    let word_end = |t: &str| t.chars().last().is_some_and(char::is_alphanumeric);
-    let word_start = |t: &str| t.chars().next().is_some_and(char::is_alphanumeric);
-    let (head, stems) = match left {
-        Expr::Text(t) if word_end(t) => {
+    let (head, stems) = match (left_text, simple_forms(tree, left)) {
+        (Some(t), _) if ends_word(t) => {
             let cut = t.rfind(char::is_whitespace).map_or(0, |p| p + 1);
-            (t[..cut].into(), vec![t[cut..].into()])
+            (
+                CompactString::from(&t[..cut]),
+                vec![CompactString::from(&t[cut..])],
+            )
         }
-        Expr::Alt(_) => {
-            let forms = simple_forms(left)?;
-            if !forms.iter().all(|f| f.is_empty() || word_end(f))
+        (None, Some(forms)) => {
+            let forms = forms?;
+            if !forms.iter().all(|f| f.is_empty() || ends_word(f))
                 || forms.iter().all(CompactString::is_empty)
             {
                 return None;
@@ -93,14 +138,17 @@ fn glue_pair(left: &Expr, right: &Expr) -> Option<(CompactString, Expr, CompactS
         }
         _ => return None,
     };
-    let (suffixes, tail) = match right {
-        Expr::Text(t) if word_start(t) => {
+    let (suffixes, tail) = match (right_text, simple_forms(tree, right)) {
+        (Some(t), _) if starts_word(t) => {
             let cut = t.find(char::is_whitespace).unwrap_or(t.len());
-            (vec![t[..cut].into()], t[cut..].into())
+            (
+                vec![CompactString::from(&t[..cut])],
+                CompactString::from(&t[cut..]),
+            )
         }
-        Expr::Alt(_) => {
-            let forms = simple_forms(right)?;
-            if !forms.iter().all(|f| f.is_empty() || word_start(f))
+        (None, Some(forms)) => {
+            let forms = forms?;
+            if !forms.iter().all(|f| f.is_empty() || starts_word(f))
                 || forms.iter().all(CompactString::is_empty)
             {
                 return None;
@@ -112,41 +160,51 @@ fn glue_pair(left: &Expr, right: &Expr) -> Option<(CompactString, Expr, CompactS
     if stems.len() * suffixes.len() > MAX_GLUED_FORMS {
         return None;
     }
-    let mut forms: Vec<Expr> = Vec::new();
+    let mut forms: Vec<CompactString> = Vec::new();
     for stem in &stems {
         for suffix in &suffixes {
-            let form = Expr::Text(format_compact!("{stem}{suffix}"));
+            let form = format_compact!("{stem}{suffix}");
             if !forms.contains(&form) {
                 forms.push(form);
             }
         }
     }
-    let merged = if forms
-        .iter()
-        .any(|f| matches!(f, Expr::Text(t) if t.is_empty()))
-    {
-        let mut non_empty: Vec<Expr> = forms
-            .into_iter()
-            .filter(|f| !matches!(f, Expr::Text(t) if t.is_empty()))
-            .collect();
-        non_empty.push(Expr::Seq(Vec::new()));
-        Expr::Alt(non_empty)
-    } else {
-        Expr::Alt(forms)
-    };
-    Some((head, merged, tail))
+    // The empty alternative goes last.
+    if let Some(i) = forms.iter().position(CompactString::is_empty) {
+        let empty = forms.remove(i);
+        forms.push(empty);
+    }
+    Some((head, Glued::Alt(forms), tail))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nlu::template::parse;
+    use crate::nlu::template::{parse, Expr};
 
+    /// The glued items of a template, as expressions (`Seq([])` for an empty form).
     fn glued(t: &str) -> Vec<Expr> {
-        match parse(t).unwrap() {
-            Expr::Seq(items) => glue(&items),
-            other => vec![other],
-        }
+        let tree = parse(t).unwrap();
+        let items = match tree.node(tree.root()) {
+            Node::Seq(s) => tree.kids(s).to_vec(),
+            _ => vec![tree.root()],
+        };
+        glue(&tree, &items)
+            .into_iter()
+            .map(|g| match g {
+                Glued::Node(id) => tree.expr_of(id),
+                Glued::Text(t) => Expr::Text(t.to_string()),
+                Glued::Alt(forms) => Expr::Alt(
+                    forms
+                        .iter()
+                        .map(|f| match f.is_empty() {
+                            true => Expr::Seq(vec![]),
+                            false => Expr::Text(f.to_string()),
+                        })
+                        .collect(),
+                ),
+            })
+            .collect()
     }
 
     #[test]

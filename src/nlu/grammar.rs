@@ -6,9 +6,10 @@
 //! the grammar, because another file may define them (HA's `_common.yaml`).
 
 use super::error::{Location, NluError, Result};
+use super::hash::NameMap;
 use super::language::Language;
 use super::lists::ListDef;
-use super::template::{self, Expr};
+use super::template::{self, Tree};
 use super::yaml::{self, Kind, Node, Pos};
 use super::SlotValue;
 use std::cell::RefCell;
@@ -26,8 +27,8 @@ pub struct Grammar {
 pub(crate) struct LanguageGrammar {
     pub language: Language,
     pub intents: Vec<IntentDef>,
-    pub lists: HashMap<String, ListDef>,
-    pub rules: HashMap<String, RuleDef>,
+    pub lists: NameMap<ListDef>,
+    pub rules: NameMap<RuleDef>,
     pub skip_words: Vec<String>,
     pub ignore_whitespace: bool,
     /// intent → response key → template.
@@ -43,7 +44,7 @@ pub(crate) struct IntentDef {
 #[derive(Debug, Clone)]
 pub(crate) struct Template {
     pub text: String,
-    pub expr: Expr,
+    pub tree: Tree,
     /// Where the template was written (the file name is shared by all of a file's templates).
     pub file: Arc<str>,
     pub pos: Pos,
@@ -61,7 +62,7 @@ impl Template {
 
 #[derive(Debug, Clone)]
 pub(crate) struct RuleDef {
-    pub expr: Expr,
+    pub tree: Tree,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,8 +79,8 @@ pub(crate) struct DataBlock {
     pub slots: BTreeMap<String, SlotValue>,
     pub requires_context: Vec<(String, ContextRule)>,
     pub excludes_context: Vec<(String, Vec<String>)>,
-    pub rules: HashMap<String, RuleDef>,
-    pub lists: HashMap<String, ListDef>,
+    pub rules: NameMap<RuleDef>,
+    pub lists: NameMap<ListDef>,
     pub response: Option<String>,
     pub metadata: BTreeMap<String, serde_json::Value>,
 }
@@ -141,9 +142,9 @@ impl FileCtx {
         let start = node.content_pos();
         let parsed = template::parse_with(&text, &mut self.buffers.borrow_mut());
         match parsed {
-            Ok(expr) => Ok(Template {
+            Ok(tree) => Ok(Template {
                 text,
-                expr,
+                tree,
                 file: self.file.clone(),
                 pos: start,
             }),
@@ -162,11 +163,11 @@ impl FileCtx {
         }
     }
 
-    fn rules(&self, node: &Node) -> Result<HashMap<String, RuleDef>> {
-        let mut rules = HashMap::new();
+    fn rules(&self, node: &Node) -> Result<NameMap<RuleDef>> {
+        let mut rules = NameMap::default();
         for (k, v) in self.map(node, "expansion_rules")? {
             let t = self.template(v, "an expansion rule")?;
-            rules.insert(self.key(k)?, RuleDef { expr: t.expr });
+            rules.insert(self.key(k)?, RuleDef { tree: t.tree });
         }
         Ok(rules)
     }
@@ -263,8 +264,8 @@ impl LanguageGrammar {
             ignore_whitespace: language.primary() == "zh" || language.primary() == "ja",
             language,
             intents: Vec::new(),
-            lists: HashMap::new(),
-            rules: HashMap::new(),
+            lists: NameMap::default(),
+            rules: NameMap::default(),
             skip_words: Vec::new(),
             responses: HashMap::new(),
         }

@@ -4,10 +4,11 @@
 
 use super::error::{NluError, Result};
 use super::grammar::{json_map, slot_value, FileCtx};
+use super::hash::NameMap;
 use super::template;
 use super::yaml::{Kind, Node};
 use super::SlotValue;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 pub(crate) enum ListDef {
@@ -49,8 +50,8 @@ pub(crate) struct RangeDef {
 const MAX_VALUE_FORMS: usize = 256;
 
 impl FileCtx {
-    pub(super) fn lists(&self, node: &Node) -> Result<HashMap<String, ListDef>> {
-        let mut lists = HashMap::new();
+    pub(super) fn lists(&self, node: &Node) -> Result<NameMap<ListDef>> {
+        let mut lists = NameMap::default();
         for (k, v) in self.map(node, "lists")? {
             lists.insert(self.key(k)?, self.list(v)?);
         }
@@ -106,7 +107,7 @@ impl FileCtx {
         let text = self.text(spoken_node, "`in`")?;
         let spoken = if template::is_template(&text) {
             let t = self.template(spoken_node, "`in`")?;
-            match template::expand_texts(&t.expr, MAX_VALUE_FORMS) {
+            match template::expand_texts(&t.tree, MAX_VALUE_FORMS) {
                 Some(forms) => forms,
                 None => {
                     return Err(NluError::Template {

@@ -15,6 +15,7 @@ mod emit;
 mod error;
 mod glue;
 mod grammar;
+mod hash;
 mod language;
 mod lists;
 mod matcher;

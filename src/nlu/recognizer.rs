@@ -185,7 +185,7 @@ fn recognize_in(
         if out.len() == limit {
             break;
         }
-        let intent = &c.blocks[c.templates[cand.template].block as usize].intent;
+        let intent = &c.blocks[c.templates[cand.template].block].intent;
         if out.iter().any(|m| &m.intent == intent) {
             continue;
         }
@@ -257,7 +257,7 @@ fn candidates(
             let Some(m) = matcher::run(c.program(t), &c.lists, &input) else {
                 continue;
             };
-            if !context_allows(&c.blocks[t.block as usize], context, &m, &c.lists) {
+            if !context_allows(&c.blocks[t.block], context, &m, &c.lists) {
                 continue;
             }
             let key = (
@@ -349,7 +349,7 @@ fn build_match(
     best: Candidate,
 ) -> IntentMatch {
     let t = &c.templates[best.template];
-    let block = &c.blocks[t.block as usize];
+    let block = &c.blocks[t.block];
     let mut slots = block.slots.clone();
     let mut slot_text = BTreeMap::new();
     let mut metadata = block.metadata.clone();

@@ -3,17 +3,17 @@
 //!
 //! Parsing is separate from compiling so that syntax errors surface when a file is loaded,
 //! with the column of the offending character, before any list or rule is resolved.
+//!
+//! A parsed template is a [`Tree`]: its nodes in one array, children before parents, with
+//! the text they refer to in one string. A catalog has thousands of text pieces and groups;
+//! as separate heap objects they were most of the cost of parsing and of dropping a grammar.
+//! [`Expr`] is the same tree as nested values, for tests and debugging.
 
-use compact_str::CompactString;
-
-/// A parsed sentence template.
-///
-/// Names and text pieces are [`CompactString`]s: nearly all are short (" ", "the", "turn on")
-/// and stay inline, which saves an allocation per piece (loading a catalog parses thousands).
+/// A parsed sentence template, as nested values ([`Tree::expr`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     /// Literal text, raw (normalised when compiled).
-    Text(CompactString),
+    Text(String),
     Seq(Vec<Expr>),
     /// One of several alternatives; `[x]` is `Alt([x, Seq([])])`.
     Alt(Vec<Expr>),
@@ -21,11 +21,79 @@ pub enum Expr {
     Perm(Vec<Expr>),
     /// A slot filled from list `name`, reported as slot `slot`.
     List {
-        name: CompactString,
-        slot: CompactString,
+        name: String,
+        slot: String,
     },
     /// An expansion rule, inlined when compiled.
-    Rule(CompactString),
+    Rule(String),
+}
+
+/// A range of [`Tree`]'s text (for text and names) or of its child list (for groups).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// One node of a [`Tree`]; the variants mean what [`Expr`]'s do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Node {
+    Text(Span),
+    Seq(Span),
+    Alt(Span),
+    Perm(Span),
+    List { name: Span, slot: Span },
+    Rule(Span),
+}
+
+/// A parsed sentence template: nodes (children before their parent), the child lists of
+/// groups, and the text of text pieces and names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tree {
+    nodes: Vec<Node>,
+    kids: Vec<u32>,
+    text: String,
+    root: u32,
+}
+
+impl Tree {
+    pub(crate) fn root(&self) -> u32 {
+        self.root
+    }
+
+    pub(crate) fn node(&self, id: u32) -> Node {
+        self.nodes[id as usize]
+    }
+
+    /// The children of a group node.
+    pub(crate) fn kids(&self, span: Span) -> &[u32] {
+        &self.kids[span.start as usize..span.end as usize]
+    }
+
+    /// The text of a text node or name.
+    pub(crate) fn text(&self, span: Span) -> &str {
+        &self.text[span.start as usize..span.end as usize]
+    }
+
+    /// The whole template as nested values.
+    pub fn expr(&self) -> Expr {
+        self.expr_of(self.root())
+    }
+
+    pub(crate) fn expr_of(&self, id: u32) -> Expr {
+        let all = |s: Span| self.kids(s).iter().map(|&k| self.expr_of(k)).collect();
+        match self.node(id) {
+            Node::Text(s) => Expr::Text(self.text(s).to_string()),
+            Node::Seq(s) => Expr::Seq(all(s)),
+            Node::Alt(s) => Expr::Alt(all(s)),
+            Node::Perm(s) => Expr::Perm(all(s)),
+            Node::List { name, slot } => Expr::List {
+                name: self.text(name).to_string(),
+                slot: self.text(slot).to_string(),
+            },
+            Node::Rule(s) => Expr::Rule(self.text(s).to_string()),
+        }
+    }
 }
 
 /// A syntax error at a character offset of the template.
@@ -39,20 +107,24 @@ pub struct SyntaxError {
 const MAX_TEMPLATE_CHARS: usize = 4000;
 const MAX_NESTING: usize = 32;
 
-pub fn parse(template: &str) -> Result<Expr, SyntaxError> {
+pub fn parse(template: &str) -> Result<Tree, SyntaxError> {
     parse_with(template, &mut Buffers::default())
 }
 
 /// Buffers a parser needs, kept from one template to the next by a caller that parses many.
 #[derive(Default)]
 pub(crate) struct Buffers {
+    nodes: Vec<Node>,
+    kids: Vec<u32>,
     text: String,
-    items: Vec<Expr>,
-    alts: Vec<Expr>,
+    /// Items of the sequences being read, innermost last.
+    items: Vec<u32>,
+    /// Finished alternatives of the groups being read, innermost last.
+    alts: Vec<u32>,
 }
 
 /// [`parse`] with the caller's buffers (left empty, with their capacity, afterwards).
-pub(crate) fn parse_with(template: &str, buffers: &mut Buffers) -> Result<Expr, SyntaxError> {
+pub(crate) fn parse_with(template: &str, buffers: &mut Buffers) -> Result<Tree, SyntaxError> {
     if template.len() > MAX_TEMPLATE_CHARS && template.chars().count() > MAX_TEMPLATE_CHARS {
         return Err(SyntaxError {
             offset: 0,
@@ -63,13 +135,21 @@ pub(crate) fn parse_with(template: &str, buffers: &mut Buffers) -> Result<Expr, 
         src: template,
         i: 0,
         depth: 0,
+        text_start: 0,
         b: buffers,
     };
-    let result = p.group(None, 0);
-    // After an error the stacks may hold a half-read group.
-    p.b.text.clear();
-    p.b.items.clear();
-    p.b.alts.clear();
+    let result = p.group(None, 0).map(|root| Tree {
+        nodes: p.b.nodes.as_slice().into(),
+        kids: p.b.kids.as_slice().into(),
+        text: p.b.text.as_str().into(),
+        root,
+    });
+    let b = &mut *p.b;
+    b.nodes.clear();
+    b.kids.clear();
+    b.text.clear();
+    b.items.clear();
+    b.alts.clear();
     result
 }
 
@@ -78,16 +158,15 @@ pub fn is_template(text: &str) -> bool {
     text.contains(['(', '[', '{', '<', '|', '\\'])
 }
 
-/// Walks the template's bytes (every syntax character is ASCII, so runs of text are sliced
-/// out whole). In [`Buffers`], `text` is the text of the group being read, not yet an
-/// `Expr::Text` (empty whenever a group opens); `items` the items of the sequences being read
-/// and `alts` the finished alternatives of the groups being read, innermost last: stacks
-/// shared by nested groups, so each expression is allocated once at its final size.
+/// Walks the template's bytes (every syntax character is ASCII, so runs of text are copied
+/// whole). Text goes straight into the tree's text; `text_start` is where the text of the
+/// group being read begins (not yet a node).
 struct TemplateParser<'a, 'b> {
     src: &'a str,
     /// Byte offset of the next character.
     i: usize,
     depth: usize,
+    text_start: usize,
     b: &'b mut Buffers,
 }
 
@@ -114,32 +193,75 @@ impl<'a> TemplateParser<'a, '_> {
         })
     }
 
-    fn flush_text(&mut self) {
-        if !self.b.text.is_empty() {
-            self.b
-                .items
-                .push(Expr::Text(CompactString::from(self.b.text.as_str())));
-            self.b.text.clear();
+    fn push(&mut self, node: Node) -> u32 {
+        self.b.nodes.push(node);
+        self.b.nodes.len() as u32 - 1
+    }
+
+    /// Appends `s` to the tree's text and returns its span.
+    fn add_text(&mut self, s: &str) -> Span {
+        let start = self.b.text.len() as u32;
+        self.b.text.push_str(s);
+        Span {
+            start,
+            end: self.b.text.len() as u32,
         }
     }
 
-    /// The items pushed since `base`, as one expression.
-    fn take_seq(&mut self, base: usize) -> Expr {
-        if self.b.items.len() == base + 1 {
-            self.b.items.pop().unwrap_or(Expr::Seq(Vec::new()))
-        } else {
-            Expr::Seq(self.b.items.drain(base..).collect())
+    fn flush_text(&mut self) {
+        let end = self.b.text.len();
+        if end > self.text_start {
+            let span = Span {
+                start: self.text_start as u32,
+                end: end as u32,
+            };
+            let id = self.push(Node::Text(span));
+            self.b.items.push(id);
         }
+        self.text_start = end;
+    }
+
+    /// `ids` (drained from one of the stacks) as the child list of a new group node.
+    fn group_node(
+        &mut self,
+        make: fn(Span) -> Node,
+        ids: std::ops::Range<usize>,
+        alts: bool,
+    ) -> u32 {
+        let start = self.b.kids.len() as u32;
+        let stack = if alts {
+            &mut self.b.alts
+        } else {
+            &mut self.b.items
+        };
+        self.b.kids.extend(stack.drain(ids));
+        let span = Span {
+            start,
+            end: self.b.kids.len() as u32,
+        };
+        self.push(make(span))
+    }
+
+    /// The items pushed since `base`, as one node.
+    fn take_seq(&mut self, base: usize) -> u32 {
+        if self.b.items.len() == base + 1 {
+            if let Some(id) = self.b.items.pop() {
+                return id;
+            }
+        }
+        let end = self.b.items.len();
+        self.group_node(Node::Seq, base..end, false)
     }
 
     /// Parses until `close` (or the end when `None`); `open_at` is the opening bracket's offset.
-    fn group(&mut self, close: Option<u8>, open_at: usize) -> Result<Expr, SyntaxError> {
+    fn group(&mut self, close: Option<u8>, open_at: usize) -> Result<u32, SyntaxError> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
             return self.err(open_at, "brackets nested too deeply");
         }
         let bytes = self.src.as_bytes();
         let (items_base, alts_base) = (self.b.items.len(), self.b.alts.len());
+        self.text_start = self.b.text.len();
         let mut sep = Sep::None;
         loop {
             // A run of plain text.
@@ -175,13 +297,20 @@ impl<'a> TemplateParser<'a, '_> {
                     self.flush_text();
                     let inner = self.group(Some(b')'), at)?;
                     self.b.items.push(inner);
+                    self.text_start = self.b.text.len();
                 }
                 b'[' => {
                     self.flush_text();
                     let inner = self.group(Some(b']'), at)?;
-                    self.b
-                        .items
-                        .push(Expr::Alt(vec![inner, Expr::Seq(Vec::new())]));
+                    let empty = self.push(Node::Seq(Span { start: 0, end: 0 }));
+                    let start = self.b.kids.len() as u32;
+                    self.b.kids.extend([inner, empty]);
+                    let alt = self.push(Node::Alt(Span {
+                        start,
+                        end: start + 2,
+                    }));
+                    self.b.items.push(alt);
+                    self.text_start = self.b.text.len();
                 }
                 b'{' => {
                     self.flush_text();
@@ -193,10 +322,11 @@ impl<'a> TemplateParser<'a, '_> {
                     if name.is_empty() || slot.is_empty() {
                         return self.err(at, "empty list name in '{}'");
                     }
-                    self.b.items.push(Expr::List {
-                        name: name.into(),
-                        slot: slot.into(),
-                    });
+                    let name = self.add_text(name);
+                    let slot = self.add_text(slot);
+                    let id = self.push(Node::List { name, slot });
+                    self.b.items.push(id);
+                    self.text_start = self.b.text.len();
                 }
                 b'<' => {
                     self.flush_text();
@@ -204,7 +334,10 @@ impl<'a> TemplateParser<'a, '_> {
                     if name.is_empty() {
                         return self.err(at, "empty rule name in '<>'");
                     }
-                    self.b.items.push(Expr::Rule(name.into()));
+                    let name = self.add_text(name);
+                    let id = self.push(Node::Rule(name));
+                    self.b.items.push(id);
+                    self.text_start = self.b.text.len();
                 }
                 b'|' | b';' => {
                     let this = if c == b'|' { Sep::Alt } else { Sep::Perm };
@@ -236,12 +369,13 @@ impl<'a> TemplateParser<'a, '_> {
             Sep::None => last,
             Sep::Alt | Sep::Perm => {
                 self.b.alts.push(last);
-                let items: Vec<Expr> = self.b.alts.drain(alts_base..).collect();
-                if sep == Sep::Alt {
-                    Expr::Alt(items)
+                let make = if sep == Sep::Alt {
+                    Node::Alt
                 } else {
-                    Expr::Perm(items)
-                }
+                    Node::Perm
+                };
+                let end = self.b.alts.len();
+                self.group_node(make, alts_base..end, true)
             }
         })
     }
@@ -282,13 +416,17 @@ impl<'a> TemplateParser<'a, '_> {
 
 /// All the texts a rule-free, list-free template can produce, or `None` past `limit`.
 /// Used for list values written as templates (`in: "(one|1)"`).
-pub fn expand_texts(expr: &Expr, limit: usize) -> Option<Vec<String>> {
-    match expr {
-        Expr::Text(t) => Some(vec![t.to_string()]),
-        Expr::Seq(items) => {
+pub fn expand_texts(tree: &Tree, limit: usize) -> Option<Vec<String>> {
+    expand(tree, tree.root(), limit)
+}
+
+fn expand(tree: &Tree, id: u32, limit: usize) -> Option<Vec<String>> {
+    match tree.node(id) {
+        Node::Text(s) => Some(vec![tree.text(s).to_string()]),
+        Node::Seq(s) => {
             let mut out = vec![String::new()];
-            for item in items {
-                let parts = expand_texts(item, limit)?;
+            for &item in tree.kids(s) {
+                let parts = expand(tree, item, limit)?;
                 let mut next = Vec::with_capacity(out.len() * parts.len());
                 for prefix in &out {
                     for p in &parts {
@@ -302,17 +440,17 @@ pub fn expand_texts(expr: &Expr, limit: usize) -> Option<Vec<String>> {
             }
             Some(out)
         }
-        Expr::Alt(items) => {
+        Node::Alt(s) => {
             let mut out = Vec::new();
-            for item in items {
-                out.extend(expand_texts(item, limit)?);
+            for &item in tree.kids(s) {
+                out.extend(expand(tree, item, limit)?);
                 if out.len() > limit {
                     return None;
                 }
             }
             Some(out)
         }
-        Expr::Perm(items) if items.len() == 1 => expand_texts(&items[0], limit),
+        Node::Perm(s) if tree.kids(s).len() == 1 => expand(tree, tree.kids(s)[0], limit),
         _ => None,
     }
 }
@@ -325,11 +463,14 @@ mod tests {
         Expr::Text(s.into())
     }
 
+    fn expr(s: &str) -> Expr {
+        parse(s).unwrap().expr()
+    }
+
     #[test]
     fn parses_alternatives_optionals_lists_rules() {
-        let e = parse("turn (on|off) [the] {window:which} <please>").unwrap();
         assert_eq!(
-            e,
+            expr("turn (on|off) [the] {window:which} <please>"),
             Expr::Seq(vec![
                 t("turn "),
                 Expr::Alt(vec![t("on"), t("off")]),
@@ -344,9 +485,19 @@ mod tests {
                 Expr::Rule("please".into()),
             ])
         );
-        assert_eq!(parse("a|b").unwrap(), Expr::Alt(vec![t("a"), t("b")]));
-        assert_eq!(parse("(a;b)").unwrap(), Expr::Perm(vec![t("a"), t("b")]));
-        assert_eq!(parse(r"50\%").unwrap(), t("50%"));
+        assert_eq!(expr("a|b"), Expr::Alt(vec![t("a"), t("b")]));
+        assert_eq!(expr("(a;b)"), Expr::Perm(vec![t("a"), t("b")]));
+        assert_eq!(expr(r"50\%"), t("50%"));
+        assert_eq!(
+            expr(r"a\(b (c) d\|e"),
+            Expr::Seq(vec![t("a(b "), t("c"), t(" d|e")])
+        );
+        assert_eq!(expr(""), Expr::Seq(vec![]));
+        assert_eq!(expr("[x]"), Expr::Alt(vec![t("x"), Expr::Seq(vec![])]));
+        assert_eq!(
+            expr("((a))|[b]"),
+            Expr::Alt(vec![t("a"), Expr::Alt(vec![t("b"), Expr::Seq(vec![])])])
+        );
     }
 
     #[test]
@@ -359,6 +510,7 @@ mod tests {
             ("x <>", 2, "empty rule name"),
             ("(a|b;c)", 4, "cannot mix"),
             ("{a(b}", 2, "inside a name"),
+            ("温度 (高|低", 3, "never closed"),
         ];
         for (text, offset, msg) in cases {
             let e = parse(text).unwrap_err();
