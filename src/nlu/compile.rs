@@ -14,6 +14,7 @@ use super::hash::{FastHash, NameMap};
 use super::lists::{ListDef, ListValue, RangeDef};
 use super::normalize::{fold_char, for_each_token, is_cjk};
 use super::numbers::NumberWords;
+use super::template::ArenaText;
 use super::SlotValue;
 use compact_str::CompactString;
 use std::collections::{BTreeMap, HashMap};
@@ -85,7 +86,8 @@ pub(crate) struct CompiledTemplate {
     pub req_start: u32,
     pub req_end: u32,
     pub block: usize,
-    pub text: String,
+    /// The template as written.
+    pub text: ArenaText,
 }
 
 #[derive(Debug, Clone)]
@@ -196,7 +198,7 @@ impl CompiledLanguage {
                 };
                 for template in block.templates {
                     Builder::new(&mut c, &scope, &template, &mut cache, &mut scratch).template()?;
-                    c.add_template(&mut scratch, block_index, template.text);
+                    c.add_template(&mut scratch, block_index, template.source());
                 }
                 c.blocks.push(CompiledBlock {
                     intent: intent.name.clone(),
@@ -213,7 +215,7 @@ impl CompiledLanguage {
     }
 
     /// Appends the program and required words left in `scratch` as template `text`.
-    fn add_template(&mut self, scratch: &mut Scratch, block: usize, text: String) {
+    fn add_template(&mut self, scratch: &mut Scratch, block: usize, text: ArenaText) {
         let required = &mut scratch.required;
         required.sort_unstable();
         required.dedup();

@@ -263,7 +263,7 @@ impl<'a> Builder<'a> {
     fn too_big(&self, message: String) -> NluError {
         NluError::Template {
             location: self.template.location(),
-            template: self.template.text.clone(),
+            template: self.template.text().to_string(),
             message,
         }
     }

@@ -9,7 +9,7 @@ use super::error::{Location, NluError, Result};
 use super::hash::NameMap;
 use super::language::Language;
 use super::lists::ListDef;
-use super::template::{self, Tree};
+use super::template::{self, Arena, ArenaText, Span, Tree};
 use super::yaml::{self, Kind, Node, Pos};
 use super::SlotValue;
 use std::cell::RefCell;
@@ -43,7 +43,8 @@ pub(crate) struct IntentDef {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Template {
-    pub text: String,
+    /// The template as written, in the tree's arena.
+    text: Span,
     pub tree: Tree,
     /// Where the template was written (the file name is shared by all of a file's templates).
     pub file: Arc<str>,
@@ -51,6 +52,15 @@ pub(crate) struct Template {
 }
 
 impl Template {
+    pub fn text(&self) -> &str {
+        self.tree.arena().text(self.text)
+    }
+
+    /// The template as written, shared with the grammar file's arena.
+    pub fn source(&self) -> ArenaText {
+        ArenaText::new(self.tree.arena().clone(), self.text)
+    }
+
     pub fn location(&self) -> Location {
         Location {
             file: self.file.to_string(),
@@ -87,8 +97,10 @@ pub(crate) struct DataBlock {
 
 pub(super) struct FileCtx {
     pub file: Arc<str>,
-    /// The template parser's buffers, reused for every template of the file.
+    /// The arena every template of the file is parsed into, and the parser's stacks.
     pub buffers: RefCell<template::Buffers>,
+    /// What templates point at until the file's arena is complete ([`LanguageGrammar::attach`]).
+    pub pending: Arc<Arena>,
 }
 
 impl FileCtx {
@@ -137,29 +149,44 @@ impl FileCtx {
             .map_or_else(|| self.schema(node, format!("{what} must be text")), Ok)
     }
 
+    /// A template of the file, parsed into the file's arena.
     pub(super) fn template(&self, node: &Node, what: &str) -> Result<Template> {
-        let text = self.text(node, what)?;
-        let start = node.content_pos();
-        let parsed = template::parse_with(&text, &mut self.buffers.borrow_mut());
-        match parsed {
-            Ok(tree) => Ok(Template {
-                text,
-                tree,
-                file: self.file.clone(),
-                pos: start,
-            }),
-            Err(e) => {
-                // Single-line scalars map offsets to columns exactly.
-                let mut at = start;
-                if !text.contains('\n') {
-                    at.column += e.offset;
-                }
-                Err(NluError::Template {
-                    location: self.loc(at),
-                    template: text,
-                    message: e.message,
-                })
+        let owned;
+        let text = match node.as_str() {
+            Some(t) => t,
+            None => {
+                owned = self.text(node, what)?;
+                &owned
             }
+        };
+        let mut buffers = self.buffers.borrow_mut();
+        let span = buffers.add_text(text);
+        match template::parse_into(text, &mut buffers) {
+            Ok(root) => Ok(Template {
+                text: span,
+                tree: Tree::new(self.pending.clone(), root),
+                file: self.file.clone(),
+                pos: node.content_pos(),
+            }),
+            Err(e) => Err(self.syntax_error(node, text, e)),
+        }
+    }
+
+    /// A template used at once (a list value), in an arena of its own.
+    pub(super) fn standalone_template(&self, node: &Node, text: &str) -> Result<Tree> {
+        template::parse(text).map_err(|e| self.syntax_error(node, text, e))
+    }
+
+    fn syntax_error(&self, node: &Node, text: &str, e: template::SyntaxError) -> NluError {
+        // Single-line scalars map offsets to columns exactly.
+        let mut at = node.content_pos();
+        if !text.contains('\n') {
+            at.column += e.offset;
+        }
+        NluError::Template {
+            location: self.loc(at),
+            template: text.to_string(),
+            message: e.message,
         }
     }
 
@@ -329,6 +356,7 @@ impl Grammar {
         let ctx = FileCtx {
             file: name.into(),
             buffers: RefCell::default(),
+            pending: Arc::default(),
         };
         if root.is_null() {
             return Ok(());
@@ -386,6 +414,7 @@ impl Grammar {
                 _ => {}
             }
         }
+        g.attach(&ctx.buffers.borrow_mut().finish());
         match self.languages.get_mut(&language) {
             Some(existing) => existing.merge(g),
             None => {
@@ -427,6 +456,21 @@ impl Grammar {
 }
 
 impl LanguageGrammar {
+    /// Points this file's templates and rules at the file's finished arena.
+    fn attach(&mut self, arena: &Arc<Arena>) {
+        for block in self.intents.iter_mut().flat_map(|i| i.blocks.iter_mut()) {
+            for t in &mut block.templates {
+                t.tree.set_arena(arena);
+            }
+            for r in block.rules.values_mut() {
+                r.tree.set_arena(arena);
+            }
+        }
+        for r in self.rules.values_mut() {
+            r.tree.set_arena(arena);
+        }
+    }
+
     fn merge_intent(&mut self, intent: IntentDef) {
         match self.intents.iter_mut().find(|i| i.name == intent.name) {
             Some(existing) => existing.blocks.extend(intent.blocks),

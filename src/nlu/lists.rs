@@ -106,12 +106,12 @@ impl FileCtx {
         };
         let text = self.text(spoken_node, "`in`")?;
         let spoken = if template::is_template(&text) {
-            let t = self.template(spoken_node, "`in`")?;
-            match template::expand_texts(&t.tree, MAX_VALUE_FORMS) {
+            let tree = self.standalone_template(spoken_node, &text)?;
+            match template::expand_texts(&tree, MAX_VALUE_FORMS) {
                 Some(forms) => forms,
                 None => {
                     return Err(NluError::Template {
-                        location: t.location(),
+                        location: self.loc(spoken_node.content_pos()),
                         template: text,
                         message: format!("a list value may use (a|b) and [x] only, and expand to at most {MAX_VALUE_FORMS} forms"),
                     })

@@ -390,7 +390,7 @@ fn build_match(
         slots,
         slot_text,
         confidence,
-        template: t.text.clone(),
+        template: t.text.as_str().to_string(),
         metadata,
         response: None,
         language: lang.clone(),

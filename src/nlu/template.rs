@@ -4,10 +4,13 @@
 //! Parsing is separate from compiling so that syntax errors surface when a file is loaded,
 //! with the column of the offending character, before any list or rule is resolved.
 //!
-//! A parsed template is a [`Tree`]: its nodes in one array, children before parents, with
-//! the text they refer to in one string. A catalog has thousands of text pieces and groups;
-//! as separate heap objects they were most of the cost of parsing and of dropping a grammar.
-//! [`Expr`] is the same tree as nested values, for tests and debugging.
+//! A parsed template is a [`Tree`]: a root node in an arena that holds nodes in one array
+//! (children before parents), child lists in another and all text in one string, shared by
+//! a grammar file's templates. A catalog has thousands of text pieces and groups; as separate
+//! heap objects they were most of the cost of parsing and of dropping a grammar. [`Expr`] is
+//! the same tree as nested values, for tests and debugging.
+
+use std::sync::Arc;
 
 /// A parsed sentence template, as nested values ([`Tree::expr`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -28,8 +31,8 @@ pub enum Expr {
     Rule(String),
 }
 
-/// A range of [`Tree`]'s text (for text and names) or of its child list (for groups).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A range of an [`Arena`]'s text (for text and names) or of its child lists (for groups).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(crate) struct Span {
     start: u32,
     end: u32,
@@ -46,33 +49,77 @@ pub(crate) enum Node {
     Rule(Span),
 }
 
-/// A parsed sentence template: nodes (children before their parent), the child lists of
-/// groups, and the text of text pieces and names.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tree {
+/// The nodes (children before their parent), child lists and text of one or more parsed
+/// templates: a grammar file's templates share one, so parsing them allocates almost nothing.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Arena {
     nodes: Vec<Node>,
     kids: Vec<u32>,
     text: String,
+}
+
+impl Arena {
+    /// The text at `span` (a text node, a name, or text stored with [`Buffers::add_text`]).
+    pub(crate) fn text(&self, span: Span) -> &str {
+        &self.text[span.start as usize..span.end as usize]
+    }
+}
+
+/// Text stored in an arena (a template's source), kept alive with it.
+#[derive(Debug, Clone)]
+pub(crate) struct ArenaText {
+    arena: Arc<Arena>,
+    span: Span,
+}
+
+impl ArenaText {
+    pub(crate) fn new(arena: Arc<Arena>, span: Span) -> ArenaText {
+        ArenaText { arena, span }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.arena.text(self.span)
+    }
+}
+
+/// A parsed sentence template: its root node in an [`Arena`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tree {
+    arena: Arc<Arena>,
     root: u32,
 }
 
 impl Tree {
+    pub(crate) fn new(arena: Arc<Arena>, root: u32) -> Tree {
+        Tree { arena, root }
+    }
+
     pub(crate) fn root(&self) -> u32 {
         self.root
     }
 
+    pub(crate) fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
+    /// Points the tree at the arena its root was parsed into (a file's arena is shared only
+    /// once the whole file is read).
+    pub(crate) fn set_arena(&mut self, arena: &Arc<Arena>) {
+        self.arena = arena.clone();
+    }
+
     pub(crate) fn node(&self, id: u32) -> Node {
-        self.nodes[id as usize]
+        self.arena.nodes[id as usize]
     }
 
     /// The children of a group node.
     pub(crate) fn kids(&self, span: Span) -> &[u32] {
-        &self.kids[span.start as usize..span.end as usize]
+        &self.arena.kids[span.start as usize..span.end as usize]
     }
 
     /// The text of a text node or name.
     pub(crate) fn text(&self, span: Span) -> &str {
-        &self.text[span.start as usize..span.end as usize]
+        self.arena.text(span)
     }
 
     /// The whole template as nested values.
@@ -108,23 +155,41 @@ const MAX_TEMPLATE_CHARS: usize = 4000;
 const MAX_NESTING: usize = 32;
 
 pub fn parse(template: &str) -> Result<Tree, SyntaxError> {
-    parse_with(template, &mut Buffers::default())
+    let mut buffers = Buffers::default();
+    let root = parse_into(template, &mut buffers)?;
+    Ok(Tree::new(buffers.finish(), root))
 }
 
-/// Buffers a parser needs, kept from one template to the next by a caller that parses many.
+/// An arena being filled (a grammar file's templates) and the parser's stacks.
 #[derive(Default)]
 pub(crate) struct Buffers {
-    nodes: Vec<Node>,
-    kids: Vec<u32>,
-    text: String,
+    arena: Arena,
     /// Items of the sequences being read, innermost last.
     items: Vec<u32>,
     /// Finished alternatives of the groups being read, innermost last.
     alts: Vec<u32>,
 }
 
-/// [`parse`] with the caller's buffers (left empty, with their capacity, afterwards).
-pub(crate) fn parse_with(template: &str, buffers: &mut Buffers) -> Result<Tree, SyntaxError> {
+impl Buffers {
+    /// Stores `text` (a template's source) in the arena.
+    pub(crate) fn add_text(&mut self, text: &str) -> Span {
+        let start = self.arena.text.len() as u32;
+        self.arena.text.push_str(text);
+        Span {
+            start,
+            end: self.arena.text.len() as u32,
+        }
+    }
+
+    /// The arena filled so far; the buffers start a new one.
+    pub(crate) fn finish(&mut self) -> Arc<Arena> {
+        Arc::new(std::mem::take(&mut self.arena))
+    }
+}
+
+/// Parses `template` into the buffers' arena and returns its root node. After an error the
+/// arena may hold part of the template (unreferenced).
+pub(crate) fn parse_into(template: &str, buffers: &mut Buffers) -> Result<u32, SyntaxError> {
     if template.len() > MAX_TEMPLATE_CHARS && template.chars().count() > MAX_TEMPLATE_CHARS {
         return Err(SyntaxError {
             offset: 0,
@@ -138,18 +203,9 @@ pub(crate) fn parse_with(template: &str, buffers: &mut Buffers) -> Result<Tree, 
         text_start: 0,
         b: buffers,
     };
-    let result = p.group(None, 0).map(|root| Tree {
-        nodes: p.b.nodes.as_slice().into(),
-        kids: p.b.kids.as_slice().into(),
-        text: p.b.text.as_str().into(),
-        root,
-    });
-    let b = &mut *p.b;
-    b.nodes.clear();
-    b.kids.clear();
-    b.text.clear();
-    b.items.clear();
-    b.alts.clear();
+    let result = p.group(None, 0);
+    p.b.items.clear();
+    p.b.alts.clear();
     result
 }
 
@@ -194,22 +250,12 @@ impl<'a> TemplateParser<'a, '_> {
     }
 
     fn push(&mut self, node: Node) -> u32 {
-        self.b.nodes.push(node);
-        self.b.nodes.len() as u32 - 1
-    }
-
-    /// Appends `s` to the tree's text and returns its span.
-    fn add_text(&mut self, s: &str) -> Span {
-        let start = self.b.text.len() as u32;
-        self.b.text.push_str(s);
-        Span {
-            start,
-            end: self.b.text.len() as u32,
-        }
+        self.b.arena.nodes.push(node);
+        self.b.arena.nodes.len() as u32 - 1
     }
 
     fn flush_text(&mut self) {
-        let end = self.b.text.len();
+        let end = self.b.arena.text.len();
         if end > self.text_start {
             let span = Span {
                 start: self.text_start as u32,
@@ -228,16 +274,16 @@ impl<'a> TemplateParser<'a, '_> {
         ids: std::ops::Range<usize>,
         alts: bool,
     ) -> u32 {
-        let start = self.b.kids.len() as u32;
+        let start = self.b.arena.kids.len() as u32;
         let stack = if alts {
             &mut self.b.alts
         } else {
             &mut self.b.items
         };
-        self.b.kids.extend(stack.drain(ids));
+        self.b.arena.kids.extend(stack.drain(ids));
         let span = Span {
             start,
-            end: self.b.kids.len() as u32,
+            end: self.b.arena.kids.len() as u32,
         };
         self.push(make(span))
     }
@@ -261,7 +307,7 @@ impl<'a> TemplateParser<'a, '_> {
         }
         let bytes = self.src.as_bytes();
         let (items_base, alts_base) = (self.b.items.len(), self.b.alts.len());
-        self.text_start = self.b.text.len();
+        self.text_start = self.b.arena.text.len();
         let mut sep = Sep::None;
         loop {
             // A run of plain text.
@@ -270,7 +316,7 @@ impl<'a> TemplateParser<'a, '_> {
                 self.i += 1;
             }
             if self.i > start {
-                self.b.text.push_str(&self.src[start..self.i]);
+                self.b.arena.text.push_str(&self.src[start..self.i]);
             }
             let Some(&c) = bytes.get(self.i) else {
                 if let Some(close) = close {
@@ -297,20 +343,20 @@ impl<'a> TemplateParser<'a, '_> {
                     self.flush_text();
                     let inner = self.group(Some(b')'), at)?;
                     self.b.items.push(inner);
-                    self.text_start = self.b.text.len();
+                    self.text_start = self.b.arena.text.len();
                 }
                 b'[' => {
                     self.flush_text();
                     let inner = self.group(Some(b']'), at)?;
                     let empty = self.push(Node::Seq(Span { start: 0, end: 0 }));
-                    let start = self.b.kids.len() as u32;
-                    self.b.kids.extend([inner, empty]);
+                    let start = self.b.arena.kids.len() as u32;
+                    self.b.arena.kids.extend([inner, empty]);
                     let alt = self.push(Node::Alt(Span {
                         start,
                         end: start + 2,
                     }));
                     self.b.items.push(alt);
-                    self.text_start = self.b.text.len();
+                    self.text_start = self.b.arena.text.len();
                 }
                 b'{' => {
                     self.flush_text();
@@ -322,11 +368,11 @@ impl<'a> TemplateParser<'a, '_> {
                     if name.is_empty() || slot.is_empty() {
                         return self.err(at, "empty list name in '{}'");
                     }
-                    let name = self.add_text(name);
-                    let slot = self.add_text(slot);
+                    let name = self.b.add_text(name);
+                    let slot = self.b.add_text(slot);
                     let id = self.push(Node::List { name, slot });
                     self.b.items.push(id);
-                    self.text_start = self.b.text.len();
+                    self.text_start = self.b.arena.text.len();
                 }
                 b'<' => {
                     self.flush_text();
@@ -334,10 +380,10 @@ impl<'a> TemplateParser<'a, '_> {
                     if name.is_empty() {
                         return self.err(at, "empty rule name in '<>'");
                     }
-                    let name = self.add_text(name);
+                    let name = self.b.add_text(name);
                     let id = self.push(Node::Rule(name));
                     self.b.items.push(id);
-                    self.text_start = self.b.text.len();
+                    self.text_start = self.b.arena.text.len();
                 }
                 b'|' | b';' => {
                     let this = if c == b'|' { Sep::Alt } else { Sep::Perm };
@@ -355,7 +401,7 @@ impl<'a> TemplateParser<'a, '_> {
                 // b'\\'
                 _ => match self.src[self.i..].chars().next() {
                     Some(next) => {
-                        self.b.text.push(next);
+                        self.b.arena.text.push(next);
                         self.i += next.len_utf8();
                     }
                     None => return self.err(at, "'\\' at the end of the template escapes nothing"),
