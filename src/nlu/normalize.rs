@@ -194,8 +194,7 @@ pub fn token_texts(text: &str, split_letters: bool) -> Vec<String> {
 /// characters) give exactly `normalize`'s tokens without allocating; loading a catalog
 /// tokenises thousands of fragments.
 pub fn for_each_token(text: &str, split_letters: bool, mut f: impl FnMut(&str)) {
-    if !split_letters && text.bytes().all(|b| b.is_ascii_lowercase() || b == b' ') {
-        text.split_ascii_whitespace().for_each(f);
+    if !split_letters && lowercase_words(text, &mut f) {
         return;
     }
     // Folding keeps a character CJK or not CJK (a test checks every character), so the
@@ -210,6 +209,41 @@ pub fn for_each_token(text: &str, split_letters: bool, mut f: impl FnMut(&str)) 
     for t in normalize(text, split_letters).tokens {
         f(&t.text);
     }
+}
+
+/// Words of lowercase ASCII letters between spaces, in one pass: calls `f` with each and
+/// returns `true`, or returns `false` without calling it when `text` has any other byte (or
+/// more words than a template fragment has).
+fn lowercase_words(text: &str, f: &mut impl FnMut(&str)) -> bool {
+    const MAX: usize = 16;
+    let mut words = [(0usize, 0usize); MAX];
+    let (mut n, mut start) = (0, None);
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if b == b' ' {
+            if let Some(s) = start.take() {
+                if n == MAX {
+                    return false;
+                }
+                words[n] = (s, i);
+                n += 1;
+            }
+        } else if !b.is_ascii_lowercase() {
+            return false;
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        if n == MAX {
+            return false;
+        }
+        words[n] = (s, text.len());
+        n += 1;
+    }
+    for &(a, b) in &words[..n] {
+        f(&text[a..b]);
+    }
+    true
 }
 
 /// Punctuation hassil removes before matching (its `PUNCTUATION_STR`), after our own width
@@ -395,6 +429,9 @@ mod tests {
         for (t, split) in [
             ("turn on the  lights ", false),
             ("", false),
+            (" ", false),
+            ("a b c d e f g h i j k l m n o p q r s", false),
+            ("it's a/c", false),
             ("打开 空调", true),
             ("開啟空調", true),
             ("龘", true),
