@@ -267,8 +267,12 @@ fn texts(node: &Node) -> Vec<String> {
 }
 
 pub(super) fn json_map(node: Option<&Node>) -> BTreeMap<String, serde_json::Value> {
-    match node.map(Node::to_json) {
-        Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
+    match node.map(|n| &n.kind) {
+        // Straight into the map (a JSON object first would build every entry twice).
+        Some(Kind::Map(entries)) => entries
+            .iter()
+            .map(|(k, v)| (k.scalar_text().unwrap_or_default(), v.to_json()))
+            .collect(),
         _ => BTreeMap::new(),
     }
 }
