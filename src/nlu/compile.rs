@@ -256,11 +256,25 @@ impl CompiledLanguage {
         let split = self.split_letters;
         // Han text (what a Mandarin grammar is made of): one token a character, each found in
         // a small direct-mapped cache before folding and hashing.
-        if split && text.chars().all(|c| c == ' ' || is_cjk(c)) {
+        if split {
+            // Decoded once into a buffer: checking and then interning would decode twice.
+            let mut chars = ['\0'; 64];
+            let mut n = 0;
+            let mut all_cjk = true;
             for c in text.chars().filter(|&c| c != ' ') {
-                out.push(self.intern_char(c));
+                if n == chars.len() || !is_cjk(c) {
+                    all_cjk = false;
+                    break;
+                }
+                chars[n] = c;
+                n += 1;
             }
-            return;
+            if all_cjk {
+                for &c in &chars[..n] {
+                    out.push(self.intern_char(c));
+                }
+                return;
+            }
         }
         for_each_token(text, split, |t| out.push(self.intern(t)));
     }
