@@ -17,6 +17,9 @@ struct Line<'a> {
     indent: usize,
     /// Without indentation and comment, trailing spaces trimmed.
     content: &'a str,
+    /// Byte offsets in the text of the quotes of the line's first double-quoted scalar, when
+    /// it has no escapes (what most template lines are), so it is not scanned again.
+    quoted: Option<(usize, usize)>,
 }
 
 /// The tree of `text`, or `None` when it uses YAML beyond the fast path's subset.
@@ -49,7 +52,7 @@ pub fn parse(text: &str) -> Option<Node<'_>> {
         {
             return None;
         }
-        let content = strip_comment(body)?;
+        let (content, quoted) = strip_comment(body, body_start)?;
         let kept = content.as_bytes();
         let mut n = kept.len();
         while n > 0 && matches!(kept[n - 1], b' ' | b'\t') {
@@ -62,6 +65,7 @@ pub fn parse(text: &str) -> Option<Node<'_>> {
             number,
             indent: body_start - start,
             content: &content[..n],
+            quoted,
         });
     }
     let Some(first) = lines.first() else {
@@ -73,33 +77,42 @@ pub fn parse(text: &str) -> Option<Node<'_>> {
     if first.indent != 0 {
         return None;
     }
-    let mut p = P { lines, i: 0 };
+    let mut p = P { text, lines, i: 0 };
     let node = p.block(0)?;
     (p.i == p.lines.len()).then_some(node)
 }
 
-/// The line without its comment; `None` if a quote is left open (multi-line scalar).
-fn strip_comment(s: &str) -> Option<&str> {
+/// The line without its comment, and where its first double-quoted scalar without escapes
+/// starts and ends (as offsets from `at`, the offset of `s` in the text); `None` if a quote
+/// is left open (multi-line scalar).
+fn strip_comment(s: &str, at: usize) -> Option<(&str, Option<(usize, usize)>)> {
     let b = s.as_bytes();
+    let mut quoted = None;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
         if c == b'#' && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t') {
-            return Some(&s[..i]);
+            return Some((&s[..i], quoted));
         }
         // A quote opens a scalar only where a scalar starts; jump to its end.
         if (c == b'"' || c == b'\'') && (i == 0 || matches!(b[i - 1], b' ' | b'[' | b'{' | b',')) {
-            i = quote_end(s, i)?;
+            let (end, plain) = quote_end(s, i)?;
+            if c == b'"' && plain && quoted.is_none() {
+                quoted = Some((at + i, at + end));
+            }
+            i = end;
         }
         i += 1;
     }
-    Some(s)
+    Some((s, quoted))
 }
 
-/// The offset of the quote closing the one at `open`, if it is on this line.
-fn quote_end(s: &str, open: usize) -> Option<usize> {
+/// The offset of the quote closing the one at `open`, if it is on this line, and whether
+/// nothing in between was escaped.
+fn quote_end(s: &str, open: usize) -> Option<(usize, bool)> {
     let q = s.as_bytes()[open];
     let mut i = open + 1;
+    let mut plain = true;
     loop {
         // `str::find` with one ASCII character is a fast memchr.
         let end = i + s[i..].find(q as char)?;
@@ -109,18 +122,21 @@ fn quote_end(s: &str, open: usize) -> Option<usize> {
                 Some(e) => {
                     let at = i + e + 1;
                     i = at + s[at..].chars().next()?.len_utf8();
+                    plain = false;
                 }
-                None => return Some(end),
+                None => return Some((end, plain)),
             }
         } else if s.as_bytes().get(end + 1) == Some(&b'\'') {
             i = end + 2;
         } else {
-            return Some(end);
+            return Some((end, plain));
         }
     }
 }
 
 struct P<'a> {
+    /// The whole text (line offsets are into it).
+    text: &'a str,
     lines: Vec<Line<'a>>,
     i: usize,
 }
@@ -185,11 +201,12 @@ impl<'a> P<'a> {
             if quoted.is_none() && (is_seq_item(rest) || key_split(rest).is_some()) {
                 // An item that is itself a mapping or sequence, starting on the dash's line:
                 // continue as if `rest` began its own line at its column.
-                let (number, content) = (line.number, rest);
+                let (number, content, quoted) = (line.number, rest, line.quoted);
                 self.lines[self.i] = Line {
                     number,
                     indent: c,
                     content,
+                    quoted,
                 };
                 items.push(self.block(c)?);
                 continue;
@@ -272,7 +289,14 @@ impl<'a> P<'a> {
         let first = s.chars().next()?;
         match first {
             '"' => {
-                let (value, rest) = double_quoted(&s[1..])?;
+                // `s` is a slice of the text: where it starts there.
+                let start = (s.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+                let (value, rest) = match line.quoted {
+                    Some((open, close)) if open == start => {
+                        (Cow::Borrowed(&s[1..close - start]), &s[close - start + 1..])
+                    }
+                    _ => double_quoted(&s[1..])?,
+                };
                 rest.trim().is_empty().then(|| node_str(value, at))
             }
             '\'' => {
