@@ -18,7 +18,6 @@ const MAX_RULE_DEPTH: usize = 64;
 const MAX_PROGRAM: usize = 200_000;
 
 /// Buffers reused from template to template, so compiling one allocates nothing new.
-#[derive(Default)]
 pub(crate) struct Scratch {
     /// The program being built; jump targets are indices into it.
     pub program: Vec<Inst>,
@@ -26,6 +25,17 @@ pub(crate) struct Scratch {
     pub required: Vec<u32>,
     /// Pending jumps to the end of the alternatives being emitted (a stack).
     jumps: Vec<usize>,
+}
+
+impl Default for Scratch {
+    /// Sized for a large template, so the buffers do not grow step by step.
+    fn default() -> Scratch {
+        Scratch {
+            program: Vec::with_capacity(1024),
+            required: Vec::with_capacity(256),
+            jumps: Vec::with_capacity(64),
+        }
+    }
 }
 
 /// Expansion rules compiled once per language (rules such as `<turn_on>` appear in hundreds

@@ -203,8 +203,9 @@ impl FileCtx {
         let Some(sentences) = node.get("sentences") else {
             return self.schema(node, "each `data` item needs `sentences`");
         };
-        let mut templates = Vec::new();
-        for s in self.seq(sentences, "sentences")? {
+        let sentences = self.seq(sentences, "sentences")?;
+        let mut templates = Vec::with_capacity(sentences.len());
+        for s in sentences {
             templates.push(self.template(s, "a sentence")?);
         }
         let mut slots = BTreeMap::new();
@@ -359,7 +360,7 @@ impl Grammar {
         })?;
         let ctx = FileCtx {
             file: name.into(),
-            buffers: RefCell::default(),
+            buffers: RefCell::new(template::Buffers::for_source(text.len())),
             pending: Arc::default(),
         };
         if root.is_null() {
@@ -380,14 +381,15 @@ impl Grammar {
             match ctx.key(k)?.as_str() {
                 "intents" => {
                     for (name, intent) in ctx.map(v, "intents")? {
-                        let mut blocks = Vec::new();
                         let Some(data) = intent.get("data") else {
                             return ctx.schema(
                                 intent,
                                 "an intent needs `data:` with a list of `sentences`",
                             );
                         };
-                        for block in ctx.seq(data, "data")? {
+                        let data = ctx.seq(data, "data")?;
+                        let mut blocks = Vec::with_capacity(data.len());
+                        for block in data {
                             blocks.push(ctx.block(block)?);
                         }
                         g.merge_intent(IntentDef {

@@ -171,6 +171,20 @@ pub(crate) struct Buffers {
 }
 
 impl Buffers {
+    /// Buffers sized for the templates of a grammar file of `bytes` bytes (a catalog file's
+    /// arena takes about a node per 8 bytes and half its text), so they rarely grow.
+    pub(crate) fn for_source(bytes: usize) -> Buffers {
+        Buffers {
+            arena: Arena {
+                nodes: Vec::with_capacity(bytes / 8),
+                kids: Vec::with_capacity(bytes / 8),
+                text: String::with_capacity(bytes / 2),
+            },
+            items: Vec::with_capacity(32),
+            alts: Vec::with_capacity(16),
+        }
+    }
+
     /// Stores `text` (a template's source) in the arena.
     pub(crate) fn add_text(&mut self, text: &str) -> Span {
         let start = self.arena.text.len() as u32;
