@@ -143,7 +143,7 @@ impl CompiledLanguage {
             split_letters: ignore_whitespace,
             number_words: NumberWords::for_language(language.primary()),
             // A catalog has several hundred words; growing the table from empty rehashes.
-            words: HashMap::with_capacity_and_hasher(1024, FastHash::default()),
+            words: HashMap::with_capacity_and_hasher(512, FastHash::default()),
             lists: Vec::new(),
             list_names: NameMap::default(),
             slot_names: Vec::new(),
