@@ -31,6 +31,7 @@ fn load() -> DecoderModel {
     let opts = LlmOptions {
         threads: 2,
         models_dir: models_dir(),
+        ..LlmOptions::default()
     };
     match DecoderModel::load(&model_dir(), &opts) {
         Ok(m) => m,
@@ -52,6 +53,7 @@ fn answers_capital_of_france_with_paris_and_streams_the_same_text() {
     let params = GenerationParams {
         max_tokens: 40,
         stop: vec![],
+        ..Default::default()
     };
     let cancel = AtomicBool::new(false);
     let mut chunks: Vec<String> = Vec::new();
@@ -79,6 +81,7 @@ fn stop_string_and_cancel_end_the_generation() {
     let params = GenerationParams {
         max_tokens: 40,
         stop: vec![" Paris".into()],
+        ..Default::default()
     };
     let g = model
         .generate(&[ChatMessage::user(QUESTION)], &params, &cancel, |_| {})
@@ -90,9 +93,26 @@ fn stop_string_and_cancel_end_the_generation() {
         g.text
     );
 
+    // A spoken answer stops after its first sentence when asked to, mid-generation.
+    let params = GenerationParams {
+        max_tokens: 96,
+        max_sentences: 1,
+        ..Default::default()
+    };
+    let mut streamed = String::new();
+    let g = model
+        .generate(&[ChatMessage::user("Tell me about the city of Paris.")], &params, &cancel, |c| streamed.push_str(c))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(g.finish, FinishReason::Sentences, "{g:?}");
+    assert_eq!(streamed, g.text);
+    let t = g.text.trim_end();
+    assert!(t.ends_with(['.', '!', '?']), "{t:?}");
+    assert_eq!(t.matches(". ").count(), 0, "more than one sentence: {t:?}");
+
     let params = GenerationParams {
         max_tokens: 3,
         stop: vec![],
+        ..Default::default()
     };
     let g = model
         .generate(&[ChatMessage::user(QUESTION)], &params, &cancel, |_| {})
@@ -198,6 +218,7 @@ fn missing_tokenizer_names_the_file_and_the_fix() {
         &LlmOptions {
             threads: 1,
             models_dir: models_dir(),
+            ..LlmOptions::default()
         },
     )
     .expect_err("loading without tokenizer.json must fail");

@@ -9,6 +9,8 @@ use ort::value::{DynValue, Outlet, Tensor};
 use tokenizers::Tokenizer;
 
 use super::layout::{self, DecoderLayout, ModelConfig, PortInfo};
+use super::sampling::Sampler;
+use super::stream::{repeats_itself, sentences_end};
 use super::{
     ChatMessage, ChatTemplate, FinishReason, Generation, GenerationParams, LlmError, LlmOptions,
     Result, TextStream,
@@ -33,6 +35,34 @@ pub struct DecoderModel {
     template: ChatTemplate,
     layout: DecoderLayout,
     stop_ids: Vec<u32>,
+    /// The KV cache of the last prompt, so the next prompt sharing its start (the same
+    /// system prompt) only runs its own tokens.
+    cache: Option<PrefixCache>,
+}
+
+/// Token ids of a prompt and a copy of the cache after them (`[1, heads, len, dim]` each).
+struct PrefixCache {
+    ids: Vec<u32>,
+    past: Vec<Vec<f32>>,
+}
+
+/// Shortest shared prompt start worth reusing from the cache.
+const MIN_REUSE: usize = 8;
+
+/// Where a generation is: the cache and the next position.
+pub struct DecodeState {
+    past: Vec<DynValue>,
+    pos: usize,
+}
+
+impl DecodeState {
+    /// Tokens in the cache (prompt + generated).
+    pub fn len(&self) -> usize {
+        self.pos
+    }
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
 }
 
 impl std::fmt::Debug for DecoderModel {
@@ -75,12 +105,15 @@ impl DecoderModel {
             path: model_path.clone(),
             source,
         };
-        let mut builder = Session::builder(env).map_err(onnx_err)?;
-        if opts.threads > 0 {
-            builder = builder
-                .with_intra_threads(opts.threads)
-                .map_err(|e| onnx_err(ort::Error::<()>::from(e)))?;
-        }
+        let builder = Session::builder(env).map_err(onnx_err)?;
+        let (mut builder, providers) = super::session::configure(
+            builder,
+            opts.threads,
+            opts.optimization,
+            &opts.execution_providers,
+            &model_path,
+        )
+        .map_err(onnx_err)?;
         let session = builder.commit_from_file(&model_path).map_err(onnx_err)?;
 
         let inputs = ports(session.inputs());
@@ -101,6 +134,7 @@ impl DecoderModel {
             kv_heads = layout.kv_heads,
             head_dim = layout.head_dim,
             position_ids = layout.has_position_ids,
+            providers = ?providers,
             "LLM loaded"
         );
         Ok(Self {
@@ -111,7 +145,13 @@ impl DecoderModel {
             template,
             layout,
             stop_ids,
+            cache: None,
         })
+    }
+
+    /// The `model.onnx` this decoder runs.
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
     }
 
     pub fn layout(&self) -> &DecoderLayout {
@@ -142,34 +182,191 @@ impl DecoderModel {
         Ok(enc.get_ids().to_vec())
     }
 
-    /// Logits at the last prompt position of the first step (for parity checks and for
-    /// constrained decoding built on top).
+    /// Logits at the last prompt position of the first step (for parity checks). Runs the
+    /// whole prompt, without the prefix cache.
     pub fn first_step_logits(&mut self, messages: &[ChatMessage]) -> Result<Vec<f32>> {
         let ids = self.encode_chat(messages)?;
-        self.check_prompt(ids.len())?;
+        let ids = self.fit_prompt(ids, 1);
         let mut past = self.empty_past()?;
         self.step(&ids, 0, &mut past)
     }
 
-    /// Greedy generation. `on_text` receives the answer in order, in chunks that never split
-    /// a character nor contain (part of) a stop string. `cancel` is polled before every step;
-    /// a raised flag ends the generation with [`FinishReason::Cancelled`], not an error.
+    /// Token ids of `text` as plain text (no special tokens added).
+    pub fn encode_text(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| LlmError::Tokenizer {
+                path: self.tokenizer_path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The tokenizer (for building per-token tables such as constrained-decoding masks).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Vocabulary size as the model's logits see it (0 before the first step is unknown; the
+    /// tokenizer's size with added tokens otherwise).
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// Keep a prompt inside the context window, leaving room for `reserve` new tokens. A prompt
+    /// that does not fit loses its *start* (the most recent words matter most for an answer),
+    /// with a warning — never an error.
+    pub fn fit_prompt(&self, ids: Vec<u32>, reserve: usize) -> Vec<u32> {
+        let limit = self.layout.max_positions;
+        if limit == 0 {
+            return ids;
+        }
+        let keep = limit
+            .saturating_sub(reserve.clamp(1, limit / 2).max(1))
+            .max(1);
+        if ids.len() <= keep {
+            return ids;
+        }
+        tracing::warn!(
+            model = %self.model_path.display(),
+            prompt_tokens = ids.len(),
+            context = limit,
+            kept = keep,
+            "the prompt is longer than the model's context window; its start was cut off"
+        );
+        ids[ids.len() - keep..].to_vec()
+    }
+
+    /// Run a prompt; return the logits of its last token and the state to continue from. The
+    /// longest start it shares with the previous prompt is taken from the prefix cache.
+    pub fn prefill(&mut self, ids: &[u32]) -> Result<(Vec<f32>, DecodeState)> {
+        if ids.is_empty() {
+            return Err(self.bad_output("empty prompt"));
+        }
+        let reuse = match &self.cache {
+            Some(c) => {
+                let common = c.ids.iter().zip(ids).take_while(|(a, b)| a == b).count();
+                // The last prompt token must run to give logits.
+                let common = common.min(ids.len() - 1);
+                if common >= MIN_REUSE {
+                    common
+                } else {
+                    0
+                }
+            }
+            None => 0,
+        };
+        let mut past = if reuse > 0 {
+            self.cached_past(reuse)?
+        } else {
+            self.empty_past()?
+        };
+        let logits = self.step(&ids[reuse..], reuse, &mut past)?;
+        self.remember(ids, &past);
+        Ok((
+            logits,
+            DecodeState {
+                past,
+                pos: ids.len(),
+            },
+        ))
+    }
+
+    /// Feed `ids` (one sampled token, or several forced ones) after `state`; logits of the last.
+    pub fn advance(&mut self, state: &mut DecodeState, ids: &[u32]) -> Result<Vec<f32>> {
+        if ids.is_empty() {
+            return Err(self.bad_output("nothing to advance by"));
+        }
+        let logits = self.step(ids, state.pos, &mut state.past)?;
+        state.pos += ids.len();
+        Ok(logits)
+    }
+
+    /// Room left in the context window after `state` (usize::MAX when unknown).
+    pub fn room(&self, state: &DecodeState) -> usize {
+        match self.layout.max_positions {
+            0 => usize::MAX,
+            limit => limit.saturating_sub(state.pos),
+        }
+    }
+
+    /// Copy the cache after `ids` for the next prompt (a copy: the live tensors move on).
+    fn remember(&mut self, ids: &[u32], past: &[DynValue]) {
+        let mut copies = Vec::with_capacity(past.len());
+        for v in past {
+            match v.try_extract_tensor::<f32>() {
+                Ok((_, data)) => copies.push(data.to_vec()),
+                Err(_) => {
+                    self.cache = None;
+                    return;
+                }
+            }
+        }
+        self.cache = Some(PrefixCache {
+            ids: ids.to_vec(),
+            past: copies,
+        });
+    }
+
+    /// The first `len` positions of the cached prompt as fresh past tensors.
+    fn cached_past(&self, len: usize) -> Result<Vec<DynValue>> {
+        let Some(cache) = &self.cache else {
+            return self.empty_past();
+        };
+        let (heads, dim) = (self.layout.kv_heads, self.layout.head_dim);
+        let full = cache.ids.len();
+        cache
+            .past
+            .iter()
+            .map(|data| {
+                let mut out = Vec::with_capacity(heads * len * dim);
+                for h in 0..heads {
+                    let start = h * full * dim;
+                    let part = data
+                        .get(start..start + len * dim)
+                        .ok_or_else(|| self.bad_output("cached KV has an unexpected size"))?;
+                    out.extend_from_slice(part);
+                }
+                Tensor::<f32>::from_array(([1usize, heads, len, dim], out))
+                    .map(|t| t.into_dyn())
+                    .map_err(|e| self.onnx(e))
+            })
+            .collect()
+    }
+
+    /// Generation with the sampling of `params` (greedy by default). `on_text` receives the
+    /// answer in order, in chunks that never split a character nor contain (part of) a stop
+    /// string. `cancel` is polled before every model step, so a raised flag stops the
+    /// generation within one token with [`FinishReason::Cancelled`], not an error.
     pub fn generate(
         &mut self,
         messages: &[ChatMessage],
         params: &GenerationParams,
         cancel: &AtomicBool,
-        mut on_text: impl FnMut(&str),
+        on_text: impl FnMut(&str),
     ) -> Result<Generation> {
         let prompt = self.encode_chat(messages)?;
-        self.check_prompt(prompt.len())?;
+        self.generate_from_ids(prompt, params, cancel, on_text)
+    }
+
+    /// [`DecoderModel::generate`] on an already tokenized prompt (benchmarks, raw prompts).
+    pub fn generate_from_ids(
+        &mut self,
+        prompt: Vec<u32>,
+        params: &GenerationParams,
+        cancel: &AtomicBool,
+        mut on_text: impl FnMut(&str),
+    ) -> Result<Generation> {
+        let prompt = self.fit_prompt(prompt, params.max_tokens);
         let mut budget = params.max_tokens;
         if self.layout.max_positions > 0 {
-            budget = budget.min(self.layout.max_positions - prompt.len());
+            budget = budget.min(self.layout.max_positions.saturating_sub(prompt.len()));
         }
         let span = tracing::info_span!("llm_generate", prompt_tokens = prompt.len(), budget);
         let _guard = span.enter();
 
+        let mut sampler = Sampler::new(params.sampling.clone());
         let mut stream = TextStream::new(&params.stop);
         let mut generated: Vec<u32> = Vec::new();
         let mut full = String::new();
@@ -177,21 +374,28 @@ impl DecoderModel {
         if cancel.load(Ordering::Relaxed) {
             finish = FinishReason::Cancelled;
         } else if budget > 0 {
-            let mut past = self.empty_past()?;
-            let mut logits = self.step(&prompt, 0, &mut past)?;
-            let mut pos = prompt.len();
+            let (mut logits, mut state) = self.prefill(&prompt)?;
+            let mut seen: Vec<u32> = prompt.clone();
             loop {
                 if cancel.load(Ordering::Relaxed) {
                     finish = FinishReason::Cancelled;
                     break;
                 }
-                let next = argmax(&logits).ok_or_else(|| self.bad_output("empty logits"))?;
+                sampler.penalize(&mut logits, &seen);
+                let next = sampler
+                    .pick(&logits)
+                    .ok_or_else(|| self.bad_output("the logits are all NaN (a damaged model?)"))?;
                 if self.stop_ids.contains(&next) {
                     finish = FinishReason::EndOfTurn;
                     break;
                 }
                 generated.push(next);
+                seen.push(next);
                 full = self.decode(&generated)?;
+                let enough = sentences_end(&full, params.max_sentences);
+                if let Some(end) = enough {
+                    full.truncate(end);
+                }
                 let (chunk, stopped) = stream.update(&full);
                 if !chunk.is_empty() {
                     on_text(&chunk);
@@ -200,11 +404,23 @@ impl DecoderModel {
                     finish = FinishReason::StopString;
                     break;
                 }
+                if enough.is_some() {
+                    finish = FinishReason::Sentences;
+                    break;
+                }
+                if repeats_itself(&generated) {
+                    tracing::debug!("the model repeats one token; answer cut");
+                    finish = FinishReason::Repetition;
+                    break;
+                }
                 if generated.len() >= budget {
                     break;
                 }
-                logits = self.step(&[next], pos, &mut past)?;
-                pos += 1;
+                if cancel.load(Ordering::Relaxed) {
+                    finish = FinishReason::Cancelled;
+                    break;
+                }
+                logits = self.advance(&mut state, &[next])?;
             }
         }
         let rest = stream.finish(&full);
@@ -221,19 +437,8 @@ impl DecoderModel {
         })
     }
 
-    fn check_prompt(&self, tokens: usize) -> Result<()> {
-        let limit = self.layout.max_positions;
-        if limit > 0 && tokens >= limit {
-            return Err(LlmError::PromptTooLong {
-                path: self.model_path.clone(),
-                tokens,
-                limit,
-            });
-        }
-        Ok(())
-    }
-
-    fn decode(&self, ids: &[u32]) -> Result<String> {
+    /// Text of `ids` (special tokens dropped).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.tokenizer
             .decode(ids, true)
             .map_err(|e| LlmError::Tokenizer {
@@ -346,30 +551,4 @@ fn ports(outlets: &[Outlet]) -> Vec<PortInfo> {
                 .unwrap_or_default(),
         })
         .collect()
-}
-
-/// Index of the largest logit (the first on ties; NaN never wins).
-fn argmax(logits: &[f32]) -> Option<u32> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, &v) in logits.iter().enumerate() {
-        if v.is_nan() {
-            continue;
-        }
-        if best.is_none_or(|(_, b)| v > b) {
-            best = Some((i, v));
-        }
-    }
-    best.and_then(|(i, _)| u32::try_from(i).ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::argmax;
-
-    #[test]
-    fn argmax_picks_first_maximum_and_skips_nan() {
-        assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), Some(1));
-        assert_eq!(argmax(&[f32::NAN, 0.5, f32::NAN]), Some(1));
-        assert_eq!(argmax(&[]), None);
-    }
 }
