@@ -110,7 +110,8 @@ fn recognize_audio_transcribes_then_finds_the_intent() {
 #[test]
 fn espeak_commands_reach_their_intents() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let cases: [(&str, &str, &[(&str, serde_json::Value)]); 6] = [
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, serde_json::Value)]);
+    let cases: [Case; 6] = [
         ("set the temperature to twenty two degrees", "climate.set_temperature", &[("temperature", serde_json::json!(22))]),
         ("open the driver window", "window.open", &[("window", serde_json::json!("driver"))]),
         ("turn on the air conditioning", "climate.set_ac", &[("state", serde_json::json!("on"))]),

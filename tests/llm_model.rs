@@ -242,3 +242,42 @@ fn missing_tokenizer_names_the_file_and_the_fix() {
     let err = DecoderModel::load(empty.path(), &LlmOptions::default()).expect_err("no model");
     assert!(err.to_string().contains("model.onnx"), "{err}");
 }
+
+/// A long greedy generation gives the very tokens Python onnxruntime gives: the in-place KV
+/// cache (which the real model uses; the check at load chose it) is exact, including when
+/// the generation outgrows its first buffer (prompt + 128 positions) and it is regrown.
+#[test]
+fn long_greedy_generation_matches_python_token_for_token() {
+    let mut model = load();
+    assert_eq!(model.kv_mode(), skylark::llm::KvMode::Shared, "GroupQueryAttention shares its KV buffer");
+    let prompt = "Write a long story about a lighthouse keeper.";
+    let params = GenerationParams {
+        max_tokens: 200,
+        ..Default::default()
+    };
+    let cancel = AtomicBool::new(false);
+    let g = model
+        .generate(&[ChatMessage::user(prompt)], &params, &cancel, |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(g.token_ids.len() > 140, "too short to regrow the buffer: {}", g.token_ids.len());
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/convert/llm_reference.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .arg("--model")
+        .arg(model_dir())
+        .arg("--prompt")
+        .arg(prompt)
+        .args(["--generate", "200"])
+        .output()
+        .unwrap_or_else(|e| panic!("running llm_reference.py: {e}"));
+    assert!(out.status.success(), "llm_reference.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    let reference: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reference JSON");
+    let ids: Vec<u32> = reference["generated_ids"]
+        .as_array()
+        .expect("generated_ids")
+        .iter()
+        .map(|v| v.as_u64().expect("id") as u32)
+        .collect();
+    assert_eq!(g.token_ids, ids, "Rust: {:?}\nPython: {:?}", g.text, reference["answer"]);
+}

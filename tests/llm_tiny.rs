@@ -83,6 +83,9 @@ fn optimum_layout_is_detected_and_the_prefix_cache_changes_nothing() {
         "{l:?}"
     );
     assert!(l.has_position_ids && l.has_attention_mask);
+    // Plain attention (Concat of past and new) cannot share its KV buffer: the probe at load
+    // falls back to growing it.
+    assert_eq!(model.kv_mode(), skylark::llm::KvMode::Grow);
 
     let short = model
         .encode_text("<|im_start|>user\nhello there<|im_end|>\n")

@@ -4,10 +4,11 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ort::session::{Session, SessionInputValue};
-use ort::value::{DynValue, Outlet, Tensor};
+use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue};
+use ort::value::{Outlet, Tensor};
 use tokenizers::Tokenizer;
 
+use super::kv::{self, KvCache, KvMode, Rows};
 use super::layout::{self, DecoderLayout, ModelConfig, PortInfo};
 use super::sampling::Sampler;
 use super::stream::{repeats_itself, sentences_end};
@@ -35,33 +36,39 @@ pub struct DecoderModel {
     template: ChatTemplate,
     layout: DecoderLayout,
     stop_ids: Vec<u32>,
+    /// How the KV cache is carried between steps (see `kv.rs`), decided at load.
+    kv_mode: KvMode,
+    /// While the load-time KV probe runs (ONNX Runtime's errors are expected then).
+    probing: bool,
     /// The KV cache of the last prompt, so the next prompt sharing its start (the same
     /// system prompt) only runs its own tokens.
     cache: Option<PrefixCache>,
 }
 
-/// Token ids of a prompt and a copy of the cache after them (`[1, heads, len, dim]` each).
+/// Token ids of a prompt and a copy of the cache after them (`[heads, len, dim]` each).
 struct PrefixCache {
     ids: Vec<u32>,
-    past: Vec<Vec<f32>>,
+    rows: Vec<Rows>,
 }
+
+/// Positions a shared cache is allocated with beyond its prompt (it doubles when full).
+const KV_HEADROOM: usize = 128;
 
 /// Shortest shared prompt start worth reusing from the cache.
 const MIN_REUSE: usize = 8;
 
-/// Where a generation is: the cache and the next position.
+/// Where a generation is: its KV cache, which knows the next position.
 pub struct DecodeState {
-    past: Vec<DynValue>,
-    pos: usize,
+    kv: KvCache,
 }
 
 impl DecodeState {
     /// Tokens in the cache (prompt + generated).
     pub fn len(&self) -> usize {
-        self.pos
+        self.kv.len
     }
     pub fn is_empty(&self) -> bool {
-        self.pos == 0
+        self.kv.len == 0
     }
 }
 
@@ -137,7 +144,7 @@ impl DecoderModel {
             providers = ?providers,
             "LLM loaded"
         );
-        Ok(Self {
+        let mut model = Self {
             model_path,
             tokenizer_path,
             session,
@@ -145,8 +152,61 @@ impl DecoderModel {
             template,
             layout,
             stop_ids,
+            kv_mode: KvMode::Grow,
+            probing: false,
             cache: None,
+        };
+        model.kv_mode = model.choose_kv_mode();
+        tracing::info!(model = %model.model_path.display(), kv = ?model.kv_mode, "LLM KV cache");
+        Ok(model)
+    }
+
+    /// The shared (in-place) KV cache when this model computes exactly the same logits with
+    /// it as with the growing one (`kv::probe`), else growing.
+    fn choose_kv_mode(&mut self) -> KvMode {
+        let ids: Vec<u32> = match self.encode_text("Hello, how are you today?") {
+            Ok(ids) if ids.len() >= 4 => ids[..4].to_vec(),
+            _ => return KvMode::Grow,
+        };
+        kv::probe(|mode| {
+            // ONNX Runtime's errors are expected while the shared cache is tried.
+            self.probing = mode == KvMode::Shared;
+            let r = (|| {
+                let mut kv = self.new_cache(mode, 2)?;
+                let a = self.step(&ids[..3], &mut kv)?;
+                let b = self.step(&ids[3..], &mut kv)?;
+                Ok((a, b))
+            })();
+            self.probing = false;
+            r.map_err(|e: LlmError| e.to_string())
         })
+    }
+
+    /// How the KV cache is carried between steps.
+    pub fn kv_mode(&self) -> KvMode {
+        self.kv_mode
+    }
+
+    /// An empty cache for a generation of about `positions` tokens.
+    fn new_cache(&self, mode: KvMode, positions: usize) -> Result<KvCache> {
+        let l = &self.layout;
+        KvCache::empty(
+            l.past_names.len(),
+            l.kv_heads,
+            l.head_dim,
+            mode,
+            self.capacity_for(positions),
+        )
+        .map_err(|e| self.onnx(e))
+    }
+
+    /// Buffer length for `positions` tokens plus headroom, within the context window.
+    fn capacity_for(&self, positions: usize) -> usize {
+        let want = positions + KV_HEADROOM;
+        match self.layout.max_positions {
+            0 => want,
+            limit => want.min(limit).max(positions),
+        }
     }
 
     /// The `model.onnx` this decoder runs.
@@ -187,8 +247,8 @@ impl DecoderModel {
     pub fn first_step_logits(&mut self, messages: &[ChatMessage]) -> Result<Vec<f32>> {
         let ids = self.encode_chat(messages)?;
         let ids = self.fit_prompt(ids, 1);
-        let mut past = self.empty_past()?;
-        self.step(&ids, 0, &mut past)
+        let mut kv = self.new_cache(self.kv_mode, ids.len())?;
+        self.step(&ids, &mut kv)
     }
 
     /// Token ids of `text` as plain text (no special tokens added).
@@ -257,20 +317,27 @@ impl DecoderModel {
             }
             None => 0,
         };
-        let mut past = if reuse > 0 {
-            self.cached_past(reuse)?
-        } else {
-            self.empty_past()?
+        let mut kv = match (&self.cache, reuse) {
+            (Some(c), n) if n > 0 => {
+                let l = &self.layout;
+                KvCache::from_rows(
+                    &c.rows,
+                    n,
+                    l.kv_heads,
+                    l.head_dim,
+                    self.kv_mode,
+                    self.capacity_for(ids.len()),
+                )
+                .map_err(|e| self.onnx(e))?
+            }
+            _ => self.new_cache(self.kv_mode, ids.len())?,
         };
-        let logits = self.step(&ids[reuse..], reuse, &mut past)?;
-        self.remember(ids, &past);
-        Ok((
-            logits,
-            DecodeState {
-                past,
-                pos: ids.len(),
-            },
-        ))
+        let logits = self.step(&ids[reuse..], &mut kv)?;
+        self.cache = kv.rows().map(|rows| PrefixCache {
+            ids: ids.to_vec(),
+            rows,
+        });
+        Ok((logits, DecodeState { kv }))
     }
 
     /// Feed `ids` (one sampled token, or several forced ones) after `state`; logits of the last.
@@ -278,61 +345,15 @@ impl DecoderModel {
         if ids.is_empty() {
             return Err(self.bad_output("nothing to advance by"));
         }
-        let logits = self.step(ids, state.pos, &mut state.past)?;
-        state.pos += ids.len();
-        Ok(logits)
+        self.step(ids, &mut state.kv)
     }
 
     /// Room left in the context window after `state` (usize::MAX when unknown).
     pub fn room(&self, state: &DecodeState) -> usize {
         match self.layout.max_positions {
             0 => usize::MAX,
-            limit => limit.saturating_sub(state.pos),
+            limit => limit.saturating_sub(state.kv.len),
         }
-    }
-
-    /// Copy the cache after `ids` for the next prompt (a copy: the live tensors move on).
-    fn remember(&mut self, ids: &[u32], past: &[DynValue]) {
-        let mut copies = Vec::with_capacity(past.len());
-        for v in past {
-            match v.try_extract_tensor::<f32>() {
-                Ok((_, data)) => copies.push(data.to_vec()),
-                Err(_) => {
-                    self.cache = None;
-                    return;
-                }
-            }
-        }
-        self.cache = Some(PrefixCache {
-            ids: ids.to_vec(),
-            past: copies,
-        });
-    }
-
-    /// The first `len` positions of the cached prompt as fresh past tensors.
-    fn cached_past(&self, len: usize) -> Result<Vec<DynValue>> {
-        let Some(cache) = &self.cache else {
-            return self.empty_past();
-        };
-        let (heads, dim) = (self.layout.kv_heads, self.layout.head_dim);
-        let full = cache.ids.len();
-        cache
-            .past
-            .iter()
-            .map(|data| {
-                let mut out = Vec::with_capacity(heads * len * dim);
-                for h in 0..heads {
-                    let start = h * full * dim;
-                    let part = data
-                        .get(start..start + len * dim)
-                        .ok_or_else(|| self.bad_output("cached KV has an unexpected size"))?;
-                    out.extend_from_slice(part);
-                }
-                Tensor::<f32>::from_array(([1usize, heads, len, dim], out))
-                    .map(|t| t.into_dyn())
-                    .map_err(|e| self.onnx(e))
-            })
-            .collect()
     }
 
     /// Generation with the sampling of `params` (greedy by default). `on_text` receives the
@@ -461,26 +482,19 @@ impl DecoderModel {
         }
     }
 
-    /// A zero-length cache: `[1, kv_heads, 0, head_dim]` per past input.
-    fn empty_past(&self) -> Result<Vec<DynValue>> {
-        let shape = [1usize, self.layout.kv_heads, 0, self.layout.head_dim];
-        (0..self.layout.past_names.len())
-            .map(|_| {
-                Tensor::<f32>::from_array((shape, Vec::<f32>::new()))
-                    .map(|t| t.into_dyn())
-                    .map_err(|e| self.onnx(e))
-            })
-            .collect()
-    }
-
-    /// Run the model on `ids` placed after `past_len` cached tokens. The cache values move
-    /// into the run and the `present.*` outputs move back into `past`: no tensor is copied.
-    /// Returns the logits of the last position.
-    fn step(&mut self, ids: &[u32], past_len: usize, past: &mut Vec<DynValue>) -> Result<Vec<f32>> {
+    /// Run the model on `ids` placed after the `kv.len` cached tokens; `kv` then holds them
+    /// too. Growing: the cache values move into the run and the `present.*` outputs move back
+    /// into `kv` (nothing copied on our side). Shared: the buffers are the preallocated
+    /// present outputs and a view of each the past input. Returns the logits of the last
+    /// position.
+    fn step(&mut self, ids: &[u32], kv: &mut KvCache) -> Result<Vec<f32>> {
         let s = ids.len();
+        let past_len = kv.len;
         let total = past_len + s;
+        kv.reserve(total, self.layout.max_positions)
+            .map_err(|e| self.onnx(e))?;
         let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'static>)> =
-            Vec::with_capacity(3 + past.len());
+            Vec::with_capacity(3 + kv.values.len());
         let ids64: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
         let t = Tensor::from_array(([1usize, s], ids64)).map_err(|e| self.onnx(e))?;
         inputs.push(("input_ids".into(), t.into()));
@@ -494,18 +508,42 @@ impl DecoderModel {
             let t = Tensor::from_array(([1usize, s], pos)).map_err(|e| self.onnx(e))?;
             inputs.push(("position_ids".into(), t.into()));
         }
-        if past.len() != self.layout.past_names.len() {
+        if kv.values.len() != self.layout.past_names.len() {
             return Err(self.bad_output("KV cache lost after a failed step"));
         }
-        for (name, value) in self.layout.past_names.iter().zip(past.drain(..)) {
-            inputs.push((Cow::Owned(name.clone()), value.into()));
+        let mut selector = OutputSelector::default();
+        if kv.capacity.is_some() {
+            let views = kv.input_views().map_err(|e| self.onnx(e))?;
+            for (name, view) in self.layout.past_names.iter().zip(views) {
+                inputs.push((Cow::Owned(name.clone()), view.into()));
+            }
+            for (name, value) in self.layout.present_names.iter().zip(kv.values.drain(..)) {
+                selector = selector.preallocate(name.clone(), value);
+            }
+        } else {
+            for (name, value) in self.layout.past_names.iter().zip(kv.values.drain(..)) {
+                inputs.push((Cow::Owned(name.clone()), value.into()));
+            }
+        }
+        let mut options = RunOptions::new()
+            .map_err(|e| self.onnx(e))?
+            .with_outputs(selector);
+        if self.probing {
+            // The load-time probe of the shared cache fails on most attention kinds: that is
+            // an answer, not an error for ONNX Runtime's log.
+            options
+                .set_log_level(ort::logging::LogLevel::Fatal)
+                .map_err(|e| self.onnx(e))?;
         }
 
         let model_path = self.model_path.clone();
-        let mut outputs = self.session.run(inputs).map_err(|source| LlmError::Onnx {
-            path: model_path.clone(),
-            source,
-        })?;
+        let mut outputs = self
+            .session
+            .run_with_options(inputs, &options)
+            .map_err(|source| LlmError::Onnx {
+                path: model_path.clone(),
+                source,
+            })?;
         let bad = |reason: String| LlmError::BadOutput {
             path: model_path.clone(),
             reason,
@@ -532,8 +570,9 @@ impl DecoderModel {
             let value = outputs
                 .remove(name)
                 .ok_or_else(|| bad(format!("no `{name}` output")))?;
-            past.push(value);
+            kv.values.push(value);
         }
+        kv.len = total;
         Ok(logits)
     }
 }

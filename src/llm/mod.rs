@@ -14,6 +14,7 @@ mod chat;
 mod constrain;
 mod decoder;
 pub mod intent;
+mod kv;
 mod layout;
 pub mod sampling;
 mod session;
@@ -24,6 +25,7 @@ use std::path::PathBuf;
 
 pub use chat::ChatTemplate;
 pub use decoder::{DecodeState, DecoderModel};
+pub use kv::KvMode;
 pub use intent::{IntentEngine, IntentOptions, LlmIntent};
 pub use layout::{DecoderLayout, KvElement};
 pub use sampling::SamplingParams;
