@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let params = GenerationParams {
         max_tokens: 128,
-        stop: vec![],
+        ..GenerationParams::default()
     };
     let cancel = AtomicBool::new(false);
     let t1 = Instant::now();

@@ -113,6 +113,42 @@ pub struct LlmConfig {
     pub threads: usize,
     /// Most tokens in one answer.
     pub max_tokens: usize,
+    /// A spoken answer ends after this many sentences (0: no limit).
+    pub max_sentences: usize,
+    /// System prompt of spoken answers; empty: the model's own default (what small models
+    /// were trained under and answer best with).
+    pub answer_prompt: String,
+    /// Use the lite model at all: as the intent fallback when the grammar has no match, and
+    /// to answer open questions. Off: the grammar alone answers.
+    pub enabled: bool,
+    /// Below this confidence (the model's probability of the intent it names, 0..1) the
+    /// LLM's intent is dropped and the sentence is treated as an open question.
+    pub intent_threshold: f64,
+    /// Requests shown to the model as examples before the one to understand: the grammar's
+    /// own sentences (and open questions) most like it. 0 shows none.
+    pub intent_examples: usize,
+    /// Also list every intent with its slots in the intent prompt (larger models use it;
+    /// SmolLM2-135M does better without).
+    pub intent_list_catalog: bool,
+    /// Most requests waiting for the model at once; past it a request the grammar did not
+    /// understand is answered without the model (`Recognize` gives `none`, a turn `no_intent`)
+    /// instead of queueing behind seconds of generation.
+    pub max_waiting: usize,
+    /// Sampling temperature of spoken answers; 0 is greedy (intents are always greedy).
+    pub temperature: f32,
+    /// Sample answers only from the `top_k` most likely tokens (0: no limit).
+    pub top_k: usize,
+    /// Sample answers from the smallest set of tokens holding `top_p` of the probability.
+    pub top_p: f32,
+    /// Above 1, repeating tokens in answers is discouraged; 1 disables it (a token repeated
+    /// eight times in a row ends an answer anyway).
+    pub repetition_penalty: f32,
+    /// ONNX Runtime execution providers to try, in order (`xnnpack`, `openvino`, `qnn`,
+    /// `coreml`, `webgpu`, ...). CPU is always the fallback; one this machine lacks is a
+    /// logged warning, not an error.
+    pub execution_providers: Vec<String>,
+    /// ONNX Runtime graph optimisation: `disable`, `basic`, `extended` or `all`.
+    pub graph_optimization: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -214,7 +250,24 @@ impl Default for VadConfig {
 
 impl Default for LlmConfig {
     fn default() -> Self {
-        LlmConfig { model: "smollm2-135m-instruct".into(), threads: 0, max_tokens: 96 }
+        LlmConfig {
+            model: "smollm2-135m-instruct".into(),
+            threads: 0,
+            max_tokens: 96,
+            max_sentences: 2,
+            answer_prompt: String::new(),
+            enabled: true,
+            intent_threshold: 0.7,
+            intent_examples: 4,
+            intent_list_catalog: false,
+            max_waiting: 4,
+            temperature: 0.0,
+            top_k: 40,
+            top_p: 0.9,
+            repetition_penalty: 1.0,
+            execution_providers: vec!["cpu".into()],
+            graph_optimization: "all".into(),
+        }
     }
 }
 
@@ -342,6 +395,27 @@ impl Config {
         }
         if self.dbus.handler_timeout_ms == 0 {
             return Err(bad("dbus.handler_timeout_ms", "0".into(), "expected at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.llm.intent_threshold) {
+            return Err(bad("llm.intent_threshold", self.llm.intent_threshold.to_string(), "expected a number from 0 to 1"));
+        }
+        if self.llm.intent_examples > 16 {
+            return Err(bad("llm.intent_examples", self.llm.intent_examples.to_string(), "expected 0 to 16"));
+        }
+        if self.llm.max_waiting == 0 {
+            return Err(bad("llm.max_waiting", "0".into(), "expected at least 1 (llm.enabled = false turns the model off)"));
+        }
+        if !(0.0..=5.0).contains(&self.llm.temperature) {
+            return Err(bad("llm.temperature", self.llm.temperature.to_string(), "expected 0 (greedy) to 5"));
+        }
+        if !(self.llm.top_p > 0.0 && self.llm.top_p <= 1.0) {
+            return Err(bad("llm.top_p", self.llm.top_p.to_string(), "expected a number above 0, at most 1"));
+        }
+        if !(self.llm.repetition_penalty > 0.0 && self.llm.repetition_penalty <= 10.0) {
+            return Err(bad("llm.repetition_penalty", self.llm.repetition_penalty.to_string(), "expected above 0, at most 10 (1 disables it)"));
+        }
+        if crate::llm::GraphOptimization::parse(&self.llm.graph_optimization).is_none() {
+            return Err(bad("llm.graph_optimization", self.llm.graph_optimization.clone(), "expected disable, basic, extended or all"));
         }
         if self.llm.max_tokens == 0 {
             return Err(bad("llm.max_tokens", "0".into(), "expected at least 1"));

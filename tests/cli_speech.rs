@@ -104,3 +104,38 @@ fn recognize_audio_transcribes_then_finds_the_intent() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("bad.wav"), "{}", text(&out));
 }
+
+/// espeak-ng's voice (another synthesiser than Piper, formant rather than neural) all the way
+/// to the intent: `skylark recognize --audio` hears each command and finds its intent and slots.
+#[test]
+fn espeak_commands_reach_their_intents() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, serde_json::Value)]);
+    let cases: [Case; 6] = [
+        ("set the temperature to twenty two degrees", "climate.set_temperature", &[("temperature", serde_json::json!(22))]),
+        ("open the driver window", "window.open", &[("window", serde_json::json!("driver"))]),
+        ("turn on the air conditioning", "climate.set_ac", &[("state", serde_json::json!("on"))]),
+        ("next song", "media.next", &[]),
+        ("what's the weather tomorrow", "weather.get", &[("date", serde_json::json!("tomorrow"))]),
+        ("call mom", "phone.call", &[("contact", serde_json::json!("mom"))]),
+    ];
+    for (i, (sentence, intent, slots)) in cases.iter().enumerate() {
+        let wav = tmp.path().join(format!("espeak-{i}.wav"));
+        // 140 words a minute, as the ASR tests: espeak's default 175 is hard for tiny.en.
+        let status = Command::new("espeak-ng")
+            .args(["-s", "140", "-w"])
+            .arg(&wav)
+            .arg(sentence)
+            .status()
+            .expect("espeak-ng must be installed (Debian package `espeak-ng`)");
+        assert!(status.success(), "espeak-ng failed for {sentence:?}");
+        let out = skylark(&["recognize", "--audio", wav.to_str().expect("utf8"), "--json"], None);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        assert_eq!(v["intent"], *intent, "{sentence:?}: {v}");
+        assert_eq!(v["source"], "grammar", "{sentence:?}: {v}");
+        for (k, want) in *slots {
+            assert_eq!(&v["slots"][k], want, "{sentence:?}: {v}");
+        }
+    }
+}

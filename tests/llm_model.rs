@@ -31,6 +31,7 @@ fn load() -> DecoderModel {
     let opts = LlmOptions {
         threads: 2,
         models_dir: models_dir(),
+        ..LlmOptions::default()
     };
     match DecoderModel::load(&model_dir(), &opts) {
         Ok(m) => m,
@@ -52,6 +53,7 @@ fn answers_capital_of_france_with_paris_and_streams_the_same_text() {
     let params = GenerationParams {
         max_tokens: 40,
         stop: vec![],
+        ..Default::default()
     };
     let cancel = AtomicBool::new(false);
     let mut chunks: Vec<String> = Vec::new();
@@ -79,6 +81,7 @@ fn stop_string_and_cancel_end_the_generation() {
     let params = GenerationParams {
         max_tokens: 40,
         stop: vec![" Paris".into()],
+        ..Default::default()
     };
     let g = model
         .generate(&[ChatMessage::user(QUESTION)], &params, &cancel, |_| {})
@@ -90,9 +93,26 @@ fn stop_string_and_cancel_end_the_generation() {
         g.text
     );
 
+    // A spoken answer stops after its first sentence when asked to, mid-generation.
+    let params = GenerationParams {
+        max_tokens: 96,
+        max_sentences: 1,
+        ..Default::default()
+    };
+    let mut streamed = String::new();
+    let g = model
+        .generate(&[ChatMessage::user("Tell me about the city of Paris.")], &params, &cancel, |c| streamed.push_str(c))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(g.finish, FinishReason::Sentences, "{g:?}");
+    assert_eq!(streamed, g.text);
+    let t = g.text.trim_end();
+    assert!(t.ends_with(['.', '!', '?']), "{t:?}");
+    assert_eq!(t.matches(". ").count(), 0, "more than one sentence: {t:?}");
+
     let params = GenerationParams {
         max_tokens: 3,
         stop: vec![],
+        ..Default::default()
     };
     let g = model
         .generate(&[ChatMessage::user(QUESTION)], &params, &cancel, |_| {})
@@ -198,6 +218,7 @@ fn missing_tokenizer_names_the_file_and_the_fix() {
         &LlmOptions {
             threads: 1,
             models_dir: models_dir(),
+            ..LlmOptions::default()
         },
     )
     .expect_err("loading without tokenizer.json must fail");
@@ -220,4 +241,43 @@ fn missing_tokenizer_names_the_file_and_the_fix() {
     let empty = tempfile::tempdir().expect("tempdir");
     let err = DecoderModel::load(empty.path(), &LlmOptions::default()).expect_err("no model");
     assert!(err.to_string().contains("model.onnx"), "{err}");
+}
+
+/// A long greedy generation gives the very tokens Python onnxruntime gives: the in-place KV
+/// cache (which the real model uses; the check at load chose it) is exact, including when
+/// the generation outgrows its first buffer (prompt + 128 positions) and it is regrown.
+#[test]
+fn long_greedy_generation_matches_python_token_for_token() {
+    let mut model = load();
+    assert_eq!(model.kv_mode(), skylark::llm::KvMode::Shared, "GroupQueryAttention shares its KV buffer");
+    let prompt = "Write a long story about a lighthouse keeper.";
+    let params = GenerationParams {
+        max_tokens: 200,
+        ..Default::default()
+    };
+    let cancel = AtomicBool::new(false);
+    let g = model
+        .generate(&[ChatMessage::user(prompt)], &params, &cancel, |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(g.token_ids.len() > 140, "too short to regrow the buffer: {}", g.token_ids.len());
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/convert/llm_reference.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .arg("--model")
+        .arg(model_dir())
+        .arg("--prompt")
+        .arg(prompt)
+        .args(["--generate", "200"])
+        .output()
+        .unwrap_or_else(|e| panic!("running llm_reference.py: {e}"));
+    assert!(out.status.success(), "llm_reference.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    let reference: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reference JSON");
+    let ids: Vec<u32> = reference["generated_ids"]
+        .as_array()
+        .expect("generated_ids")
+        .iter()
+        .map(|v| v.as_u64().expect("id") as u32)
+        .collect();
+    assert_eq!(g.token_ids, ids, "Rust: {:?}\nPython: {:?}", g.text, reference["answer"]);
 }

@@ -97,6 +97,7 @@ def main():
         "prompt": text,
         "answer": tok.decode(out, skip_special_tokens=True),
         "new_tokens": len(out),
+        "generated_ids": out,
         "decode_tokens_per_s": round(len(out) / dt, 2) if dt > 0 else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "threads": args.threads,

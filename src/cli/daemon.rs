@@ -16,6 +16,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
 
 pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     let config = ctx.config();
+    let models_dir = ctx.models_dir.clone();
     let bus = if system || config.dbus.bus == "system" {
         Bus::System
     } else {
@@ -38,6 +39,16 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         let engine = Engine::new(engine_config, recognizer, stages);
         tracing::info!(intents = engine.intents().len(), language = %engine.language(), "intent grammar loaded");
         let _wake_loop = start_wake_word(&engine, ctx, listener);
+        // The lite LLM loads off the reactor; until it is ready (or if it is missing) the
+        // grammar answers alone.
+        {
+            let (engine, config, models_dir) = (engine.clone(), config.clone(), models_dir.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Some(llm) = skylark::llm::load_configured(&config, &models_dir) {
+                    engine.set_llm(std::sync::Arc::new(llm), config.llm.max_waiting);
+                }
+            });
+        }
         let service = match Service::start(engine.clone(), bus, max_pending).await {
             Ok(s) => s,
             Err(e) => {

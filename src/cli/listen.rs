@@ -18,10 +18,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode> {
     let recognizer = super::recognize::configured_recognizer(config)?;
     let engine_config = EngineConfig::from_config(config).context("config")?;
     let (stages, listener) = super::daemon::speech_stages(ctx);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::runtime()?;
     let code = rt.block_on(async move {
         let engine = Engine::new(engine_config, recognizer, stages);
         let mut events = engine.subscribe();

@@ -1,6 +1,7 @@
 //! Subcommands: each translates arguments into library calls and prints results. stdout
 //! carries results (parsable where asked), stderr carries logs and errors.
 
+mod ask;
 mod daemon;
 mod listen;
 mod models;
@@ -50,11 +51,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Recognize(args) => recognize::run(&ctx, args),
         Command::Transcribe { file, lang } => speech::transcribe(&ctx, &file, lang.as_deref()),
         Command::Say { text, lang, out } => speech::say(&ctx, &text, lang.as_deref(), out.as_deref()),
-        Command::Ask { .. } => unavailable("ask", "whole turns"),
+        Command::Ask { text, lang, no_speak } => ask::run(&ctx, &text, lang.as_deref(), no_speak),
         Command::Listen => listen::run(&ctx),
         Command::Stats => unavailable("stats", "the daemon's statistics"),
         Command::Bench { .. } => unavailable("bench", "the built-in benchmarks"),
     }
+}
+
+/// The async runtime of an in-process subcommand (`ask`, `listen`).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// A subcommand of the contract whose capability this build does not have yet: say so and exit

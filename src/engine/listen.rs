@@ -9,7 +9,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use super::event::Event;
-use super::run::{finish, say, think, Outcome};
+use super::run::{finish, respond, until_cancelled, Outcome};
 use super::stages::{Audio, Stage};
 use super::turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnStatus};
 use super::Inner;
@@ -31,26 +31,24 @@ pub(super) async fn listen(
             let text = match hear(&inner, id, &cancel, &language, &mut timings).await {
                 Ok(Some(text)) => text,
                 Ok(None) => {
-                    return Outcome { status: TurnStatus::NoIntent, response: String::new(), intent: None }
+                    return Outcome {
+                        status: TurnStatus::NoIntent,
+                        response: String::new(),
+                        intent: None,
+                    }
                 }
                 Err(why) => {
                     tracing::error!("listening failed: {why}");
-                    return Outcome { status: TurnStatus::Failed, response: why, intent: None };
+                    return Outcome {
+                        status: TurnStatus::Failed,
+                        response: why,
+                        intent: None,
+                    };
                 }
             };
-            let outcome = think(&inner, id, &text, &language, &mut timings).await;
-            if !outcome.response.is_empty() {
-                inner.emit(Event::ResponseChunk { turn: id, text: outcome.response.clone() });
-                if speak {
-                    let _ = say(&inner, id, &cancel, &outcome.response, &language, &mut timings).await;
-                }
-            }
-            outcome
+            respond(&inner, id, &text, &language, &mut timings, &cancel, speak).await
         };
-        let outcome = tokio::select! {
-            o = body => o,
-            _ = cancel.cancelled() => Outcome { status: TurnStatus::Cancelled, response: String::new(), intent: None },
-        };
+        let outcome = until_cancelled(body, &cancel).await;
         finish(&inner, id, TurnKind::Listen, outcome, timings, t0);
     }
     .instrument(span)

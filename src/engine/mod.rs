@@ -13,6 +13,7 @@ mod error;
 mod event;
 mod handlers;
 mod listen;
+mod llm;
 mod options;
 mod run;
 mod stages;
@@ -26,6 +27,7 @@ pub use handlers::{
     DispatchError, DispatchFuture, HandlerAddress, HandlerCall, HandlerRegistry, HandlerReply,
     IntentDispatcher,
 };
+pub use llm::{LanguageModel, ModelIntent};
 pub use options::{AskOptions, EngineConfig, Recognition, RoutingMode};
 pub use stages::{Audio, Capture, Speaker, Stage, StageError, Stages, Transcriber};
 pub use turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
@@ -75,6 +77,8 @@ pub(crate) struct Inner {
     events: broadcast::Sender<Event>,
     shared: Mutex<Shared>,
     dispatcher: Mutex<Option<Arc<dyn IntentDispatcher>>>,
+    /// The lite LLM (intent fallback and answers), when loaded.
+    llm: Mutex<Option<llm::LlmStage>>,
     /// The speaker: one turn speaks at a time.
     speaker_lock: tokio::sync::Mutex<()>,
     /// Signalled when the last turn finishes (used by shutdown).
@@ -124,6 +128,7 @@ impl Engine {
                 events,
                 shared: Mutex::new(shared),
                 dispatcher: Mutex::new(None),
+                llm: Mutex::new(None),
                 speaker_lock: tokio::sync::Mutex::new(()),
                 idle: tokio::sync::Notify::new(),
                 speech_missing_logged: std::sync::atomic::AtomicBool::new(false),
@@ -140,6 +145,18 @@ impl Engine {
     /// How intents reach their handlers (the D-Bus service sets this at start).
     pub fn set_dispatcher(&self, dispatcher: Arc<dyn IntentDispatcher>) {
         *lock(&self.inner.dispatcher) = Some(dispatcher);
+    }
+
+    /// The language model used when the grammar has no match (the daemon sets it at start
+    /// if the model is installed; without it the grammar alone answers).
+    /// At most `max_waiting` requests wait for it at once (`llm.max_waiting`); past that a
+    /// request is answered without it.
+    pub fn set_llm(&self, llm: Arc<dyn LanguageModel>, max_waiting: usize) {
+        *lock(&self.inner.llm) = Some(llm::LlmStage::new(llm, max_waiting));
+    }
+
+    pub fn has_llm(&self) -> bool {
+        lock(&self.inner.llm).is_some()
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -256,6 +273,30 @@ impl Engine {
                 },
             },
         )
+    }
+
+    /// Text → intent with the hybrid order: the grammar first, then (when it has no match and
+    /// a language model is loaded) the LLM on a blocking thread. `source` says which answered.
+    pub async fn recognize_hybrid(
+        &self,
+        text: &str,
+        language: Option<&str>,
+    ) -> Result<Recognition, EngineError> {
+        let grammar = self.recognize(text, language)?;
+        if grammar.source != Source::None || text.trim().is_empty() {
+            return Ok(grammar);
+        }
+        let language = self.inner.resolve_language(language)?;
+        let cancel = Arc::new(CancelToken::new());
+        match llm::intent(&self.inner, text, &language, &cancel).await {
+            Some(m) => Ok(Recognition {
+                intent: m.intent,
+                slots: m.slots,
+                confidence: m.confidence,
+                source: Source::Llm,
+            }),
+            None => Ok(grammar),
+        }
     }
 
     /// Starts a whole turn on `text`. The work begins once `start` resolves — the D-Bus

@@ -38,21 +38,9 @@ pub(super) async fn ask(
         let body = async {
             start.await;
             timings.queued = Some(t0.elapsed());
-            let outcome = think(&inner, id, &text, &language, &mut timings).await;
-            if !outcome.response.is_empty() {
-                inner.emit(Event::ResponseChunk { turn: id, text: outcome.response.clone() });
-                if speak {
-                    // The answer was given in text already (ResponseChunk, TurnFinished); a failed
-                    // speech output is logged by `say` and does not change what the turn did.
-                    let _ = say(&inner, id, &cancel, &outcome.response, &language, &mut timings).await;
-                }
-            }
-            outcome
+            respond(&inner, id, &text, &language, &mut timings, &cancel, speak).await
         };
-        let outcome = tokio::select! {
-            o = body => o,
-            _ = cancel.cancelled() => Outcome { status: TurnStatus::Cancelled, response: String::new(), intent: None },
-        };
+        let outcome = until_cancelled(body, &cancel).await;
         finish(&inner, id, TurnKind::Ask, outcome, timings, t0);
     }
     .instrument(span)
@@ -74,49 +62,130 @@ pub(super) async fn speak(
         let body = async {
             start.await;
             timings.queued = Some(t0.elapsed());
-            inner.emit(Event::ResponseChunk { turn: id, text: text.clone() });
+            inner.emit(Event::ResponseChunk {
+                turn: id,
+                text: text.clone(),
+            });
             let spoken = say(&inner, id, &cancel, &text, &language, &mut timings).await;
-            let status = if spoken.is_ok() { TurnStatus::Ok } else { TurnStatus::Failed };
-            Outcome { status, response: text.clone(), intent: None }
+            let status = if spoken.is_ok() {
+                TurnStatus::Ok
+            } else {
+                TurnStatus::Failed
+            };
+            Outcome {
+                status,
+                response: text.clone(),
+                intent: None,
+            }
         };
-        let outcome = tokio::select! {
-            o = body => o,
-            _ = cancel.cancelled() => Outcome { status: TurnStatus::Cancelled, response: String::new(), intent: None },
-        };
+        let outcome = until_cancelled(body, &cancel).await;
         finish(&inner, id, TurnKind::Speak, outcome, timings, t0);
     }
     .instrument(span)
     .await
 }
 
-/// Recognise, dispatch to the handler (or take the catalog's default response).
+/// A turn's body raced against its cancellation. A body that returns *because* it was
+/// cancelled (a speaker stops and returns, a model stops between tokens) still makes the turn
+/// `cancelled`, whichever of the two the reactor saw first.
+pub(super) async fn until_cancelled(
+    body: impl Future<Output = Outcome>,
+    cancel: &CancelToken,
+) -> Outcome {
+    let finished = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => None,
+        o = body => Some(o),
+    };
+    match finished {
+        Some(o) if !cancel.is_cancelled() => o,
+        _ => Outcome {
+            status: TurnStatus::Cancelled,
+            response: String::new(),
+            intent: None,
+        },
+    }
+}
+
+/// What an `Ask` or listening turn does with its text: [`think`], then give the answer in text
+/// (`ResponseChunk`, unless the LLM streamed it already) and speak it when asked. A failed
+/// speech output is logged by `say` and does not change what the turn did: the answer was
+/// given in text already.
+pub(super) async fn respond(
+    inner: &Arc<Inner>,
+    id: TurnId,
+    text: &str,
+    language: &Language,
+    timings: &mut StageTimings,
+    cancel: &Arc<CancelToken>,
+    speak: bool,
+) -> Outcome {
+    let mut streamed = false;
+    let outcome = think(inner, id, text, language, timings, cancel, &mut streamed).await;
+    if !outcome.response.is_empty() {
+        if !streamed {
+            inner.emit(Event::ResponseChunk {
+                turn: id,
+                text: outcome.response.clone(),
+            });
+        }
+        if speak {
+            let _ = say(inner, id, cancel, &outcome.response, language, timings).await;
+        }
+    }
+    outcome
+}
+
+/// Recognise (grammar, then the LLM), dispatch to the handler (or take the catalog's default
+/// response); an open question gets the LLM's answer, streamed (`streamed` is set then).
 pub(super) async fn think(
     inner: &Arc<Inner>,
     id: TurnId,
     text: &str,
     language: &Language,
     timings: &mut StageTimings,
+    cancel: &Arc<CancelToken>,
+    streamed: &mut bool,
 ) -> Outcome {
     let t = Instant::now();
     let context = inner.shared().dialogue.clone();
     let found = inner.recognizer.recognize(text, language, &context);
-    timings.recognize = Some(t.elapsed());
-    let Some(m) = found else {
-        tracing::info!(text, "no intent");
-        return Outcome {
-            status: TurnStatus::NoIntent,
-            response: phrase(language, Phrase::NotUnderstood).into(),
-            intent: None,
-        };
+    let mut source = Source::Grammar;
+    let m = match found {
+        Some(m) => m,
+        None => match super::llm::intent(inner, text, language, cancel).await {
+            Some(m) => {
+                source = Source::Llm;
+                m
+            }
+            None => {
+                timings.recognize = Some(t.elapsed());
+                if let Some(answer) = super::llm::answer(inner, id, text, language, cancel).await {
+                    *streamed = true;
+                    return Outcome {
+                        status: TurnStatus::Ok,
+                        response: answer,
+                        intent: None,
+                    };
+                }
+                tracing::info!(text, "no intent");
+                return Outcome {
+                    status: TurnStatus::NoIntent,
+                    response: phrase(language, Phrase::NotUnderstood).into(),
+                    intent: None,
+                };
+            }
+        },
     };
-    tracing::info!(intent = %m.intent, confidence = m.confidence, "intent recognized");
+    timings.recognize = Some(t.elapsed());
+    tracing::info!(intent = %m.intent, confidence = m.confidence, source = source.as_str(), "intent recognized");
     inner.shared().dialogue.remember(&m);
     inner.emit(Event::IntentRecognized {
         turn: id,
         intent: m.intent.clone(),
         slots: m.slots.clone(),
         confidence: m.confidence,
-        source: Source::Grammar,
+        source,
     });
     let default_response = m.response.clone().unwrap_or_default();
     let handler = inner.shared().handlers.lookup(&m.intent).cloned();
@@ -135,7 +204,7 @@ pub(super) async fn think(
         text: text.to_string(),
         language: m.language.to_string(),
         confidence: m.confidence,
-        source: Source::Grammar.as_str(),
+        source: source.as_str(),
         metadata: m.metadata.clone(),
     };
     let t = Instant::now();

@@ -126,6 +126,11 @@ impl CancelToken {
         self.flag.load(Ordering::SeqCst)
     }
 
+    /// The raw flag, for blocking stages that poll it (the LLM checks it between tokens).
+    pub fn flag(&self) -> &AtomicBool {
+        &self.flag
+    }
+
     /// Resolves once [`CancelToken::cancel`] was called (at once if it already was).
     pub async fn cancelled(&self) {
         loop {

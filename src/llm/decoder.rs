@@ -4,11 +4,14 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ort::session::{Session, SessionInputValue};
-use ort::value::{DynValue, Outlet, Tensor};
+use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue};
+use ort::value::{Outlet, Tensor};
 use tokenizers::Tokenizer;
 
+use super::kv::{self, KvCache, KvMode, Rows};
 use super::layout::{self, DecoderLayout, ModelConfig, PortInfo};
+use super::sampling::Sampler;
+use super::stream::{repeats_itself, sentences_end};
 use super::{
     ChatMessage, ChatTemplate, FinishReason, Generation, GenerationParams, LlmError, LlmOptions,
     Result, TextStream,
@@ -33,6 +36,40 @@ pub struct DecoderModel {
     template: ChatTemplate,
     layout: DecoderLayout,
     stop_ids: Vec<u32>,
+    /// How the KV cache is carried between steps (see `kv.rs`), decided at load.
+    kv_mode: KvMode,
+    /// While the load-time KV probe runs (ONNX Runtime's errors are expected then).
+    probing: bool,
+    /// The KV cache of the last prompt, so the next prompt sharing its start (the same
+    /// system prompt) only runs its own tokens.
+    cache: Option<PrefixCache>,
+}
+
+/// Token ids of a prompt and a copy of the cache after them (`[heads, len, dim]` each).
+struct PrefixCache {
+    ids: Vec<u32>,
+    rows: Vec<Rows>,
+}
+
+/// Positions a shared cache is allocated with beyond its prompt (it doubles when full).
+const KV_HEADROOM: usize = 128;
+
+/// Shortest shared prompt start worth reusing from the cache.
+const MIN_REUSE: usize = 8;
+
+/// Where a generation is: its KV cache, which knows the next position.
+pub struct DecodeState {
+    kv: KvCache,
+}
+
+impl DecodeState {
+    /// Tokens in the cache (prompt + generated).
+    pub fn len(&self) -> usize {
+        self.kv.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.kv.len == 0
+    }
 }
 
 impl std::fmt::Debug for DecoderModel {
@@ -75,12 +112,15 @@ impl DecoderModel {
             path: model_path.clone(),
             source,
         };
-        let mut builder = Session::builder(env).map_err(onnx_err)?;
-        if opts.threads > 0 {
-            builder = builder
-                .with_intra_threads(opts.threads)
-                .map_err(|e| onnx_err(ort::Error::<()>::from(e)))?;
-        }
+        let builder = Session::builder(env).map_err(onnx_err)?;
+        let (mut builder, providers) = super::session::configure(
+            builder,
+            opts.threads,
+            opts.optimization,
+            &opts.execution_providers,
+            &model_path,
+        )
+        .map_err(onnx_err)?;
         let session = builder.commit_from_file(&model_path).map_err(onnx_err)?;
 
         let inputs = ports(session.inputs());
@@ -101,9 +141,10 @@ impl DecoderModel {
             kv_heads = layout.kv_heads,
             head_dim = layout.head_dim,
             position_ids = layout.has_position_ids,
+            providers = ?providers,
             "LLM loaded"
         );
-        Ok(Self {
+        let mut model = Self {
             model_path,
             tokenizer_path,
             session,
@@ -111,7 +152,66 @@ impl DecoderModel {
             template,
             layout,
             stop_ids,
+            kv_mode: KvMode::Grow,
+            probing: false,
+            cache: None,
+        };
+        model.kv_mode = model.choose_kv_mode();
+        tracing::info!(model = %model.model_path.display(), kv = ?model.kv_mode, "LLM KV cache");
+        Ok(model)
+    }
+
+    /// The shared (in-place) KV cache when this model computes exactly the same logits with
+    /// it as with the growing one (`kv::probe`), else growing.
+    fn choose_kv_mode(&mut self) -> KvMode {
+        let ids: Vec<u32> = match self.encode_text("Hello, how are you today?") {
+            Ok(ids) if ids.len() >= 4 => ids[..4].to_vec(),
+            _ => return KvMode::Grow,
+        };
+        kv::probe(|mode| {
+            // ONNX Runtime's errors are expected while the shared cache is tried.
+            self.probing = mode == KvMode::Shared;
+            let r = (|| {
+                let mut kv = self.new_cache(mode, 2)?;
+                let a = self.step(&ids[..3], &mut kv)?;
+                let b = self.step(&ids[3..], &mut kv)?;
+                Ok((a, b))
+            })();
+            self.probing = false;
+            r.map_err(|e: LlmError| e.to_string())
         })
+    }
+
+    /// How the KV cache is carried between steps.
+    pub fn kv_mode(&self) -> KvMode {
+        self.kv_mode
+    }
+
+    /// An empty cache for a generation of about `positions` tokens.
+    fn new_cache(&self, mode: KvMode, positions: usize) -> Result<KvCache> {
+        let l = &self.layout;
+        KvCache::empty(
+            l.past_names.len(),
+            l.kv_heads,
+            l.head_dim,
+            mode,
+            self.capacity_for(positions),
+        )
+        .map_err(|e| self.onnx(e))
+    }
+
+    /// Buffer length for `positions` tokens plus headroom, within the context window.
+    fn capacity_for(&self, positions: usize) -> usize {
+        let want = positions + KV_HEADROOM;
+        match self.layout.max_positions {
+            0 => want,
+            limit => want.min(limit).max(positions),
+        }
+    }
+
+    /// The `model.onnx` this decoder runs.
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
     }
 
     pub fn layout(&self) -> &DecoderLayout {
@@ -142,34 +242,152 @@ impl DecoderModel {
         Ok(enc.get_ids().to_vec())
     }
 
-    /// Logits at the last prompt position of the first step (for parity checks and for
-    /// constrained decoding built on top).
+    /// Logits at the last prompt position of the first step (for parity checks). Runs the
+    /// whole prompt, without the prefix cache.
     pub fn first_step_logits(&mut self, messages: &[ChatMessage]) -> Result<Vec<f32>> {
         let ids = self.encode_chat(messages)?;
-        self.check_prompt(ids.len())?;
-        let mut past = self.empty_past()?;
-        self.step(&ids, 0, &mut past)
+        let ids = self.fit_prompt(ids, 1);
+        let mut kv = self.new_cache(self.kv_mode, ids.len())?;
+        self.step(&ids, &mut kv)
     }
 
-    /// Greedy generation. `on_text` receives the answer in order, in chunks that never split
-    /// a character nor contain (part of) a stop string. `cancel` is polled before every step;
-    /// a raised flag ends the generation with [`FinishReason::Cancelled`], not an error.
+    /// Token ids of `text` as plain text (no special tokens added).
+    pub fn encode_text(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| LlmError::Tokenizer {
+                path: self.tokenizer_path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The tokenizer (for building per-token tables such as constrained-decoding masks).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Vocabulary size as the model's logits see it (0 before the first step is unknown; the
+    /// tokenizer's size with added tokens otherwise).
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// Keep a prompt inside the context window, leaving room for `reserve` new tokens. A prompt
+    /// that does not fit loses its *start* (the most recent words matter most for an answer),
+    /// with a warning — never an error.
+    pub fn fit_prompt(&self, ids: Vec<u32>, reserve: usize) -> Vec<u32> {
+        let limit = self.layout.max_positions;
+        if limit == 0 {
+            return ids;
+        }
+        let keep = limit
+            .saturating_sub(reserve.clamp(1, limit / 2).max(1))
+            .max(1);
+        if ids.len() <= keep {
+            return ids;
+        }
+        tracing::warn!(
+            model = %self.model_path.display(),
+            prompt_tokens = ids.len(),
+            context = limit,
+            kept = keep,
+            "the prompt is longer than the model's context window; its start was cut off"
+        );
+        ids[ids.len() - keep..].to_vec()
+    }
+
+    /// Run a prompt; return the logits of its last token and the state to continue from. The
+    /// longest start it shares with the previous prompt is taken from the prefix cache.
+    pub fn prefill(&mut self, ids: &[u32]) -> Result<(Vec<f32>, DecodeState)> {
+        if ids.is_empty() {
+            return Err(self.bad_output("empty prompt"));
+        }
+        let reuse = match &self.cache {
+            Some(c) => {
+                let common = c.ids.iter().zip(ids).take_while(|(a, b)| a == b).count();
+                // The last prompt token must run to give logits.
+                let common = common.min(ids.len() - 1);
+                if common >= MIN_REUSE {
+                    common
+                } else {
+                    0
+                }
+            }
+            None => 0,
+        };
+        let mut kv = match (&self.cache, reuse) {
+            (Some(c), n) if n > 0 => {
+                let l = &self.layout;
+                KvCache::from_rows(
+                    &c.rows,
+                    n,
+                    l.kv_heads,
+                    l.head_dim,
+                    self.kv_mode,
+                    self.capacity_for(ids.len()),
+                )
+                .map_err(|e| self.onnx(e))?
+            }
+            _ => self.new_cache(self.kv_mode, ids.len())?,
+        };
+        let logits = self.step(&ids[reuse..], &mut kv)?;
+        self.cache = kv.rows().map(|rows| PrefixCache {
+            ids: ids.to_vec(),
+            rows,
+        });
+        Ok((logits, DecodeState { kv }))
+    }
+
+    /// Feed `ids` (one sampled token, or several forced ones) after `state`; logits of the last.
+    pub fn advance(&mut self, state: &mut DecodeState, ids: &[u32]) -> Result<Vec<f32>> {
+        if ids.is_empty() {
+            return Err(self.bad_output("nothing to advance by"));
+        }
+        self.step(ids, &mut state.kv)
+    }
+
+    /// Room left in the context window after `state` (usize::MAX when unknown).
+    pub fn room(&self, state: &DecodeState) -> usize {
+        match self.layout.max_positions {
+            0 => usize::MAX,
+            limit => limit.saturating_sub(state.kv.len),
+        }
+    }
+
+    /// Generation with the sampling of `params` (greedy by default). `on_text` receives the
+    /// answer in order, in chunks that never split a character nor contain (part of) a stop
+    /// string. `cancel` is polled before every model step, so a raised flag stops the
+    /// generation within one token with [`FinishReason::Cancelled`], not an error.
     pub fn generate(
         &mut self,
         messages: &[ChatMessage],
         params: &GenerationParams,
         cancel: &AtomicBool,
-        mut on_text: impl FnMut(&str),
+        on_text: impl FnMut(&str),
     ) -> Result<Generation> {
         let prompt = self.encode_chat(messages)?;
-        self.check_prompt(prompt.len())?;
+        self.generate_from_ids(prompt, params, cancel, on_text)
+    }
+
+    /// [`DecoderModel::generate`] on an already tokenized prompt (benchmarks, raw prompts).
+    pub fn generate_from_ids(
+        &mut self,
+        prompt: Vec<u32>,
+        params: &GenerationParams,
+        cancel: &AtomicBool,
+        mut on_text: impl FnMut(&str),
+    ) -> Result<Generation> {
+        let prompt = self.fit_prompt(prompt, params.max_tokens);
         let mut budget = params.max_tokens;
         if self.layout.max_positions > 0 {
-            budget = budget.min(self.layout.max_positions - prompt.len());
+            budget = budget.min(self.layout.max_positions.saturating_sub(prompt.len()));
         }
         let span = tracing::info_span!("llm_generate", prompt_tokens = prompt.len(), budget);
         let _guard = span.enter();
 
+        let mut sampler = Sampler::new(params.sampling.clone());
         let mut stream = TextStream::new(&params.stop);
         let mut generated: Vec<u32> = Vec::new();
         let mut full = String::new();
@@ -177,21 +395,28 @@ impl DecoderModel {
         if cancel.load(Ordering::Relaxed) {
             finish = FinishReason::Cancelled;
         } else if budget > 0 {
-            let mut past = self.empty_past()?;
-            let mut logits = self.step(&prompt, 0, &mut past)?;
-            let mut pos = prompt.len();
+            let (mut logits, mut state) = self.prefill(&prompt)?;
+            let mut seen: Vec<u32> = prompt.clone();
             loop {
                 if cancel.load(Ordering::Relaxed) {
                     finish = FinishReason::Cancelled;
                     break;
                 }
-                let next = argmax(&logits).ok_or_else(|| self.bad_output("empty logits"))?;
+                sampler.penalize(&mut logits, &seen);
+                let next = sampler
+                    .pick(&logits)
+                    .ok_or_else(|| self.bad_output("the logits are all NaN (a damaged model?)"))?;
                 if self.stop_ids.contains(&next) {
                     finish = FinishReason::EndOfTurn;
                     break;
                 }
                 generated.push(next);
+                seen.push(next);
                 full = self.decode(&generated)?;
+                let enough = sentences_end(&full, params.max_sentences);
+                if let Some(end) = enough {
+                    full.truncate(end);
+                }
                 let (chunk, stopped) = stream.update(&full);
                 if !chunk.is_empty() {
                     on_text(&chunk);
@@ -200,11 +425,23 @@ impl DecoderModel {
                     finish = FinishReason::StopString;
                     break;
                 }
+                if enough.is_some() {
+                    finish = FinishReason::Sentences;
+                    break;
+                }
+                if repeats_itself(&generated) {
+                    tracing::debug!("the model repeats one token; answer cut");
+                    finish = FinishReason::Repetition;
+                    break;
+                }
                 if generated.len() >= budget {
                     break;
                 }
-                logits = self.step(&[next], pos, &mut past)?;
-                pos += 1;
+                if cancel.load(Ordering::Relaxed) {
+                    finish = FinishReason::Cancelled;
+                    break;
+                }
+                logits = self.advance(&mut state, &[next])?;
             }
         }
         let rest = stream.finish(&full);
@@ -221,19 +458,8 @@ impl DecoderModel {
         })
     }
 
-    fn check_prompt(&self, tokens: usize) -> Result<()> {
-        let limit = self.layout.max_positions;
-        if limit > 0 && tokens >= limit {
-            return Err(LlmError::PromptTooLong {
-                path: self.model_path.clone(),
-                tokens,
-                limit,
-            });
-        }
-        Ok(())
-    }
-
-    fn decode(&self, ids: &[u32]) -> Result<String> {
+    /// Text of `ids` (special tokens dropped).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.tokenizer
             .decode(ids, true)
             .map_err(|e| LlmError::Tokenizer {
@@ -256,26 +482,19 @@ impl DecoderModel {
         }
     }
 
-    /// A zero-length cache: `[1, kv_heads, 0, head_dim]` per past input.
-    fn empty_past(&self) -> Result<Vec<DynValue>> {
-        let shape = [1usize, self.layout.kv_heads, 0, self.layout.head_dim];
-        (0..self.layout.past_names.len())
-            .map(|_| {
-                Tensor::<f32>::from_array((shape, Vec::<f32>::new()))
-                    .map(|t| t.into_dyn())
-                    .map_err(|e| self.onnx(e))
-            })
-            .collect()
-    }
-
-    /// Run the model on `ids` placed after `past_len` cached tokens. The cache values move
-    /// into the run and the `present.*` outputs move back into `past`: no tensor is copied.
-    /// Returns the logits of the last position.
-    fn step(&mut self, ids: &[u32], past_len: usize, past: &mut Vec<DynValue>) -> Result<Vec<f32>> {
+    /// Run the model on `ids` placed after the `kv.len` cached tokens; `kv` then holds them
+    /// too. Growing: the cache values move into the run and the `present.*` outputs move back
+    /// into `kv` (nothing copied on our side). Shared: the buffers are the preallocated
+    /// present outputs and a view of each the past input. Returns the logits of the last
+    /// position.
+    fn step(&mut self, ids: &[u32], kv: &mut KvCache) -> Result<Vec<f32>> {
         let s = ids.len();
+        let past_len = kv.len;
         let total = past_len + s;
+        kv.reserve(total, self.layout.max_positions)
+            .map_err(|e| self.onnx(e))?;
         let mut inputs: Vec<(Cow<'static, str>, SessionInputValue<'static>)> =
-            Vec::with_capacity(3 + past.len());
+            Vec::with_capacity(3 + kv.values.len());
         let ids64: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
         let t = Tensor::from_array(([1usize, s], ids64)).map_err(|e| self.onnx(e))?;
         inputs.push(("input_ids".into(), t.into()));
@@ -289,18 +508,42 @@ impl DecoderModel {
             let t = Tensor::from_array(([1usize, s], pos)).map_err(|e| self.onnx(e))?;
             inputs.push(("position_ids".into(), t.into()));
         }
-        if past.len() != self.layout.past_names.len() {
+        if kv.values.len() != self.layout.past_names.len() {
             return Err(self.bad_output("KV cache lost after a failed step"));
         }
-        for (name, value) in self.layout.past_names.iter().zip(past.drain(..)) {
-            inputs.push((Cow::Owned(name.clone()), value.into()));
+        let mut selector = OutputSelector::default();
+        if kv.capacity.is_some() {
+            let views = kv.input_views().map_err(|e| self.onnx(e))?;
+            for (name, view) in self.layout.past_names.iter().zip(views) {
+                inputs.push((Cow::Owned(name.clone()), view.into()));
+            }
+            for (name, value) in self.layout.present_names.iter().zip(kv.values.drain(..)) {
+                selector = selector.preallocate(name.clone(), value);
+            }
+        } else {
+            for (name, value) in self.layout.past_names.iter().zip(kv.values.drain(..)) {
+                inputs.push((Cow::Owned(name.clone()), value.into()));
+            }
+        }
+        let mut options = RunOptions::new()
+            .map_err(|e| self.onnx(e))?
+            .with_outputs(selector);
+        if self.probing {
+            // The load-time probe of the shared cache fails on most attention kinds: that is
+            // an answer, not an error for ONNX Runtime's log.
+            options
+                .set_log_level(ort::logging::LogLevel::Fatal)
+                .map_err(|e| self.onnx(e))?;
         }
 
         let model_path = self.model_path.clone();
-        let mut outputs = self.session.run(inputs).map_err(|source| LlmError::Onnx {
-            path: model_path.clone(),
-            source,
-        })?;
+        let mut outputs = self
+            .session
+            .run_with_options(inputs, &options)
+            .map_err(|source| LlmError::Onnx {
+                path: model_path.clone(),
+                source,
+            })?;
         let bad = |reason: String| LlmError::BadOutput {
             path: model_path.clone(),
             reason,
@@ -327,8 +570,9 @@ impl DecoderModel {
             let value = outputs
                 .remove(name)
                 .ok_or_else(|| bad(format!("no `{name}` output")))?;
-            past.push(value);
+            kv.values.push(value);
         }
+        kv.len = total;
         Ok(logits)
     }
 }
@@ -346,30 +590,4 @@ fn ports(outlets: &[Outlet]) -> Vec<PortInfo> {
                 .unwrap_or_default(),
         })
         .collect()
-}
-
-/// Index of the largest logit (the first on ties; NaN never wins).
-fn argmax(logits: &[f32]) -> Option<u32> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, &v) in logits.iter().enumerate() {
-        if v.is_nan() {
-            continue;
-        }
-        if best.is_none_or(|(_, b)| v > b) {
-            best = Some((i, v));
-        }
-    }
-    best.and_then(|(i, _)| u32::try_from(i).ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::argmax;
-
-    #[test]
-    fn argmax_picks_first_maximum_and_skips_nan() {
-        assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), Some(1));
-        assert_eq!(argmax(&[f32::NAN, 0.5, f32::NAN]), Some(1));
-        assert_eq!(argmax(&[]), None);
-    }
 }

@@ -11,15 +11,26 @@
 //! it with the cancel flag.
 
 mod chat;
+mod constrain;
 mod decoder;
+pub mod intent;
+mod kv;
 mod layout;
+pub mod sampling;
+mod session;
+mod stage;
 mod stream;
 
 use std::path::PathBuf;
 
 pub use chat::ChatTemplate;
-pub use decoder::DecoderModel;
+pub use decoder::{DecodeState, DecoderModel};
+pub use kv::KvMode;
+pub use intent::{IntentEngine, IntentOptions, LlmIntent};
 pub use layout::{DecoderLayout, KvElement};
+pub use sampling::SamplingParams;
+pub use session::{available_providers, GraphOptimization};
+pub use stage::{load_configured, LiteLlm, LiteLlmSettings};
 pub use stream::TextStream;
 
 /// Where the default lite model lives, relative to the models directory.
@@ -58,6 +69,11 @@ pub struct LlmOptions {
     pub threads: usize,
     /// Where the ONNX Runtime library is found (see [`crate::onnx::init`]).
     pub models_dir: PathBuf,
+    /// ONNX Runtime graph optimisation level.
+    pub optimization: GraphOptimization,
+    /// Execution providers to try in order (`xnnpack`, `openvino`, `qnn`, ...; `cpu` ends the
+    /// list). CPU is always the fallback; an unavailable provider is a warning.
+    pub execution_providers: Vec<String>,
 }
 
 impl Default for LlmOptions {
@@ -65,17 +81,24 @@ impl Default for LlmOptions {
         Self {
             threads: 0,
             models_dir: crate::models::default_models_dir(),
+            optimization: GraphOptimization::All,
+            execution_providers: vec!["cpu".into()],
         }
     }
 }
 
-/// What one generation may do. Decoding is greedy for now.
+/// What one generation may do.
 #[derive(Debug, Clone)]
 pub struct GenerationParams {
     /// Upper bound on new tokens (also bounded by the model's context length).
     pub max_tokens: usize,
     /// Text that ends the answer; it is not part of the returned text.
     pub stop: Vec<String>,
+    /// How tokens are picked (greedy by default).
+    pub sampling: SamplingParams,
+    /// End the answer after this many sentences (0: no limit). A spoken answer of one or two
+    /// sentences is what a driver can listen to; small models ramble on.
+    pub max_sentences: usize,
 }
 
 impl Default for GenerationParams {
@@ -83,6 +106,8 @@ impl Default for GenerationParams {
         Self {
             max_tokens: 256,
             stop: Vec::new(),
+            sampling: SamplingParams::default(),
+            max_sentences: 0,
         }
     }
 }
@@ -98,6 +123,10 @@ pub enum FinishReason {
     Length,
     /// The cancel flag was raised (barge-in, `Cancel`, shutdown).
     Cancelled,
+    /// [`GenerationParams::max_sentences`] sentences were said.
+    Sentences,
+    /// The model repeated one token over and over; the answer was cut.
+    Repetition,
 }
 
 /// The outcome of [`DecoderModel::generate`].

@@ -90,6 +90,41 @@ impl TextStream {
     }
 }
 
+/// Where the answer's `max` th sentence ends (a `.`, `!` or `?` before a space or the end,
+/// or a Chinese `。！？`), if it has that many; `max == 0` never ends.
+pub(super) fn sentences_end(text: &str, max: usize) -> Option<usize> {
+    if max == 0 {
+        return None;
+    }
+    let mut count = 0;
+    let mut chars = text.char_indices().peekable();
+    let mut prev = ' ';
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        let ends = match c {
+            '。' | '！' | '？' => true,
+            // "22.5" is no sentence end, even while the "5" has not come yet.
+            '.' => next.map_or(!prev.is_ascii_digit(), char::is_whitespace),
+            '!' | '?' => next.is_none_or(char::is_whitespace),
+            _ => false,
+        };
+        if ends && text[..i].trim().chars().any(char::is_alphanumeric) {
+            count += 1;
+            if count == max {
+                return Some(i + c.len_utf8());
+            }
+        }
+        prev = c;
+    }
+    None
+}
+
+/// The same token eight times in a row: a small model stuck in a loop ("；；；；").
+pub(super) fn repeats_itself(ids: &[u32]) -> bool {
+    const RUN: usize = 8;
+    ids.len() >= RUN && ids[ids.len() - RUN..].windows(2).all(|w| w[0] == w[1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +172,32 @@ mod tests {
         }
         out.push_str(&s.finish(full));
         assert_eq!(out, full);
+    }
+}
+
+#[cfg(test)]
+mod sentence_tests {
+    use super::{repeats_itself, sentences_end};
+
+    #[test]
+    fn sentences_end_after_the_nth_terminator() {
+        assert_eq!(sentences_end("Paris. It is big. Yes", 2), Some(17));
+        assert_eq!(sentences_end("Paris. It is big", 2), None);
+        assert_eq!(sentences_end("It is 22.5 degrees. Warm", 1), Some(19));
+        assert_eq!(sentences_end("It is 22.", 1), None, "a number may go on");
+        assert_eq!(sentences_end("巴黎。很大！", 2), Some("巴黎。很大！".len()));
+        assert_eq!(
+            sentences_end("... Hello.", 1),
+            Some(10),
+            "leading dots are no sentence"
+        );
+        assert_eq!(sentences_end("Anything. At all.", 0), None);
+    }
+
+    #[test]
+    fn a_token_repeated_eight_times_is_a_loop() {
+        assert!(repeats_itself(&[1, 7, 7, 7, 7, 7, 7, 7, 7]));
+        assert!(!repeats_itself(&[7, 7, 7, 7, 7, 7, 7]));
+        assert!(!repeats_itself(&[7, 7, 7, 7, 8, 7, 7, 7, 7]));
     }
 }

@@ -441,3 +441,42 @@ mod tests {
         assert_eq!(got, vec![(20.0, 1), (22.0, 2)]);
     }
 }
+
+/// The numbers said or written in a sentence of `language`, in order: at each position the
+/// longest reading ("twenty two" is 22, not 20 and 2; 二十二 is 22). The LLM's number slots
+/// may only take one of these, as a grammar's range slot only takes what was said.
+pub fn numbers_in(text: &str, language: &super::Language) -> Vec<f64> {
+    let split_letters = language.primary() == "zh";
+    let words = NumberWords::for_language(language.primary());
+    let tokens: Vec<String> = super::normalize::normalize(text, split_letters)
+        .tokens
+        .into_iter()
+        .map(|t| t.text)
+        .collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        match parse_prefixes(&tokens[i..], words).last() {
+            Some(&(v, used)) if used > 0 => {
+                out.push(v);
+                i += used;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod numbers_in_tests {
+    use super::numbers_in;
+    use crate::nlu::Language;
+
+    #[test]
+    fn longest_readings_in_order() {
+        assert_eq!(numbers_in("warm the driver side to twenty two, fan 3", &Language::english()), vec![22.0, 3.0]);
+        assert_eq!(numbers_in("把车内保持在二十度，风量三档", &Language::mandarin()), vec![20.0, 3.0]);
+        assert_eq!(numbers_in("set it to 21.5", &Language::english()), vec![21.5]);
+        assert!(numbers_in("it's chilly, bump the heat", &Language::english()).is_empty());
+    }
+}

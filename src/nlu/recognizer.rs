@@ -9,7 +9,9 @@ use super::matcher::{self, Filled, Input, TemplateMatch};
 use super::normalize::{normalize, remove_punctuation, Normalized};
 use super::{DialogueContext, IntentMatch, SlotValue};
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use super::schema::IntentCatalog;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Sentences longer than this (in tokens) are not commands; they get no match at once.
 const MAX_SENTENCE_TOKENS: usize = 64;
@@ -21,6 +23,10 @@ const MAX_SENTENCE_BYTES: usize = 2048;
 pub struct Recognizer {
     languages: Vec<(Language, RwLock<CompiledLanguage>)>,
     intents: Vec<String>,
+    /// Bumped by every `set_list`, so cached views of the grammar know they are stale.
+    generation: AtomicU64,
+    /// Per language: the generation it was built at and the LLM's view of the catalog.
+    pub(super) catalogs: Mutex<Vec<(Language, u64, Arc<IntentCatalog>)>>,
 }
 
 impl std::fmt::Debug for Recognizer {
@@ -53,7 +59,17 @@ impl Recognizer {
         for (lang, g) in grammar.languages {
             languages.push((lang, RwLock::new(CompiledLanguage::compile(g)?)));
         }
-        Ok(Recognizer { languages, intents })
+        Ok(Recognizer {
+            languages,
+            intents,
+            generation: AtomicU64::new(0),
+            catalogs: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// How many times a list was replaced since the grammar was compiled.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn languages(&self) -> Vec<Language> {
@@ -70,7 +86,7 @@ impl Recognizer {
         self.find(language).is_some()
     }
 
-    fn find(&self, language: &Language) -> Option<&RwLock<CompiledLanguage>> {
+    pub(super) fn find(&self, language: &Language) -> Option<&RwLock<CompiledLanguage>> {
         self.languages
             .iter()
             .find(|(l, _)| l == language)
@@ -111,6 +127,7 @@ impl Recognizer {
                 }
             }
         }
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The best intent for `text`, or `None` when no template covers the whole sentence.
@@ -434,7 +451,7 @@ fn resolve_follow_up(m: &mut IntentMatch, ctx: &DialogueContext) {
 
 /// Fills `{{ slots.x }}` (value) and `{{ spoken.x }}` (words said) in a response; filters
 /// after `|` are ignored and unknown names render empty.
-fn render(template: &str, m: &IntentMatch) -> String {
+pub(super) fn render(template: &str, m: &IntentMatch) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(open) = rest.find("{{") {

@@ -1,0 +1,149 @@
+//! The lite LLM as the engine's language-model stage: one loaded model behind a lock (turns
+//! take turns on it), the intent fallback and spoken answers with the config's settings.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use super::intent::{answer_messages, IntentEngine, IntentOptions};
+use super::{DecoderModel, GenerationParams, LlmOptions, Result, SamplingParams};
+use crate::engine::{CancelToken, LanguageModel, ModelIntent, StageError};
+use crate::nlu::{IntentCatalog, Language};
+
+/// What the config decides about the LLM's two jobs.
+#[derive(Debug, Clone)]
+pub struct LiteLlmSettings {
+    pub intent: IntentOptions,
+    pub answer: GenerationParams,
+    /// System prompt of answers ("": the model's own default).
+    pub answer_prompt: String,
+}
+
+impl LiteLlmSettings {
+    pub fn from_config(c: &crate::config::LlmConfig) -> Self {
+        Self {
+            intent: IntentOptions {
+                threshold: c.intent_threshold,
+                examples: c.intent_examples,
+                list_intents: c.intent_list_catalog,
+                ..IntentOptions::default()
+            },
+            answer: GenerationParams {
+                max_tokens: c.max_tokens,
+                stop: vec!["\n\n".into()],
+                max_sentences: c.max_sentences,
+                sampling: SamplingParams {
+                    temperature: c.temperature,
+                    top_k: c.top_k,
+                    top_p: c.top_p,
+                    repetition_penalty: c.repetition_penalty,
+                    ..SamplingParams::default()
+                },
+            },
+            answer_prompt: c.answer_prompt.clone(),
+        }
+    }
+}
+
+pub struct LiteLlm {
+    model: Mutex<DecoderModel>,
+    intents: IntentEngine,
+    settings: LiteLlmSettings,
+}
+
+impl LiteLlm {
+    /// Load the model in `dir` and build its constrained-decoding tables.
+    pub fn load(dir: &Path, opts: &LlmOptions, settings: LiteLlmSettings) -> Result<Self> {
+        let model = DecoderModel::load(dir, opts)?;
+        let intents = IntentEngine::new(&model);
+        Ok(Self {
+            model: Mutex::new(model),
+            intents,
+            settings,
+        })
+    }
+
+    fn model(&self) -> std::sync::MutexGuard<'_, DecoderModel> {
+        match self.model.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+impl LanguageModel for LiteLlm {
+    fn intent(
+        &self,
+        text: &str,
+        catalog: &IntentCatalog,
+        cancel: &CancelToken,
+    ) -> std::result::Result<Option<ModelIntent>, StageError> {
+        let mut model = self.model();
+        let r = self
+            .intents
+            .recognize(
+                &mut model,
+                text,
+                catalog,
+                &self.settings.intent,
+                cancel.flag(),
+            )
+            .map_err(|e| StageError(e.to_string()))?;
+        tracing::info!(named = %r.named, confidence = r.confidence, json = %r.json, "LLM intent");
+        Ok((!r.intent.is_empty()).then_some(ModelIntent {
+            intent: r.intent,
+            slots: r.slots,
+            confidence: r.confidence,
+        }))
+    }
+
+    fn answer(
+        &self,
+        question: &str,
+        _language: &Language,
+        cancel: &CancelToken,
+        on_chunk: &mut dyn FnMut(&str),
+    ) -> std::result::Result<String, StageError> {
+        let mut model = self.model();
+        let g = model
+            .generate(
+                &answer_messages(question, &self.settings.answer_prompt),
+                &self.settings.answer,
+                cancel.flag(),
+                |c| on_chunk(c),
+            )
+            .map_err(|e| StageError(e.to_string()))?;
+        Ok(g.text.trim().to_string())
+    }
+}
+
+/// The LLM the config asks for, loaded from `models_dir/llm/<llm.model>`; `None` (logged
+/// once, with the fix) when disabled, missing or broken — the grammar then answers alone.
+pub fn load_configured(config: &crate::config::Config, models_dir: &Path) -> Option<LiteLlm> {
+    let c = &config.llm;
+    if !c.enabled {
+        tracing::info!("the lite LLM is disabled (llm.enabled = false); the grammar answers alone");
+        return None;
+    }
+    let dir = models_dir.join("llm").join(&c.model);
+    let opts = LlmOptions {
+        threads: if c.threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get().min(4))
+        } else {
+            c.threads
+        },
+        models_dir: models_dir.to_path_buf(),
+        optimization: super::GraphOptimization::parse(&c.graph_optimization).unwrap_or_default(),
+        execution_providers: c.execution_providers.clone(),
+    };
+    let t = std::time::Instant::now();
+    match LiteLlm::load(&dir, &opts, LiteLlmSettings::from_config(c)) {
+        Ok(l) => {
+            tracing::info!(model = %dir.display(), elapsed = ?t.elapsed(), "lite LLM ready (intent fallback and answers)");
+            Some(l)
+        }
+        Err(e) => {
+            tracing::warn!("the lite LLM is not available, the grammar answers alone: {e}");
+            None
+        }
+    }
+}
