@@ -95,11 +95,11 @@ fn walk(
                 out.push(words.get(id).copied()?.to_string());
                 pc += 1;
             }
-            Inst::Split(a, b) => pc = if rng.below(2) == 0 { *a } else { *b },
-            Inst::Jmp(t) => pc = *t,
+            Inst::Split(a, b) => pc = (if rng.below(2) == 0 { *a } else { *b }) as usize,
+            Inst::Jmp(t) => pc = *t as usize,
             Inst::Slot { list, slot } => {
-                let name = slot_names.get(*slot)?;
-                let (text, value) = match c.lists.get(*list)? {
+                let name = slot_names.get(*slot as usize)?;
+                let (text, value) = match c.lists.get(*list as usize)? {
                     CompiledList::Values { values, .. } => {
                         let v = values.get(rng.below(values.len()))?;
                         let spoken = v.spoken.get(rng.below(v.spoken.len()))?;
@@ -150,7 +150,7 @@ pub(crate) fn samples_of(c: &CompiledLanguage) -> Vec<Sample> {
                 break;
             }
             let Some((words_said, mut slots)) =
-                walk(c, &words, &t.program, &t.slot_names, &mut rng)
+                walk(c, &words, c.program(t), &c.slot_names, &mut rng)
             else {
                 continue;
             };

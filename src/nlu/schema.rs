@@ -153,10 +153,10 @@ fn sample(
                 out.push(words.get(id).copied().unwrap_or("").to_string());
                 pc += 1;
             }
-            Inst::Split(a, _) => pc = *a,
-            Inst::Jmp(t) => pc = *t,
+            Inst::Split(a, _) => pc = *a as usize,
+            Inst::Jmp(t) => pc = *t as usize,
             Inst::Slot { list, slot } => {
-                let v = match c.lists.get(*list) {
+                let v = match c.lists.get(*list as usize) {
                     Some(CompiledList::Values { values, .. }) => values
                         .first()
                         .and_then(|v| v.spoken.first().cloned())
@@ -164,7 +164,12 @@ fn sample(
                     Some(CompiledList::Range(r)) => {
                         SlotValue::number((r.from + r.to) / 2.0).to_string()
                     }
-                    _ => format!("<{}>", slot_names.get(*slot).map_or("text", String::as_str)),
+                    _ => format!(
+                        "<{}>",
+                        slot_names
+                            .get(*slot as usize)
+                            .map_or("text", String::as_str)
+                    ),
                 };
                 out.push(v);
                 pc += 1;
@@ -185,7 +190,7 @@ fn schema_of(c: &CompiledLanguage, intents: &[String]) -> Vec<IntentSchema> {
         // One example per block (blocks are the intent's different meanings), up to EXAMPLES.
         let ex = examples.entry(intent).or_default();
         if ex.len() < EXAMPLES && last_block.get(intent) != Some(&t.block) {
-            let s = sample(c, &words, &t.program, &t.slot_names);
+            let s = sample(c, &words, c.program(t), &c.slot_names);
             if !s.is_empty() && !ex.contains(&s) {
                 ex.push(s);
                 last_block.insert(intent, t.block);
@@ -196,9 +201,11 @@ fn schema_of(c: &CompiledLanguage, intents: &[String]) -> Vec<IntentSchema> {
     for t in &c.templates {
         let block = &c.blocks[t.block];
         let slots = acc.entry(block.intent.as_str()).or_default();
-        for inst in &t.program {
-            if let Inst::Slot { list, slot } = inst {
-                if let (Some(name), Some(l)) = (t.slot_names.get(*slot), c.lists.get(*list)) {
+        for inst in c.program(t) {
+            if let Inst::Slot { list, slot } = *inst {
+                if let (Some(name), Some(l)) =
+                    (c.slot_names.get(slot as usize), c.lists.get(list as usize))
+                {
                     slots.entry(name.clone()).or_default().add_list(l);
                 }
             }
