@@ -16,6 +16,7 @@ from pathlib import Path
 
 import hassil
 from hassil import Intents, recognize_best
+from hassil.intents import TextSlotList
 from importlib.metadata import version
 
 
@@ -42,7 +43,14 @@ def main():
     ap.add_argument("--sentences", required=True, help="a JSON array of sentences")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--load-rounds", type=int, default=3)
+    ap.add_argument("--list", action="append", default=[],
+                    help="NAME=FILE.json: a dynamic slot list of [spoken, value] pairs (contacts)")
     args = ap.parse_args()
+    slot_lists = {}
+    for spec in args.list:
+        name, path = spec.split("=", 1)
+        pairs = json.loads(Path(path).read_text(encoding="utf-8"))
+        slot_lists[name] = TextSlotList.from_tuples([(s, v) for s, v in pairs])
 
     sentences = json.loads(Path(args.sentences).read_text(encoding="utf-8"))
 
@@ -59,7 +67,7 @@ def main():
         for text in sentences:
             t = time.perf_counter()
             try:
-                res = recognize_best(text, intents)
+                res = recognize_best(text, intents, slot_lists=slot_lists or None)
                 err = None
             except Exception as e:  # hassil raises on e.g. lists it cannot expand
                 res, err = None, f"{type(e).__name__}: {e}"
