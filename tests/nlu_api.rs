@@ -550,3 +550,58 @@ intents:
     let m = r.recognize("把燈亮度調到最亮", &zh(), &ctx).unwrap();
     assert_eq!(m.slots["brightness"], SlotValue::Integer(100));
 }
+
+/// A template is only tried when the sentence's first word can begin it; these begin with a
+/// list value, a list filled later by `set_list`, a number, a wildcard, an optional word and
+/// a permutation, and each still matches (and a wrong first word still does not).
+#[test]
+fn templates_match_whatever_their_first_step_is() {
+    let r = recognizer(
+        r#"
+language: "en"
+intents:
+  ByList:
+    data:
+      - sentences: ["{seat} heating on"]
+        lists:
+          seat:
+            values: ["driver", "passenger"]
+  ByDynamic:
+    data:
+      - sentences: ["{friend} is calling"]
+  ByNumber:
+    data:
+      - sentences: ["{level} percent fan"]
+        lists:
+          level:
+            range: { from: 0, to: 100 }
+  ByWildcard:
+    data:
+      - sentences: ["{song} by the radio"]
+        lists:
+          song:
+            wildcard: true
+  ByOptional:
+    data:
+      - sentences: ["[could you] open the sunroof"]
+  ByPermutation:
+    data:
+      - sentences: ["(lock; the doors)"]
+"#,
+    );
+    let ctx = DialogueContext::new();
+    let intent = |text: &str| r.recognize(text, &en(), &ctx).map(|m| m.intent);
+    assert_eq!(intent("driver heating on").as_deref(), Some("ByList"));
+    assert_eq!(intent("rear heating on"), None);
+    assert_eq!(intent("alice is calling"), None, "the dynamic list is empty");
+    r.set_list("friend", vec![("alice".into(), "alice".into())]);
+    assert_eq!(intent("alice is calling").as_deref(), Some("ByDynamic"));
+    assert_eq!(intent("seventy percent fan").as_deref(), Some("ByNumber"));
+    assert_eq!(intent("70 percent fan").as_deref(), Some("ByNumber"));
+    assert_eq!(intent("yellow submarine by the radio").as_deref(), Some("ByWildcard"));
+    assert_eq!(intent("could you open the sunroof").as_deref(), Some("ByOptional"));
+    assert_eq!(intent("open the sunroof").as_deref(), Some("ByOptional"));
+    assert_eq!(intent("you open the sunroof"), None);
+    assert_eq!(intent("the doors lock").as_deref(), Some("ByPermutation"));
+    assert_eq!(intent("lock the doors").as_deref(), Some("ByPermutation"));
+}

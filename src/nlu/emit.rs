@@ -25,6 +25,9 @@ pub(crate) struct Scratch {
     pub required: Vec<u32>,
     /// Pending jumps to the end of the alternatives being emitted (a stack).
     jumps: Vec<usize>,
+    /// The walk over a finished program that finds its first steps.
+    pub walk: Vec<u32>,
+    pub seen: Vec<bool>,
 }
 
 impl Default for Scratch {
@@ -34,6 +37,8 @@ impl Default for Scratch {
             program: Vec::with_capacity(1024),
             required: Vec::with_capacity(256),
             jumps: Vec::with_capacity(64),
+            walk: Vec::with_capacity(64),
+            seen: Vec::with_capacity(1024),
         }
     }
 }

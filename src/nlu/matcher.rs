@@ -47,6 +47,14 @@ pub(crate) struct Input<'a> {
     pub number_words: NumberWords,
 }
 
+/// The matcher's stacks, kept by the caller across the templates of one sentence so that
+/// trying a template allocates nothing (allocation was a fifth of the time per sentence).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    stack: Vec<Thread>,
+    caps: Vec<Capture>,
+}
+
 struct Thread {
     pc: usize,
     pos: usize,
@@ -63,17 +71,20 @@ pub(crate) fn run(
     program: &[Inst],
     lists: &[CompiledList],
     input: &Input<'_>,
+    scratch: &mut Scratch,
 ) -> Option<TemplateMatch> {
     let n = input.ids.len();
-    let mut stack: Vec<Thread> = vec![Thread {
+    let Scratch { stack, caps } = scratch;
+    stack.clear();
+    caps.clear();
+    stack.push(Thread {
         pc: 0,
         pos: 0,
         caps_len: 0,
         literal: 0,
         wildcard: 0,
         cap: None,
-    }];
-    let mut caps: Vec<Capture> = Vec::new();
+    });
     let mut best: Option<TemplateMatch> = None;
     let mut steps = 0usize;
     'threads: while let Some(th) = stack.pop() {

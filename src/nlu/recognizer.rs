@@ -7,9 +7,9 @@ use super::language::Language;
 use super::lists::{ListDef, ListValue};
 use super::matcher::{self, Filled, Input, TemplateMatch};
 use super::normalize::{normalize, remove_punctuation, Normalized};
+use super::schema::IntentCatalog;
 use super::{DialogueContext, IntentMatch, SlotValue};
 use std::collections::BTreeMap;
-use super::schema::IntentCatalog;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -229,12 +229,26 @@ fn candidates(
     let mut present = ids.clone();
     present.sort_unstable();
     present.dedup();
-    let mut candidates: Vec<usize> = c.unindexed.clone();
+    // The templates the sentence's words point to, as a bit set: in template order and
+    // without repeats, with no sorting.
+    let mut marked = vec![0u64; c.templates.len().div_ceil(64)];
+    let mut mark = |t: usize| {
+        if let Some(w) = marked.get_mut(t / 64) {
+            *w |= 1 << (t % 64);
+        }
+    };
+    c.unindexed.iter().for_each(|&t| mark(t));
     for &id in &present {
-        candidates.extend(c.indexed(id).iter().map(|&t| t as usize));
+        c.indexed(id).iter().for_each(|&t| mark(t as usize));
     }
-    candidates.sort_unstable();
-    candidates.dedup();
+    let mut candidates: Vec<usize> = Vec::with_capacity(c.unindexed.len() + 16);
+    for (w, &bits) in marked.iter().enumerate() {
+        let mut bits = bits;
+        while bits != 0 {
+            candidates.push(w * 64 + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+    }
     if candidates.is_empty() {
         return Vec::new();
     }
@@ -247,6 +261,7 @@ fn candidates(
     }
 
     let mut found: Vec<Candidate> = Vec::new();
+    let mut scratch = matcher::Scratch::default();
     for positions in variants {
         let v_ids: Vec<u32> = positions.iter().map(|&p| ids[p]).collect();
         let v_texts: Vec<&str> = positions
@@ -264,14 +279,15 @@ fn candidates(
         let skipped = n - positions.len();
         for &ti in &candidates {
             let t = &c.templates[ti];
-            if !c
-                .required_of(t)
-                .iter()
-                .all(|r| v_present.binary_search(r).is_ok())
+            if !c.may_start(t, v_ids.first().copied().unwrap_or(UNKNOWN))
+                || !c
+                    .required_of(t)
+                    .iter()
+                    .all(|r| v_present.binary_search(r).is_ok())
             {
                 continue;
             }
-            let Some(m) = matcher::run(c.program(t), &c.lists, &input) else {
+            let Some(m) = matcher::run(c.program(t), &c.lists, &input, &mut scratch) else {
                 continue;
             };
             if !context_allows(&c.blocks[t.block], context, &m, &c.lists) {
