@@ -122,7 +122,8 @@ pub struct LlmConfig {
     /// to answer open questions. Off: the grammar alone answers.
     pub enabled: bool,
     /// Below this confidence (the model's probability of the intent it names, 0..1) the
-    /// LLM's intent is dropped and the sentence is treated as an open question.
+    /// model's intent is not taken: the nearest known request decides
+    /// (`intent_retrieval_threshold`), else the sentence is treated as an open question.
     pub intent_threshold: f64,
     /// Requests shown to the model as examples before the one to understand: the grammar's
     /// own sentences (and open questions) most like it. 0 shows none.
@@ -130,6 +131,13 @@ pub struct LlmConfig {
     /// Also list every intent with its slots in the intent prompt (larger models use it;
     /// SmolLM2-135M does better without).
     pub intent_list_catalog: bool,
+    /// The model chooses among this many intents (`none` counted): those of the known
+    /// requests most like the sentence. 0: the whole catalog.
+    pub intent_shortlist: usize,
+    /// When the model's confidence is under `intent_threshold`, the intent of the nearest
+    /// known request is taken if it is at least this alike (0..1; above 1 never), and the
+    /// model only fills its slots.
+    pub intent_retrieval_threshold: f64,
     /// Most requests waiting for the model at once; past it a request the grammar did not
     /// understand is answered without the model (`Recognize` gives `none`, a turn `no_intent`)
     /// instead of queueing behind seconds of generation.
@@ -257,9 +265,11 @@ impl Default for LlmConfig {
             max_sentences: 2,
             answer_prompt: String::new(),
             enabled: true,
-            intent_threshold: 0.7,
+            intent_threshold: 0.9,
             intent_examples: 4,
             intent_list_catalog: false,
+            intent_shortlist: 6,
+            intent_retrieval_threshold: 0.4,
             max_waiting: 4,
             temperature: 0.0,
             top_k: 40,
@@ -398,6 +408,13 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.llm.intent_threshold) {
             return Err(bad("llm.intent_threshold", self.llm.intent_threshold.to_string(), "expected a number from 0 to 1"));
+        }
+        if !(0.0..=2.0).contains(&self.llm.intent_retrieval_threshold) {
+            return Err(bad(
+                "llm.intent_retrieval_threshold",
+                self.llm.intent_retrieval_threshold.to_string(),
+                "expected a number from 0 to 1 (above 1, up to 2: never)",
+            ));
         }
         if self.llm.intent_examples > 16 {
             return Err(bad("llm.intent_examples", self.llm.intent_examples.to_string(), "expected 0 to 16"));

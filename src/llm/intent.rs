@@ -28,15 +28,23 @@ pub struct IntentOptions {
     /// Also list every intent with its slots in the prompt. Larger models use the list;
     /// SmolLM2-135M chose better without it (49 vs 44 of 68 sentences).
     pub list_intents: bool,
+    /// The model chooses only among this many intents (`none` counted): those of the known
+    /// requests most like the sentence. 0 lets it choose among the whole catalog.
+    pub shortlist: usize,
+    /// When the model is not confident enough, the intent of the nearest known request is
+    /// taken if it is at least this alike (TF-IDF cosine, 0..1); above 1 never.
+    pub retrieval_threshold: f64,
 }
 
 impl Default for IntentOptions {
     fn default() -> Self {
         Self {
-            threshold: 0.7,
+            threshold: 0.9,
             max_tokens: 64,
             examples: 4,
             list_intents: false,
+            shortlist: 6,
+            retrieval_threshold: 0.4,
         }
     }
 }
@@ -55,6 +63,9 @@ pub struct LlmIntent {
     pub named: String,
     /// Tokens the model chose (forced JSON excluded).
     pub chosen_tokens: usize,
+    /// The intent is the nearest known request's (the model's own pick was under the
+    /// threshold); `confidence` is then that request's similarity to the sentence.
+    pub retrieved: bool,
     pub cancelled: bool,
 }
 
@@ -75,6 +86,11 @@ impl IntentEngine {
 
     /// The intent of `sentence` among the intents of `catalog`. Cancellation is checked
     /// before each model step; a cancelled call returns `cancelled: true` and no intent.
+    ///
+    /// Two opinions decide: the model's, constrained to the intents of the known requests
+    /// most like the sentence, taken when its confidence reaches `threshold`; else the
+    /// nearest known request's, taken when it is at least `retrieval_threshold` alike — the
+    /// model then only fills that intent's slots (or says `none`, and nothing is taken).
     pub fn recognize(
         &self,
         model: &mut DecoderModel,
@@ -85,7 +101,76 @@ impl IntentEngine {
     ) -> Result<LlmIntent> {
         let sentence = sentence.trim();
         let said = crate::nlu::numbers::numbers_in(sentence, &catalog.language);
-        let cat = Catalog::new(catalog.intents.clone(), sentence, &said);
+        let ranked = self.ranked(catalog, sentence);
+        let only = |names: &[&str]| -> Vec<IntentSchema> {
+            catalog
+                .intents
+                .iter()
+                .filter(|i| names.contains(&i.name.as_str()))
+                .cloned()
+                .collect()
+        };
+        let intents = match shortlist(&ranked, opts.shortlist) {
+            Some(names) => only(&names),
+            None => catalog.intents.clone(),
+        };
+        let shots = self.examples(catalog, sentence, opts.examples);
+        let cat = Catalog::new(intents, sentence, &said);
+        let mut out = self.decode(model, &cat, &shots, sentence, opts, cancel)?;
+        if out.cancelled || out.named.is_empty() {
+            return Ok(out);
+        }
+        if out.confidence >= opts.threshold {
+            if out.named != NONE {
+                out.intent = out.named.clone();
+                out.slots = slots_of(catalog, &out.intent, &out.json);
+            }
+            return Ok(out);
+        }
+        let Some(&(Some(nearest), score)) = ranked.first() else {
+            return Ok(out);
+        };
+        if f64::from(score) < opts.retrieval_threshold {
+            tracing::debug!(named = %out.named, confidence = out.confidence, "LLM intent under the threshold");
+            return Ok(out);
+        }
+        if out.named != nearest {
+            // The model only fills the slots of the nearest request's intent.
+            let cat = Catalog::new(only(&[nearest]), sentence, &said);
+            let second = self.decode(model, &cat, &shots, sentence, opts, cancel)?;
+            if second.cancelled {
+                return Ok(LlmIntent {
+                    cancelled: true,
+                    ..out
+                });
+            }
+            out.json = second.json;
+            out.named = second.named;
+            out.chosen_tokens += second.chosen_tokens;
+            if out.named != nearest {
+                return Ok(out);
+            }
+        }
+        tracing::debug!(intent = %nearest, similarity = score, "intent of the nearest known request");
+        out.retrieved = true;
+        out.confidence = (f64::from(score) * 1000.0).round() / 1000.0;
+        out.intent = nearest.to_string();
+        out.slots = slots_of(catalog, &out.intent, &out.json);
+        Ok(out)
+    }
+
+    /// One constrained decode: the JSON the model writes for `sentence` among `cat`'s
+    /// intents, the intent it named (`named`, `none` included) and its probability
+    /// (`confidence`). `intent` and `slots` are left for the caller to decide.
+    fn decode(
+        &self,
+        model: &mut DecoderModel,
+        cat: &Catalog,
+        shots: &[Shot],
+        sentence: &str,
+        opts: &IntentOptions,
+        cancel: &AtomicBool,
+    ) -> Result<LlmIntent> {
         let mut out = LlmIntent {
             intent: String::new(),
             slots: BTreeMap::new(),
@@ -93,14 +178,14 @@ impl IntentEngine {
             json: String::new(),
             named: String::new(),
             chosen_tokens: 0,
+            retrieved: false,
             cancelled: false,
         };
         if cancel.load(Ordering::Relaxed) {
             out.cancelled = true;
             return Ok(out);
         }
-        let shots = self.examples(catalog, sentence, opts.examples);
-        let messages = intent_messages(&cat.intents, &shots, sentence, opts.list_intents);
+        let messages = intent_messages(&cat.intents, shots, sentence, opts.list_intents);
         let mut prompt = model.render_prompt(&messages)?;
         prompt.push_str(PREFIX);
         let ids = model.fit_prompt(model.encode_text(&prompt)?, opts.max_tokens);
@@ -115,11 +200,11 @@ impl IntentEngine {
                 return Ok(out);
             }
             steps += 1;
-            let forced = state.forced(&cat);
+            let forced = state.forced(cat);
             if !forced.is_empty() {
                 let text = String::from_utf8_lossy(&forced).into_owned();
                 let ids = model.encode_text(&text)?;
-                if !state.feed_all(&cat, &forced) {
+                if !state.feed_all(cat, &forced) {
                     return Err(bad(model, "the forced JSON was refused by its own grammar"));
                 }
                 written.extend_from_slice(&forced);
@@ -129,7 +214,7 @@ impl IntentEngine {
                 logits = model.advance(&mut decode, &ids)?;
                 continue;
             }
-            let allowed = self.table.mask(&cat, &state, &mut logits);
+            let allowed = self.table.mask(cat, &state, &mut logits);
             let Some(id) = argmax(&logits) else {
                 let why = if allowed == 0 {
                     "constrained decoding found no allowed token"
@@ -145,7 +230,7 @@ impl IntentEngine {
                 name_prob *= probability(&logits, id);
             }
             let bytes = self.table.bytes(id).unwrap_or_default();
-            if !state.feed_all(&cat, bytes) {
+            if !state.feed_all(cat, bytes) {
                 return Err(bad(model, "a masked token was refused"));
             }
             written.extend_from_slice(bytes);
@@ -162,20 +247,10 @@ impl IntentEngine {
             return Ok(out);
         }
         out.confidence = (name_prob * 1000.0).round() / 1000.0;
-        let Some(i) = state.intent() else {
-            return Ok(out);
-        };
-        let Some(schema) = cat.intents.get(i) else {
-            out.named = NONE.into();
-            return Ok(out);
-        };
-        out.named = schema.name.clone();
-        if out.confidence < opts.threshold {
-            tracing::debug!(named = %out.named, confidence = out.confidence, "LLM intent under the threshold");
-            return Ok(out);
-        }
-        out.intent = schema.name.clone();
-        out.slots = normalize_slots(schema, &out.json);
+        out.named = state
+            .intent()
+            .and_then(|i| cat.intents.get(i))
+            .map_or_else(|| NONE.to_string(), |schema| schema.name.clone());
         Ok(out)
     }
 }
@@ -185,6 +260,15 @@ fn bad(model: &DecoderModel, reason: &str) -> LlmError {
         path: model.model_path().to_path_buf(),
         reason: reason.into(),
     }
+}
+
+fn slots_of(catalog: &IntentCatalog, intent: &str, json: &str) -> BTreeMap<String, SlotValue> {
+    catalog
+        .intents
+        .iter()
+        .find(|i| i.name == intent)
+        .map(|schema| normalize_slots(schema, json))
+        .unwrap_or_default()
 }
 
 /// Slot values as the grammar gives them: list values as they are, numbers as numbers, free
@@ -311,6 +395,53 @@ impl IntentEngine {
         shots.reverse();
         shots
     }
+}
+
+/// Known requests most like a sentence, best first: a grammar sentence's intent, or `None`
+/// for an open question; with the similarity (0..1).
+type Ranked<'a> = Vec<(Option<&'a str>, f32)>;
+
+impl IntentEngine {
+    /// The grammar's sentences and the open questions most like `sentence`, best first.
+    fn ranked<'a>(&self, catalog: &'a IntentCatalog, sentence: &str) -> Ranked<'a> {
+        const POOL: usize = 48;
+        let mut ranked: Ranked<'a> = catalog
+            .examples
+            .nearest(sentence, POOL)
+            .into_iter()
+            .map(|(s, score)| (Some(s.intent.as_str()), score))
+            .collect();
+        ranked.extend(
+            self.open_questions
+                .nearest(sentence, POOL)
+                .into_iter()
+                .map(|(_, score)| (None, score)),
+        );
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+    }
+}
+
+/// The intents of the first `n` distinct known requests of `ranked` (open questions stand for
+/// `none`, which is always allowed and counts as one of the `n`), or `None` — choose among
+/// all — when `n` is 0 or nothing known shares a word with the sentence.
+fn shortlist<'a>(ranked: &Ranked<'a>, n: usize) -> Option<Vec<&'a str>> {
+    if n == 0 || ranked.is_empty() {
+        return None;
+    }
+    let mut seen_none = false;
+    let mut names: Vec<&'a str> = Vec::with_capacity(n);
+    for &(intent, _) in ranked {
+        if names.len() + usize::from(seen_none) >= n {
+            break;
+        }
+        match intent {
+            None => seen_none = true,
+            Some(i) if !names.contains(&i) => names.push(i),
+            Some(_) => {}
+        }
+    }
+    Some(names)
 }
 
 /// The JSON the constrained decoder would write for a grammar sentence.
@@ -450,5 +581,32 @@ mod tests {
             m.last().map(|m| m.content.as_str()),
             Some("座椅有点凉，加热一下")
         );
+    }
+
+    #[test]
+    fn shortlist_keeps_the_first_distinct_intents_with_none_counted_once() {
+        let ranked: Ranked<'_> = vec![
+            (Some("climate.set_ac"), 0.9),
+            (None, 0.8),
+            (Some("climate.set_ac"), 0.7),
+            (Some("window.open"), 0.6),
+            (None, 0.5),
+            (Some("media.play"), 0.4),
+            (Some("phone.call"), 0.3),
+        ];
+        assert_eq!(
+            shortlist(&ranked, 3),
+            Some(vec!["climate.set_ac", "window.open"])
+        );
+        assert_eq!(
+            shortlist(&ranked, 4),
+            Some(vec!["climate.set_ac", "window.open", "media.play"])
+        );
+        assert_eq!(shortlist(&ranked, 1), Some(vec!["climate.set_ac"]));
+        // Only open questions alike: the model may only say none.
+        assert_eq!(shortlist(&vec![(None, 0.9)], 6), Some(vec![]));
+        // Nothing alike, or no shortlist: the whole catalog.
+        assert_eq!(shortlist(&Vec::new(), 6), None);
+        assert_eq!(shortlist(&ranked, 0), None);
     }
 }

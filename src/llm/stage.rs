@@ -25,6 +25,8 @@ impl LiteLlmSettings {
                 threshold: c.intent_threshold,
                 examples: c.intent_examples,
                 list_intents: c.intent_list_catalog,
+                shortlist: c.intent_shortlist,
+                retrieval_threshold: c.intent_retrieval_threshold,
                 ..IntentOptions::default()
             },
             answer: GenerationParams {
@@ -88,7 +90,7 @@ impl LanguageModel for LiteLlm {
                 cancel.flag(),
             )
             .map_err(|e| StageError(e.to_string()))?;
-        tracing::info!(named = %r.named, confidence = r.confidence, json = %r.json, "LLM intent");
+        tracing::info!(named = %r.named, confidence = r.confidence, nearest_request = r.retrieved, json = %r.json, "LLM intent");
         Ok((!r.intent.is_empty()).then_some(ModelIntent {
             intent: r.intent,
             slots: r.slots,
