@@ -445,22 +445,26 @@ impl CompiledLanguage {
 /// can start with, `FIRST_LIST | list` for a list slot, `FIRST_ANY` when it can match
 /// nothing at all. A program that is cut short (budget, bad jump) only loses candidates
 /// it could never have matched.
-fn first_steps(program: &[Inst], out: &mut Vec<u32>, walk: &mut Vec<u32>, seen: &mut Vec<bool>) {
+fn first_steps(program: &[Inst], out: &mut Vec<u32>, walk: &mut Vec<u32>, seen: &mut Vec<u32>) {
+    // Only splits and jumps lead on, and a template starts with a handful of them, so the
+    // ones visited are a short list rather than a flag per instruction of the program.
     seen.clear();
-    seen.resize(program.len(), false);
     walk.clear();
     walk.push(0);
     while let Some(pc) = walk.pop() {
-        let pc = pc as usize;
-        if let (Some(inst), Some(false)) = (program.get(pc), seen.get(pc).copied()) {
-            seen[pc] = true;
-            match *inst {
-                Inst::Tok(id) => out.push(id),
-                Inst::Split(a, b) => walk.extend([b, a]),
-                Inst::Jmp(a) => walk.push(a),
-                Inst::Slot { list, .. } => out.push(FIRST_LIST | list),
-                Inst::Match => out.push(FIRST_ANY),
+        match program.get(pc as usize) {
+            Some(&Inst::Tok(id)) => out.push(id),
+            Some(&Inst::Slot { list, .. }) => out.push(FIRST_LIST | list),
+            Some(Inst::Match) => out.push(FIRST_ANY),
+            Some(&Inst::Split(a, b)) if !seen.contains(&pc) => {
+                seen.push(pc);
+                walk.extend([b, a]);
             }
+            Some(&Inst::Jmp(a)) if !seen.contains(&pc) => {
+                seen.push(pc);
+                walk.push(a);
+            }
+            _ => {}
         }
     }
 }

@@ -27,7 +27,7 @@ pub(crate) struct Scratch {
     jumps: Vec<usize>,
     /// The walk over a finished program that finds its first steps.
     pub walk: Vec<u32>,
-    pub seen: Vec<bool>,
+    pub seen: Vec<u32>,
 }
 
 impl Default for Scratch {
@@ -38,7 +38,7 @@ impl Default for Scratch {
             required: Vec::with_capacity(256),
             jumps: Vec::with_capacity(64),
             walk: Vec::with_capacity(64),
-            seen: Vec::with_capacity(1024),
+            seen: Vec::with_capacity(64),
         }
     }
 }
