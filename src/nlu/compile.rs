@@ -22,11 +22,12 @@ use std::collections::{BTreeMap, HashMap};
 
 pub(crate) const UNKNOWN: u32 = u32::MAX;
 
-/// In a template's first steps: it can start with any word (a range or wildcard slot, or an
-/// empty template).
+/// In a template's first steps: it can match without taking a word, so no first word rules
+/// it out.
 const FIRST_ANY: u32 = u32::MAX - 1;
-/// In a template's first steps: `FIRST_LIST | list` — it can start with a value of that list
-/// (looked up when matching, since `set_list` replaces lists after compiling).
+/// In a template's first steps: `FIRST_LIST | list` — it can start with a slot of that list,
+/// looked up when matching (`set_list` replaces lists after compiling; a range or wildcard
+/// list admits any word). Token ids and list indices stay far below this bit.
 const FIRST_LIST: u32 = 1 << 31;
 
 /// One step of a template program. Jump targets are relative to the program's start.
