@@ -20,8 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_else(|| "What is the capital of France?".into());
     let threads = args.next().and_then(|t| t.parse().ok()).unwrap_or(2);
+    // SKYLARK_LLM_SPIN=0: ONNX Runtime's threads do not spin (`llm.spin_threads = false`).
+    let spin_threads = std::env::var("SKYLARK_LLM_SPIN").map_or(true, |v| v != "0");
     let opts = LlmOptions {
         threads,
+        spin_threads,
         ..LlmOptions::default()
     };
     let dir = opts.models_dir.join(DEFAULT_MODEL_SUBDIR);

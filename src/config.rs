@@ -157,6 +157,9 @@ pub struct LlmConfig {
     pub execution_providers: Vec<String>,
     /// ONNX Runtime graph optimisation: `disable`, `basic`, `extended` or `all`.
     pub graph_optimization: String,
+    /// Let the model's worker threads spin between operators: faster when the model has
+    /// the cores to itself, slower when other work shares them (turn off on a busy SoC).
+    pub spin_threads: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -277,6 +280,7 @@ impl Default for LlmConfig {
             repetition_penalty: 1.0,
             execution_providers: vec!["cpu".into()],
             graph_optimization: "all".into(),
+            spin_threads: true,
         }
     }
 }

@@ -263,6 +263,39 @@ fn unavailable_execution_providers_fall_back_to_cpu() {
         .any(|p| p == "CPUExecutionProvider"));
 }
 
+/// `llm.spin_threads = false` changes how ONNX Runtime's threads wait, never what it
+/// computes: two threads that wait write the same tokens as two that spin.
+#[test]
+fn threads_that_do_not_spin_generate_the_same_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_model(dir.path(), &[]);
+    let cancel = AtomicBool::new(false);
+    let run = |opts: LlmOptions| {
+        let mut model = DecoderModel::load(dir.path(), &opts)
+            .unwrap_or_else(|e| panic!("load with {opts:?}: {e}"));
+        model
+            .generate(
+                &[ChatMessage::user("hello there")],
+                &params(24, SamplingParams::default()),
+                &cancel,
+                |_| {},
+            )
+            .unwrap_or_else(|e| panic!("generate with {opts:?}: {e}"))
+            .text
+    };
+    let spinning = run(LlmOptions {
+        threads: 2,
+        ..options(&["cpu"])
+    });
+    let waiting = run(LlmOptions {
+        threads: 2,
+        spin_threads: false,
+        ..options(&["cpu"])
+    });
+    assert!(!spinning.is_empty());
+    assert_eq!(spinning, waiting);
+}
+
 #[test]
 fn a_random_model_under_constraint_still_writes_catalog_intents() {
     let dir = tempfile::tempdir().expect("tempdir");

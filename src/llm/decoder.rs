@@ -116,6 +116,7 @@ impl DecoderModel {
         let (mut builder, providers) = super::session::configure(
             builder,
             opts.threads,
+            opts.spin_threads,
             opts.optimization,
             &opts.execution_providers,
             &model_path,

@@ -88,6 +88,7 @@ pub fn available_providers() -> Vec<String> {
 pub fn configure(
     mut builder: SessionBuilder,
     threads: usize,
+    spin_threads: bool,
     optimization: GraphOptimization,
     providers: &[String],
     model: &std::path::Path,
@@ -95,6 +96,11 @@ pub fn configure(
     if threads > 0 {
         builder = builder
             .with_intra_threads(threads)
+            .map_err(ort::Error::<()>::from)?;
+    }
+    if !spin_threads {
+        builder = builder
+            .with_intra_op_spinning(false)
             .map_err(ort::Error::<()>::from)?;
     }
     builder = builder

@@ -136,6 +136,7 @@ pub fn load_configured(config: &crate::config::Config, models_dir: &Path) -> Opt
         models_dir: models_dir.to_path_buf(),
         optimization: super::GraphOptimization::parse(&c.graph_optimization).unwrap_or_default(),
         execution_providers: c.execution_providers.clone(),
+        spin_threads: c.spin_threads,
     };
     let t = std::time::Instant::now();
     match LiteLlm::load(&dir, &opts, LiteLlmSettings::from_config(c)) {
