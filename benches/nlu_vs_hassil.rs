@@ -32,6 +32,22 @@ fn python() -> PathBuf {
     cache.join("skylark/venv/bin/python")
 }
 
+/// hassil's answers (`hassil_run.py` JSON) for the sentences in `list` against the grammar in
+/// `dir`.
+fn hassil(python: &Path, script: &Path, dir: &Path, list: &Path, extra: &[String]) -> Value {
+    let out = Command::new(python)
+        .arg(script)
+        .arg("--intents")
+        .arg(dir)
+        .arg("--sentences")
+        .arg(list)
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("run {} (install hassil: scripts/test.sh): {e}", python.display()));
+    assert!(out.status.success(), "hassil failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("hassil JSON")
+}
+
 /// Sentences of a test table that need no previous turn.
 fn sentences(lang: &str) -> Vec<String> {
     let path = format!("{}/tests/data/nlu/{lang}.tsv", env!("CARGO_MANIFEST_DIR"));
@@ -128,18 +144,8 @@ fn main() {
         }
 
         // hassil on the same files and sentences.
-        let out = Command::new(&python)
-            .arg(&script)
-            .arg("--intents")
-            .arg(&dir)
-            .arg("--sentences")
-            .arg(&list)
-            .args(["--rounds", &HASSIL_ROUNDS.to_string(), "--load-rounds", &HASSIL_LOAD_ROUNDS.to_string()])
-            .output()
-            .unwrap_or_else(|e| panic!("run {} (install hassil: scripts/test.sh): {e}", python.display()));
-        let _ = std::fs::remove_file(&list);
-        assert!(out.status.success(), "hassil failed: {}", String::from_utf8_lossy(&out.stderr));
-        let h: Value = serde_json::from_slice(&out.stdout).expect("hassil JSON");
+        let rounds = ["--rounds".to_string(), HASSIL_ROUNDS.to_string(), "--load-rounds".into(), HASSIL_LOAD_ROUNDS.to_string()];
+        let h = hassil(&python, &script, &dir, &list, &rounds);
         let h_load_ms = median(h["load_s"].as_array().expect("load_s").iter().filter_map(Value::as_f64).map(|s| s * 1e3).collect());
         let h_match_us = mean(&h["match_s"].as_array().expect("match_s").iter().filter_map(Value::as_f64).map(|s| s * 1e6).collect::<Vec<_>>());
         let results = h["results"].as_array().expect("results");
@@ -168,22 +174,10 @@ fn main() {
         let pairs: Vec<(String, String)> = contacts(lang).iter().map(|c| (c.to_string(), c.to_string())).collect();
         let book = std::env::temp_dir().join(format!("skylark-nlu-bench-contacts-{}.json", std::process::id()));
         std::fs::write(&book, serde_json::to_string(&pairs).expect("json")).expect("write contacts");
-        std::fs::write(&list, serde_json::to_string(&texts).expect("json")).expect("write sentence list");
-        let out = Command::new(&python)
-            .arg(&script)
-            .arg("--intents")
-            .arg(&dir)
-            .arg("--sentences")
-            .arg(&list)
-            .arg("--list")
-            .arg(format!("contact={}", book.display()))
-            .args(["--rounds", "1", "--load-rounds", "1"])
-            .output()
-            .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
+        let with_list = ["--list".to_string(), format!("contact={}", book.display()), "--rounds".into(), "1".into(), "--load-rounds".into(), "1".into()];
+        let h = hassil(&python, &script, &dir, &list, &with_list);
         let _ = std::fs::remove_file(&list);
         let _ = std::fs::remove_file(&book);
-        assert!(out.status.success(), "hassil failed: {}", String::from_utf8_lossy(&out.stderr));
-        let h: Value = serde_json::from_slice(&out.stdout).expect("hassil JSON");
         recognizer.set_list("contact", pairs);
         let ours: Vec<_> = texts.iter().map(|t| recognizer.recognize(t, &language, &ctx)).collect();
         let mut with_book = Vec::new();

@@ -132,32 +132,18 @@ fn grammar_first_then_the_llm_then_an_answer() {
 fn cancel_stops_a_streaming_answer() {
     let (bus, _d) = start();
     let mut monitor = Watcher::monitor(&bus);
-    let out = ok(bus.gdbus_call(
-        "Ask",
-        &[
-            "Tell me a long story about a dragon who learns to drive.",
-            "{'speak': <false>}",
-        ],
-    ));
-    let turn = turn_path_in(&out);
-    monitor.wait_for_within(Duration::from_secs(60), |l| {
-        l.contains(".ResponseChunk") && l.contains(&turn)
-    });
+    let (turn, _) = ask_until(
+        &mut monitor,
+        &bus,
+        "Tell me a long story about a dragon who learns to drive.",
+        ".ResponseChunk",
+    );
     ok(bus.busctl(&["call", NAME, PATH, IFACE, "Cancel", "o", &turn]));
     let finished = monitor.wait_for(|l| l.contains(".TurnFinished") && l.contains(&turn));
     assert!(finished.contains("'cancelled'"), "{finished}");
     // Whatever the model was computing when cancelled is dropped.
     std::thread::sleep(Duration::from_millis(500));
-    ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "turn on the ac",
-        "0",
-    ]));
+    recognize(&bus, "turn on the ac");
     let after = monitor
         .seen
         .iter()

@@ -84,6 +84,21 @@ impl IntentEngine {
         }
     }
 
+    /// The intents of the `n` known requests most like `sentence`, best first, without
+    /// repeats (`none` for open questions): what the model chooses among, and, first, the
+    /// second opinion.
+    pub fn nearest_intents(
+        &self,
+        catalog: &IntentCatalog,
+        sentence: &str,
+        n: usize,
+    ) -> Vec<String> {
+        distinct(&self.ranked(catalog, sentence.trim()), n)
+            .into_iter()
+            .map(|i| i.unwrap_or(NONE).to_string())
+            .collect()
+    }
+
     /// The intent of `sentence` among the intents of `catalog`. Cancellation is checked
     /// before each model step; a cancelled call returns `cancelled: true` and no intent.
     ///
@@ -114,7 +129,7 @@ impl IntentEngine {
             Some(names) => only(&names),
             None => catalog.intents.clone(),
         };
-        let shots = self.examples(catalog, sentence, opts.examples);
+        let shots = examples(&ranked, opts.examples);
         let cat = Catalog::new(intents, sentence, &said);
         let mut out = self.decode(model, &cat, &shots, sentence, opts, cancel)?;
         if out.cancelled || out.named.is_empty() {
@@ -127,7 +142,8 @@ impl IntentEngine {
             }
             return Ok(out);
         }
-        let Some(&(Some(nearest), score)) = ranked.first() else {
+        let Some((nearest, score)) = ranked.first().and_then(|&(k, s)| Some((k.intent()?, s)))
+        else {
             return Ok(out);
         };
         if f64::from(score) < opts.retrieval_threshold {
@@ -363,85 +379,97 @@ struct Shot {
     score: f32,
 }
 
-impl IntentEngine {
-    /// The `k` known requests most like `sentence` (grammar sentences and open questions),
-    /// least similar first, so the nearest sits right before the request.
-    fn examples(&self, catalog: &IntentCatalog, sentence: &str, k: usize) -> Vec<Shot> {
-        if k == 0 {
-            return Vec::new();
-        }
-        let mut shots: Vec<Shot> = catalog
-            .examples
-            .nearest(sentence, k)
-            .into_iter()
-            .map(|(s, score)| Shot {
+/// The first `k` of `ranked` as examples for the prompt, least similar first, so the nearest
+/// sits right before the request.
+fn examples(ranked: &Ranked<'_>, k: usize) -> Vec<Shot> {
+    let mut shots: Vec<Shot> = ranked
+        .iter()
+        .take(k)
+        .map(|&(known, score)| match known {
+            Known::Sentence(s) => Shot {
                 text: s.text.clone(),
                 json: sample_json(s),
                 score,
-            })
-            .collect();
-        shots.extend(
-            self.open_questions
-                .nearest(sentence, k)
-                .into_iter()
-                .map(|(q, score)| Shot {
-                    text: (*q).to_string(),
-                    json: format!("{{\"intent\":\"{NONE}\",\"slots\":{{}}}}"),
-                    score,
-                }),
-        );
-        shots.sort_by(|a, b| b.score.total_cmp(&a.score));
-        shots.truncate(k);
-        shots.reverse();
-        shots
+            },
+            Known::Question(q) => Shot {
+                text: q.to_string(),
+                json: format!("{{\"intent\":\"{NONE}\",\"slots\":{{}}}}"),
+                score,
+            },
+        })
+        .collect();
+    shots.reverse();
+    shots
+}
+
+/// A known request: a sentence of the grammar (with its intent and slots) or an open question
+/// (whose intent is `none`).
+#[derive(Debug, Clone, Copy)]
+enum Known<'a> {
+    Sentence(&'a Sample),
+    Question(&'a str),
+}
+
+impl<'a> Known<'a> {
+    /// The catalog intent, `None` for an open question.
+    fn intent(self) -> Option<&'a str> {
+        match self {
+            Known::Sentence(s) => Some(s.intent.as_str()),
+            Known::Question(_) => None,
+        }
     }
 }
 
-/// Known requests most like a sentence, best first: a grammar sentence's intent, or `None`
-/// for an open question; with the similarity (0..1).
-type Ranked<'a> = Vec<(Option<&'a str>, f32)>;
+/// Known requests most like a sentence, best first, with their similarity (0..1): the
+/// examples of the prompt, the shortlist and the second opinion all read it.
+type Ranked<'a> = Vec<(Known<'a>, f32)>;
 
 impl IntentEngine {
-    /// The grammar's sentences and the open questions most like `sentence`, best first.
-    fn ranked<'a>(&self, catalog: &'a IntentCatalog, sentence: &str) -> Ranked<'a> {
+    /// The grammar's sentences and the open questions most like `sentence`, best first (ties:
+    /// grammar sentences first, each in index order).
+    fn ranked<'a>(&'a self, catalog: &'a IntentCatalog, sentence: &str) -> Ranked<'a> {
         const POOL: usize = 48;
         let mut ranked: Ranked<'a> = catalog
             .examples
             .nearest(sentence, POOL)
             .into_iter()
-            .map(|(s, score)| (Some(s.intent.as_str()), score))
+            .map(|(s, score)| (Known::Sentence(s), score))
             .collect();
         ranked.extend(
             self.open_questions
                 .nearest(sentence, POOL)
                 .into_iter()
-                .map(|(_, score)| (None, score)),
+                .map(|(q, score)| (Known::Question(q), score)),
         );
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         ranked
     }
 }
 
-/// The intents of the first `n` distinct known requests of `ranked` (open questions stand for
-/// `none`, which is always allowed and counts as one of the `n`), or `None` — choose among
-/// all — when `n` is 0 or nothing known shares a word with the sentence.
+/// The intents of the first `n` distinct known requests of `ranked`, best first; `None`
+/// stands for the open questions (`none`) and is listed once.
+fn distinct<'a>(ranked: &Ranked<'a>, n: usize) -> Vec<Option<&'a str>> {
+    let mut out: Vec<Option<&'a str>> = Vec::with_capacity(n);
+    for &(known, _) in ranked {
+        if out.len() >= n {
+            break;
+        }
+        let intent = known.intent();
+        if !out.contains(&intent) {
+            out.push(intent);
+        }
+    }
+    out
+}
+
+/// The intents the model may choose among: those of the first `n` distinct known requests
+/// (`none`, always allowed, counts as one of the `n`), or `None` — choose among all — when
+/// `n` is 0 or nothing known shares a word with the sentence.
 fn shortlist<'a>(ranked: &Ranked<'a>, n: usize) -> Option<Vec<&'a str>> {
     if n == 0 || ranked.is_empty() {
         return None;
     }
-    let mut seen_none = false;
-    let mut names: Vec<&'a str> = Vec::with_capacity(n);
-    for &(intent, _) in ranked {
-        if names.len() + usize::from(seen_none) >= n {
-            break;
-        }
-        match intent {
-            None => seen_none = true,
-            Some(i) if !names.contains(&i) => names.push(i),
-            Some(_) => {}
-        }
-    }
-    Some(names)
+    Some(distinct(ranked, n).into_iter().flatten().collect())
 }
 
 /// The JSON the constrained decoder would write for a grammar sentence.
@@ -537,7 +565,7 @@ mod tests {
             table: TokenTable::empty(),
             open_questions: SimilarityIndex::new(open_questions().map(|q| (q.to_string(), q))),
         };
-        engine.examples(catalog, sentence, k)
+        examples(&engine.ranked(catalog, sentence), k)
     }
 
     #[test]
@@ -585,14 +613,24 @@ mod tests {
 
     #[test]
     fn shortlist_keeps_the_first_distinct_intents_with_none_counted_once() {
+        let samples: Vec<Sample> = ["climate.set_ac", "window.open", "media.play", "phone.call"]
+            .iter()
+            .map(|i| Sample {
+                text: String::new(),
+                intent: i.to_string(),
+                slots: BTreeMap::new(),
+            })
+            .collect();
+        let (ac, window, play, call) = (&samples[0], &samples[1], &samples[2], &samples[3]);
+        let question = Known::Question("why is the sky blue");
         let ranked: Ranked<'_> = vec![
-            (Some("climate.set_ac"), 0.9),
-            (None, 0.8),
-            (Some("climate.set_ac"), 0.7),
-            (Some("window.open"), 0.6),
-            (None, 0.5),
-            (Some("media.play"), 0.4),
-            (Some("phone.call"), 0.3),
+            (Known::Sentence(ac), 0.9),
+            (question, 0.8),
+            (Known::Sentence(ac), 0.7),
+            (Known::Sentence(window), 0.6),
+            (question, 0.5),
+            (Known::Sentence(play), 0.4),
+            (Known::Sentence(call), 0.3),
         ];
         assert_eq!(
             shortlist(&ranked, 3),
@@ -604,7 +642,7 @@ mod tests {
         );
         assert_eq!(shortlist(&ranked, 1), Some(vec!["climate.set_ac"]));
         // Only open questions alike: the model may only say none.
-        assert_eq!(shortlist(&vec![(None, 0.9)], 6), Some(vec![]));
+        assert_eq!(shortlist(&vec![(question, 0.9)], 6), Some(vec![]));
         // Nothing alike, or no shortlist: the whole catalog.
         assert_eq!(shortlist(&Vec::new(), 6), None);
         assert_eq!(shortlist(&ranked, 0), None);

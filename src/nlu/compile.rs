@@ -237,26 +237,17 @@ impl CompiledLanguage {
         let (code_start, req_start) = (self.code.len() as u32, self.required.len() as u32);
         self.code.extend_from_slice(&scratch.program);
         self.required.extend_from_slice(required);
+        let first = &mut scratch.first;
+        first.clear();
+        first_steps(&scratch.program, first, &mut scratch.walk, &mut scratch.seen);
+        first.sort_unstable();
+        first.dedup();
+        if first.contains(&FIRST_ANY) {
+            first.clear();
+            first.push(FIRST_ANY);
+        }
         let first_start = self.first.len();
-        first_steps(
-            &scratch.program,
-            &mut self.first,
-            &mut scratch.walk,
-            &mut scratch.seen,
-        );
-        self.first[first_start..].sort_unstable();
-        let mut end = first_start;
-        for i in first_start..self.first.len() {
-            if end == first_start || self.first[end - 1] != self.first[i] {
-                self.first[end] = self.first[i];
-                end += 1;
-            }
-        }
-        self.first.truncate(end);
-        if self.first[first_start..].contains(&FIRST_ANY) {
-            self.first.truncate(first_start);
-            self.first.push(FIRST_ANY);
-        }
+        self.first.extend_from_slice(first);
         self.templates.push(CompiledTemplate {
             code_start,
             code_end: self.code.len() as u32,

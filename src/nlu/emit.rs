@@ -25,8 +25,9 @@ pub(crate) struct Scratch {
     pub required: Vec<u32>,
     /// Pending jumps to the end of the alternatives being emitted (a stack).
     jumps: Vec<usize>,
-    /// The walk over a finished program that finds its first steps.
+    /// The walk over a finished program that finds its first steps, and those steps.
     pub walk: Vec<u32>,
+    pub first: Vec<u32>,
     pub seen: Vec<u32>,
 }
 
@@ -38,6 +39,7 @@ impl Default for Scratch {
             required: Vec::with_capacity(256),
             jumps: Vec::with_capacity(64),
             walk: Vec::with_capacity(64),
+            first: Vec::with_capacity(64),
             seen: Vec::with_capacity(64),
         }
     }
