@@ -12,6 +12,7 @@
 mod error;
 mod event;
 mod handlers;
+mod health;
 mod listen;
 mod llm;
 mod options;
@@ -23,6 +24,7 @@ mod turn;
 
 pub use error::EngineError;
 pub use event::{Event, Property, Source};
+pub use health::{Health, STALL_HOOK};
 pub use handlers::{
     DispatchError, DispatchFuture, HandlerAddress, HandlerCall, HandlerRegistry, HandlerReply,
     IntentDispatcher,

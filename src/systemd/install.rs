@@ -1,0 +1,1 @@
+//! `skylark install` / `uninstall` (filled in below).
