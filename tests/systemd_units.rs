@@ -262,3 +262,35 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `systemd-sysusers` (into a scratch root) creates the service user in `audio` and the two
+/// groups the bus policy names.
+#[test]
+fn sysusers_creates_the_user_and_groups() {
+    let root = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(root.path().join("etc")).expect("etc");
+    let out = run(Command::new("systemd-sysusers")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(repo("systemd/skylark.sysusers")));
+    assert!(out.status.success(), "systemd-sysusers: {}", stderr(&out));
+    let passwd = std::fs::read_to_string(root.path().join("etc/passwd")).expect("passwd");
+    let group = std::fs::read_to_string(root.path().join("etc/group")).expect("group");
+    assert!(
+        passwd.lines().any(
+            |l| l.starts_with("skylark:") && l.ends_with(":/var/lib/skylark:/usr/sbin/nologin")
+        ),
+        "{passwd}"
+    );
+    for g in ["skylark-clients:", "skylark-handlers:"] {
+        assert!(
+            group.lines().any(|l| l.starts_with(g)),
+            "{g} missing: {group}"
+        );
+    }
+    assert!(
+        group
+            .lines()
+            .any(|l| l.starts_with("audio:") && l.ends_with(":skylark")),
+        "skylark is not in audio: {group}"
+    );
+}
