@@ -315,7 +315,8 @@ fn supervise(device: &str, shared: &Arc<Shared>, feeds: &mpsc::Sender<Feed>) {
                         "no microphone: {reason}. Fix: start PulseAudio (or PipeWire's pulse server) \
                          for this user, check the sound card with `arecord -l`, or set \
                          audio.input_device; retrying quietly (up to every {}s)",
-                        BACKOFF_MAX.as_secs()
+                        BACKOFF_MAX.as_secs(),
+                        reason = reason.trim_end_matches('.'),
                     );
                     outage_logged = true;
                 } else {
