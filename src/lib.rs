@@ -16,4 +16,5 @@ pub mod models;
 pub mod nlu;
 pub mod onnx;
 pub mod speech;
+pub mod systemd;
 pub mod tts;

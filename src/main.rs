@@ -68,6 +68,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Install the binary, systemd units, D-Bus policy, activation and interface files and a
+    /// default config (system-wide, or for this user with --user).
+    Install(InstallArgs),
+    /// Remove what `install` put in place (a changed config is kept).
+    Uninstall(InstallArgs),
     /// Show the configuration.
     Config {
         #[command(subcommand)]
@@ -96,6 +101,16 @@ pub struct RecognizeArgs {
     /// Recognise speech from this WAV file instead of text.
     #[arg(long, value_name = "FILE.wav", conflicts_with = "text")]
     pub audio: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// Where to install (default: /usr; with --user: ~/.local). An absolute path.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<PathBuf>,
+    /// The user service (session bus) instead of the system service.
+    #[arg(long)]
+    pub user: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -312,8 +312,11 @@ fn supervise(device: &str, shared: &Arc<Shared>, feeds: &mpsc::Sender<Feed>) {
                 if !outage_logged {
                     tracing::warn!(
                         device = %display_name(device),
-                        "cannot open the microphone: {reason}; retrying (up to every {}s)",
-                        BACKOFF_MAX.as_secs()
+                        "no microphone: {reason}. Fix: start PulseAudio (or PipeWire's pulse server) \
+                         for this user, check the sound card with `arecord -l`, or set \
+                         audio.input_device; retrying quietly (up to every {}s)",
+                        BACKOFF_MAX.as_secs(),
+                        reason = reason.trim_end_matches('.'),
                     );
                     outage_logged = true;
                 } else {

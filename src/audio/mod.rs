@@ -1,6 +1,8 @@
 //! Audio in and out of the engine. Everything downstream (VAD, wake word, whisper) works on
 //! 16 kHz mono `f32` samples in [-1, 1]; this module is where other formats become that.
 
+#[cfg(target_os = "linux")]
+pub mod alsa_log;
 pub mod capture;
 pub mod input;
 pub mod playback;

@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result};
 use skylark::dbus::{Bus, Service};
 use skylark::engine::{Engine, EngineConfig, Stages};
 use skylark::listen::{Listener, WakeLoop};
+use skylark::systemd::Notifier;
 use std::sync::Arc;
 
 use super::Context;
@@ -22,9 +23,17 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     } else {
         Bus::Session
     };
+    // systemd: READY=1 once the name is owned and the models are loaded, STATUS= on the way,
+    // WATCHDOG=1 while the engine answers its probe (see skylark::systemd).
+    let notifier = Notifier::from_env().unwrap_or_else(|e| {
+        tracing::warn!("{e}; readiness and watchdog messages are not sent");
+        Notifier::default()
+    });
+    notifier.status("loading the intent grammar");
     let recognizer = super::recognize::configured_recognizer(config)?;
     let engine_config = EngineConfig::from_config(config).context("config")?;
     // Models load before the name is taken: a client that sees the name can use them.
+    notifier.status("loading the speech models");
     let (stages, listener) = speech_stages(ctx);
     let max_pending = config.dbus.max_pending_calls;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -39,23 +48,46 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         let engine = Engine::new(engine_config, recognizer, stages);
         tracing::info!(intents = engine.intents().len(), language = %engine.language(), "intent grammar loaded");
         let _wake_loop = start_wake_word(&engine, ctx, listener);
+        // The watchdog pings as soon as the engine exists: systemd enforces WatchdogSec= from
+        // READY=1 on, and the engine can answer its probe from here.
+        let _watchdog = skylark::systemd::watchdog_timeout().map(|timeout| {
+            tracing::debug!(?timeout, "systemd watchdog on");
+            AbortOnDrop(tokio::spawn(skylark::systemd::watchdog(engine.clone(), notifier.clone(), timeout)))
+        });
         // The lite LLM loads off the reactor; until it is ready (or if it is missing) the
-        // grammar answers alone.
-        {
+        // grammar answers alone. READY=1 waits for it.
+        let llm_loaded = {
             let (engine, config, models_dir) = (engine.clone(), config.clone(), models_dir.clone());
             tokio::task::spawn_blocking(move || {
                 if let Some(llm) = skylark::llm::load_configured(&config, &models_dir) {
                     engine.set_llm(std::sync::Arc::new(llm), config.llm.max_waiting);
                 }
-            });
-        }
+            })
+        };
+        notifier.status(&format!("connecting to the {} bus", bus.as_str()));
         let service = match Service::start(engine.clone(), bus, max_pending).await {
             Ok(s) => s,
             Err(e) => {
+                notifier.status(&format!("failed: {e}"));
                 eprintln!("skylark daemon: {e}");
                 return ExitCode::from(1);
             }
         };
+        notifier.status("loading the language model");
+        let _ = llm_loaded.await;
+        let serving = format!("serving on the {} bus", bus.as_str());
+        notifier.ready(&format!("{serving}: {}", engine.state().as_str()));
+        tracing::info!(
+            llm = engine.has_llm(),
+            notify = notifier.is_active(),
+            "ready"
+        );
+        let _status = AbortOnDrop(tokio::spawn(skylark::systemd::report_status(
+            engine.clone(),
+            notifier.clone(),
+            serving,
+        )));
+        let _stall = stall_hook(&engine, &notifier);
         let code = tokio::select! {
             why = shutdown_signal() => {
                 tracing::info!("{why}: stopping");
@@ -66,6 +98,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
                 ExitCode::from(1)
             }
         };
+        notifier.stopping("stopping: cancelling the running turns");
         engine.shutdown(SHUTDOWN_GRACE).await;
         service.stop().await;
         code
@@ -73,6 +106,42 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     // Blocking stages (speech) may still hold a thread; do not wait for them past the grace.
     rt.shutdown_timeout(Duration::from_millis(300));
     Ok(code)
+}
+
+/// Aborts a background task when the daemon's main future ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Test hook, outside the contract: with `SKYLARK_TEST_STALL_ENGINE=MS`, MS milliseconds after
+/// READY=1 the engine's state is locked for good ([`Engine::stall`]) and `STATUS=` says so, so
+/// tests/systemd_notify.rs can check that a hung engine stops the watchdog pings. Only whoever
+/// sets the service's environment can use it, and they can stop the service anyway.
+fn stall_hook(engine: &Engine, notifier: &Notifier) -> Option<AbortOnDrop> {
+    let value = std::env::var(skylark::engine::STALL_HOOK).ok()?;
+    let Ok(ms) = value.trim().parse::<u64>() else {
+        tracing::warn!(
+            "{}={value:?} is not a number of milliseconds; ignored",
+            skylark::engine::STALL_HOOK
+        );
+        return None;
+    };
+    let (engine, notifier) = (engine.clone(), notifier.clone());
+    Some(AbortOnDrop(tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            engine.stall();
+            notifier.status(&format!(
+                "engine stalled by {} (test hook)",
+                skylark::engine::STALL_HOOK
+            ));
+        })
+        .await;
+    })))
 }
 
 /// The speech stages (ASR, speaker, microphone, wake word). Without ONNX Runtime only whisper

@@ -3,6 +3,7 @@
 
 mod ask;
 mod daemon;
+mod install;
 mod listen;
 mod models;
 mod recognize;
@@ -48,6 +49,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Daemon { system } => daemon::run(&ctx, system),
+        Command::Install(args) => install::install(&args),
+        Command::Uninstall(args) => install::uninstall(&args),
         Command::Recognize(args) => recognize::run(&ctx, args),
         Command::Transcribe { file, lang } => speech::transcribe(&ctx, &file, lang.as_deref()),
         Command::Say { text, lang, out } => speech::say(&ctx, &text, lang.as_deref(), out.as_deref()),

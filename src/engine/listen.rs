@@ -85,7 +85,9 @@ async fn hear(
             language.clone(),
             capturing.clone(),
         );
+        let span = tracing::info_span!("stage", name = "partial_transcripts");
         let worker = move || {
+            let _entered = span.enter();
             let mut last = String::new();
             for so_far in queued {
                 if !capturing.load(std::sync::atomic::Ordering::SeqCst) || token.is_cancelled() {
@@ -110,7 +112,7 @@ async fn hear(
     }
     let job = {
         let token = cancel.clone();
-        tokio::task::spawn_blocking(move || {
+        super::blocking::stage("capture", move || {
             capture.capture_with_partials(&token, &mut |so_far: &Audio| {
                 let _ = slot.try_send(so_far.clone());
             })
@@ -142,7 +144,9 @@ async fn hear(
     let t = Instant::now();
     let (token, language) = (cancel.clone(), language.clone());
     let result =
-        tokio::task::spawn_blocking(move || transcriber.transcribe(&audio, &language, &token))
+        super::blocking::stage("transcribe", move || {
+            transcriber.transcribe(&audio, &language, &token)
+        })
             .await;
     timings.transcribe = Some(t.elapsed());
     let text = match result {

@@ -95,7 +95,7 @@ pub(super) async fn intent(
     // The catalog view is built (a few ms) on the first call after a list changed: off the
     // reactor too. The permit is held until the model is free again, even if the turn was
     // cancelled meanwhile.
-    let r = tokio::task::spawn_blocking(move || {
+    let r = super::blocking::stage("llm_intent", move || {
         let _permit = permit;
         match i2.recognizer.catalog(&l2) {
             Some(catalog) => model.intent(&t2, &catalog, &c2),
@@ -144,7 +144,7 @@ pub(super) async fn answer(
         language.clone(),
         cancel.clone(),
     );
-    let r = tokio::task::spawn_blocking(move || {
+    let r = super::blocking::stage("llm_answer", move || {
         let _permit = permit;
         let mut emit = |chunk: &str| {
             if !c2.is_cancelled() {

@@ -9,9 +9,11 @@
 //! (microphone, speaker) serves one turn at a time — a turn that wants to speak waits for the
 //! speaker. Every turn is cancellable, and each records its stage timings.
 
+mod blocking;
 mod error;
 mod event;
 mod handlers;
+mod health;
 mod listen;
 mod llm;
 mod options;
@@ -23,6 +25,7 @@ mod turn;
 
 pub use error::EngineError;
 pub use event::{Event, Property, Source};
+pub use health::{Health, STALL_HOOK};
 pub use handlers::{
     DispatchError, DispatchFuture, HandlerAddress, HandlerCall, HandlerRegistry, HandlerReply,
     IntentDispatcher,
@@ -415,7 +418,7 @@ impl Engine {
             .map_err(EngineError::NotReady)?;
         let max_seconds = self.inner.config.max_audio_seconds;
         let cancel = Arc::new(CancelToken::new());
-        tokio::task::spawn_blocking(move || {
+        blocking::stage("transcribe", move || {
             let samples = crate::audio::input::read_client_audio(&file, raw, max_seconds)
                 .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
             transcriber

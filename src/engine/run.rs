@@ -291,7 +291,8 @@ pub(super) async fn say(
     inner.set_turn_state(id, State::Speaking);
     let t = Instant::now();
     let (text, language, token) = (text.to_string(), language.clone(), cancel.clone());
-    let result = tokio::task::spawn_blocking(move || speaker.speak(&text, &language, &token)).await;
+    let result =
+        super::blocking::stage("speak", move || speaker.speak(&text, &language, &token)).await;
     timings.speak = Some(t.elapsed());
     inner.set_turn_state(id, State::Thinking);
     match result {
