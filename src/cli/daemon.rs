@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     let engine_config = EngineConfig::from_config(config).context("config")?;
     // Models load before the name is taken: a client that sees the name can use them.
     let (stages, listener) = speech_stages(ctx);
-    let max_pending = config.dbus.max_pending_calls;
+    let limits = skylark::dbus::Limits::from_config(&config.dbus);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("skylark")
@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
                 }
             });
         }
-        let service = match Service::start(engine.clone(), bus, max_pending).await {
+        let service = match Service::start(engine.clone(), bus, limits).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("skylark daemon: {e}");
