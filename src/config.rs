@@ -113,6 +113,9 @@ pub struct LlmConfig {
     pub threads: usize,
     /// Most tokens in one answer.
     pub max_tokens: usize,
+    /// The model sees at most this many tokens of a request (the rest is cut): a prefill's
+    /// memory grows with the square of its length, and commands are short.
+    pub max_request_tokens: usize,
     /// A spoken answer ends after this many sentences (0: no limit).
     pub max_sentences: usize,
     /// System prompt of spoken answers; empty: the model's own default (what small models
@@ -201,6 +204,11 @@ pub struct DbusConfig {
     pub max_handlers: usize,
     /// Most entries in one `SetList` call.
     pub max_list_entries: usize,
+    /// Most `Transcribe` calls reading their file descriptor at once, counted apart from
+    /// `max_pending_calls` so slow pipes cannot make every other call `Busy`.
+    pub max_transcribe_reads: usize,
+    /// Most of those one client (unique bus name) may have at once.
+    pub max_transcribe_reads_per_client: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -265,6 +273,7 @@ impl Default for LlmConfig {
             model: "smollm2-135m-instruct".into(),
             threads: 0,
             max_tokens: 96,
+            max_request_tokens: 128,
             max_sentences: 2,
             answer_prompt: String::new(),
             enabled: true,
@@ -307,6 +316,8 @@ impl Default for DbusConfig {
             max_pending_calls: 256,
             max_handlers: 64,
             max_list_entries: 10_000,
+            max_transcribe_reads: 8,
+            max_transcribe_reads_per_client: 2,
         }
     }
 }
@@ -407,8 +418,32 @@ impl Config {
         if self.dbus.max_list_entries == 0 || self.dbus.max_list_entries > 1_000_000 {
             return Err(bad("dbus.max_list_entries", self.dbus.max_list_entries.to_string(), "expected 1 to 1000000"));
         }
-        if self.dbus.handler_timeout_ms == 0 {
-            return Err(bad("dbus.handler_timeout_ms", "0".into(), "expected at least 1"));
+        if !(1..=600_000).contains(&self.dbus.handler_timeout_ms) {
+            return Err(bad("dbus.handler_timeout_ms", self.dbus.handler_timeout_ms.to_string(), "expected 1 to 600000 (ten minutes)"));
+        }
+        // Upper bounds keep a typo from turning a limit off (each is far above any real need).
+        let counts: [(&'static str, usize, usize); 10] = [
+            ("dbus.max_concurrent_turns", self.dbus.max_concurrent_turns, 1024),
+            ("dbus.max_pending_calls", self.dbus.max_pending_calls, 65_536),
+            ("dbus.max_handlers", self.dbus.max_handlers, 4096),
+            ("dbus.max_transcribe_reads", self.dbus.max_transcribe_reads, 1024),
+            ("dbus.max_transcribe_reads_per_client", self.dbus.max_transcribe_reads_per_client, 1024),
+            ("llm.max_waiting", self.llm.max_waiting, 1024),
+            ("llm.max_tokens", self.llm.max_tokens, 4096),
+            ("llm.max_request_tokens", self.llm.max_request_tokens, 1024),
+            ("llm.max_sentences", self.llm.max_sentences.max(1), 100),
+            ("llm.intent_shortlist", self.llm.intent_shortlist.max(1), 1024),
+        ];
+        for (key, value, max) in counts {
+            if !(1..=max).contains(&value) {
+                return Err(bad(key, value.to_string(), &format!("expected 1 to {max}")));
+            }
+        }
+        if self.asr.partial_interval_ms > 60_000 {
+            return Err(bad("asr.partial_interval_ms", self.asr.partial_interval_ms.to_string(), "expected 0 (off) to 60000"));
+        }
+        if self.wakeword.refractory_ms > 60_000 {
+            return Err(bad("wakeword.refractory_ms", self.wakeword.refractory_ms.to_string(), "expected 0 to 60000"));
         }
         if !(0.0..=1.0).contains(&self.llm.intent_threshold) {
             return Err(bad("llm.intent_threshold", self.llm.intent_threshold.to_string(), "expected a number from 0 to 1"));
@@ -437,9 +472,6 @@ impl Config {
         }
         if crate::llm::GraphOptimization::parse(&self.llm.graph_optimization).is_none() {
             return Err(bad("llm.graph_optimization", self.llm.graph_optimization.clone(), "expected disable, basic, extended or all"));
-        }
-        if self.llm.max_tokens == 0 {
-            return Err(bad("llm.max_tokens", "0".into(), "expected at least 1"));
         }
         if self.asr.max_audio_seconds == 0 || self.asr.max_audio_seconds > 3600 {
             return Err(bad("asr.max_audio_seconds", self.asr.max_audio_seconds.to_string(), "expected 1 to 3600"));
@@ -504,6 +536,22 @@ mod tests {
         let err = parse("[asr]\nmodel_fr = \"x\"\n").unwrap_err().to_string();
         assert!(err.contains("model_fr"), "{err}");
         assert!(err.contains("/etc/skylark/config.toml"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_bounded_and_errors_name_the_key() {
+        for (text, key) in [
+            ("[dbus]\nhandler_timeout_ms = 9223372036854775807\n", "dbus.handler_timeout_ms"),
+            ("[dbus]\nmax_pending_calls = 100000000\n", "dbus.max_pending_calls"),
+            ("[dbus]\nmax_transcribe_reads = 0\n", "dbus.max_transcribe_reads"),
+            ("[llm]\nmax_tokens = 1000000\n", "llm.max_tokens"),
+            ("[llm]\nmax_request_tokens = 0\n", "llm.max_request_tokens"),
+            ("[llm]\nmax_waiting = 100000\n", "llm.max_waiting"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("expected"), "{text}: {err}");
+        }
+        assert!(parse("[llm]\nmax_sentences = 0\nintent_shortlist = 0\n").is_ok());
     }
 
     #[test]

@@ -280,3 +280,70 @@ mod tests {
         assert_eq!(journal_name("a.b"), "A_B");
     }
 }
+
+/// Lets one warning of a kind through per [`RateLimit::PERIOD`] and counts the rest, so a
+/// flood of refused requests writes a line every few seconds with how many were suppressed
+/// (107,043 lines in 20 s before), not one line each. A `static` per call site:
+///
+/// ```ignore
+/// static BUSY: RateLimit = RateLimit::new();
+/// if let Some(suppressed) = BUSY.allow() { tracing::warn!(suppressed, "busy"); }
+/// ```
+pub struct RateLimit {
+    /// Milliseconds since [`epoch`] when the last line went out (0: never).
+    last_ms: std::sync::atomic::AtomicU64,
+    suppressed: std::sync::atomic::AtomicU64,
+}
+
+impl RateLimit {
+    pub const PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub const fn new() -> Self {
+        Self {
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+            suppressed: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)` when this occurrence should be logged (`n` occurrences were suppressed since
+    /// the last line), `None` when it is to be counted only.
+    pub fn allow(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = epoch().elapsed().as_millis() as u64 + 1;
+        let last = self.last_ms.load(Relaxed);
+        let period = Self::PERIOD.as_millis() as u64;
+        if (last == 0 || now.saturating_sub(last) >= period)
+            && self.last_ms.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+        {
+            return Some(self.suppressed.swap(0, Relaxed));
+        }
+        self.suppressed.fetch_add(1, Relaxed);
+        None
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The process's clock origin for [`RateLimit`].
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+#[cfg(test)]
+mod rate_limit_tests {
+    use super::RateLimit;
+
+    #[test]
+    fn a_flood_is_one_line_with_a_count() {
+        let limit = RateLimit::new();
+        assert_eq!(limit.allow(), Some(0));
+        let logged = (0..10_000).filter(|_| limit.allow().is_some()).count();
+        assert_eq!(logged, 0, "within one period nothing more is logged");
+        assert_eq!(limit.suppressed.load(std::sync::atomic::Ordering::Relaxed), 10_000);
+    }
+}

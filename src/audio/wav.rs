@@ -15,6 +15,9 @@ use rubato::{Fft, FixedSync, Resampler};
 
 /// The sample rate whisper, the VAD and the wake word models expect.
 pub const TARGET_SAMPLE_RATE: u32 = 16_000;
+/// Sample rates a WAV may declare. Below 8 kHz there is no speech band to recognise, and a
+/// header claiming 1 Hz would make a 1 KB file hours of audio (and the resampler gigabytes).
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=192_000;
 
 /// Why a WAV could not be read or written. `origin` is the file path, or the name the caller
 /// gave to a stream, so the message says which audio is at fault.
@@ -44,6 +47,15 @@ pub enum WavError {
         to: u32,
         reason: String,
     },
+    #[error(
+        "{origin}: sample rate {rate} Hz is outside {}–{} Hz; record or convert speech at 16 kHz \
+         (e.g. `ffmpeg -i IN -ac 1 -ar 16000 -c:a pcm_s16le OUT.wav`)",
+        SAMPLE_RATES.start(),
+        SAMPLE_RATES.end()
+    )]
+    Rate { origin: String, rate: u32 },
+    #[error("{origin}: sample {index} is not a finite number (NaN or infinity); the recording is corrupt")]
+    NotFinite { origin: String, index: usize },
     #[error("cannot write WAV file {path}: {reason}")]
     Write { path: PathBuf, reason: String },
 }
@@ -86,13 +98,21 @@ pub fn read_wav_from<R: Read>(reader: R, origin: &str) -> Result<Vec<f32>, WavEr
             reason: "zero channels".into(),
         });
     }
-    if spec.sample_rate == 0 {
-        return Err(WavError::Malformed {
+    if !SAMPLE_RATES.contains(&spec.sample_rate) {
+        return Err(WavError::Rate {
             origin: origin.into(),
-            reason: "sample rate 0".into(),
+            rate: spec.sample_rate,
         });
     }
     let interleaved = decode_samples(reader, spec, origin)?;
+    // A NaN or infinity would poison every output sample of the resampler's FFT (and has
+    // made it panic): refuse the file, naming the first bad sample.
+    if let Some(index) = interleaved.iter().position(|s| !s.is_finite()) {
+        return Err(WavError::NotFinite {
+            origin: origin.into(),
+            index,
+        });
+    }
     if interleaved.len() < channels {
         return Err(WavError::Empty {
             origin: origin.into(),
@@ -225,13 +245,25 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, Resampl
     if from == to || samples.is_empty() {
         return Ok(samples.to_vec());
     }
-    let mut resampler = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Both)
-        .map_err(|e| err(e.to_string()))?;
-    let input = InterleavedSlice::new(samples, 1, samples.len()).map_err(|e| err(e.to_string()))?;
-    let output = resampler
-        .process_all(&input, samples.len(), None)
-        .map_err(|e| err(e.to_string()))?;
-    Ok(output.take_data())
+    // rubato asserts on what it considers impossible; a panic must not cross a request path.
+    let run = || -> Result<Vec<f32>, ResampleError> {
+        let mut resampler = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Both)
+            .map_err(|e| err(e.to_string()))?;
+        let input =
+            InterleavedSlice::new(samples, 1, samples.len()).map_err(|e| err(e.to_string()))?;
+        let output = resampler
+            .process_all(&input, samples.len(), None)
+            .map_err(|e| err(e.to_string()))?;
+        Ok(output.take_data())
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the resampler failed".into());
+        Err(err(why))
+    })
 }
 
 /// Write 16-bit mono PCM, e.g. to keep what the microphone heard or what TTS said.

@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
     // Models load before the name is taken: a client that sees the name can use them.
     notifier.status("loading the speech models");
     let (stages, listener) = speech_stages(ctx);
-    let max_pending = config.dbus.max_pending_calls;
+    let limits = skylark::dbus::Limits::from_config(&config.dbus);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("skylark")
@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
             })
         };
         notifier.status(&format!("connecting to the {} bus", bus.as_str()));
-        let service = match Service::start(engine.clone(), bus, max_pending).await {
+        let service = match Service::start(engine.clone(), bus, limits).await {
             Ok(s) => s,
             Err(e) => {
                 notifier.status(&format!("failed: {e}"));

@@ -3,12 +3,11 @@
 //! source "none").
 
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use skylark::engine::{Audio, CancelToken, Engine, EngineConfig, Recognition, Stages, Transcriber as _};
-use skylark::speech::WhisperTranscriber;
+use skylark::engine::{Engine, EngineConfig, Recognition, Stages};
 use skylark::nlu::{Grammar, Language, Recognizer};
 
 use super::Context;
@@ -63,7 +62,7 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
     let out = std::io::stdout();
     let mut out = out.lock();
     if let Some(audio) = &args.audio {
-        let transcript = transcribe_file(ctx, audio, &engine.language())?;
+        let transcript = super::speech::transcribe_file(ctx, audio, &engine.language())?;
         let r = engine.recognize(&transcript, None)?;
         if args.json || args.jsonl {
             writeln!(out, "{}", to_json(&transcript, &r))?;
@@ -101,18 +100,6 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
         writeln!(out, "{}", serde_json::Value::Array(all))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Speech → text with the model of `language` (as the daemon's `Transcribe`).
-fn transcribe_file(ctx: &Context, path: &Path, language: &Language) -> Result<String> {
-    let transcriber = WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(language))
-        .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
-    transcriber.available(language).map_err(|why| anyhow::anyhow!(why))?;
-    let samples = skylark::audio::read_wav(path)?;
-    let text = transcriber
-        .transcribe(&Audio { samples }, language, &CancelToken::new())
-        .map_err(|e| anyhow::anyhow!("speech recognition of {} failed: {e}", path.display()))?;
-    Ok(text)
 }
 
 /// The contract's JSON object: `{"text","intent","slots","confidence","source"}`.

@@ -22,15 +22,23 @@ pub fn language(ctx: &Context, lang: Option<&str>) -> Result<&'static str> {
 
 pub fn transcribe(ctx: &Context, file: &Path, lang: Option<&str>) -> Result<ExitCode> {
     let language = Language::parse(language(ctx, lang)?)?;
-    let transcriber = WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(&language))
-        .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
-    transcriber.available(&language).map_err(|why| anyhow::anyhow!(why))?;
-    let samples = skylark::audio::read_wav(file)?;
-    let text = transcriber
-        .transcribe(&Audio { samples }, &language, &CancelToken::new())
-        .map_err(|e| anyhow::anyhow!("speech recognition of {} failed: {e}", file.display()))?;
+    let text = transcribe_file(ctx, file, &language)?;
     println!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Speech → text with the model of `language`, with the daemon's `Transcribe` checks and cap
+/// (`asr.max_audio_seconds`): the audio is validated before the model loads.
+pub fn transcribe_file(ctx: &Context, path: &Path, language: &Language) -> Result<String> {
+    let samples =
+        skylark::audio::input::read_audio_file(path, ctx.config().asr.max_audio_seconds)?;
+    let transcriber = WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(language))
+        .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
+    transcriber.available(language).map_err(|why| anyhow::anyhow!(why))?;
+    let text = transcriber
+        .transcribe(&Audio { samples }, language, &CancelToken::new())
+        .map_err(|e| anyhow::anyhow!("speech recognition of {} failed: {e}", path.display()))?;
+    Ok(text)
 }
 
 pub fn say(ctx: &Context, text: &str, lang: Option<&str>, out: Option<&Path>) -> Result<ExitCode> {

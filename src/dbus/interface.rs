@@ -2,7 +2,7 @@
 //! the [`Engine`] and translates the answer back. No logic lives here.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use zbus::message::Header;
@@ -24,14 +24,85 @@ pub struct Assistant {
     engine: Engine,
     /// Bounds the method calls served at once (`dbus.max_pending_calls`).
     pending: Arc<Semaphore>,
+    /// `Transcribe` calls reading their descriptor, counted apart: a client trickling bytes
+    /// into pipes holds these, never the permits every other call needs.
+    reads: Arc<Semaphore>,
+    /// Reads in progress per client (unique bus name), at most `per_client`.
+    readers: Arc<Mutex<HashMap<String, usize>>>,
+    per_client: usize,
+}
+
+/// The limits the service enforces (the `dbus.*` config keys of the same names).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_pending_calls: usize,
+    pub max_transcribe_reads: usize,
+    pub max_transcribe_reads_per_client: usize,
+}
+
+impl Limits {
+    pub fn from_config(c: &crate::config::DbusConfig) -> Limits {
+        Limits {
+            max_pending_calls: c.max_pending_calls,
+            max_transcribe_reads: c.max_transcribe_reads,
+            max_transcribe_reads_per_client: c.max_transcribe_reads_per_client,
+        }
+    }
+}
+
+/// One client's read in progress: counted while it lives.
+struct ReadPermit {
+    _global: OwnedSemaphorePermit,
+    readers: Arc<Mutex<HashMap<String, usize>>>,
+    client: String,
+}
+
+impl Drop for ReadPermit {
+    fn drop(&mut self) {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = readers.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                readers.remove(&self.client);
+            }
+        }
+    }
 }
 
 impl Assistant {
-    pub fn new(engine: Engine, max_pending_calls: usize) -> Assistant {
+    pub fn new(engine: Engine, limits: Limits) -> Assistant {
         Assistant {
             engine,
-            pending: Arc::new(Semaphore::new(max_pending_calls)),
+            pending: Arc::new(Semaphore::new(limits.max_pending_calls)),
+            reads: Arc::new(Semaphore::new(limits.max_transcribe_reads)),
+            readers: Arc::default(),
+            per_client: limits.max_transcribe_reads_per_client,
         }
+    }
+
+    /// A `Transcribe` of `client` may read its descriptor: within the client's share and the
+    /// service's, else `Busy` at once.
+    fn admit_read(&self, client: String) -> Result<ReadPermit, MethodError> {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        let n = readers.get(&client).copied().unwrap_or(0);
+        if n >= self.per_client {
+            return Err(MethodError::Busy(format!(
+                "this client already has {n} Transcribe calls in progress \
+                 (dbus.max_transcribe_reads_per_client); wait for one to finish"
+            )));
+        }
+        let global = self.reads.clone().try_acquire_owned().map_err(|_| {
+            MethodError::Busy(
+                "too many Transcribe calls in progress (dbus.max_transcribe_reads); retry later"
+                    .into(),
+            )
+        })?;
+        readers.insert(client.clone(), n + 1);
+        Ok(ReadPermit {
+            _global: global,
+            readers: self.readers.clone(),
+            client,
+        })
     }
 
     fn admit(&self) -> Result<OwnedSemaphorePermit, MethodError> {
@@ -126,8 +197,12 @@ impl Assistant {
         &self,
         fd: OwnedFd,
         options: HashMap<String, OwnedVariant>,
+        #[zbus(header)] header: Header<'_>,
     ) -> Result<String, MethodError> {
-        let _permit = self.admit()?;
+        // Counted apart from max_pending_calls: reading a client's pipe can take up to
+        // audio::input::READ_DEADLINE.
+        let client = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        let _permit = self.admit_read(client)?;
         let o = Options(&options);
         let raw = match o.string("format")?.as_deref() {
             None | Some("wav") => false,

@@ -12,7 +12,7 @@ mod handler;
 mod interface;
 
 pub use error::{MethodError, ServiceError};
-pub use interface::INTERFACE;
+pub use interface::{Limits, INTERFACE};
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -64,7 +64,7 @@ impl Service {
     pub async fn start(
         engine: Engine,
         bus: Bus,
-        max_pending_calls: usize,
+        limits: Limits,
     ) -> Result<Service, ServiceError> {
         let b = bus.as_str();
         let builder = match bus {
@@ -80,7 +80,7 @@ impl Service {
             Bus::System => zbus::connection::Builder::system(),
         };
         let conn = builder
-            .serve_at(PATH, Assistant::new(engine.clone(), max_pending_calls))
+            .serve_at(PATH, Assistant::new(engine.clone(), limits))
             .build()
             .await
             .map_err(|source| match (bus, &source) {

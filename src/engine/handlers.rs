@@ -229,3 +229,39 @@ mod tests {
         assert!(r.lookup("media.next").is_some());
     }
 }
+
+/// A handler's reply as the daemon will broadcast and speak it: control characters (terminal
+/// escape codes, NULs, bidirectional overrides) dropped, line breaks and tabs made spaces,
+/// at most `max_bytes` long (cut at a character boundary).
+pub(super) fn sanitize_speech(text: &str, max_bytes: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_bytes));
+    for c in text.chars() {
+        let c = match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() => continue,
+            // Bidirectional embeddings, overrides and isolates can reorder what is shown.
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => continue,
+            c => c,
+        };
+        if out.len() + c.len_utf8() > max_bytes {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod sanitize_tests {
+    use super::sanitize_speech;
+
+    #[test]
+    fn replies_lose_control_characters_and_are_capped() {
+        assert_eq!(sanitize_speech("\u{1b}[31mred\u{1b}[0m\nok\u{0}", 100), "[31mred[0m ok");
+        assert_eq!(sanitize_speech("\u{202e}abc", 100), "abc");
+        let long = "好".repeat(10_000);
+        let capped = sanitize_speech(&long, 4096);
+        assert!(capped.len() <= 4096 && capped.len() > 4090, "{}", capped.len());
+        assert_eq!(sanitize_speech("", 10), "");
+    }
+}

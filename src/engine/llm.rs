@@ -69,11 +69,16 @@ impl LlmStage {
         match stage.permits.clone().try_acquire_owned() {
             Ok(p) => Some((stage.model, p)),
             Err(_) => {
-                tracing::warn!(
-                    waiting = stage.max_waiting,
-                    "the lite LLM is busy ({} requests waiting, llm.max_waiting); answering without it",
-                    stage.max_waiting
-                );
+                // A flood of requests would write a line each: one line per period, counted.
+                static BUSY: crate::logging::RateLimit = crate::logging::RateLimit::new();
+                if let Some(suppressed) = BUSY.allow() {
+                    tracing::warn!(
+                        waiting = stage.max_waiting,
+                        suppressed,
+                        "the lite LLM is busy ({} requests waiting, llm.max_waiting); answering without it",
+                        stage.max_waiting
+                    );
+                }
                 None
             }
         }

@@ -312,6 +312,11 @@ impl Engine {
         start: impl Future<Output = ()> + Send + 'static,
     ) -> Result<TurnId, EngineError> {
         self.inner.check_text(text)?;
+        if text.trim().is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "nothing to ask: the text is empty".into(),
+            ));
+        }
         let language = self.inner.resolve_language(options.language.as_deref())?;
         let (id, cancel) = self.inner.begin_turn(State::Thinking)?;
         let inner = self.inner.clone();

@@ -222,12 +222,16 @@ pub(super) async fn think(
             } else {
                 TurnStatus::Ok
             };
-            let response = if reply.speech.is_empty() && status == TurnStatus::Ok {
+            // The reply is broadcast in TurnFinished and spoken: no control characters (a
+            // terminal's escape codes), at most dbus.max_text_bytes.
+            let speech = super::handlers::sanitize_speech(&reply.speech, inner.config.max_text_bytes);
+            let response = if speech.is_empty() && status == TurnStatus::Ok {
                 default_response
             } else {
-                reply.speech
+                speech
             };
-            tracing::info!(%handler, status = %reply.status, "handler answered");
+            let shown = super::handlers::sanitize_speech(&reply.status, 32);
+            tracing::info!(%handler, status = %shown, "handler answered");
             Outcome {
                 status,
                 response,

@@ -54,6 +54,8 @@ struct PrefixCache {
 /// Positions a shared cache is allocated with beyond its prompt (it doubles when full).
 const KV_HEADROOM: usize = 128;
 
+/// Most prompt tokens run at once in a prefill (see [`DecoderModel::prefill`]).
+const PREFILL_CHUNK: usize = 64;
 /// Shortest shared prompt start worth reusing from the cache.
 const MIN_REUSE: usize = 8;
 
@@ -264,6 +266,32 @@ impl DecoderModel {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The start of `text` that is at most `max_tokens` tokens long (all of it when shorter),
+    /// cut at a character boundary. What the model sees of a request is bounded this way: a
+    /// 4 KB request of Han characters is thousands of tokens, and a prefill's memory grows
+    /// with the square of its length.
+    pub fn clip_text<'t>(&self, text: &'t str, max_tokens: usize) -> Result<&'t str> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| LlmError::Tokenizer {
+                path: self.tokenizer_path.clone(),
+                reason: e.to_string(),
+            })?;
+        if enc.len() <= max_tokens {
+            return Ok(text);
+        }
+        // Offsets are bytes of `text`; the first token left out starts where the cut goes.
+        let mut cut = enc
+            .get_offsets()
+            .get(max_tokens)
+            .map_or(text.len(), |&(start, _)| start.min(text.len()));
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        Ok(&text[..cut])
+    }
+
     /// The tokenizer (for building per-token tables such as constrained-decoding masks).
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
@@ -333,7 +361,13 @@ impl DecoderModel {
             }
             _ => self.new_cache(self.kv_mode, ids.len())?,
         };
-        let logits = self.step(&ids[reuse..], &mut kv)?;
+        // In chunks: the model returns logits for every position it runs (vocabulary × 4
+        // bytes each, 196 KB for SmolLM2), so a 600-token prefill in one run held 118 MB of
+        // logits of which only the last row is used.
+        let mut logits = Vec::new();
+        for chunk in ids[reuse..].chunks(PREFILL_CHUNK) {
+            logits = self.step(chunk, &mut kv)?;
+        }
         self.cache = kv.rows().map(|rows| PrefixCache {
             ids: ids.to_vec(),
             rows,

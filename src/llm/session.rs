@@ -106,6 +106,9 @@ pub fn configure(
     builder = builder
         .with_optimization_level(optimization.level())
         .map_err(ort::Error::<()>::from)?;
+    if std::env::var_os("SKYLARK_LLM_ARENA").is_none() {
+        builder = without_arena(builder)?;
+    }
     let available = available_providers();
     let mut used = Vec::new();
     for name in providers {
@@ -140,6 +143,28 @@ pub fn configure(
         }
     }
     Ok((builder, used))
+}
+
+/// No CPU memory arena and no memory pattern: ONNX Runtime's arena grows to the largest
+/// request it has served and never gives memory back, and the memory pattern plans buffers
+/// by the largest shapes seen. Without them a turn's buffers go back to the allocator when it
+/// ends.
+fn without_arena(builder: SessionBuilder) -> Result<SessionBuilder, ort::Error> {
+    let mut builder = builder
+        .with_memory_pattern(false)
+        .map_err(ort::Error::<()>::from)?;
+    let api = ort::api();
+    // SAFETY: a valid session-options pointer owned by `builder`.
+    let status = unsafe { (api.DisableCpuMemArena)(builder.ptr_mut()) };
+    if !status.0.is_null() {
+        // SAFETY: the status is non-null and owned by us.
+        let msg = unsafe { CStr::from_ptr((api.GetErrorMessage)(status.0)) }
+            .to_string_lossy()
+            .into_owned();
+        unsafe { (api.ReleaseStatus)(status.0) };
+        tracing::warn!("cannot turn ONNX Runtime's memory arena off ({msg}); memory may not return after a long request");
+    }
+    Ok(builder)
 }
 
 fn append(builder: &mut SessionBuilder, name: &str) -> Result<(), String> {

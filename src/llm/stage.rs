@@ -16,6 +16,8 @@ pub struct LiteLlmSettings {
     pub answer: GenerationParams,
     /// System prompt of answers ("": the model's own default).
     pub answer_prompt: String,
+    /// The model sees at most this many tokens of a request (`llm.max_request_tokens`).
+    pub max_request_tokens: usize,
 }
 
 impl LiteLlmSettings {
@@ -42,6 +44,7 @@ impl LiteLlmSettings {
                 },
             },
             answer_prompt: c.answer_prompt.clone(),
+            max_request_tokens: c.max_request_tokens,
         }
     }
 }
@@ -70,6 +73,27 @@ impl LiteLlm {
             Err(poisoned) => poisoned.into_inner(),
         }
     }
+
+    /// The start of `text` the model is shown: at most `max_request_tokens` tokens. Commands
+    /// and questions are far shorter; a longer request is a paste or an attack, and its
+    /// prefill would cost memory with the square of its length (a 4 KB Han request took the
+    /// daemon from 0.7 to 3.6 GB).
+    fn clip<'t>(&self, model: &DecoderModel, text: &'t str) -> std::result::Result<&'t str, StageError> {
+        let max = self.settings.max_request_tokens;
+        let clipped = model.clip_text(text, max).map_err(|e| StageError(e.to_string()))?;
+        if clipped.len() < text.len() {
+            static CLIPPED: crate::logging::RateLimit = crate::logging::RateLimit::new();
+            if let Some(suppressed) = CLIPPED.allow() {
+                tracing::warn!(
+                    bytes = text.len(),
+                    kept = clipped.len(),
+                    suppressed,
+                    "a request longer than llm.max_request_tokens ({max}) was cut for the language model"
+                );
+            }
+        }
+        Ok(clipped)
+    }
 }
 
 impl LanguageModel for LiteLlm {
@@ -80,6 +104,7 @@ impl LanguageModel for LiteLlm {
         cancel: &CancelToken,
     ) -> std::result::Result<Option<ModelIntent>, StageError> {
         let mut model = self.model();
+        let text = self.clip(&model, text)?;
         let r = self
             .intents
             .recognize(
@@ -106,6 +131,7 @@ impl LanguageModel for LiteLlm {
         on_chunk: &mut dyn FnMut(&str),
     ) -> std::result::Result<String, StageError> {
         let mut model = self.model();
+        let question = self.clip(&model, question)?;
         let g = model
             .generate(
                 &answer_messages(question, &self.settings.answer_prompt),

@@ -53,8 +53,13 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Deepest nesting accepted; grammar files are shallow, and this bounds memory on hostile input.
-const MAX_DEPTH: usize = 64;
+/// Deepest nesting accepted; grammar files are shallow, and this bounds memory (and the fast
+/// reader's recursion) on hostile input. Both readers obey it: the fast one gives up past it,
+/// and the full one then names the line.
+pub(super) const MAX_DEPTH: usize = 64;
+/// Most nodes (plus string bytes) that aliases (`*name`) may add to a file, in all: a few
+/// nested anchors would otherwise expand exponentially ("billion laughs").
+pub(super) const MAX_ALIAS_EXPANSION: usize = 100_000;
 
 /// Parses the first document of `text`. An empty file is `Null`.
 pub fn parse(text: &str) -> Result<Node<'_>, YamlError> {
@@ -80,7 +85,9 @@ pub(super) fn scalar_node(value: Cow<'_, str>, quoted: bool, pos: Pos) -> Node<'
 /// Parses with yaml-rust2 (full YAML): everything the fast path gives up on.
 pub(super) fn parse_events(text: &str) -> Result<Node<'static>, YamlError> {
     let mut parser = Parser::new_from_str(text);
-    let mut anchors: Vec<Option<Node<'static>>> = Vec::new();
+    // Each anchored node with what one alias to it costs (see `expansion_cost`).
+    let mut anchors: Vec<Option<(Node<'static>, usize)>> = Vec::new();
+    let mut expanded = 0usize;
     // Containers being built: (node, pending map key, anchor id).
     let mut stack: Vec<(Node<'static>, Option<Node<'static>>, usize)> = Vec::new();
     let mut root: Option<Node<'static>> = None;
@@ -94,15 +101,25 @@ pub(super) fn parse_events(text: &str) -> Result<Node<'static>, YamlError> {
             Event::StreamEnd | Event::DocumentEnd => break,
             Event::Nothing | Event::StreamStart | Event::DocumentStart => None,
             Event::Alias(id) => {
-                let node = anchors
-                    .get(id)
-                    .cloned()
-                    .flatten()
-                    .ok_or_else(|| YamlError {
+                let (node, cost) =
+                    anchors
+                        .get(id)
+                        .and_then(Option::as_ref)
+                        .ok_or_else(|| YamlError {
+                            pos,
+                            message: "alias to an unknown anchor".into(),
+                        })?;
+                expanded = expanded.saturating_add(*cost);
+                if expanded > MAX_ALIAS_EXPANSION {
+                    return Err(YamlError {
                         pos,
-                        message: "alias to an unknown anchor".into(),
-                    })?;
-                Some((node, 0))
+                        message: format!(
+                            "aliases expand to more than {MAX_ALIAS_EXPANSION} nodes and bytes; \
+                             write the values out instead of nesting anchors"
+                        ),
+                    });
+                }
+                Some((node.clone(), 0))
             }
             Event::Scalar(value, style, anchor, _tag) => Some((scalar(value, style, pos), anchor)),
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
@@ -129,7 +146,8 @@ pub(super) fn parse_events(text: &str) -> Result<Node<'static>, YamlError> {
                 if anchors.len() <= anchor {
                     anchors.resize(anchor + 1, None);
                 }
-                anchors[anchor] = Some(node.clone());
+                let cost = expansion_cost(&node, MAX_ALIAS_EXPANSION + 1);
+                anchors[anchor] = Some((node.clone(), cost));
             }
             match stack.last_mut() {
                 None => {
@@ -151,6 +169,32 @@ pub(super) fn parse_events(text: &str) -> Result<Node<'static>, YamlError> {
         kind: Kind::Null,
         pos: Pos { line: 1, column: 1 },
     }))
+}
+
+/// What a copy of `node` costs: its nodes plus its strings' bytes, counted up to `limit`.
+fn expansion_cost(node: &Node, limit: usize) -> usize {
+    let mut cost = 1;
+    match &node.kind {
+        Kind::Str(s, _) => cost += s.len(),
+        Kind::Seq(items) => {
+            for item in items {
+                cost += expansion_cost(item, limit);
+                if cost >= limit {
+                    break;
+                }
+            }
+        }
+        Kind::Map(entries) => {
+            for (k, v) in entries {
+                cost += expansion_cost(k, limit) + expansion_cost(v, limit);
+                if cost >= limit {
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+    cost.min(limit)
 }
 
 fn scalar(value: String, style: TScalarStyle, pos: Pos) -> Node<'static> {
@@ -331,5 +375,33 @@ mod fast_path_tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sequences_nested_on_one_line_stop_at_the_depth_limit() {
+        // 30,000 `- ` on one line overflowed the fast reader's stack (an abort).
+        for n in [MAX_DEPTH + 1, 30_000] {
+            let text = format!("{}x\n", "- ".repeat(n));
+            assert!(super::super::yaml_fast::parse(&text).is_none());
+            let e = parse(&text).unwrap_err();
+            assert!(e.message.contains("nesting deeper than"), "{}", e.message);
+            assert_eq!(e.pos.line, 1);
+        }
+        let ok = format!("{}x\n", "- ".repeat(MAX_DEPTH - 1));
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        // "Billion laughs": each level nine aliases of the one before.
+        let mut text = String::from("a0: &a0 [\"lol\"]\n");
+        for i in 1..8 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("aliases expand"), "{}", e.message);
+        // An ordinary alias is still fine.
+        assert!(parse("a: &x [1, 2]\nb: *x\n").is_ok());
     }
 }

@@ -7,7 +7,7 @@
 //! which then goes to yaml-rust2. It builds the same tree with the same positions; a test
 //! checks that on every file of the built-in catalog.
 
-use super::yaml::{scalar_node, Kind, Node, Pos};
+use super::yaml::{scalar_node, Kind, Node, Pos, MAX_DEPTH};
 use std::borrow::Cow;
 
 struct Line<'a> {
@@ -77,7 +77,12 @@ pub fn parse(text: &str) -> Option<Node<'_>> {
     if first.indent != 0 {
         return None;
     }
-    let mut p = P { text, lines, i: 0 };
+    let mut p = P {
+        text,
+        lines,
+        i: 0,
+        depth: 0,
+    };
     let node = p.block(0)?;
     (p.i == p.lines.len()).then_some(node)
 }
@@ -139,6 +144,9 @@ struct P<'a> {
     text: &'a str,
     lines: Vec<Line<'a>>,
     i: usize,
+    /// Blocks open: past `MAX_DEPTH` the fast path gives up (yaml-rust2 then names the line),
+    /// so `- - - … x` on one line cannot overflow the stack.
+    depth: usize,
 }
 
 fn col(line: &Line, s: &str) -> usize {
@@ -161,14 +169,17 @@ fn is_seq_item(content: &str) -> bool {
 impl<'a> P<'a> {
     fn block(&mut self, indent: usize) -> Option<Node<'a>> {
         let line = self.lines.get(self.i)?;
-        if line.indent != indent {
+        if line.indent != indent || self.depth >= MAX_DEPTH {
             return None;
         }
-        if is_seq_item(line.content) {
+        self.depth += 1;
+        let node = if is_seq_item(line.content) {
             self.seq(indent)
         } else {
             self.map(indent)
-        }
+        };
+        self.depth -= 1;
+        node
     }
 
     fn seq(&mut self, indent: usize) -> Option<Node<'a>> {

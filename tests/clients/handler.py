@@ -15,7 +15,7 @@ one JSON object a line on stdout for each thing that happens:
 --mode reply: answer Handle with ("ok", --speech); never: do not answer; exit: leave the bus
 (the process exits) as soon as Handle arrives. With --ask the script exits after the
 TurnFinished of its own turn (--turns of them); without it, it serves until killed.
-Usage: python handler.py --intent climate.set_temperature [--ask TEXT] [--mode reply] [--speech TEXT]
+Usage: python handler.py --intent climate.set_temperature [--ask TEXT] [--mode reply] [--speech TEXT] [--speech-repeat N]
 The bus is $DBUS_SESSION_BUS_ADDRESS.
 """
 import argparse
@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--turns", type=int, default=1, help="how many Ask turns to run, one after the other")
     ap.add_argument("--mode", choices=["reply", "never", "exit"], default="reply")
     ap.add_argument("--speech", default="The test handler set it.")
+    ap.add_argument("--speech-repeat", type=int, default=1, help="reply with --speech this many times over (a huge reply)")
     args = ap.parse_args()
 
     conn = open_dbus_connection(bus="SESSION")
@@ -103,7 +104,7 @@ def main():
                 if args.mode == "exit":
                     os._exit(0)
                 if args.mode == "reply":
-                    conn.send(new_method_return(msg, "ss", ("ok", args.speech)))
+                    conn.send(new_method_return(msg, "ss", ("ok", args.speech * args.speech_repeat)))
         elif kind == MessageType.signal:
             member = h.fields.get(HeaderFields.member)
             if member == "IntentRecognized":
