@@ -13,7 +13,9 @@ use tracing_subscriber::EnvFilter;
 /// Install the global subscriber. `level` is a `tracing` filter; `SKYLARK_LOG` overrides it.
 /// `format` is `auto`, `human` or `journal`. Logs go to stderr; stdout is for results.
 pub fn init(level: &str, format: &str) {
-    let wanted = std::env::var("SKYLARK_LOG").ok().filter(|f| EnvFilter::try_new(f).is_ok());
+    let wanted = std::env::var("SKYLARK_LOG")
+        .ok()
+        .filter(|f| EnvFilter::try_new(f).is_ok());
     let filter = EnvFilter::try_new(quiet_libraries(wanted.as_deref().unwrap_or(level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let journal = match format {
@@ -22,11 +24,16 @@ pub fn init(level: &str, format: &str) {
         // systemd sets JOURNAL_STREAM when stderr is connected to the journal.
         _ => std::env::var_os("JOURNAL_STREAM").is_some(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if journal {
         builder.event_format(JournalFormat).try_init()
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init()
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .try_init()
     };
 }
 
@@ -35,7 +42,11 @@ pub fn init(level: &str, format: &str) {
 /// utterance closes its stream) as an error; real output errors reach us through cpal.
 fn quiet_libraries(filter: &str) -> String {
     let mut out = filter.to_string();
-    for (lib, level) in [("whisper_rs", "warn"), ("ort", "warn"), ("pulseaudio", "off")] {
+    for (lib, level) in [
+        ("whisper_rs", "warn"),
+        ("ort", "warn"),
+        ("pulseaudio", "off"),
+    ] {
         if !filter.contains(lib) {
             out.push_str(&format!(",{lib}={level}"));
         }
@@ -51,7 +62,12 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
         let prio = match *event.metadata().level() {
             Level::ERROR => 3,
             Level::WARN => 4,

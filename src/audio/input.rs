@@ -131,7 +131,10 @@ pub fn read_client_audio(
     max_seconds: u32,
 ) -> Result<Vec<f32>, AudioInputError> {
     check_kind(file)?;
-    let pipe = file.metadata().map(|m| m.file_type().is_fifo()).unwrap_or(false);
+    let pipe = file
+        .metadata()
+        .map(|m| m.file_type().is_fifo())
+        .unwrap_or(false);
     let mut reader = Patient { file, pipe };
     let samples = if raw {
         read_raw(&mut reader, max_seconds)?
@@ -165,8 +168,15 @@ fn read_raw(reader: &mut impl Read, max_seconds: u32) -> Result<Vec<f32>, AudioI
 /// The `TooLong` error for a stream cut at the cap; its length is counted (up to a bound) so the
 /// message can say how long it was, without keeping the bytes.
 fn too_long(reader: &mut impl Read, read: u64, bytes_per_sec: f64, max: u32) -> AudioInputError {
-    let rest = std::io::copy(&mut reader.take(read.saturating_mul(4)), &mut std::io::sink()).unwrap_or(0);
-    AudioInputError::TooLong { seconds: (read + rest) as f64 / bytes_per_sec, max }
+    let rest = std::io::copy(
+        &mut reader.take(read.saturating_mul(4)),
+        &mut std::io::sink(),
+    )
+    .unwrap_or(0);
+    AudioInputError::TooLong {
+        seconds: (read + rest) as f64 / bytes_per_sec,
+        max,
+    }
 }
 
 fn wav_error(e: WavError) -> AudioInputError {
@@ -222,7 +232,12 @@ fn read_wav(reader: &mut impl Read, max_seconds: u32) -> Result<Vec<f32>, AudioI
     }
     let data_len = (bytes.len() - data_start) as u64;
     if data_len > cap_bytes {
-        return Err(too_long(reader, bytes.len() as u64, bytes_per_sec as f64, max_seconds));
+        return Err(too_long(
+            reader,
+            bytes.len() as u64,
+            bytes_per_sec as f64,
+            max_seconds,
+        ));
     }
     let whole_frames = data_len - data_len % frame_bytes.max(1);
     bytes.truncate(data_start + whole_frames as usize);
@@ -252,7 +267,8 @@ mod tests {
             let mut w = hound::WavWriter::new(&mut cur, spec).unwrap();
             let n = (rate as f32 * seconds) as usize;
             for i in 0..n {
-                let v = ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 8000.0) as i16;
+                let v = ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 8000.0)
+                    as i16;
                 for _ in 0..channels {
                     w.write_sample(v).unwrap();
                 }
@@ -280,7 +296,9 @@ mod tests {
     fn declared_length_over_the_cap_is_refused_before_reading() {
         let f = file_with(&wav_bytes(16_000, 1, 3.0));
         match read_client_audio(&f, false, 2) {
-            Err(AudioInputError::TooLong { seconds, max: 2 }) => assert!((seconds - 3.0).abs() < 0.01),
+            Err(AudioInputError::TooLong { seconds, max: 2 }) => {
+                assert!((seconds - 3.0).abs() < 0.01)
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -294,31 +312,60 @@ mod tests {
         assert_eq!(s.len(), 16_000);
         let mut long = wav_bytes(16_000, 1, 3.0);
         long[40..44].copy_from_slice(&0x7fff_f000u32.to_le_bytes());
-        assert!(matches!(read_client_audio(&file_with(&long), false, 2), Err(AudioInputError::TooLong { .. })));
+        assert!(matches!(
+            read_client_audio(&file_with(&long), false, 2),
+            Err(AudioInputError::TooLong { .. })
+        ));
     }
 
     #[test]
     fn bad_inputs_are_named() {
-        assert!(matches!(read_client_audio(&file_with(b""), false, 600), Err(AudioInputError::Empty)));
-        assert!(matches!(read_client_audio(&file_with(b""), true, 600), Err(AudioInputError::Empty)));
-        assert!(matches!(read_client_audio(&file_with(b"abc"), true, 600), Err(AudioInputError::OddRaw { .. })));
-        let garbage = read_client_audio(&file_with(b"hello, this is not audio at all"), false, 600).unwrap_err();
+        assert!(matches!(
+            read_client_audio(&file_with(b""), false, 600),
+            Err(AudioInputError::Empty)
+        ));
+        assert!(matches!(
+            read_client_audio(&file_with(b""), true, 600),
+            Err(AudioInputError::Empty)
+        ));
+        assert!(matches!(
+            read_client_audio(&file_with(b"abc"), true, 600),
+            Err(AudioInputError::OddRaw { .. })
+        ));
+        let garbage = read_client_audio(&file_with(b"hello, this is not audio at all"), false, 600)
+            .unwrap_err();
         assert!(garbage.to_string().contains("format=raw"), "{garbage}");
         let wav = wav_bytes(16_000, 1, 1.0);
         let cut = read_client_audio(&file_with(&wav[..wav.len() / 2 + 1]), false, 600).unwrap_err();
         assert!(cut.to_string().contains("truncated"), "{cut}");
         let dir = File::open(std::env::temp_dir()).unwrap();
-        assert!(matches!(read_client_audio(&dir, false, 600), Err(AudioInputError::NotReadable { what: "a directory" })));
+        assert!(matches!(
+            read_client_audio(&dir, false, 600),
+            Err(AudioInputError::NotReadable {
+                what: "a directory"
+            })
+        ));
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         let sock = File::from(std::os::fd::OwnedFd::from(a));
-        assert!(matches!(read_client_audio(&sock, false, 600), Err(AudioInputError::NotReadable { what: "a socket" })));
+        assert!(matches!(
+            read_client_audio(&sock, false, 600),
+            Err(AudioInputError::NotReadable { what: "a socket" })
+        ));
     }
 
     #[test]
     fn raw_is_capped_in_seconds() {
         let two_secs = vec![0u8; 64_000];
-        assert_eq!(read_client_audio(&file_with(&two_secs), true, 2).unwrap().len(), 32_000);
+        assert_eq!(
+            read_client_audio(&file_with(&two_secs), true, 2)
+                .unwrap()
+                .len(),
+            32_000
+        );
         let more = vec![0u8; 64_002];
-        assert!(matches!(read_client_audio(&file_with(&more), true, 2), Err(AudioInputError::TooLong { .. })));
+        assert!(matches!(
+            read_client_audio(&file_with(&more), true, 2),
+            Err(AudioInputError::TooLong { .. })
+        ));
     }
 }

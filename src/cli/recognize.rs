@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use skylark::engine::{Audio, CancelToken, Engine, EngineConfig, Recognition, Stages, Transcriber as _};
-use skylark::speech::WhisperTranscriber;
+use skylark::engine::{
+    Audio, CancelToken, Engine, EngineConfig, Recognition, Stages, Transcriber as _,
+};
 use skylark::nlu::{Grammar, Language, Recognizer};
+use skylark::speech::WhisperTranscriber;
 
 use super::Context;
 use crate::RecognizeArgs;
@@ -55,10 +57,15 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
         );
     }
     engine_config.language = language;
+    if args.exact {
+        engine_config.tolerant = false;
+    }
     // Without --lang, a sentence written in Chinese characters is Mandarin whatever the
     // configured language, as a bilingual driver would expect.
-    let mandarin = (args.lang.is_none() && recognizer.supports(&Language::mandarin())).then_some("zh-CN");
-    let language_of = |text: &str| mandarin.filter(|_| text.chars().any(skylark::nlu::normalize::is_cjk));
+    let mandarin =
+        (args.lang.is_none() && recognizer.supports(&Language::mandarin())).then_some("zh-CN");
+    let language_of =
+        |text: &str| mandarin.filter(|_| text.chars().any(skylark::nlu::normalize::is_cjk));
     let engine = Engine::new(engine_config, recognizer, Stages::text_only());
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -105,9 +112,12 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
 
 /// Speech → text with the model of `language` (as the daemon's `Transcribe`).
 fn transcribe_file(ctx: &Context, path: &Path, language: &Language) -> Result<String> {
-    let transcriber = WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(language))
-        .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
-    transcriber.available(language).map_err(|why| anyhow::anyhow!(why))?;
+    let transcriber =
+        WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(language))
+            .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
+    transcriber
+        .available(language)
+        .map_err(|why| anyhow::anyhow!(why))?;
     let samples = skylark::audio::read_wav(path)?;
     let text = transcriber
         .transcribe(&Audio { samples }, language, &CancelToken::new())
