@@ -248,8 +248,9 @@ impl Engine {
 
     // --- methods ----------------------------------------------------------------------------
 
-    /// Text → intent; nothing is executed and the dialogue is not changed. Microseconds, so it
-    /// runs on the caller's thread.
+    /// Text → intent; nothing is executed and the dialogue is not changed. Exact matches take
+    /// microseconds; after an exact miss the tolerant match (`nlu.tolerant`) takes a few
+    /// milliseconds, still on the caller's thread.
     pub fn recognize(
         &self,
         text: &str,
