@@ -43,8 +43,17 @@ fn hassil(python: &Path, script: &Path, dir: &Path, list: &Path, extra: &[String
         .arg(list)
         .args(extra)
         .output()
-        .unwrap_or_else(|e| panic!("run {} (install hassil: scripts/test.sh): {e}", python.display()));
-    assert!(out.status.success(), "hassil failed: {}", String::from_utf8_lossy(&out.stderr));
+        .unwrap_or_else(|e| {
+            panic!(
+                "run {} (install hassil: scripts/test.sh): {e}",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "hassil failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("hassil JSON")
 }
 
@@ -109,14 +118,32 @@ fn from_slot(v: &SlotValue) -> Val {
 fn main() {
     let python = python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/hassil_run.py");
-    println!("{:<6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>11} {:>11} {:>8} {:>10}", "lang", "sentences", "hassil ok", "skylark", "agree", "agree %", "load h/s ms", "match h/s µs", "load ×", "match ×");
+    println!(
+        "{:<6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>11} {:>11} {:>8} {:>10}",
+        "lang",
+        "sentences",
+        "hassil ok",
+        "skylark",
+        "agree",
+        "agree %",
+        "load h/s ms",
+        "match h/s µs",
+        "load ×",
+        "match ×"
+    );
     let mut disagreements = Vec::new();
     let mut contact_disagreements = Vec::new();
     for lang in ["en", "zh-CN"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/intents").join(lang);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models/intents")
+            .join(lang);
         let texts = sentences(lang);
-        let list = std::env::temp_dir().join(format!("skylark-nlu-bench-{lang}-{}.json", std::process::id()));
-        std::fs::write(&list, serde_json::to_string(&texts).expect("json")).expect("write sentence list");
+        let list = std::env::temp_dir().join(format!(
+            "skylark-nlu-bench-{lang}-{}.json",
+            std::process::id()
+        ));
+        std::fs::write(&list, serde_json::to_string(&texts).expect("json"))
+            .expect("write sentence list");
 
         // skylark: load + compile, then match every sentence many times.
         let mut load_ms = Vec::new();
@@ -144,10 +171,31 @@ fn main() {
         }
 
         // hassil on the same files and sentences.
-        let rounds = ["--rounds".to_string(), HASSIL_ROUNDS.to_string(), "--load-rounds".into(), HASSIL_LOAD_ROUNDS.to_string()];
+        let rounds = [
+            "--rounds".to_string(),
+            HASSIL_ROUNDS.to_string(),
+            "--load-rounds".into(),
+            HASSIL_LOAD_ROUNDS.to_string(),
+        ];
         let h = hassil(&python, &script, &dir, &list, &rounds);
-        let h_load_ms = median(h["load_s"].as_array().expect("load_s").iter().filter_map(Value::as_f64).map(|s| s * 1e3).collect());
-        let h_match_us = mean(&h["match_s"].as_array().expect("match_s").iter().filter_map(Value::as_f64).map(|s| s * 1e6).collect::<Vec<_>>());
+        let h_load_ms = median(
+            h["load_s"]
+                .as_array()
+                .expect("load_s")
+                .iter()
+                .filter_map(Value::as_f64)
+                .map(|s| s * 1e3)
+                .collect(),
+        );
+        let h_match_us = mean(
+            &h["match_s"]
+                .as_array()
+                .expect("match_s")
+                .iter()
+                .filter_map(Value::as_f64)
+                .map(|s| s * 1e6)
+                .collect::<Vec<_>>(),
+        );
         let results = h["results"].as_array().expect("results");
         assert_eq!(results.len(), texts.len());
 
@@ -171,17 +219,40 @@ fn main() {
         );
 
         // Agreement again, with the same address book in both engines.
-        let pairs: Vec<(String, String)> = contacts(lang).iter().map(|c| (c.to_string(), c.to_string())).collect();
-        let book = std::env::temp_dir().join(format!("skylark-nlu-bench-contacts-{}.json", std::process::id()));
-        std::fs::write(&book, serde_json::to_string(&pairs).expect("json")).expect("write contacts");
-        let with_list = ["--list".to_string(), format!("contact={}", book.display()), "--rounds".into(), "1".into(), "--load-rounds".into(), "1".into()];
+        let pairs: Vec<(String, String)> = contacts(lang)
+            .iter()
+            .map(|c| (c.to_string(), c.to_string()))
+            .collect();
+        let book = std::env::temp_dir().join(format!(
+            "skylark-nlu-bench-contacts-{}.json",
+            std::process::id()
+        ));
+        std::fs::write(&book, serde_json::to_string(&pairs).expect("json"))
+            .expect("write contacts");
+        let with_list = [
+            "--list".to_string(),
+            format!("contact={}", book.display()),
+            "--rounds".into(),
+            "1".into(),
+            "--load-rounds".into(),
+            "1".into(),
+        ];
         let h = hassil(&python, &script, &dir, &list, &with_list);
         let _ = std::fs::remove_file(&list);
         let _ = std::fs::remove_file(&book);
         recognizer.set_list("contact", pairs);
-        let ours: Vec<_> = texts.iter().map(|t| recognizer.recognize(t, &language, &ctx)).collect();
+        let ours: Vec<_> = texts
+            .iter()
+            .map(|t| recognizer.recognize(t, &language, &ctx))
+            .collect();
         let mut with_book = Vec::new();
-        let (hassil_ok, agree) = agreement(lang, &texts, h["results"].as_array().expect("results"), &ours, &mut with_book);
+        let (hassil_ok, agree) = agreement(
+            lang,
+            &texts,
+            h["results"].as_array().expect("results"),
+            &ours,
+            &mut with_book,
+        );
         println!(
             "{:<6} with the {} contacts of both engines' address book: hassil matched {hassil_ok}, skylark agrees on {agree} ({:.1}%)",
             "",
@@ -191,14 +262,24 @@ fn main() {
         contact_disagreements.extend(with_book);
     }
     if !contact_disagreements.is_empty() {
-        println!("\nwith the address book, sentences hassil matched where skylark differs ({}):", contact_disagreements.len());
+        println!(
+            "\nwith the address book, sentences hassil matched where skylark differs ({}):",
+            contact_disagreements.len()
+        );
         for d in contact_disagreements.iter().take(20) {
             println!("  {d}");
         }
     }
-    println!("\nhassil {} via {}", hassil_version(&python), python.display());
+    println!(
+        "\nhassil {} via {}",
+        hassil_version(&python),
+        python.display()
+    );
     if !disagreements.is_empty() {
-        println!("\nsentences hassil matched where skylark differs ({}):", disagreements.len());
+        println!(
+            "\nsentences hassil matched where skylark differs ({}):",
+            disagreements.len()
+        );
         for d in disagreements.iter().take(20) {
             println!("  {d}");
         }
@@ -216,7 +297,9 @@ fn agreement(
 ) -> (usize, usize) {
     let (mut hassil_ok, mut agree) = (0, 0);
     for (i, r) in results.iter().enumerate() {
-        let Some(intent) = r["intent"].as_str() else { continue };
+        let Some(intent) = r["intent"].as_str() else {
+            continue;
+        };
         hassil_ok += 1;
         let theirs: BTreeMap<String, Val> = r["slots"]
             .as_object()
@@ -224,8 +307,15 @@ fn agreement(
             .unwrap_or_default();
         let ok = match &ours[i] {
             Some(m) if m.intent == intent => {
-                let mine: BTreeMap<String, Val> = m.slots.iter().map(|(k, v)| (k.clone(), from_slot(v))).collect();
-                mine.len() == theirs.len() && mine.iter().all(|(k, v)| theirs.get(k).is_some_and(|t| same(v, t)))
+                let mine: BTreeMap<String, Val> = m
+                    .slots
+                    .iter()
+                    .map(|(k, v)| (k.clone(), from_slot(v)))
+                    .collect();
+                mine.len() == theirs.len()
+                    && mine
+                        .iter()
+                        .all(|(k, v)| theirs.get(k).is_some_and(|t| same(v, t)))
             }
             _ => false,
         };
@@ -235,7 +325,9 @@ fn agreement(
             disagreements.push(format!(
                 "{lang}: {:?}\n    hassil:  {intent} {theirs:?}\n    skylark: {:?}",
                 texts[i],
-                ours[i].as_ref().map(|m| (m.intent.clone(), m.slots.clone()))
+                ours[i]
+                    .as_ref()
+                    .map(|m| (m.intent.clone(), m.slots.clone()))
             ));
         }
     }
@@ -247,15 +339,29 @@ fn agreement(
 /// longer leaves hassil a lone wildcard to take the whole rest of the sentence.
 fn contacts(lang: &str) -> &'static [&'static str] {
     if lang.starts_with("zh") {
-        &["张三", "李四", "王五", "小王", "妈妈", "爸爸", "老婆", "王经理"]
+        &[
+            "张三",
+            "李四",
+            "王五",
+            "小王",
+            "妈妈",
+            "爸爸",
+            "老婆",
+            "王经理",
+        ]
     } else {
-        &["Alice", "Bob", "John", "Jane", "Peter", "Sarah", "Anna", "David", "Mom", "Dad"]
+        &[
+            "Alice", "Bob", "John", "Jane", "Peter", "Sarah", "Anna", "David", "Mom", "Dad",
+        ]
     }
 }
 
 fn hassil_version(python: &Path) -> String {
     Command::new(python)
-        .args(["-c", "from importlib.metadata import version; print(version('hassil'))"])
+        .args([
+            "-c",
+            "from importlib.metadata import version; print(version('hassil'))",
+        ])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()

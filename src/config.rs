@@ -12,11 +12,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path} could not be read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config file {path}: `{key}` = {value:?} is not valid: {why}")]
-    Invalid { path: PathBuf, key: &'static str, value: String, why: String },
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        value: String,
+        why: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -211,11 +219,25 @@ pub struct DbusConfig {
     pub max_transcribe_reads_per_client: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NluConfig {
     /// Grammar files or folders (hassil YAML) the daemon loads on top of the built-in catalog.
     pub intents: Vec<String>,
+    /// When no template matches word for word, align the words by sound (tolerant matching).
+    pub tolerant: bool,
+    /// The lowest confidence a tolerant match may have to count (0–1).
+    pub tolerant_threshold: f64,
+}
+
+impl Default for NluConfig {
+    fn default() -> Self {
+        NluConfig {
+            intents: Vec::new(),
+            tolerant: true,
+            tolerant_threshold: crate::nlu::DEFAULT_TOLERANT_THRESHOLD,
+        }
+    }
 }
 
 impl Default for Config {
@@ -238,19 +260,32 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: "auto".into() }
+        LogConfig {
+            level: "info".into(),
+            format: "auto".into(),
+        }
     }
 }
 
 impl Default for ModelsConfig {
     fn default() -> Self {
-        ModelsConfig { dir: String::new(), try_hub: true, python: "python3".into() }
+        ModelsConfig {
+            dir: String::new(),
+            try_hub: true,
+            python: "python3".into(),
+        }
     }
 }
 
 impl Default for AsrConfig {
     fn default() -> Self {
-        AsrConfig { model_en: "whisper-tiny-en".into(), model_multilingual: "whisper-base".into(), threads: 0, partial_interval_ms: 1000, max_audio_seconds: 600 }
+        AsrConfig {
+            model_en: "whisper-tiny-en".into(),
+            model_multilingual: "whisper-base".into(),
+            threads: 0,
+            partial_interval_ms: 1000,
+            max_audio_seconds: 600,
+        }
     }
 }
 
@@ -296,13 +331,21 @@ impl Default for LlmConfig {
 
 impl Default for TtsConfig {
     fn default() -> Self {
-        TtsConfig { voice_en: "piper-joe".into(), espeak_voice_zh: "cmn-latn-pinyin".into() }
+        TtsConfig {
+            voice_en: "piper-joe".into(),
+            espeak_voice_zh: "cmn-latn-pinyin".into(),
+        }
     }
 }
 
 impl Default for WakeWordConfig {
     fn default() -> Self {
-        WakeWordConfig { enabled: false, keywords: vec!["wakeword-hey-livekit".into()], threshold: 0.5, refractory_ms: 2000 }
+        WakeWordConfig {
+            enabled: false,
+            keywords: vec!["wakeword-hey-livekit".into()],
+            threshold: 0.5,
+            refractory_ms: 2000,
+        }
     }
 }
 
@@ -335,7 +378,10 @@ pub fn search_path() -> Vec<PathBuf> {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::models::home_dir().join(".config"));
-    vec![config_home.join("skylark/config.toml"), PathBuf::from("/etc/skylark/config.toml")]
+    vec![
+        config_home.join("skylark/config.toml"),
+        PathBuf::from("/etc/skylark/config.toml"),
+    ]
 }
 
 /// Load `explicit` if given (it must exist), else the first file of [`search_path`] that
@@ -346,19 +392,30 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
         None => search_path().into_iter().find(|p| p.is_file()),
     };
     let Some(path) = path else {
-        return Ok(Loaded { config: Config::default(), path: None });
+        return Ok(Loaded {
+            config: Config::default(),
+            path: None,
+        });
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let config = Config::parse(&text, &path)?;
-    Ok(Loaded { config, path: Some(path) })
+    Ok(Loaded {
+        config,
+        path: Some(path),
+    })
 }
 
 const LANGUAGES: &[&str] = &["en", "zh-CN"];
 
 impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         config.validate(path)?;
         Ok(config)
     }
@@ -371,52 +428,121 @@ impl Config {
             why: why.to_string(),
         };
         if normalize_language(&self.language).is_none() {
-            return Err(bad("language", self.language.clone(), "expected one of en, zh-CN (or zh, zh-Hans)"));
+            return Err(bad(
+                "language",
+                self.language.clone(),
+                "expected one of en, zh-CN (or zh, zh-Hans)",
+            ));
         }
         if !matches!(self.log.format.as_str(), "auto" | "human" | "journal") {
-            return Err(bad("log.format", self.log.format.clone(), "expected auto, human or journal"));
+            return Err(bad(
+                "log.format",
+                self.log.format.clone(),
+                "expected auto, human or journal",
+            ));
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() || self.log.level.trim().is_empty() {
-            return Err(bad("log.level", self.log.level.clone(), "expected a level (error … trace) or a tracing filter"));
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
+            || self.log.level.trim().is_empty()
+        {
+            return Err(bad(
+                "log.level",
+                self.log.level.clone(),
+                "expected a level (error … trace) or a tracing filter",
+            ));
         }
         if !matches!(self.dbus.bus.as_str(), "session" | "system") {
-            return Err(bad("dbus.bus", self.dbus.bus.clone(), "expected session or system"));
+            return Err(bad(
+                "dbus.bus",
+                self.dbus.bus.clone(),
+                "expected session or system",
+            ));
+        }
+        if !(self.nlu.tolerant_threshold > 0.0 && self.nlu.tolerant_threshold < 1.0) {
+            return Err(bad(
+                "nlu.tolerant_threshold",
+                self.nlu.tolerant_threshold.to_string(),
+                "expected a number between 0 and 1 (exclusive)",
+            ));
         }
         if !(0.0..=1.0).contains(&self.wakeword.threshold) {
-            return Err(bad("wakeword.threshold", self.wakeword.threshold.to_string(), "expected a number from 0 to 1"));
+            return Err(bad(
+                "wakeword.threshold",
+                self.wakeword.threshold.to_string(),
+                "expected a number from 0 to 1",
+            ));
         }
         if !(0.2..=0.95).contains(&self.vad.threshold) {
-            return Err(bad("vad.threshold", self.vad.threshold.to_string(), "expected a number from 0.2 to 0.95"));
+            return Err(bad(
+                "vad.threshold",
+                self.vad.threshold.to_string(),
+                "expected a number from 0.2 to 0.95",
+            ));
         }
         if !(100..=5000).contains(&self.vad.end_silence_ms) {
-            return Err(bad("vad.end_silence_ms", self.vad.end_silence_ms.to_string(), "expected 100 to 5000"));
+            return Err(bad(
+                "vad.end_silence_ms",
+                self.vad.end_silence_ms.to_string(),
+                "expected 100 to 5000",
+            ));
         }
         if self.vad.pre_roll_ms > 2000 {
-            return Err(bad("vad.pre_roll_ms", self.vad.pre_roll_ms.to_string(), "expected 0 to 2000"));
+            return Err(bad(
+                "vad.pre_roll_ms",
+                self.vad.pre_roll_ms.to_string(),
+                "expected 0 to 2000",
+            ));
         }
         if self.vad.min_speech_ms > 2000 {
-            return Err(bad("vad.min_speech_ms", self.vad.min_speech_ms.to_string(), "expected 0 to 2000"));
+            return Err(bad(
+                "vad.min_speech_ms",
+                self.vad.min_speech_ms.to_string(),
+                "expected 0 to 2000",
+            ));
         }
         if !(500..=60_000).contains(&self.vad.start_timeout_ms) {
-            return Err(bad("vad.start_timeout_ms", self.vad.start_timeout_ms.to_string(), "expected 500 to 60000"));
+            return Err(bad(
+                "vad.start_timeout_ms",
+                self.vad.start_timeout_ms.to_string(),
+                "expected 500 to 60000",
+            ));
         }
         if !(1000..=120_000).contains(&self.vad.max_utterance_ms) {
-            return Err(bad("vad.max_utterance_ms", self.vad.max_utterance_ms.to_string(), "expected 1000 to 120000"));
+            return Err(bad(
+                "vad.max_utterance_ms",
+                self.vad.max_utterance_ms.to_string(),
+                "expected 1000 to 120000",
+            ));
         }
         if self.dbus.max_text_bytes == 0 || self.dbus.max_text_bytes > 1 << 20 {
-            return Err(bad("dbus.max_text_bytes", self.dbus.max_text_bytes.to_string(), "expected 1 to 1048576"));
+            return Err(bad(
+                "dbus.max_text_bytes",
+                self.dbus.max_text_bytes.to_string(),
+                "expected 1 to 1048576",
+            ));
         }
         if self.dbus.max_concurrent_turns == 0 {
-            return Err(bad("dbus.max_concurrent_turns", "0".into(), "expected at least 1"));
+            return Err(bad(
+                "dbus.max_concurrent_turns",
+                "0".into(),
+                "expected at least 1",
+            ));
         }
         if self.dbus.max_pending_calls == 0 {
-            return Err(bad("dbus.max_pending_calls", "0".into(), "expected at least 1"));
+            return Err(bad(
+                "dbus.max_pending_calls",
+                "0".into(),
+                "expected at least 1",
+            ));
         }
         if self.dbus.max_handlers == 0 {
             return Err(bad("dbus.max_handlers", "0".into(), "expected at least 1"));
         }
         if self.dbus.max_list_entries == 0 || self.dbus.max_list_entries > 1_000_000 {
-            return Err(bad("dbus.max_list_entries", self.dbus.max_list_entries.to_string(), "expected 1 to 1000000"));
+            return Err(bad(
+                "dbus.max_list_entries",
+                self.dbus.max_list_entries.to_string(),
+                "expected 1 to 1000000",
+            ));
         }
         if !(1..=600_000).contains(&self.dbus.handler_timeout_ms) {
             return Err(bad("dbus.handler_timeout_ms", self.dbus.handler_timeout_ms.to_string(), "expected 1 to 600000 (ten minutes)"));
@@ -446,7 +572,11 @@ impl Config {
             return Err(bad("wakeword.refractory_ms", self.wakeword.refractory_ms.to_string(), "expected 0 to 60000"));
         }
         if !(0.0..=1.0).contains(&self.llm.intent_threshold) {
-            return Err(bad("llm.intent_threshold", self.llm.intent_threshold.to_string(), "expected a number from 0 to 1"));
+            return Err(bad(
+                "llm.intent_threshold",
+                self.llm.intent_threshold.to_string(),
+                "expected a number from 0 to 1",
+            ));
         }
         if !(0.0..=2.0).contains(&self.llm.intent_retrieval_threshold) {
             return Err(bad(
@@ -456,28 +586,60 @@ impl Config {
             ));
         }
         if self.llm.intent_examples > 16 {
-            return Err(bad("llm.intent_examples", self.llm.intent_examples.to_string(), "expected 0 to 16"));
+            return Err(bad(
+                "llm.intent_examples",
+                self.llm.intent_examples.to_string(),
+                "expected 0 to 16",
+            ));
         }
         if self.llm.max_waiting == 0 {
-            return Err(bad("llm.max_waiting", "0".into(), "expected at least 1 (llm.enabled = false turns the model off)"));
+            return Err(bad(
+                "llm.max_waiting",
+                "0".into(),
+                "expected at least 1 (llm.enabled = false turns the model off)",
+            ));
         }
         if !(0.0..=5.0).contains(&self.llm.temperature) {
-            return Err(bad("llm.temperature", self.llm.temperature.to_string(), "expected 0 (greedy) to 5"));
+            return Err(bad(
+                "llm.temperature",
+                self.llm.temperature.to_string(),
+                "expected 0 (greedy) to 5",
+            ));
         }
         if !(self.llm.top_p > 0.0 && self.llm.top_p <= 1.0) {
-            return Err(bad("llm.top_p", self.llm.top_p.to_string(), "expected a number above 0, at most 1"));
+            return Err(bad(
+                "llm.top_p",
+                self.llm.top_p.to_string(),
+                "expected a number above 0, at most 1",
+            ));
         }
         if !(self.llm.repetition_penalty > 0.0 && self.llm.repetition_penalty <= 10.0) {
-            return Err(bad("llm.repetition_penalty", self.llm.repetition_penalty.to_string(), "expected above 0, at most 10 (1 disables it)"));
+            return Err(bad(
+                "llm.repetition_penalty",
+                self.llm.repetition_penalty.to_string(),
+                "expected above 0, at most 10 (1 disables it)",
+            ));
         }
         if crate::llm::GraphOptimization::parse(&self.llm.graph_optimization).is_none() {
-            return Err(bad("llm.graph_optimization", self.llm.graph_optimization.clone(), "expected disable, basic, extended or all"));
+            return Err(bad(
+                "llm.graph_optimization",
+                self.llm.graph_optimization.clone(),
+                "expected disable, basic, extended or all",
+            ));
         }
         if self.asr.max_audio_seconds == 0 || self.asr.max_audio_seconds > 3600 {
-            return Err(bad("asr.max_audio_seconds", self.asr.max_audio_seconds.to_string(), "expected 1 to 3600"));
+            return Err(bad(
+                "asr.max_audio_seconds",
+                self.asr.max_audio_seconds.to_string(),
+                "expected 1 to 3600",
+            ));
         }
         if self.asr.threads > 64 || self.llm.threads > 64 {
-            return Err(bad("threads", format!("{}/{}", self.asr.threads, self.llm.threads), "expected 0 to 64"));
+            return Err(bad(
+                "threads",
+                format!("{}/{}", self.asr.threads, self.llm.threads),
+                "expected 0 to 64",
+            ));
         }
         Ok(())
     }
@@ -505,7 +667,9 @@ pub fn normalize_language(tag: &str) -> Option<&'static str> {
         "en" => Some(LANGUAGES[0]),
         "zh" | "cmn" => {
             let rest: Vec<&str> = lower.split('-').skip(1).collect();
-            let traditional = rest.iter().any(|s| matches!(*s, "hant" | "tw" | "hk" | "mo"));
+            let traditional = rest
+                .iter()
+                .any(|s| matches!(*s, "hant" | "tw" | "hk" | "mo"));
             (!traditional).then_some(LANGUAGES[1])
         }
         _ => None,
@@ -557,12 +721,19 @@ mod tests {
     #[test]
     fn bad_value_names_key_and_file() {
         let err = parse("[dbus]\nbus = \"tram\"\n").unwrap_err().to_string();
-        assert!(err.contains("dbus.bus") && err.contains("tram") && err.contains("config.toml"), "{err}");
+        assert!(
+            err.contains("dbus.bus") && err.contains("tram") && err.contains("config.toml"),
+            "{err}"
+        );
         let err = parse("language = \"fr\"\n").unwrap_err().to_string();
         assert!(err.contains("`language`"), "{err}");
-        let err = parse("[wakeword]\nthreshold = 1.5\n").unwrap_err().to_string();
+        let err = parse("[wakeword]\nthreshold = 1.5\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("wakeword.threshold"), "{err}");
-        let err = parse("[dbus]\nmax_text_bytes = \"big\"\n").unwrap_err().to_string();
+        let err = parse("[dbus]\nmax_text_bytes = \"big\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("max_text_bytes"), "{err}");
     }
 
@@ -578,7 +749,9 @@ mod tests {
 
     #[test]
     fn explicit_missing_file_is_an_error() {
-        let err = load(Some(Path::new("/nonexistent/skylark.toml"))).unwrap_err().to_string();
+        let err = load(Some(Path::new("/nonexistent/skylark.toml")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/skylark.toml"), "{err}");
     }
 }

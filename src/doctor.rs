@@ -25,10 +25,25 @@ pub struct Finding {
 
 impl Finding {
     fn ok(what: impl Into<String>, detail: impl Into<String>) -> Self {
-        Finding { status: Status::Ok, what: what.into(), detail: detail.into(), fix: None }
+        Finding {
+            status: Status::Ok,
+            what: what.into(),
+            detail: detail.into(),
+            fix: None,
+        }
     }
-    fn bad(status: Status, what: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Finding { status, what: what.into(), detail: detail.into(), fix: Some(fix.into()) }
+    fn bad(
+        status: Status,
+        what: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Finding {
+            status,
+            what: what.into(),
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
     }
 }
 
@@ -48,11 +63,16 @@ pub fn run(loaded: &Loaded, manifest: &Manifest) -> Vec<Finding> {
     for model in &manifest.models {
         let problems = store.check_model(model, Check::Size);
         if problems.is_empty() {
-            out.push(Finding::ok(format!("model {}", model.id), format!("{} ({})", model.folder(), model.role)));
+            out.push(Finding::ok(
+                format!("model {}", model.id),
+                format!("{} ({})", model.folder(), model.role),
+            ));
         } else {
             all_models = false;
-            let list: Vec<String> =
-                problems.iter().map(|(f, p)| format!("{} {p}", dir.join(&f.path).display())).collect();
+            let list: Vec<String> = problems
+                .iter()
+                .map(|(f, p)| format!("{} {p}", dir.join(&f.path).display()))
+                .collect();
             out.push(Finding::bad(
                 Status::Fail,
                 format!("model {}", model.id),
@@ -62,11 +82,22 @@ pub fn run(loaded: &Loaded, manifest: &Manifest) -> Vec<Finding> {
         }
     }
     if all_models {
-        out.push(Finding::ok("models dir", format!("{} (sizes checked; `skylark models verify` checks sha256)", dir.display())));
+        out.push(Finding::ok(
+            "models dir",
+            format!(
+                "{} (sizes checked; `skylark models verify` checks sha256)",
+                dir.display()
+            ),
+        ));
     }
     out.push(match crate::onnx::init(&dir) {
         Ok(p) => Finding::ok("ONNX Runtime", p.display().to_string()),
-        Err(e) => Finding::bad(Status::Fail, "ONNX Runtime", first_line(&e.to_string()), "skylark models fetch"),
+        Err(e) => Finding::bad(
+            Status::Fail,
+            "ONNX Runtime",
+            first_line(&e.to_string()),
+            "skylark models fetch",
+        ),
     });
     out.push(session_bus());
     out.push(audio());
@@ -84,7 +115,10 @@ pub fn run(loaded: &Loaded, manifest: &Manifest) -> Vec<Finding> {
         None => Finding::bad(
             Status::Warn,
             "python (model converters)",
-            format!("`{}` not found: `skylark models fetch` cannot convert models", config.models.python),
+            format!(
+                "`{}` not found: `skylark models fetch` cannot convert models",
+                config.models.python
+            ),
             "apt-get install python3 python3-venv",
         ),
     });
@@ -100,10 +134,17 @@ fn session_bus() -> Finding {
     const FIX: &str = "start one with `eval $(dbus-launch --sh-syntax)` (or run `dbus-run-session -- skylark daemon`); \
                        system services use `skylark daemon --system`";
     let Ok(address) = std::env::var("DBUS_SESSION_BUS_ADDRESS") else {
-        return Finding::bad(Status::Fail, "D-Bus session bus", "DBUS_SESSION_BUS_ADDRESS is not set", FIX);
+        return Finding::bad(
+            Status::Fail,
+            "D-Bus session bus",
+            "DBUS_SESSION_BUS_ADDRESS is not set",
+            FIX,
+        );
     };
     for part in address.split(';') {
-        let Some(rest) = part.strip_prefix("unix:") else { continue };
+        let Some(rest) = part.strip_prefix("unix:") else {
+            continue;
+        };
         for kv in rest.split(',') {
             let res = if let Some(path) = kv.strip_prefix("path=") {
                 UnixStream::connect(unescape(path))
@@ -114,11 +155,21 @@ fn session_bus() -> Finding {
             };
             return match res {
                 Ok(_) => Finding::ok("D-Bus session bus", address.clone()),
-                Err(e) => Finding::bad(Status::Fail, "D-Bus session bus", format!("{address}: {e}"), FIX),
+                Err(e) => Finding::bad(
+                    Status::Fail,
+                    "D-Bus session bus",
+                    format!("{address}: {e}"),
+                    FIX,
+                ),
             };
         }
     }
-    Finding::bad(Status::Warn, "D-Bus session bus", format!("{address}: not a unix socket address; not tested"), FIX)
+    Finding::bad(
+        Status::Warn,
+        "D-Bus session bus",
+        format!("{address}: not a unix socket address; not tested"),
+        FIX,
+    )
 }
 
 fn connect_abstract(name: &str) -> std::io::Result<UnixStream> {
@@ -134,7 +185,10 @@ fn unescape(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(b);
                 i += 3;
                 continue;
@@ -153,7 +207,9 @@ fn audio() -> Finding {
     let pulse = std::env::var("PULSE_SERVER")
         .ok()
         .and_then(|s| s.strip_prefix("unix:").map(PathBuf::from))
-        .or_else(|| std::env::var_os("XDG_RUNTIME_DIR").map(|d| Path::new(&d).join("pulse/native")));
+        .or_else(|| {
+            std::env::var_os("XDG_RUNTIME_DIR").map(|d| Path::new(&d).join("pulse/native"))
+        });
     if let Some(sock) = pulse {
         if UnixStream::connect(&sock).is_ok() {
             return Finding::ok("audio", format!("PulseAudio at {}", sock.display()));
@@ -163,7 +219,12 @@ fn audio() -> Finding {
     if !cards.trim().is_empty() && !cards.contains("no soundcards") {
         return Finding::ok("audio", format!("ALSA: {}", first_line(cards.trim())));
     }
-    Finding::bad(Status::Warn, "audio", "no PulseAudio server and no ALSA sound card", FIX)
+    Finding::bad(
+        Status::Warn,
+        "audio",
+        "no PulseAudio server and no ALSA sound card",
+        FIX,
+    )
 }
 
 pub(crate) fn which(program: &str) -> Option<PathBuf> {
@@ -171,7 +232,12 @@ pub(crate) fn which(program: &str) -> Option<PathBuf> {
         let p = PathBuf::from(program);
         return p.is_file().then_some(p);
     }
-    let out = Command::new("sh").arg("-c").arg("command -v \"$0\"").arg(program).output().ok()?;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("command -v \"$0\"")
+        .arg(program)
+        .output()
+        .ok()?;
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
 }

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "skylark", version, about = "On-device voice assistant for car cockpits and phones")]
+#[command(
+    name = "skylark",
+    version,
+    about = "On-device voice assistant for car cockpits and phones"
+)]
 pub struct Cli {
     /// Configuration file (default: $XDG_CONFIG_HOME/skylark/config.toml, then /etc/skylark/config.toml).
     #[arg(long, global = true, value_name = "FILE")]
@@ -101,6 +105,9 @@ pub struct RecognizeArgs {
     /// Recognise speech from this WAV file instead of text.
     #[arg(long, value_name = "FILE.wav", conflicts_with = "text")]
     pub audio: Option<PathBuf>,
+    /// Only exact template matches: no tolerant matching of misheard words.
+    #[arg(long)]
+    pub exact: bool,
 }
 
 #[derive(Args, Debug)]

@@ -12,13 +12,20 @@ pub enum RuntimeError {
          (it installs the library from the `onnxruntime` wheel), or set ORT_DYLIB_PATH to an \
          existing libonnxruntime.so of version {version}."
     )]
-    Missing { path: PathBuf, version: &'static str },
+    Missing {
+        path: PathBuf,
+        version: &'static str,
+    },
     #[error(
         "ONNX Runtime library at {path} could not be loaded: {reason}.\n\
          Fix: run `skylark models verify` and then `skylark models fetch` to reinstall it, \
          or point ORT_DYLIB_PATH at a working libonnxruntime.so of version {version}."
     )]
-    Load { path: PathBuf, reason: String, version: &'static str },
+    Load {
+        path: PathBuf,
+        reason: String,
+        version: &'static str,
+    },
 }
 
 pub const ORT_VERSION: &str = "1.32.0";
@@ -40,20 +47,30 @@ pub fn init(models_dir: &Path) -> Result<&'static Path, RuntimeError> {
     let res = INIT.get_or_init(|| {
         let path = library_path(models_dir);
         if !path.is_file() {
-            return Err(RuntimeError::Missing { path, version: ORT_VERSION });
+            return Err(RuntimeError::Missing {
+                path,
+                version: ORT_VERSION,
+            });
         }
         // `ort` may panic inside when the file is not a loadable library; keep that from
         // escaping as a backtrace.
         let attempt = std::panic::catch_unwind(|| -> Result<_, String> {
             let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
-            builder.with_name("skylark").build().map_err(|e| e.to_string())
+            builder
+                .with_name("skylark")
+                .build()
+                .map_err(|e| e.to_string())
         });
         match attempt {
             Ok(Ok(env)) => {
                 let _ = ENV.set(env);
                 Ok(path)
             }
-            Ok(Err(reason)) => Err(RuntimeError::Load { path, reason, version: ORT_VERSION }),
+            Ok(Err(reason)) => Err(RuntimeError::Load {
+                path,
+                reason,
+                version: ORT_VERSION,
+            }),
             Err(_) => Err(RuntimeError::Load {
                 path,
                 reason: "the file is not a loadable shared library".into(),
@@ -75,7 +92,9 @@ pub fn environment() -> Option<&'static ort::environment::Environment> {
 
 /// The process-wide environment, loading ONNX Runtime first if needed. `ort` sessions are
 /// built in it (`Session::builder(env)`), so every model shares one runtime and thread setup.
-pub fn load_environment(models_dir: &Path) -> Result<&'static ort::environment::Environment, RuntimeError> {
+pub fn load_environment(
+    models_dir: &Path,
+) -> Result<&'static ort::environment::Environment, RuntimeError> {
     let path = init(models_dir)?;
     ENV.get().ok_or_else(|| RuntimeError::Load {
         path: path.to_path_buf(),

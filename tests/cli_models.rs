@@ -17,7 +17,11 @@ fn skylark(args: &[&str], models_dir: &Path) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn real_models_dir() -> PathBuf {
@@ -69,8 +73,14 @@ fn verify_names_each_corrupted_file() {
             assert_eq!(out.status.code(), Some(1), "{t}");
             let bad: Vec<&str> = t.lines().filter(|l| l.starts_with("BAD")).collect();
             assert_eq!(bad.len(), 1, "{t}");
-            assert!(bad[0].contains(&tmp.path().join(&target.path).display().to_string()), "{t}");
-            assert!(bad[0].contains("corrupt") && bad[0].contains("skylark models fetch"), "{t}");
+            assert!(
+                bad[0].contains(&tmp.path().join(&target.path).display().to_string()),
+                "{t}"
+            );
+            assert!(
+                bad[0].contains("corrupt") && bad[0].contains("skylark models fetch"),
+                "{t}"
+            );
         }
     }
 }
@@ -82,7 +92,10 @@ fn missing_models_are_named_with_the_fix() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     let onnx = tmp.path().join("onnxruntime/libonnxruntime.so.1.32.0");
-    assert!(t.contains(&format!("BAD   {}: missing", onnx.display())), "{t}");
+    assert!(
+        t.contains(&format!("BAD   {}: missing", onnx.display())),
+        "{t}"
+    );
     assert!(t.contains("fix: skylark models fetch onnxruntime"), "{t}");
 }
 
@@ -92,11 +105,25 @@ fn doctor_explains_a_missing_onnx_runtime_without_a_backtrace() {
     let out = skylark(&["doctor"], tmp.path());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    let line = t.lines().find(|l| l.contains("ONNX Runtime")).expect("an ONNX Runtime line");
+    let line = t
+        .lines()
+        .find(|l| l.contains("ONNX Runtime"))
+        .expect("an ONNX Runtime line");
     assert!(line.starts_with("FAIL"), "{t}");
-    assert!(line.contains(&tmp.path().join("onnxruntime/libonnxruntime.so.1.32.0").display().to_string()), "{t}");
+    assert!(
+        line.contains(
+            &tmp.path()
+                .join("onnxruntime/libonnxruntime.so.1.32.0")
+                .display()
+                .to_string()
+        ),
+        "{t}"
+    );
     assert!(t.contains("fix: skylark models fetch"), "{t}");
-    assert!(!t.contains("panicked") && !t.contains("RUST_BACKTRACE"), "{t}");
+    assert!(
+        !t.contains("panicked") && !t.contains("RUST_BACKTRACE"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -107,8 +134,14 @@ fn doctor_explains_a_library_that_is_not_onnx_runtime() {
     std::fs::write(&lib, b"this is not a shared library").expect("write");
     let out = skylark(&["doctor"], tmp.path());
     let t = text(&out);
-    let line = t.lines().find(|l| l.contains("ONNX Runtime")).expect("an ONNX Runtime line");
-    assert!(line.starts_with("FAIL") && line.contains("could not be loaded"), "{t}");
+    let line = t
+        .lines()
+        .find(|l| l.contains("ONNX Runtime"))
+        .expect("an ONNX Runtime line");
+    assert!(
+        line.starts_with("FAIL") && line.contains("could not be loaded"),
+        "{t}"
+    );
     assert!(!t.contains("panicked"), "{t}");
 }
 
@@ -117,7 +150,10 @@ fn doctor_passes_models_and_runtime_on_the_installed_models() {
     let dir = real_models_dir();
     let out = skylark(&["doctor"], &dir);
     let t = text(&out);
-    for line in t.lines().filter(|l| l.contains("model ") || l.contains("ONNX Runtime")) {
+    for line in t
+        .lines()
+        .filter(|l| l.contains("model ") || l.contains("ONNX Runtime"))
+    {
         assert!(line.starts_with("ok"), "{t}");
     }
 }
@@ -127,16 +163,28 @@ fn config_errors_name_the_key_and_the_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = tmp.path().join("config.toml");
     std::fs::write(&cfg, "[llm]\ntemperature_typo = 0.3\n").expect("write");
-    let out = skylark(&["config", "show", "--config", cfg.to_str().expect("utf8")], tmp.path());
+    let out = skylark(
+        &["config", "show", "--config", cfg.to_str().expect("utf8")],
+        tmp.path(),
+    );
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("temperature_typo") && t.contains(&cfg.display().to_string()), "{t}");
+    assert!(
+        t.contains("temperature_typo") && t.contains(&cfg.display().to_string()),
+        "{t}"
+    );
 
     std::fs::write(&cfg, "[dbus]\nbus = \"system\"\n").expect("write");
-    let out = skylark(&["config", "show", "--config", cfg.to_str().expect("utf8")], tmp.path());
+    let out = skylark(
+        &["config", "show", "--config", cfg.to_str().expect("utf8")],
+        tmp.path(),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("bus = \"system\"") && shown.contains("handler_timeout_ms = 3000"), "{shown}");
+    assert!(
+        shown.contains("bus = \"system\"") && shown.contains("handler_timeout_ms = 3000"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -145,5 +193,8 @@ fn unknown_model_id_is_refused_with_the_known_ones() {
     let out = skylark(&["models", "fetch", "whisper-huge"], tmp.path());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("whisper-huge") && t.contains("onnxruntime"), "{t}");
+    assert!(
+        t.contains("whisper-huge") && t.contains("onnxruntime"),
+        "{t}"
+    );
 }

@@ -144,12 +144,24 @@ fn human_output_and_errors() {
 
 #[test]
 fn chinese_text_without_lang_is_mandarin() {
-    let out = skylark(&["recognize", "--jsonl"], Some("把温度调到二十二度\nopen the sunroof\n"));
+    let out = skylark(
+        &["recognize", "--jsonl"],
+        Some("把温度调到二十二度\nopen the sunroof\n"),
+    );
     assert!(out.status.success(), "{out:?}");
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(json).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(json)
+        .collect();
     assert_eq!(lines[0]["intent"], "climate.set_temperature", "{lines:?}");
     assert_eq!(lines[1]["intent"], "sunroof.open", "{lines:?}");
     // An explicit --lang wins: the English grammar does not understand Chinese.
-    let out = skylark(&["recognize", "把温度调到二十二度", "--lang", "en", "--json"], None);
-    assert_eq!(json(String::from_utf8_lossy(&out.stdout).trim())["intent"], "");
+    let out = skylark(
+        &["recognize", "把温度调到二十二度", "--lang", "en", "--json"],
+        None,
+    );
+    assert_eq!(
+        json(String::from_utf8_lossy(&out.stdout).trim())["intent"],
+        ""
+    );
 }

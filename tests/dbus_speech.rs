@@ -22,7 +22,12 @@ fn skylark(args: &[&str]) -> std::process::Output {
 /// A Piper-made clip of `text` (22.05 kHz mono), made by `skylark say --out`.
 fn piper_clip(dir: &Path, name: &str, text: &str) -> PathBuf {
     let wav = dir.join(name);
-    ok(skylark(&["say", text, "--out", wav.to_str().expect("utf-8")]));
+    ok(skylark(&[
+        "say",
+        text,
+        "--out",
+        wav.to_str().expect("utf-8"),
+    ]));
     wav
 }
 
@@ -48,9 +53,16 @@ fn text_of(reply: &serde_json::Value) -> String {
 }
 
 fn assert_error(reply: &serde_json::Value, name: &str, needle: &str) {
-    assert_eq!(reply["error"], format!("io.skylark.Assistant1.Error.{name}"), "{reply}");
+    assert_eq!(
+        reply["error"],
+        format!("io.skylark.Assistant1.Error.{name}"),
+        "{reply}"
+    );
     let msg = reply["message"].as_str().unwrap_or("");
-    assert!(msg.contains(needle), "message should mention {needle:?}: {reply}");
+    assert!(
+        msg.contains(needle),
+        "message should mention {needle:?}: {reply}"
+    );
 }
 
 fn heard_window_command(reply: &serde_json::Value) {
@@ -68,26 +80,59 @@ fn transcribe_good_and_bad_audio_over_dbus() {
     // A Piper clip (22.05 kHz) from a file, then through a pipe.
     let reply = transcribe(&bus, &clip, &[]);
     heard_window_command(&reply);
-    eprintln!("Transcribe of a {:.2} s clip took {} s", hound::WavReader::open(&clip).expect("wav").duration() as f64 / 22050.0, reply["seconds"]);
+    eprintln!(
+        "Transcribe of a {:.2} s clip took {} s",
+        hound::WavReader::open(&clip).expect("wav").duration() as f64 / 22050.0,
+        reply["seconds"]
+    );
     heard_window_command(&transcribe(&bus, &clip, &["--via", "pipe"]));
 
     // Raw s16le 16 kHz mono with format=raw.
     let raw = tmp.path().join("clip.raw");
-    sox(&[clip.to_str().unwrap(), "-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw", raw.to_str().unwrap()]);
+    sox(&[
+        clip.to_str().unwrap(),
+        "-r",
+        "16000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        "-e",
+        "signed-integer",
+        "-t",
+        "raw",
+        raw.to_str().unwrap(),
+    ]);
     heard_window_command(&transcribe(&bus, &raw, &["--format", "raw"]));
     // The same bytes without format=raw are not a WAV: the error says how to pass raw audio.
-    assert_error(&transcribe(&bus, &raw, &[]), "InvalidArgument", "format=raw");
+    assert_error(
+        &transcribe(&bus, &raw, &[]),
+        "InvalidArgument",
+        "format=raw",
+    );
 
     // 48 kHz stereo, 24-bit: resampled and mixed down.
     let stereo = tmp.path().join("stereo48k.wav");
-    sox(&[clip.to_str().unwrap(), "-r", "48000", "-c", "2", "-b", "24", stereo.to_str().unwrap()]);
+    sox(&[
+        clip.to_str().unwrap(),
+        "-r",
+        "48000",
+        "-c",
+        "2",
+        "-b",
+        "24",
+        stereo.to_str().unwrap(),
+    ]);
     heard_window_command(&transcribe(&bus, &stereo, &[]));
 
     // 8 kHz Mandarin with language=zh-CN: Chinese characters come back.
     let zh = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audio/zh_liliana.wav");
     let reply = transcribe(&bus, &zh, &["--language", "zh-CN"]);
     let t = text_of(&reply);
-    assert!(t.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{reply}");
+    assert!(
+        t.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "{reply}"
+    );
 
     // Truncated: the header promises more data than there is; and a header cut short.
     let bytes = std::fs::read(&clip).expect("read clip");
@@ -99,24 +144,52 @@ fn transcribe_good_and_bad_audio_over_dbus() {
 
     // Malformed bytes, zero bytes (as WAV and as raw), an odd raw byte count.
     let junk = tmp.path().join("junk.wav");
-    std::fs::write(&junk, b"RIFF\x10\x00\x00\x00WAVEfmt garbage that is not a header").expect("write");
+    std::fs::write(
+        &junk,
+        b"RIFF\x10\x00\x00\x00WAVEfmt garbage that is not a header",
+    )
+    .expect("write");
     assert_error(&transcribe(&bus, &junk, &[]), "InvalidArgument", "WAV");
     let empty = tmp.path().join("empty.wav");
     std::fs::write(&empty, b"").expect("write");
     assert_error(&transcribe(&bus, &empty, &[]), "InvalidArgument", "empty");
-    assert_error(&transcribe(&bus, &empty, &["--format", "raw"]), "InvalidArgument", "empty");
+    assert_error(
+        &transcribe(&bus, &empty, &["--format", "raw"]),
+        "InvalidArgument",
+        "empty",
+    );
     let odd = tmp.path().join("odd.raw");
     std::fs::write(&odd, [1u8, 2, 3]).expect("write");
-    assert_error(&transcribe(&bus, &odd, &["--format", "raw"]), "InvalidArgument", "truncated");
+    assert_error(
+        &transcribe(&bus, &odd, &["--format", "raw"]),
+        "InvalidArgument",
+        "truncated",
+    );
 
     // Descriptors that are not a readable file or pipe: refused before any read (a silent
     // socket would otherwise block a thread for ever).
-    assert_error(&transcribe(&bus, tmp.path(), &["--via", "dir"]), "InvalidArgument", "directory");
-    assert_error(&transcribe(&bus, &clip, &["--via", "socket"]), "InvalidArgument", "socket");
+    assert_error(
+        &transcribe(&bus, tmp.path(), &["--via", "dir"]),
+        "InvalidArgument",
+        "directory",
+    );
+    assert_error(
+        &transcribe(&bus, &clip, &["--via", "socket"]),
+        "InvalidArgument",
+        "socket",
+    );
 
     // Unknown options are named.
-    assert_error(&transcribe(&bus, &clip, &["--format", "mp3"]), "InvalidArgument", "mp3");
-    assert_error(&transcribe(&bus, &clip, &["--language", "fr"]), "InvalidArgument", "fr");
+    assert_error(
+        &transcribe(&bus, &clip, &["--format", "mp3"]),
+        "InvalidArgument",
+        "mp3",
+    );
+    assert_error(
+        &transcribe(&bus, &clip, &["--language", "fr"]),
+        "InvalidArgument",
+        "fr",
+    );
 
     // After all that, the daemon still serves.
     heard_window_command(&transcribe(&bus, &clip, &[]));
@@ -131,31 +204,64 @@ fn ten_minutes_of_audio_is_the_limit() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let clip = piper_clip(tmp.path(), "clip.wav", "Open the driver window.");
     let clip16 = tmp.path().join("clip16.wav");
-    sox(&[clip.to_str().unwrap(), "-r", "16000", "-c", "1", "-b", "16", clip16.to_str().unwrap()]);
+    sox(&[
+        clip.to_str().unwrap(),
+        "-r",
+        "16000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        clip16.to_str().unwrap(),
+    ]);
     let clip_frames = u64::from(hound::WavReader::open(&clip16).expect("wav").duration());
     // The command after 0.5 s of silence, then silence up to exactly 600 s, counted in samples
     // (Piper's takes vary in length; seconds with decimals would round).
     let long = tmp.path().join("ten_minutes.wav");
     let pad = format!("{}s", 600 * 16000 - clip_frames - 8000);
-    sox(&[clip16.to_str().unwrap(), long.to_str().unwrap(), "pad", "8000s", &pad]);
+    sox(&[
+        clip16.to_str().unwrap(),
+        long.to_str().unwrap(),
+        "pad",
+        "8000s",
+        &pad,
+    ]);
     let frames = hound::WavReader::open(&long).expect("wav").duration();
-    assert_eq!(frames, 600 * 16000, "the test clip should be exactly 10 minutes");
+    assert_eq!(
+        frames,
+        600 * 16000,
+        "the test clip should be exactly 10 minutes"
+    );
     let too_long = tmp.path().join("too_long.wav");
-    sox(&[long.to_str().unwrap(), too_long.to_str().unwrap(), "pad", "0", "1"]);
+    sox(&[
+        long.to_str().unwrap(),
+        too_long.to_str().unwrap(),
+        "pad",
+        "0",
+        "1",
+    ]);
 
     let bus = Bus::start();
     let _d = Daemon::start_with_models(&bus, CONFIG, &[]);
     let reply = transcribe(&bus, &long, &[]);
     heard_window_command(&reply);
     eprintln!("Transcribe of 10 minutes took {} s", reply["seconds"]);
-    assert_error(&transcribe(&bus, &too_long, &[]), "InvalidArgument", "asr.max_audio_seconds");
+    assert_error(
+        &transcribe(&bus, &too_long, &[]),
+        "InvalidArgument",
+        "asr.max_audio_seconds",
+    );
     // Through a pipe with a WAV header that cannot say its length (as sox writes to a pipe):
     // read up to the cap, then refused.
     let streamed = tmp.path().join("streamed.wav");
     let mut bytes = std::fs::read(&too_long).expect("read");
     bytes[40..44].copy_from_slice(&0x7fff_f000u32.to_le_bytes());
     std::fs::write(&streamed, &bytes).expect("write");
-    assert_error(&transcribe(&bus, &streamed, &["--via", "pipe"]), "InvalidArgument", "asr.max_audio_seconds");
+    assert_error(
+        &transcribe(&bus, &streamed, &["--via", "pipe"]),
+        "InvalidArgument",
+        "asr.max_audio_seconds",
+    );
 }
 
 /// A daemon without the speech models serves text, and Transcribe is NotReady naming the

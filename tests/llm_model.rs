@@ -101,7 +101,12 @@ fn stop_string_and_cancel_end_the_generation() {
     };
     let mut streamed = String::new();
     let g = model
-        .generate(&[ChatMessage::user("Tell me about the city of Paris.")], &params, &cancel, |c| streamed.push_str(c))
+        .generate(
+            &[ChatMessage::user("Tell me about the city of Paris.")],
+            &params,
+            &cancel,
+            |c| streamed.push_str(c),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(g.finish, FinishReason::Sentences, "{g:?}");
     assert_eq!(streamed, g.text);
@@ -249,7 +254,11 @@ fn missing_tokenizer_names_the_file_and_the_fix() {
 #[test]
 fn long_greedy_generation_matches_python_token_for_token() {
     let mut model = load();
-    assert_eq!(model.kv_mode(), skylark::llm::KvMode::Shared, "GroupQueryAttention shares its KV buffer");
+    assert_eq!(
+        model.kv_mode(),
+        skylark::llm::KvMode::Shared,
+        "GroupQueryAttention shares its KV buffer"
+    );
     let prompt = "Write a long story about a lighthouse keeper.";
     let params = GenerationParams {
         max_tokens: 200,
@@ -259,7 +268,11 @@ fn long_greedy_generation_matches_python_token_for_token() {
     let g = model
         .generate(&[ChatMessage::user(prompt)], &params, &cancel, |_| {})
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(g.token_ids.len() > 140, "too short to regrow the buffer: {}", g.token_ids.len());
+    assert!(
+        g.token_ids.len() > 140,
+        "too short to regrow the buffer: {}",
+        g.token_ids.len()
+    );
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/convert/llm_reference.py");
     let out = Command::new(python())
@@ -271,7 +284,11 @@ fn long_greedy_generation_matches_python_token_for_token() {
         .args(["--generate", "200"])
         .output()
         .unwrap_or_else(|e| panic!("running llm_reference.py: {e}"));
-    assert!(out.status.success(), "llm_reference.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "llm_reference.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reference: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reference JSON");
     let ids: Vec<u32> = reference["generated_ids"]
         .as_array()
@@ -279,5 +296,9 @@ fn long_greedy_generation_matches_python_token_for_token() {
         .iter()
         .map(|v| v.as_u64().expect("id") as u32)
         .collect();
-    assert_eq!(g.token_ids, ids, "Rust: {:?}\nPython: {:?}", g.text, reference["answer"]);
+    assert_eq!(
+        g.token_ids, ids,
+        "Rust: {:?}\nPython: {:?}",
+        g.text, reference["answer"]
+    );
 }

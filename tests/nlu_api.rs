@@ -593,13 +593,23 @@ intents:
     let intent = |text: &str| r.recognize(text, &en(), &ctx).map(|m| m.intent);
     assert_eq!(intent("driver heating on").as_deref(), Some("ByList"));
     assert_eq!(intent("rear heating on"), None);
-    assert_eq!(intent("alice is calling"), None, "the dynamic list is empty");
+    assert_eq!(
+        intent("alice is calling"),
+        None,
+        "the dynamic list is empty"
+    );
     r.set_list("friend", vec![("alice".into(), "alice".into())]);
     assert_eq!(intent("alice is calling").as_deref(), Some("ByDynamic"));
     assert_eq!(intent("seventy percent fan").as_deref(), Some("ByNumber"));
     assert_eq!(intent("70 percent fan").as_deref(), Some("ByNumber"));
-    assert_eq!(intent("yellow submarine by the radio").as_deref(), Some("ByWildcard"));
-    assert_eq!(intent("could you open the sunroof").as_deref(), Some("ByOptional"));
+    assert_eq!(
+        intent("yellow submarine by the radio").as_deref(),
+        Some("ByWildcard")
+    );
+    assert_eq!(
+        intent("could you open the sunroof").as_deref(),
+        Some("ByOptional")
+    );
     assert_eq!(intent("open the sunroof").as_deref(), Some("ByOptional"));
     assert_eq!(intent("you open the sunroof"), None);
     assert_eq!(intent("the doors lock").as_deref(), Some("ByPermutation"));

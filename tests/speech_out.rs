@@ -30,17 +30,27 @@ fn skylark(pulse: Option<&PulseServer>, args: &[&str]) -> std::process::Output {
 fn piper_seconds(text: &str) -> f32 {
     let tmp = tempfile::tempdir().expect("temp dir");
     let wav = tmp.path().join("ref.wav");
-    ok(skylark(None, &["say", text, "--out", wav.to_str().expect("utf-8")]));
+    ok(skylark(
+        None,
+        &["say", text, "--out", wav.to_str().expect("utf-8")],
+    ));
     let r = hound::WavReader::open(&wav).expect("wav");
     r.duration() as f32 / r.spec().sample_rate as f32
 }
 
 fn assert_speech_like(samples: &[f32], expected: f32) {
-    let span = active_span(samples, SOUND).unwrap_or_else(|| panic!("nothing was played: RMS {}", rms(samples)));
+    let span = active_span(samples, SOUND)
+        .unwrap_or_else(|| panic!("nothing was played: RMS {}", rms(samples)));
     let len = span.1 - span.0;
     let (first, last) = (span.0, span.1);
-    let voiced: Vec<f32> = samples[(first * 16000.0) as usize..((last * 16000.0) as usize).min(samples.len())].to_vec();
-    assert!(rms(&voiced) > 0.02, "too quiet to be speech: RMS {}", rms(&voiced));
+    let voiced: Vec<f32> = samples
+        [(first * 16000.0) as usize..((last * 16000.0) as usize).min(samples.len())]
+        .to_vec();
+    assert!(
+        rms(&voiced) > 0.02,
+        "too quiet to be speech: RMS {}",
+        rms(&voiced)
+    );
     assert!(
         len > expected * 0.7 && len < expected + 0.6,
         "played {len:.2} s of sound (from {first:.2} s to {last:.2} s), expected about {expected:.2} s"
@@ -63,8 +73,16 @@ fn say_plays_english_and_mandarin_on_the_speaker() {
     let rec = pulse.record("speaker.monitor");
     let out = skylark(Some(&pulse), &["say", "打开空调。", "--lang", "zh-CN"]);
     let samples = rec.stop();
-    assert!(out.status.success(), "say --lang zh-CN failed: {}", stderr(&out));
-    assert!(active_seconds(&samples, SOUND) > 0.3, "no Mandarin speech heard: RMS {}", rms(&samples));
+    assert!(
+        out.status.success(),
+        "say --lang zh-CN failed: {}",
+        stderr(&out)
+    );
+    assert!(
+        active_seconds(&samples, SOUND) > 0.3,
+        "no Mandarin speech heard: RMS {}",
+        rms(&samples)
+    );
 }
 
 #[test]
@@ -86,7 +104,10 @@ fn say_without_a_sound_server_names_the_fix() {
         return;
     }
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("audio output") && !text.contains("panicked"), "{text}");
+    assert!(
+        text.contains("audio output") && !text.contains("panicked"),
+        "{text}"
+    );
 }
 
 /// `Speak` over D-Bus plays on the speaker and finishes `ok`; `Cancel` stops a long one
@@ -119,7 +140,11 @@ fn dbus_speak_plays_and_cancel_stops_it() {
     let turn = turn_path_in(&out);
     let start = Instant::now();
     while active_seconds(&rec.samples(), SOUND) < 1.0 {
-        assert!(start.elapsed() < PATIENCE, "the long answer never became audible\n{}", d.log());
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the long answer never became audible\n{}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     ok(bus.gdbus_call("Cancel", &[&turn]));
@@ -129,7 +154,10 @@ fn dbus_speak_plays_and_cancel_stops_it() {
     std::thread::sleep(Duration::from_millis(2500));
     let samples = rec.stop();
     let played = active_seconds(&samples, SOUND);
-    assert!(played < full * 0.6, "{played:.2} s of {full:.2} s played despite Cancel");
+    assert!(
+        played < full * 0.6,
+        "{played:.2} s of {full:.2} s played despite Cancel"
+    );
     // Quiet from shortly after the Cancel on.
     let after = &samples[(at_cancel + 16_000).min(samples.len())..];
     assert!(after.len() > 8_000, "recording too short after the cancel");
@@ -145,5 +173,8 @@ fn dbus_speak_plays_and_cancel_stops_it() {
     let turn = turn_path_in(&out);
     let finished = monitor.wait_for(|l| l.contains(".TurnFinished") && l.contains(&turn));
     assert!(finished.contains("'ok'"), "{finished}");
-    assert!(active_seconds(&rec.stop(), SOUND) > 0.1, "the turn after a Cancel was silent");
+    assert!(
+        active_seconds(&rec.stop(), SOUND) > 0.1,
+        "the turn after a Cancel was silent"
+    );
 }

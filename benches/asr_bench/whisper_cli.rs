@@ -45,7 +45,9 @@ fn sha256_file(path: &Path) -> Result<String, String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -85,7 +87,8 @@ fn download(dest: &Path) -> Result<(), String> {
         .limit(64 << 20)
         .read_to_string()
         .map_err(|e| format!("{index}: {e}"))?;
-    let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| format!("{index}: {e}"))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("{index}: {e}"))?;
     let url = json["files"]
         .as_array()
         .into_iter()
@@ -156,19 +159,33 @@ pub fn ensure(dir: &Path) -> Result<PathBuf, String> {
     }
     eprintln!("building whisper-cli in {} (once)", build.display());
     run(
-        Command::new("cmake").arg("-S").arg(&src).arg("-B").arg(&build).args(CMAKE_ARGS),
+        Command::new("cmake")
+            .arg("-S")
+            .arg(&src)
+            .arg("-B")
+            .arg(&build)
+            .args(CMAKE_ARGS),
         &dir.join("configure.log"),
     )?;
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     run(
-        Command::new("cmake")
-            .arg("--build")
-            .arg(&build)
-            .args(["--config", "Release", "--target", "whisper-cli", "-j", &jobs.to_string()]),
+        Command::new("cmake").arg("--build").arg(&build).args([
+            "--config",
+            "Release",
+            "--target",
+            "whisper-cli",
+            "-j",
+            &jobs.to_string(),
+        ]),
         &dir.join("build.log"),
     )?;
     if !bin.is_file() {
-        return Err(format!("the build finished but {} is missing", bin.display()));
+        return Err(format!(
+            "the build finished but {} is missing",
+            bin.display()
+        ));
     }
     fs::write(&stamp, want_stamp).map_err(|e| format!("{}: {e}", stamp.display()))?;
     Ok(bin)
@@ -197,7 +214,11 @@ pub fn whisper_rs_sys_cache() -> Option<PathBuf> {
     let profile = exe.parent()?.parent()?;
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
     for entry in fs::read_dir(profile.join("build")).ok()?.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with("whisper-rs-sys-") {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("whisper-rs-sys-")
+        {
             continue;
         }
         let cache = entry.path().join("out/build/CMakeCache.txt");
@@ -213,6 +234,15 @@ pub fn whisper_rs_sys_cache() -> Option<PathBuf> {
 /// whisper.cpp's version from `project("whisper.cpp" VERSION x.y.z)` in its CMakeLists.txt.
 pub fn whisper_cpp_version(source: &Path) -> Option<String> {
     let text = fs::read_to_string(source.join("CMakeLists.txt")).ok()?;
-    let line = text.lines().find(|l| l.contains("project(\"whisper.cpp\" VERSION"))?;
-    Some(line.split("VERSION").nth(1)?.trim().trim_end_matches(')').trim().to_string())
+    let line = text
+        .lines()
+        .find(|l| l.contains("project(\"whisper.cpp\" VERSION"))?;
+    Some(
+        line.split("VERSION")
+            .nth(1)?
+            .trim()
+            .trim_end_matches(')')
+            .trim()
+            .to_string(),
+    )
 }

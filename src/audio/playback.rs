@@ -49,9 +49,12 @@ impl Output {
     pub fn open() -> Result<Output, PlaybackError> {
         use cpal::traits::{DeviceTrait, HostTrait};
         let host = cpal::default_host();
-        let device = host
-            .default_output_device()
-            .ok_or_else(|| PlaybackError::NoDevice(format!("the {} host has no default output device", host.id().name())))?;
+        let device = host.default_output_device().ok_or_else(|| {
+            PlaybackError::NoDevice(format!(
+                "the {} host has no default output device",
+                host.id().name()
+            ))
+        })?;
         let name = device
             .description()
             .map(|d| d.name().to_string())
@@ -84,7 +87,8 @@ impl Output {
             return;
         }
         self.queued += Duration::from_secs_f64(samples.len() as f64 / f64::from(sample_rate));
-        self.player.append(SamplesBuffer::new(NonZero::<u16>::MIN, rate, samples));
+        self.player
+            .append(SamplesBuffer::new(NonZero::<u16>::MIN, rate, samples));
     }
 
     /// Queues `d` of silence (the pause between sentences).

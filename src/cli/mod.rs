@@ -34,12 +34,17 @@ impl Context {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let loaded = config::load(cli.config.as_deref())?;
     skylark::logging::init(&loaded.config.log.level, &loaded.config.log.format);
-    let models_dir = cli.models_dir.clone().unwrap_or_else(|| loaded.config.models_dir());
+    let models_dir = cli
+        .models_dir
+        .clone()
+        .unwrap_or_else(|| loaded.config.models_dir());
     let ctx = Context { loaded, models_dir };
     match cli.command {
         Command::Models { action } => models::run(&ctx, action),
         Command::Doctor => doctor(&ctx),
-        Command::Config { action: ConfigAction::Show } => {
+        Command::Config {
+            action: ConfigAction::Show,
+        } => {
             if let Some(p) = &ctx.loaded.path {
                 println!("# from {}", p.display());
             } else {
@@ -53,8 +58,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Uninstall(args) => install::uninstall(&args),
         Command::Recognize(args) => recognize::run(&ctx, args),
         Command::Transcribe { file, lang } => speech::transcribe(&ctx, &file, lang.as_deref()),
-        Command::Say { text, lang, out } => speech::say(&ctx, &text, lang.as_deref(), out.as_deref()),
-        Command::Ask { text, lang, no_speak } => ask::run(&ctx, &text, lang.as_deref(), no_speak),
+        Command::Say { text, lang, out } => {
+            speech::say(&ctx, &text, lang.as_deref(), out.as_deref())
+        }
+        Command::Ask {
+            text,
+            lang,
+            no_speak,
+        } => ask::run(&ctx, &text, lang.as_deref(), no_speak),
         Command::Listen => listen::run(&ctx),
         Command::Stats => unavailable("stats", "the daemon's statistics"),
         Command::Bench { .. } => unavailable("bench", "the built-in benchmarks"),
@@ -101,5 +112,9 @@ fn doctor(ctx: &Context) -> Result<ExitCode> {
             println!("      {:<28} fix: {fix}", "");
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

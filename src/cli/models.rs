@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use skylark::models::{default_cache_dir, Check, FetchOptions, Fetcher, Manifest, Model, Outcome, Store};
+use skylark::models::{
+    default_cache_dir, Check, FetchOptions, Fetcher, Manifest, Model, Outcome, Store,
+};
 
 use super::Context;
 use crate::ModelsAction;
@@ -13,9 +15,16 @@ pub fn run(ctx: &Context, action: ModelsAction) -> Result<ExitCode> {
     let store = Store::new(&ctx.models_dir);
     match action {
         ModelsAction::List => {
-            println!("{:<24} {:<9} {:>9}  {:<11} {:<10} description", "id", "role", "size", "licence", "status");
+            println!(
+                "{:<24} {:<9} {:>9}  {:<11} {:<10} description",
+                "id", "role", "size", "licence", "status"
+            );
             for m in &manifest.models {
-                let status = if store.check_model(m, Check::Size).is_empty() { "installed" } else { "missing" };
+                let status = if store.check_model(m, Check::Size).is_empty() {
+                    "installed"
+                } else {
+                    "missing"
+                };
                 println!(
                     "{:<24} {:<9} {:>9}  {:<11} {:<10} {}",
                     m.id,
@@ -34,8 +43,9 @@ pub fn run(ctx: &Context, action: ModelsAction) -> Result<ExitCode> {
             let mut opts = FetchOptions::new(default_cache_dir());
             opts.try_hub = ctx.config().models.try_hub && !no_hub;
             opts.python = ctx.config().models.python.clone();
-            std::fs::create_dir_all(&store.dir)
-                .map_err(|e| anyhow::anyhow!("cannot create the models dir {}: {e}", store.dir.display()))?;
+            std::fs::create_dir_all(&store.dir).map_err(|e| {
+                anyhow::anyhow!("cannot create the models dir {}: {e}", store.dir.display())
+            })?;
             let fetcher = Fetcher::new(&manifest, &store, opts);
             let mut failed = 0;
             for m in models {
@@ -58,7 +68,10 @@ pub fn run(ctx: &Context, action: ModelsAction) -> Result<ExitCode> {
                 eprintln!("skylark: {failed} model(s) could not be installed; see above");
                 return Ok(ExitCode::from(1));
             }
-            println!("all models installed and verified in {}", store.dir.display());
+            println!(
+                "all models installed and verified in {}",
+                store.dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         ModelsAction::Verify { ids } => {
@@ -101,7 +114,10 @@ fn select<'m>(manifest: &'m Manifest, ids: &[String]) -> Result<Vec<&'m Model>> 
             Some(m) => out.push(m),
             None => {
                 let known: Vec<&str> = manifest.models.iter().map(|m| m.id.as_str()).collect();
-                bail!("no model `{id}` in the manifest; known models: {}", known.join(", "));
+                bail!(
+                    "no model `{id}` in the manifest; known models: {}",
+                    known.join(", ")
+                );
             }
         }
     }

@@ -54,10 +54,15 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
         );
     }
     engine_config.language = language;
+    if args.exact {
+        engine_config.tolerant = false;
+    }
     // Without --lang, a sentence written in Chinese characters is Mandarin whatever the
     // configured language, as a bilingual driver would expect.
-    let mandarin = (args.lang.is_none() && recognizer.supports(&Language::mandarin())).then_some("zh-CN");
-    let language_of = |text: &str| mandarin.filter(|_| text.chars().any(skylark::nlu::normalize::is_cjk));
+    let mandarin =
+        (args.lang.is_none() && recognizer.supports(&Language::mandarin())).then_some("zh-CN");
+    let language_of =
+        |text: &str| mandarin.filter(|_| text.chars().any(skylark::nlu::normalize::is_cjk));
     let engine = Engine::new(engine_config, recognizer, Stages::text_only());
     let out = std::io::stdout();
     let mut out = out.lock();

@@ -152,7 +152,10 @@ impl Assistant {
     ) -> Result<(String, HashMap<String, OwnedVariant>, f64, String), MethodError> {
         let _permit = self.admit()?;
         let language = Options(&options).string("language")?;
-        let r = self.engine.recognize_hybrid(text, language.as_deref()).await?;
+        let r = self
+            .engine
+            .recognize_hybrid(text, language.as_deref())
+            .await?;
         Ok((
             r.intent,
             slots_to_dbus(&r.slots),

@@ -101,6 +101,7 @@ impl Engine {
     /// Tokio runtime if turns will be started (they run as tasks).
     pub fn new(config: EngineConfig, recognizer: Recognizer, stages: Stages) -> Engine {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        recognizer.set_tolerant_threshold(config.tolerant_threshold);
         let language = if recognizer.supports(&config.language) {
             config.language.clone()
         } else {
@@ -250,8 +251,9 @@ impl Engine {
 
     // --- methods ----------------------------------------------------------------------------
 
-    /// Text → intent; nothing is executed and the dialogue is not changed. Microseconds, so it
-    /// runs on the caller's thread.
+    /// Text → intent; nothing is executed and the dialogue is not changed. Exact matches take
+    /// microseconds; after an exact miss the tolerant match (`nlu.tolerant`) takes a few
+    /// milliseconds, still on the caller's thread.
     pub fn recognize(
         &self,
         text: &str,
@@ -260,22 +262,20 @@ impl Engine {
         self.inner.check_text(text)?;
         let language = self.inner.resolve_language(language)?;
         let context = self.inner.shared().dialogue.clone();
-        Ok(
-            match self.inner.recognizer.recognize(text, &language, &context) {
-                Some(m) => Recognition {
-                    intent: m.intent,
-                    slots: m.slots,
-                    confidence: m.confidence,
-                    source: Source::Grammar,
-                },
-                None => Recognition {
-                    intent: String::new(),
-                    slots: BTreeMap::new(),
-                    confidence: 0.0,
-                    source: Source::None,
-                },
+        Ok(match self.inner.understand(text, &language, &context) {
+            Some(m) => Recognition {
+                intent: m.intent,
+                slots: m.slots,
+                confidence: m.confidence,
+                source: Source::Grammar,
             },
-        )
+            None => Recognition {
+                intent: String::new(),
+                slots: BTreeMap::new(),
+                confidence: 0.0,
+                source: Source::None,
+            },
+        })
     }
 
     /// Text → intent with the hybrid order: the grammar first, then (when it has no match and
@@ -595,6 +595,21 @@ impl Engine {
 }
 
 impl Inner {
+    /// The grammar's answer: the exact match, else (with `nlu.tolerant`) the tolerant one,
+    /// whose confidence is below 1. The LLM comes after this.
+    pub(crate) fn understand(
+        &self,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+    ) -> Option<crate::nlu::IntentMatch> {
+        if self.config.tolerant {
+            self.recognizer.recognize_spoken(text, language, context)
+        } else {
+            self.recognizer.recognize(text, language, context)
+        }
+    }
+
     fn shared(&self) -> MutexGuard<'_, Shared> {
         lock(&self.shared)
     }

@@ -19,6 +19,10 @@ pub struct EngineConfig {
     pub max_list_entries: usize,
     /// Longest audio `Transcribe` accepts, in seconds (`asr.max_audio_seconds`).
     pub max_audio_seconds: u32,
+    /// Tolerant matching after the exact one (`nlu.tolerant`) and its lowest confidence
+    /// (`nlu.tolerant_threshold`).
+    pub tolerant: bool,
+    pub tolerant_threshold: f64,
 }
 
 impl EngineConfig {
@@ -33,6 +37,8 @@ impl EngineConfig {
             max_handlers: config.dbus.max_handlers,
             max_list_entries: config.dbus.max_list_entries,
             max_audio_seconds: config.asr.max_audio_seconds,
+            tolerant: config.nlu.tolerant,
+            tolerant_threshold: config.nlu.tolerant_threshold,
         })
     }
 }
@@ -47,6 +53,8 @@ impl Default for EngineConfig {
             max_handlers: 64,
             max_list_entries: 10_000,
             max_audio_seconds: 600,
+            tolerant: true,
+            tolerant_threshold: crate::nlu::DEFAULT_TOLERANT_THRESHOLD,
         })
     }
 }

@@ -14,8 +14,8 @@ pub mod wakeword;
 use std::path::{Path, PathBuf};
 
 pub use listener::{ListenConfig, Listener, ListenerError};
-pub use service::{speech_stages, MicCapture, WakeLoop};
 pub use segmenter::{SegmenterConfig, SpeechSegment, VadEvent, VadSegmenter};
+pub use service::{speech_stages, MicCapture, WakeLoop};
 pub use vad::{EnergyVad, SileroVad, VoiceActivityDetector};
 pub use wakeword::{Detection, WakeWordDetector};
 

@@ -25,8 +25,8 @@ use std::path::PathBuf;
 
 pub use chat::ChatTemplate;
 pub use decoder::{DecodeState, DecoderModel};
-pub use kv::KvMode;
 pub use intent::{IntentEngine, IntentOptions, LlmIntent};
+pub use kv::KvMode;
 pub use layout::{DecoderLayout, KvElement};
 pub use sampling::SamplingParams;
 pub use session::{available_providers, GraphOptimization};

@@ -7,7 +7,8 @@ macro_rules! embed {
     };
 }
 
-pub const MANIFEST: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/manifest.toml"));
+pub const MANIFEST: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/manifest.toml"));
 
 /// `(path under models/, contents)`.
 pub const FILES: &[(&str, &str)] = embed![
@@ -22,5 +23,8 @@ pub const FILES: &[(&str, &str)] = embed![
 ];
 
 pub fn file(path: &str) -> Option<&'static str> {
-    FILES.iter().find(|(p, _)| *p == path).map(|(_, text)| *text)
+    FILES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, text)| *text)
 }

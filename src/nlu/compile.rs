@@ -10,6 +10,7 @@
 
 use super::emit::{Builder, Cache, Scope, Scratch};
 use super::error::Result;
+use super::forms::number_variants;
 use super::grammar::{ContextRule, LanguageGrammar};
 use super::hash::{FastHash, NameMap};
 use super::lists::{ListDef, ListValue, RangeDef};
@@ -140,6 +141,9 @@ pub(crate) struct CompiledLanguage {
     pub responses: HashMap<String, BTreeMap<String, String>>,
     /// CJK character → token id, direct-mapped (`(char, id)` slots; empty until needed).
     char_cache: Vec<(char, u32)>,
+    /// The sounds of the words, for tolerant matching: built on first use, reset by
+    /// `Recognizer::set_list` (which may add words).
+    pub vocabulary: std::sync::OnceLock<std::sync::Arc<super::tolerant::Vocabulary>>,
 }
 
 impl CompiledLanguage {
@@ -172,6 +176,7 @@ impl CompiledLanguage {
             skip_words: Vec::new(),
             responses,
             char_cache: Vec::new(),
+            vocabulary: std::sync::OnceLock::new(),
         };
         let mut names: Vec<String> = lists.keys().cloned().collect();
         names.sort();
@@ -239,7 +244,12 @@ impl CompiledLanguage {
         self.required.extend_from_slice(required);
         let first = &mut scratch.first;
         first.clear();
-        first_steps(&scratch.program, first, &mut scratch.walk, &mut scratch.seen);
+        first_steps(
+            &scratch.program,
+            first,
+            &mut scratch.walk,
+            &mut scratch.seen,
+        );
         first.sort_unstable();
         first.dedup();
         if first.contains(&FIRST_ANY) {
@@ -374,15 +384,21 @@ impl CompiledLanguage {
                 let mut forms = Vec::new();
                 for (vi, value) in values.iter().enumerate() {
                     for spoken in &value.spoken {
-                        let start = tokens.len();
-                        self.intern_into(spoken, &mut tokens);
-                        if let Some(&first) = tokens.get(start) {
-                            forms.push(Form {
-                                first,
-                                start: start as u32,
-                                len: (tokens.len() - start) as u32,
-                                value: vi as u32,
-                            });
+                        // "twenty ounce" also as "20 ounce", "二十二度" also as "22度".
+                        let variants = number_variants(spoken, self.number_words);
+                        for form in std::iter::once(spoken.as_str())
+                            .chain(variants.iter().map(String::as_str))
+                        {
+                            let start = tokens.len();
+                            self.intern_into(form, &mut tokens);
+                            if let Some(&first) = tokens.get(start) {
+                                forms.push(Form {
+                                    first,
+                                    start: start as u32,
+                                    len: (tokens.len() - start) as u32,
+                                    value: vi as u32,
+                                });
+                            }
                         }
                     }
                 }

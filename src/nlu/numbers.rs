@@ -474,9 +474,21 @@ mod numbers_in_tests {
 
     #[test]
     fn longest_readings_in_order() {
-        assert_eq!(numbers_in("warm the driver side to twenty two, fan 3", &Language::english()), vec![22.0, 3.0]);
-        assert_eq!(numbers_in("把车内保持在二十度，风量三档", &Language::mandarin()), vec![20.0, 3.0]);
-        assert_eq!(numbers_in("set it to 21.5", &Language::english()), vec![21.5]);
+        assert_eq!(
+            numbers_in(
+                "warm the driver side to twenty two, fan 3",
+                &Language::english()
+            ),
+            vec![22.0, 3.0]
+        );
+        assert_eq!(
+            numbers_in("把车内保持在二十度，风量三档", &Language::mandarin()),
+            vec![20.0, 3.0]
+        );
+        assert_eq!(
+            numbers_in("set it to 21.5", &Language::english()),
+            vec![21.5]
+        );
         assert!(numbers_in("it's chilly, bump the heat", &Language::english()).is_empty());
     }
 }

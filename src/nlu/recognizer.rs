@@ -27,7 +27,14 @@ pub struct Recognizer {
     generation: AtomicU64,
     /// Per language: the generation it was built at and the LLM's view of the catalog.
     pub(super) catalogs: Mutex<Vec<(Language, u64, Arc<IntentCatalog>)>>,
+    /// The lowest confidence a tolerant match may have (`f64` bits).
+    tolerant_threshold: AtomicU64,
 }
+
+/// The default lowest confidence of a tolerant match (`nlu.tolerant_threshold`): the lowest
+/// threshold of the grid 0.1…0.8 at which the development half of
+/// `tests/data/nlu/tolerant_dev.tsv` had at most 2 % of unrelated sentences accepted.
+pub const DEFAULT_TOLERANT_THRESHOLD: f64 = 0.8;
 
 impl std::fmt::Debug for Recognizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,16 +45,16 @@ impl std::fmt::Debug for Recognizer {
     }
 }
 
-struct Candidate {
-    key: (
+pub(super) struct Candidate {
+    pub key: (
         usize,
         std::cmp::Reverse<usize>,
         std::cmp::Reverse<usize>,
         std::cmp::Reverse<usize>,
     ),
-    template: usize,
-    m: TemplateMatch,
-    positions: Vec<usize>,
+    pub template: usize,
+    pub m: TemplateMatch,
+    pub positions: Vec<usize>,
 }
 
 impl Recognizer {
@@ -64,6 +71,7 @@ impl Recognizer {
             intents,
             generation: AtomicU64::new(0),
             catalogs: Mutex::new(Vec::new()),
+            tolerant_threshold: AtomicU64::new(DEFAULT_TOLERANT_THRESHOLD.to_bits()),
         })
     }
 
@@ -118,6 +126,7 @@ impl Recognizer {
                 Err(poisoned) => poisoned.into_inner(),
             };
             let list = c.compile_list(def.clone());
+            c.vocabulary = std::sync::OnceLock::new();
             match c.list_names.get(name).copied() {
                 Some(i) => c.lists[i] = list,
                 None => {
@@ -142,6 +151,96 @@ impl Recognizer {
         context: &DialogueContext,
     ) -> Option<IntentMatch> {
         self.recognize_n(text, language, context, 1).pop()
+    }
+
+    /// The lowest confidence [`Recognizer::recognize_tolerant`] accepts (`nlu.tolerant_threshold`).
+    pub fn tolerant_threshold(&self) -> f64 {
+        f64::from_bits(self.tolerant_threshold.load(Ordering::Relaxed))
+    }
+
+    pub fn set_tolerant_threshold(&self, threshold: f64) {
+        let t = if threshold.is_finite() {
+            threshold.clamp(0.0, 1.0)
+        } else {
+            DEFAULT_TOLERANT_THRESHOLD
+        };
+        self.tolerant_threshold
+            .store(t.to_bits(), Ordering::Relaxed);
+    }
+
+    /// What speech recognition heard → intent: the exact match when there is one (confidence
+    /// as [`Recognizer::recognize`]), else [`Recognizer::recognize_tolerant`].
+    pub fn recognize_spoken(
+        &self,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+    ) -> Option<IntentMatch> {
+        self.recognize(text, language, context)
+            .or_else(|| self.recognize_tolerant(text, language, context))
+    }
+
+    /// The template that sounds most like `text`, for transcripts the exact matcher refuses
+    /// ("Closeness and roof." → `sunroof.close`): words aligned by sound, small words added or
+    /// dropped cheaply, compounds split or merged, digits read as words. The confidence is
+    /// below 1 and calibrated; matches below [`Recognizer::tolerant_threshold`] are `None`.
+    /// Does not try the exact matcher first (see [`Recognizer::recognize_spoken`]).
+    pub fn recognize_tolerant(
+        &self,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+    ) -> Option<IntentMatch> {
+        let (lang, c) = self.compiled(language)?;
+        if text.len() > MAX_SENTENCE_BYTES {
+            return None;
+        }
+        let vocab = c
+            .vocabulary
+            .get_or_init(|| Arc::new(super::tolerant::Vocabulary::build(&c)))
+            .clone();
+        let norm = normalize(text, c.split_letters);
+        let found = super::tolerant::recognize(
+            &c,
+            &vocab,
+            &lang,
+            &norm,
+            context,
+            self.tolerant_threshold(),
+        );
+        if found.is_none() {
+            tracing::debug!(language = %lang, "no tolerant grammar match");
+        }
+        found
+    }
+
+    /// The cost per aligned word of the best tolerant alignment of `text` (lower is closer),
+    /// for calibrating the confidence curve and threshold; `None` when nothing aligns.
+    pub fn tolerant_score(&self, text: &str, language: &Language) -> Option<f64> {
+        let (_, c) = self.compiled(language)?;
+        let vocab = c
+            .vocabulary
+            .get_or_init(|| Arc::new(super::tolerant::Vocabulary::build(&c)))
+            .clone();
+        super::tolerant::best_score(&c, &vocab, &normalize(text, c.split_letters))
+    }
+
+    /// The language served for `language` and its compiled grammar, read-locked.
+    fn compiled(
+        &self,
+        language: &Language,
+    ) -> Option<(Language, std::sync::RwLockReadGuard<'_, CompiledLanguage>)> {
+        let lock = self.find(language)?;
+        let lang = self
+            .languages
+            .iter()
+            .find(|(_, l)| std::ptr::eq(l, lock))
+            .map(|(l, _)| l.clone())?;
+        let c = match lock.read() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Some((lang, c))
     }
 
     /// Up to `limit` matches of different intents, best first: for a router that wants to
@@ -342,7 +441,7 @@ fn matched_context<'a>(m: &TemplateMatch, lists: &'a [CompiledList]) -> Vec<(&'a
     out
 }
 
-fn context_allows(
+pub(super) fn context_allows(
     b: &CompiledBlock,
     ctx: &DialogueContext,
     m: &TemplateMatch,
@@ -374,7 +473,7 @@ fn context_allows(
     true
 }
 
-fn build_match(
+pub(super) fn build_match(
     c: &CompiledLanguage,
     lang: &Language,
     norm: &Normalized,

@@ -114,7 +114,12 @@ fn parse_stream_wav(bytes: &[u8]) -> Result<(Vec<f32>, u32), String> {
     let mut format: Option<(u16, u32, u16)> = None;
     while pos + 8 <= bytes.len() {
         let id = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]) as usize;
+        let len = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
         let body = pos + 8;
         if id == b"fmt " {
             let f = bytes.get(body..body + 16).ok_or("a short fmt chunk")?;
@@ -125,7 +130,9 @@ fn parse_stream_wav(bytes: &[u8]) -> Result<(Vec<f32>, u32), String> {
         } else if id == b"data" {
             let (channels, rate, bits) = format.ok_or("data before its format")?;
             if channels != 1 || bits != 16 || rate == 0 {
-                return Err(format!("{channels} channels of {bits}-bit audio at {rate} Hz, not 16-bit mono"));
+                return Err(format!(
+                    "{channels} channels of {bits}-bit audio at {rate} Hz, not 16-bit mono"
+                ));
             }
             let samples = bytes[body..]
                 .chunks_exact(2)

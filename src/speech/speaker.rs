@@ -60,7 +60,9 @@ impl VoiceSpeaker {
         out: Output,
         cancel: &CancelToken,
     ) -> Result<Spoken, StageError> {
-        let mut voice = voice.lock().map_err(|_| StageError("the Piper voice is unusable after an earlier failure".into()))?;
+        let mut voice = voice.lock().map_err(|_| {
+            StageError("the Piper voice is unusable after an earlier failure".into())
+        })?;
         let voice: &mut PiperVoice = &mut voice;
         let pause = Duration::from_secs_f32(voice.sentence_pause_secs.max(0.0));
         let rate = voice.sample_rate();
@@ -82,15 +84,31 @@ impl VoiceSpeaker {
                         }
                     }
                     first_sound.get_or_insert_with(|| started.elapsed());
-                    audio += Duration::from_secs_f64(a.samples.len() as f64 / f64::from(a.sample_rate.max(1)));
+                    audio += Duration::from_secs_f64(
+                        a.samples.len() as f64 / f64::from(a.sample_rate.max(1)),
+                    );
                     tx.send((a.samples, a.sample_rate)).is_ok()
                 });
                 // `tx` is dropped here: the player plays what it has, then returns.
-                (r, Spoken { audio, synthesis: started.elapsed(), first_sound })
+                (
+                    r,
+                    Spoken {
+                        audio,
+                        synthesis: started.elapsed(),
+                        first_sound,
+                    },
+                )
             });
             out.play_stream(rx, || cancel.is_cancelled());
             synth.join().unwrap_or_else(|_| {
-                (Ok(()), Spoken { audio: Duration::ZERO, synthesis: Duration::ZERO, first_sound: None })
+                (
+                    Ok(()),
+                    Spoken {
+                        audio: Duration::ZERO,
+                        synthesis: Duration::ZERO,
+                        first_sound: None,
+                    },
+                )
             })
         });
         result.map_err(|e| StageError(e.to_string()))?;
@@ -111,7 +129,11 @@ impl VoiceSpeaker {
         let audio = Duration::from_secs_f64(samples.len() as f64 / f64::from(rate.max(1)));
         out.append(samples, rate);
         out.finish(stop);
-        Ok(Spoken { audio, synthesis, first_sound: Some(synthesis) })
+        Ok(Spoken {
+            audio,
+            synthesis,
+            first_sound: Some(synthesis),
+        })
     }
 }
 
@@ -134,7 +156,12 @@ fn load_piper(config: &Config, models_dir: &Path) -> Result<Mutex<PiperVoice>, S
 }
 
 impl Speaker for VoiceSpeaker {
-    fn speak(&self, text: &str, language: &Language, cancel: &CancelToken) -> Result<(), StageError> {
+    fn speak(
+        &self,
+        text: &str,
+        language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<(), StageError> {
         self.available(language).map_err(StageError)?;
         if cancel.is_cancelled() {
             return Ok(());

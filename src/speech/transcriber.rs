@@ -101,9 +101,14 @@ impl WhisperTranscriber {
             n => n,
         };
         let load = |id: &str, language: &str| -> Loaded {
-            let path = manifest.primary_path(models_dir, id).map_err(|e| e.to_string())?;
+            let path = manifest
+                .primary_path(models_dir, id)
+                .map_err(|e| e.to_string())?;
             let t = Instant::now();
-            let opts = AsrOptions { language: language.into(), ..options.clone() };
+            let opts = AsrOptions {
+                language: language.into(),
+                ..options.clone()
+            };
             let r = WhisperRecognizer::load(&path, &opts).map_err(|e| e.to_string())?;
             tracing::info!(model = %path.display(), language, ms = t.elapsed().as_millis() as u64, "speech model loaded");
             Ok(Arc::new(r))
@@ -111,7 +116,11 @@ impl WhisperTranscriber {
         let zh_only = only.is_some_and(|l| l.primary() == "zh");
         let en_only = only.is_some_and(|l| l.primary() != "zh");
         let skipped = || Err("not loaded by this command".to_string());
-        let english = if zh_only { skipped() } else { load(&config.asr.model_en, "en") };
+        let english = if zh_only {
+            skipped()
+        } else {
+            load(&config.asr.model_en, "en")
+        };
         let mandarin = if config.asr.model_multilingual == config.asr.model_en && !zh_only {
             english.clone()
         } else if en_only {
@@ -122,7 +131,10 @@ impl WhisperTranscriber {
         // English still works from the multilingual model when the English one is missing.
         let english = match (english, &mandarin) {
             (Err(why), Ok(m)) => {
-                tracing::warn!("{why}; English is recognised with the multilingual model {}", m.model_path().display());
+                tracing::warn!(
+                    "{why}; English is recognised with the multilingual model {}",
+                    m.model_path().display()
+                );
                 Ok(m.clone())
             }
             (e, _) => e,
@@ -142,10 +154,14 @@ impl WhisperTranscriber {
     }
 
     fn model(&self, language: &Language) -> Result<&Arc<WhisperRecognizer>, String> {
-        let loaded = if language.primary() == "zh" { &self.mandarin } else { &self.english };
-        loaded.as_ref().map_err(|why| {
-            format!("speech recognition is not available in {language}: {why}")
-        })
+        let loaded = if language.primary() == "zh" {
+            &self.mandarin
+        } else {
+            &self.english
+        };
+        loaded
+            .as_ref()
+            .map_err(|why| format!("speech recognition is not available in {language}: {why}"))
     }
 }
 
@@ -184,7 +200,9 @@ impl Transcriber for WhisperTranscriber {
             }
         }
         let sep = if language.primary() == "zh" { "" } else { " " };
-        let transcript = Transcript { text: texts.join(sep) };
+        let transcript = Transcript {
+            text: texts.join(sep),
+        };
         let secs = audio.samples.len() as f64 / 16_000.0;
         tracing::info!(
             audio_s = secs,

@@ -31,7 +31,10 @@ pub fn python() -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root")).join(".cache")
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/root"))
+                .join(".cache")
         });
     let venv = cache.join("skylark/venv/bin/python");
     assert!(
@@ -46,7 +49,11 @@ pub fn python() -> PathBuf {
 /// speech models are not there.
 pub fn models_dir() -> PathBuf {
     let dir = skylark::models::default_models_dir();
-    for file in ["whisper/ggml-tiny.en.bin", "whisper/ggml-base.bin", "tts/en_US-joe-medium.onnx"] {
+    for file in [
+        "whisper/ggml-tiny.en.bin",
+        "whisper/ggml-base.bin",
+        "tts/en_US-joe-medium.onnx",
+    ] {
         assert!(
             dir.join(file).is_file(),
             "{} is missing: run `skylark models fetch`",

@@ -48,23 +48,39 @@ impl PulseServer {
                 "--log-target=stderr",
                 "-L",
             ])
-            .arg(format!("module-native-protocol-unix socket={} auth-anonymous=1", socket.display()))
-            .args(["-L", "module-null-sink sink_name=vmic rate=16000 channels=1"])
+            .arg(format!(
+                "module-native-protocol-unix socket={} auth-anonymous=1",
+                socket.display()
+            ))
+            .args([
+                "-L",
+                "module-null-sink sink_name=vmic rate=16000 channels=1",
+            ])
             .args(["-L", "module-null-sink sink_name=speaker"])
             .stdin(Stdio::null())
             .output()
             .expect("pulseaudio must be installed (apt-get install pulseaudio pulseaudio-utils)");
-        assert!(out.status.success(), "pulseaudio did not start: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pulseaudio did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let start = Instant::now();
         loop {
             if p.pactl(&["info"]).status.success() {
                 break;
             }
-            assert!(start.elapsed() < PATIENCE, "pulseaudio does not answer on {}", socket.display());
+            assert!(
+                start.elapsed() < PATIENCE,
+                "pulseaudio does not answer on {}",
+                socket.display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let ok = p.pactl(&["set-default-sink", "speaker"]).status.success()
-            && p.pactl(&["set-default-source", "vmic.monitor"]).status.success();
+            && p.pactl(&["set-default-source", "vmic.monitor"])
+                .status
+                .success();
         assert!(ok, "cannot set the default sink and source");
         p
     }
@@ -85,8 +101,14 @@ impl PulseServer {
     /// The environment [`apply`](Self::apply) sets, as pairs.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
-            ("PULSE_SERVER".into(), format!("unix:{}", self.socket().display())),
-            ("PULSE_RUNTIME_PATH".into(), self.runtime.display().to_string()),
+            (
+                "PULSE_SERVER".into(),
+                format!("unix:{}", self.socket().display()),
+            ),
+            (
+                "PULSE_RUNTIME_PATH".into(),
+                self.runtime.display().to_string(),
+            ),
             ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
         ]
     }
@@ -107,10 +129,21 @@ impl PulseServer {
 
     /// Starts recording `source` (e.g. `speaker.monitor`) as 16 kHz mono.
     pub fn record(&self, source: &str) -> Recording {
-        let path = self.dir.path().join(format!("rec-{}-{}.raw", source, std::process::id()));
+        let path = self
+            .dir
+            .path()
+            .join(format!("rec-{}-{}.raw", source, std::process::id()));
         let child = self
             .command("parec")
-            .args(["-d", source, "--format=s16le", "--rate=16000", "--channels=1", "--raw", "--latency-msec=20"])
+            .args([
+                "-d",
+                source,
+                "--format=s16le",
+                "--rate=16000",
+                "--channels=1",
+                "--raw",
+                "--latency-msec=20",
+            ])
             .arg(&path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -119,11 +152,18 @@ impl PulseServer {
             .expect("parec must be installed (apt-get install pulseaudio-utils)");
         // parec is connected once the source lists a recording stream.
         let start = Instant::now();
-        while self.pactl(&["list", "short", "source-outputs"]).stdout.is_empty() {
+        while self
+            .pactl(&["list", "short", "source-outputs"])
+            .stdout
+            .is_empty()
+        {
             assert!(start.elapsed() < PATIENCE, "parec did not connect");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Recording { child: Some(child), path }
+        Recording {
+            child: Some(child),
+            path,
+        }
     }
 
     /// Plays a WAV into `sink` (e.g. `vmic`) and waits until it has played.
@@ -196,7 +236,11 @@ pub fn rms(samples: &[f32]) -> f32 {
 /// Seconds of 16 kHz audio that are sound: 50 ms blocks whose RMS is above `threshold`
 /// (about -46 dBFS at 0.005).
 pub fn active_seconds(samples: &[f32], threshold: f32) -> f32 {
-    samples.chunks(800).filter(|b| b.len() == 800 && rms(b) > threshold).count() as f32 * 0.05
+    samples
+        .chunks(800)
+        .filter(|b| b.len() == 800 && rms(b) > threshold)
+        .count() as f32
+        * 0.05
 }
 
 /// Start and end (seconds) of the sound in 16 kHz audio, if any.

@@ -1,0 +1,342 @@
+//! How alike two words sound, for tolerant matching of what speech recognition heard.
+//!
+//! English words compare by their Double Metaphone keys (from `rphonetic`) with a weighted
+//! edit distance in which consonants of one class (`P`/`F`/`B`/`V`, `T`/`D`/`θ`, `S`/`SH`/`Z`,
+//! `K`/`G`, `M`/`N`, `L`/`R`) are cheap to confuse and a dropped `R` or `H` is cheap, blended
+//! with the spelling's edit distance (Double Metaphone keeps no vowels, so "the"/"to" need it).
+//! Mandarin characters compare by pinyin: the same syllable and tone is a 同音字, the same
+//! syllable in another tone nearly one, and the usual confusions (`zh`/`z`, `n`/`l`, `-ng`/`-n`)
+//! count as near. Everything here is a pure function of the text.
+
+use rphonetic::DoubleMetaphone;
+
+/// A word as the tolerant matcher compares it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sound {
+    /// Double Metaphone primary key (ASCII) for words; empty for Han characters.
+    pub key: Vec<u8>,
+    /// Double Metaphone alternate key, when it differs ("mocha": `MX` and `MK`).
+    pub alt: Vec<u8>,
+    /// The spelling (lowercase ASCII letters and digits only).
+    pub spell: Vec<u8>,
+    /// Pinyin readings of a Han character: `(syllable without tone, tone 1–5)`.
+    pub pinyin: Vec<(&'static str, u8)>,
+    /// The character itself, for Han tokens (`两` and `二` are one number).
+    pub han: Option<char>,
+    /// A small word ("the", "to", "请", "的"): cheap to drop or add.
+    pub small: bool,
+}
+
+/// The Double Metaphone encoder (keys long enough for compounds such as "windshield").
+fn encoder() -> DoubleMetaphone {
+    DoubleMetaphone::new(Some(16))
+}
+
+/// Words whose loss or addition changes little: articles, prepositions, pronouns, fillers.
+const SMALL_EN: &[&str] = &[
+    "a", "an", "the", "to", "at", "in", "on", "of", "for", "my", "me", "it", "is", "and", "or",
+    "please", "this", "that", "your", "our", "so", "just", "now", "uh", "um", "er", "ah", "oh",
+    "hey", "ok", "okay", "can", "could", "would", "you", "i", "let's", "be", "are", "with", "by",
+    "from", "some", "then", "well", "like", "there", "here", "s", "do", "will", "get", "us",
+];
+
+/// Particles, measure words and politeness that Mandarin commands add or drop freely.
+const SMALL_ZH: &str = "的了吧一下请把我帮呢啊吗给个将要想你能可以就再点儿呀哦嗯嘛";
+
+impl Sound {
+    /// The sound of a token of normalised text (a word, a number, or one Han character).
+    pub fn of(token: &str) -> Sound {
+        Sound::of_with(&encoder(), token)
+    }
+
+    pub(crate) fn of_with(dm: &DoubleMetaphone, token: &str) -> Sound {
+        let mut chars = token.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            if super::normalize::is_cjk(c) {
+                return Sound::han(c);
+            }
+        }
+        let spell: Vec<u8> = token
+            .bytes()
+            .filter(|b| b.is_ascii_alphanumeric())
+            .map(|b| b.to_ascii_lowercase())
+            .collect();
+        let letters: String = token.chars().filter(|c| c.is_ascii_alphabetic()).collect();
+        let (key, alt) = if letters.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let r = dm.double_metaphone(&letters);
+            let (key, alt) = (r.primary().into_bytes(), r.alternate().into_bytes());
+            let alt = if alt == key { Vec::new() } else { alt };
+            (key, alt)
+        };
+        Sound {
+            key,
+            alt,
+            spell,
+            pinyin: Vec::new(),
+            han: None,
+            small: SMALL_EN.contains(&token),
+        }
+    }
+
+    fn han(c: char) -> Sound {
+        use pinyin::ToPinyinMulti;
+        let mut readings: Vec<(&'static str, u8)> = Vec::new();
+        if let Some(multi) = c.to_pinyin_multi() {
+            for p in multi {
+                let numbered = p.with_tone_num_end();
+                let tone = numbered
+                    .bytes()
+                    .last()
+                    .filter(u8::is_ascii_digit)
+                    .map_or(5, |b| b - b'0');
+                if !readings.iter().any(|r| r.0 == p.plain() && r.1 == tone) {
+                    readings.push((p.plain(), tone));
+                }
+                if readings.len() == 4 {
+                    break;
+                }
+            }
+        }
+        Sound {
+            key: Vec::new(),
+            alt: Vec::new(),
+            spell: Vec::new(),
+            pinyin: readings,
+            han: Some(c),
+            small: SMALL_ZH.contains(c),
+        }
+    }
+
+    /// The sound of several words said as one (`"wind" + "shield"`), for split and merged
+    /// compounds.
+    pub fn joined(parts: &[&Sound]) -> Sound {
+        let mut s = Sound::default();
+        for p in parts {
+            s.key.extend_from_slice(&p.key);
+            s.spell.extend_from_slice(&p.spell);
+        }
+        s
+    }
+
+    pub fn is_han(&self) -> bool {
+        self.han.is_some()
+    }
+}
+
+/// How different two sounds are: 0 the same, 1 nothing alike.
+pub(crate) fn distance(a: &Sound, b: &Sound) -> f32 {
+    match (a.han, b.han) {
+        (Some(x), Some(y)) => han_distance(x, &a.pinyin, y, &b.pinyin),
+        (None, None) => word_distance(a, b),
+        _ => 1.0,
+    }
+}
+
+fn word_distance(a: &Sound, b: &Sound) -> f32 {
+    if a.spell == b.spell {
+        return 0.0;
+    }
+    let spelling = edit(
+        &a.spell,
+        &b.spell,
+        |x, y| if x == y { 0.0 } else { 1.0 },
+        |_| 1.0,
+    );
+    let spelling = spelling / a.spell.len().max(b.spell.len()).max(1) as f32;
+    if a.key.is_empty() || b.key.is_empty() {
+        return spelling;
+    }
+    let key_dist = |x: &[u8], y: &[u8]| {
+        let len = x.len().max(y.len()).max(1) as f32;
+        (edit(x, y, consonant_sub, consonant_indel) / len).min(1.0)
+    };
+    let mut key = key_dist(&a.key, &b.key);
+    for (x, y) in [(&a.alt, &b.key), (&a.key, &b.alt), (&a.alt, &b.alt)] {
+        if !x.is_empty() && !y.is_empty() {
+            key = key.min(key_dist(x, y));
+        }
+    }
+    let key_len = a.key.len().max(b.key.len()) as f32;
+    // One-consonant keys ("the" = 0, "to" = T) say little: lean on the spelling then.
+    let w = if key_len <= 1.0 { 0.4 } else { 0.7 };
+    (w * key + (1.0 - w) * spelling).min(1.0)
+}
+
+/// Consonant classes of Double Metaphone keys that speech recognition confuses.
+fn class(c: u8) -> u8 {
+    match c {
+        b'P' | b'F' | b'B' | b'V' => 1,
+        b'T' | b'D' | b'0' => 2,
+        b'S' | b'X' | b'Z' | b'J' => 3,
+        b'K' | b'G' => 4,
+        b'M' | b'N' => 5,
+        b'L' | b'R' => 6,
+        _ => 0,
+    }
+}
+
+fn consonant_sub(x: u8, y: u8) -> f32 {
+    if x == y {
+        0.0
+    } else if class(x) != 0 && class(x) == class(y) {
+        0.4
+    } else {
+        1.0
+    }
+}
+
+fn consonant_indel(x: u8) -> f32 {
+    match x {
+        b'R' | b'H' | b'A' => 0.5,
+        _ => 1.0,
+    }
+}
+
+/// Weighted Levenshtein distance over short byte strings (no allocation below 32 bytes).
+fn edit(a: &[u8], b: &[u8], sub: impl Fn(u8, u8) -> f32, indel: impl Fn(u8) -> f32) -> f32 {
+    const CAP: usize = 32;
+    let (a, b) = (&a[..a.len().min(CAP)], &b[..b.len().min(CAP)]);
+    let mut prev = [0f32; CAP + 1];
+    let mut cur = [0f32; CAP + 1];
+    for j in 1..=b.len() {
+        prev[j] = prev[j - 1] + indel(b[j - 1]);
+    }
+    for i in 1..=a.len() {
+        cur[0] = prev[0] + indel(a[i - 1]);
+        for j in 1..=b.len() {
+            cur[j] = (prev[j - 1] + sub(a[i - 1], b[j - 1]))
+                .min(prev[j] + indel(a[i - 1]))
+                .min(cur[j - 1] + indel(b[j - 1]));
+        }
+        prev[..=b.len()].copy_from_slice(&cur[..=b.len()]);
+    }
+    prev[b.len()]
+}
+
+/// `两` and `二` are the same number said two ways.
+fn same_number(x: char, y: char) -> bool {
+    matches!((x, y), ('两', '二') | ('二', '两'))
+}
+
+fn han_distance(x: char, xr: &[(&str, u8)], y: char, yr: &[(&str, u8)]) -> f32 {
+    if x == y || same_number(x, y) {
+        return 0.0;
+    }
+    let mut best: f32 = 1.0;
+    for &(xs, xt) in xr {
+        for &(ys, yt) in yr {
+            let d = if xs == ys {
+                if xt == yt {
+                    0.1
+                } else {
+                    0.25
+                }
+            } else {
+                let (xi, xf) = split_syllable(xs);
+                let (yi, yf) = split_syllable(ys);
+                let (fi, ff) = (
+                    fuzzy_initial(xi) == fuzzy_initial(yi),
+                    fuzzy_final(xf) == fuzzy_final(yf),
+                );
+                match (fi, ff) {
+                    (true, true) => 0.45,
+                    (true, false) | (false, true) => 0.8,
+                    _ => 1.0,
+                }
+            };
+            best = best.min(d);
+        }
+    }
+    best
+}
+
+/// A pinyin syllable's initial and final ("zhuang" → "zh", "uang").
+fn split_syllable(s: &str) -> (&str, &str) {
+    for two in ["zh", "ch", "sh"] {
+        if let Some(rest) = s.strip_prefix(two) {
+            return (two, rest);
+        }
+    }
+    match s.chars().next() {
+        Some(c) if "bpmfdtnlgkhjqxrzcsyw".contains(c) => s.split_at(1),
+        _ => ("", s),
+    }
+}
+
+/// Initials southern and careless speech (and whisper) merge.
+fn fuzzy_initial(i: &str) -> &str {
+    match i {
+        "zh" => "z",
+        "ch" => "c",
+        "sh" => "s",
+        "l" => "n",
+        "f" => "h",
+        "r" => "l",
+        other => other,
+    }
+}
+
+fn fuzzy_final(f: &str) -> &str {
+    match f {
+        "ang" => "an",
+        "eng" => "en",
+        "ing" => "in",
+        "iang" => "ian",
+        "uang" => "uan",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(a: &str, b: &str) -> f32 {
+        distance(&Sound::of(a), &Sound::of(b))
+    }
+
+    #[test]
+    fn near_homophones_are_near_and_strangers_far() {
+        assert_eq!(d("roof", "roof"), 0.0);
+        for (heard, meant) in [
+            ("force", "pause"),
+            ("capicino", "cappuccino"),
+            ("mocker", "mocha"),
+            ("shut", "shot"),
+            ("maricano", "americano"),
+            ("rose", "roast"),
+            ("closeness", "close"),
+        ] {
+            assert!(
+                d(heard, meant) < 0.5,
+                "{heard} ~ {meant}: {}",
+                d(heard, meant)
+            );
+        }
+        for (a, b) in [
+            ("weather", "sunroof"),
+            ("election", "music"),
+            ("news", "volume"),
+        ] {
+            assert!(d(a, b) > 0.6, "{a} !~ {b}: {}", d(a, b));
+        }
+    }
+
+    #[test]
+    fn compounds_join() {
+        let (wind, shield) = (Sound::of("wind"), Sound::of("shield"));
+        let joined = Sound::joined(&[&wind, &shield]);
+        assert_eq!(distance(&joined, &Sound::of("windshield")), 0.0);
+    }
+
+    #[test]
+    fn mandarin_homophones() {
+        assert!(d("条", "调") <= 0.1, "条/调 share tiáo");
+        assert_eq!(d("两", "二"), 0.0);
+        assert!(d("空", "孔") <= 0.25);
+        assert!(d("开", "关") >= 0.8);
+        assert!(Sound::of("的").small && !Sound::of("空").small);
+    }
+}
