@@ -1,6 +1,10 @@
 //! skylark's speech recognition against whisper.cpp's own command-line program (`whisper-cli`)
 //! on the same ggml models, the same clips and the same thread count, in one run:
-//! `cargo bench --bench asr_vs_whisper_cpp`.
+//! `cargo bench --bench asr_vs_whisper_cpp` (`SKYLARK_ASRBENCH_PART=cer` or `speed` for one
+//! part).
+//!
+//! Mandarin accuracy (`asr_bench/mandarin.rs`): character error rate of skylark and
+//! whisper-cli on the same Mandarin clips and model (base), beside each decoding choice.
 //!
 //! What is timed is end-of-speech → final transcript with the model already loaded:
 //! - whisper-cli: the encode + decode time it reports itself (mel + sample + encode + decode
@@ -21,6 +25,8 @@
 //! `$XDG_CACHE_HOME/skylark/bench/` on first use; skylark links whisper.cpp 1.8.3 through
 //! whisper-rs-sys 0.15. The GGML build flags of both are printed and compared.
 
+#[path = "asr_bench/mandarin.rs"]
+mod mandarin;
 #[path = "asr_bench/proc.rs"]
 mod proc;
 #[path = "asr_bench/whisper_cli.rs"]
@@ -46,9 +52,16 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn main() {
     if let Ok(job) = std::env::var(WORKER_ENV) {
-        worker(&job);
+        let v: Value = serde_json::from_str(&job).expect("worker job");
+        if v["mode"] == "zh_cer" {
+            mandarin::worker(&v, THREADS);
+        } else {
+            worker(&job);
+        }
         return;
     }
+    // `speed` (the timing tables), `cer` (Mandarin accuracy) or both (default).
+    let part = std::env::var("SKYLARK_ASRBENCH_PART").unwrap_or_default();
     let runs: usize = std::env::var("SKYLARK_ASRBENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
     let models_dir = skylark::models::default_models_dir();
     for m in MODELS {
@@ -67,7 +80,10 @@ fn main() {
     let me = std::env::current_exe().expect("own path");
 
     let mut verdicts = Vec::new();
-    for model in MODELS {
+    if part != "speed" {
+        verdicts.push(mandarin::run(&cli, &models_dir, &dir, &me, WORKER_ENV, THREADS, tmp.path()));
+    }
+    for model in MODELS.iter().filter(|_| part != "cer") {
         let model_path = models_dir.join(model);
         println!("\n== {model} — {THREADS} threads, {runs} runs each, medians ==");
         let mut rows = Vec::new();
@@ -136,7 +152,7 @@ fn main() {
         }
     }
     println!("\nload average at end: {}", load());
-    println!("\n== Targets (2–4 s commands): skylark Full no slower than whisper-cli; trimmed ≥ 2× faster ==");
+    println!("\n== Targets: Mandarin CER ≤ whisper-cli; 2–4 s commands: skylark Full no slower than whisper-cli, trimmed ≥ 2× faster ==");
     for v in &verdicts {
         println!("  {v}");
     }

@@ -63,7 +63,9 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
     let out = std::io::stdout();
     let mut out = out.lock();
     if let Some(audio) = &args.audio {
-        let transcript = transcribe_file(ctx, audio, &engine.language())?;
+        let language = engine.language();
+        let grammar = engine.command_sentences(&language);
+        let transcript = transcribe_file(ctx, audio, &language, &grammar)?;
         let r = engine.recognize(&transcript, None)?;
         if args.json || args.jsonl {
             writeln!(out, "{}", to_json(&transcript, &r))?;
@@ -103,14 +105,15 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Speech → text with the model of `language` (as the daemon's `Transcribe`).
-fn transcribe_file(ctx: &Context, path: &Path, language: &Language) -> Result<String> {
+/// Speech → text with the model of `language`, in command mode: the active grammar's
+/// `sentences` guide the recogniser (`asr.grammar_guided`), as after a wake word.
+fn transcribe_file(ctx: &Context, path: &Path, language: &Language, sentences: &[String]) -> Result<String> {
     let transcriber = WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(language))
         .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
     transcriber.available(language).map_err(|why| anyhow::anyhow!(why))?;
     let samples = skylark::audio::read_wav(path)?;
     let text = transcriber
-        .transcribe(&Audio { samples }, language, &CancelToken::new())
+        .transcribe_command(&Audio { samples }, language, sentences, &CancelToken::new())
         .map_err(|e| anyhow::anyhow!("speech recognition of {} failed: {e}", path.display()))?;
     Ok(text)
 }
