@@ -5,12 +5,18 @@
 //! second recogniser can slot in behind the same shape. Recognition is synchronous, CPU-bound
 //! work: callers run it on a blocking thread, never on the async reactor.
 
+mod cer;
 mod ggml_check;
+mod prompt;
 mod whisper;
 
 use std::path::PathBuf;
 
 pub use whisper::WhisperRecognizer;
+
+pub use cer::{cer, char_edits};
+pub use prompt::command_prompt;
+pub use whisper::SIMPLIFIED_CHINESE_PROMPT;
 
 /// How a recogniser is set up once, at load time.
 #[derive(Debug, Clone)]
@@ -47,6 +53,20 @@ pub struct TranscribeOptions {
     pub initial_prompt: Option<String>,
     /// How much of whisper's 30 s encoder window to run.
     pub audio_ctx: AudioContext,
+    /// Greedy decoding or beam search.
+    pub search: Search,
+}
+
+/// How the decoder picks tokens. Beam search keeps `beam_size` hypotheses and is what
+/// whisper-cli runs by default (beam 5); it costs roughly one extra decoder pass per beam, which
+/// for a short command is small beside the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Search {
+    /// One hypothesis, the most likely token each step: the fastest.
+    #[default]
+    Greedy,
+    /// whisper.cpp's beam search with this many beams (2 to 8).
+    Beam { beam_size: u32 },
 }
 
 /// Whisper always encodes a 30 s window (1500 frames, 50 a second). For a 2 s command most of

@@ -15,7 +15,9 @@ use whisper_rs::{
 };
 
 use super::ggml_check::check_ggml_whisper;
-use super::{AsrError, AsrOptions, AudioContext, TranscribeOptions, Transcript, TranscriptSegment};
+use super::{
+    AsrError, AsrOptions, AudioContext, Search, TranscribeOptions, Transcript, TranscriptSegment,
+};
 
 const SAMPLE_RATE: usize = 16_000;
 /// Encoder frames per second of audio (100 mel frames/s, halved by the stride-2 convolution).
@@ -27,7 +29,7 @@ const MIN_SAMPLES: usize = SAMPLE_RATE;
 /// Peak level under which the input is digital silence (about -80 dBFS).
 const SILENCE_PEAK: f32 = 1e-4;
 /// Primes whisper to write Simplified characters ("The following are Mandarin sentences.").
-const ZH_HANS_PROMPT: &str = "以下是普通话的句子。";
+pub const SIMPLIFIED_CHINESE_PROMPT: &str = "以下是普通话的句子。";
 
 /// A loaded whisper model. Load once, transcribe many times; `transcribe` takes `&self` and
 /// serialises calls on the one decoder state, so the recogniser can be shared across threads.
@@ -267,7 +269,7 @@ impl WhisperRecognizer {
         }
         let prompt = match (&opts.initial_prompt, lang.simplified_chinese) {
             (Some(p), _) => Some(p.as_str()),
-            (None, true) => Some(ZH_HANS_PROMPT),
+            (None, true) => Some(SIMPLIFIED_CHINESE_PROMPT),
             (None, false) => None,
         };
         if prompt.is_some_and(|p| p.contains('\0')) {
@@ -282,7 +284,15 @@ impl WhisperRecognizer {
             audio
         };
 
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let strategy = match opts.search {
+            Search::Greedy => SamplingStrategy::Greedy { best_of: 1 },
+            Search::Beam { beam_size } => SamplingStrategy::BeamSearch {
+                beam_size: beam_size.clamp(2, 8) as i32,
+                // whisper.cpp's default: no patience-based early stop.
+                patience: -1.0,
+            },
+        };
+        let mut params = FullParams::new(strategy);
         params.set_n_threads(self.options.threads.clamp(1, 64) as i32);
         params.set_language(Some(code));
         params.set_translate(false);

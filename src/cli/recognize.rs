@@ -67,7 +67,9 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
     let out = std::io::stdout();
     let mut out = out.lock();
     if let Some(audio) = &args.audio {
-        let transcript = super::speech::transcribe_file(ctx, audio, &engine.language())?;
+        let language = engine.language();
+        let grammar = engine.command_sentences(&language);
+        let transcript = super::speech::transcribe_file(ctx, audio, &language, Some(&grammar))?;
         let r = engine.recognize(&transcript, None)?;
         if args.json || args.jsonl {
             writeln!(out, "{}", to_json(&transcript, &r))?;

@@ -22,22 +22,33 @@ pub fn language(ctx: &Context, lang: Option<&str>) -> Result<&'static str> {
 
 pub fn transcribe(ctx: &Context, file: &Path, lang: Option<&str>) -> Result<ExitCode> {
     let language = Language::parse(language(ctx, lang)?)?;
-    let text = transcribe_file(ctx, file, &language)?;
+    let text = transcribe_file(ctx, file, &language, None)?;
     println!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Speech → text with the model of `language`, with the daemon's `Transcribe` checks and cap
-/// (`asr.max_audio_seconds`): the audio is validated before the model loads.
-pub fn transcribe_file(ctx: &Context, path: &Path, language: &Language) -> Result<String> {
+/// (`asr.max_audio_seconds`): the audio is validated before the model loads. With `command`
+/// sentences (`recognize --audio`) it decodes in command mode: the active grammar guides the
+/// recogniser (`asr.grammar_guided`), as after a wake word.
+pub fn transcribe_file(
+    ctx: &Context,
+    path: &Path,
+    language: &Language,
+    command: Option<&[String]>,
+) -> Result<String> {
     let samples =
         skylark::audio::input::read_audio_file(path, ctx.config().asr.max_audio_seconds)?;
     let transcriber = WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(language))
         .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
     transcriber.available(language).map_err(|why| anyhow::anyhow!(why))?;
-    let text = transcriber
-        .transcribe(&Audio { samples }, language, &CancelToken::new())
-        .map_err(|e| anyhow::anyhow!("speech recognition of {} failed: {e}", path.display()))?;
+    let audio = Audio { samples };
+    let cancel = CancelToken::new();
+    let text = match command {
+        Some(sentences) => transcriber.transcribe_command(&audio, language, sentences, &cancel),
+        None => transcriber.transcribe(&audio, language, &cancel),
+    }
+    .map_err(|e| anyhow::anyhow!("speech recognition of {} failed: {e}", path.display()))?;
     Ok(text)
 }
 

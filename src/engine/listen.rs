@@ -143,11 +143,13 @@ async fn hear(
     }
     let t = Instant::now();
     let (token, language) = (cancel.clone(), language.clone());
-    let result =
-        super::blocking::stage("transcribe", move || {
-            transcriber.transcribe(&audio, &language, &token)
-        })
-            .await;
+    // Command mode: the active grammar guides the recogniser (see `asr::prompt`).
+    let grammar = inner.recognizer.samples(&language);
+    let result = super::blocking::stage("transcribe", move || {
+        let sentences: Vec<String> = grammar.into_iter().map(|s| s.text).collect();
+        transcriber.transcribe_command(&audio, &language, &sentences, &token)
+    })
+    .await;
     timings.transcribe = Some(t.elapsed());
     let text = match result {
         Ok(Ok(text)) => text,

@@ -278,6 +278,18 @@ impl Engine {
         })
     }
 
+    /// Sentences the active grammar of `language` accepts (generated from its templates and
+    /// lists, `SetList` values included): what grammar-aware decoding primes the speech
+    /// recogniser with in command mode ([`Transcriber::transcribe_command`]).
+    pub fn command_sentences(&self, language: &Language) -> Vec<String> {
+        self.inner
+            .recognizer
+            .samples(language)
+            .into_iter()
+            .map(|s| s.text)
+            .collect()
+    }
+
     /// Text → intent with the hybrid order: the grammar first, then (when it has no match and
     /// a language model is loaded) the LLM on a blocking thread. `source` says which answered.
     pub async fn recognize_hybrid(

@@ -30,6 +30,21 @@ pub trait Transcriber: Send + Sync {
         cancel: &CancelToken,
     ) -> Result<String, StageError>;
 
+    /// Speech → text for a command (after the wake word, `StartListening`,
+    /// `recognize --audio`): `grammar` holds sentences the active grammar accepts, which a
+    /// recogniser may use to favour the grammar's words (grammar-aware decoding) while still
+    /// transcribing anything else freely. Without such support, as [`transcribe`](Self::transcribe).
+    fn transcribe_command(
+        &self,
+        audio: &Audio,
+        language: &Language,
+        grammar: &[String],
+        cancel: &CancelToken,
+    ) -> Result<String, StageError> {
+        let _ = grammar;
+        self.transcribe(audio, language, cancel)
+    }
+
     /// Whether `language` can be transcribed; `Err` says why not (e.g. its model is missing,
     /// and the fix). Callers answer `NotReady` with it.
     fn available(&self, _language: &Language) -> Result<(), String> {

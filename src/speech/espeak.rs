@@ -15,6 +15,8 @@ const POLL: Duration = Duration::from_millis(10);
 pub struct EspeakVoice {
     program: String,
     voice: String,
+    /// Words per minute (`-s`); `None` is espeak-ng's default (175).
+    speed: Option<u32>,
 }
 
 impl EspeakVoice {
@@ -23,6 +25,7 @@ impl EspeakVoice {
         let v = EspeakVoice {
             program: program.to_string(),
             voice: voice.to_string(),
+            speed: None,
         };
         let (samples, _) = v.synthesize("你好", &|| false)?;
         if samples.is_empty() {
@@ -35,6 +38,12 @@ impl EspeakVoice {
         &self.voice
     }
 
+    /// The same voice at `words_per_minute` (espeak-ng's `-s`, 80 to 450).
+    pub fn with_speed(mut self, words_per_minute: u32) -> EspeakVoice {
+        self.speed = Some(words_per_minute.clamp(80, 450));
+        self
+    }
+
     /// Speaks `text` to mono samples in [-1, 1] and their rate. `stop()` is polled while
     /// espeak-ng runs; when it says so the process is killed and empty audio returned.
     pub fn synthesize(
@@ -42,8 +51,12 @@ impl EspeakVoice {
         text: &str,
         stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<(Vec<f32>, u32), String> {
-        let mut child = Command::new(&self.program)
-            .args(["-v", &self.voice, "--stdout"])
+        let mut command = Command::new(&self.program);
+        command.args(["-v", &self.voice, "--stdout"]);
+        if let Some(wpm) = self.speed {
+            command.args(["-s", &wpm.to_string()]);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
