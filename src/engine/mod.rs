@@ -15,6 +15,7 @@ mod handlers;
 mod listen;
 mod llm;
 mod options;
+mod places;
 mod run;
 mod stages;
 #[cfg(test)]

@@ -222,12 +222,18 @@ pub(super) async fn think(
             } else {
                 TurnStatus::Ok
             };
-            let response = if reply.speech.is_empty() && status == TurnStatus::Ok {
-                default_response
-            } else {
-                reply.speech
+            if !reply.places.is_empty() {
+                // Kept for "the second one"; `remember` above cleared the previous search's.
+                inner.shared().dialogue.places = reply.places.clone();
+            }
+            let response = match (reply.speech.is_empty(), status) {
+                (true, TurnStatus::Ok) if !reply.places.is_empty() => {
+                    super::places::read_out(&reply.places, language)
+                }
+                (true, TurnStatus::Ok) => default_response,
+                _ => reply.speech,
             };
-            tracing::info!(%handler, status = %reply.status, "handler answered");
+            tracing::info!(%handler, status = %reply.status, places = reply.places.len(), "handler answered");
             Outcome {
                 status,
                 response,
