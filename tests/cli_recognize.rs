@@ -117,7 +117,9 @@ fn human_output_and_errors() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.starts_with("navigation.search_nearby category=charging_station"),
+        text.starts_with("navigation.search_nearby ")
+            && text.contains("category=charging_station")
+            && text.contains("along=nearby"),
         "{text}"
     );
     let out = skylark(&["recognize", "hello", "--lang", "fr"], None);

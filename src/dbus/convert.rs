@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use zbus::{ObjectPath, OwnedObjectPath, OwnedVariant, Variant};
 
 use super::error::MethodError;
-use crate::engine::{HandlerCall, TurnId};
-use crate::nlu::SlotValue;
+use crate::engine::{HandlerAddress, HandlerCall, TurnId};
+use crate::nlu::{Place, SlotValue};
 
 /// Turns are object paths under the service's object: `/io/skylark/Assistant1/turn/7`.
 pub const TURN_PREFIX: &str = "/io/skylark/Assistant1/turn/";
@@ -98,6 +98,73 @@ pub fn handler_context(call: &HandlerCall) -> HashMap<String, OwnedVariant> {
     c
 }
 
+/// The places of a handler's reply data: `results` as `aa{sv}`, each with `name` (s), `id`
+/// (s) and optional `distance_m`, `rating`, `price_level` (any number type) and `address`
+/// (s). Malformed data is logged and left out: the reply's speech still counts.
+pub fn places_from_data(
+    data: &HashMap<String, OwnedVariant>,
+    handler: &HandlerAddress,
+) -> Vec<Place> {
+    let Some(results) = data.get("results") else {
+        return Vec::new();
+    };
+    let Variant::Array(items) = unwrap_variant(results) else {
+        tracing::warn!(%handler, signature = %results.value_signature(), "reply data `results` must be aa{{sv}}; ignored");
+        return Vec::new();
+    };
+    let mut places = Vec::new();
+    for (i, item) in items.inner().iter().enumerate() {
+        let Variant::Dict(fields) = unwrap_variant(item) else {
+            tracing::warn!(%handler, index = i, "reply data `results` entry is not a{{sv}}; ignored");
+            continue;
+        };
+        let mut place = Place::default();
+        for (key, value) in fields.iter() {
+            let (Variant::Str(key), value) = (unwrap_variant(key), unwrap_variant(value)) else {
+                continue;
+            };
+            match key.as_str() {
+                "name" => place.name = text(value).unwrap_or_default(),
+                "id" => place.id = text(value).unwrap_or_default(),
+                "address" => place.address = text(value),
+                "distance_m" => place.distance_m = number(value),
+                "rating" => place.rating = number(value),
+                "price_level" => place.price_level = number(value),
+                _ => {}
+            }
+        }
+        if place.name.trim().is_empty() {
+            tracing::warn!(%handler, index = i, "reply data `results` entry has no `name`; ignored");
+            continue;
+        }
+        places.push(place);
+    }
+    places
+}
+
+fn text(v: &Variant<'_>) -> Option<String> {
+    match v {
+        Variant::Str(s) => Some(s.as_str().to_string()),
+        Variant::ObjectPath(p) => Some(p.as_str().to_string()),
+        _ => None,
+    }
+}
+
+fn number(v: &Variant<'_>) -> Option<f64> {
+    match *v {
+        Variant::F64(n) => Some(n),
+        Variant::U8(n) => Some(n.into()),
+        Variant::I16(n) => Some(n.into()),
+        Variant::U16(n) => Some(n.into()),
+        Variant::I32(n) => Some(n.into()),
+        Variant::U32(n) => Some(n.into()),
+        Variant::I64(n) => Some(n as f64),
+        Variant::U64(n) => Some(n as f64),
+        _ => None,
+    }
+    .filter(|n| n.is_finite())
+}
+
 /// Options of a call (`a{sv}`). Unknown keys are ignored (the contract grows by adding keys);
 /// a known key with the wrong type is `InvalidArgument`.
 pub struct Options<'a>(pub &'a HashMap<String, OwnedVariant>);
@@ -164,6 +231,45 @@ mod tests {
             slot_variant(&SlotValue::Text("driver".into())),
             Variant::from("driver")
         );
+    }
+
+    #[test]
+    fn places_come_from_results_and_bad_entries_are_left_out() {
+        let entry = |fields: Vec<(&str, Variant<'static>)>| {
+            let m: HashMap<String, OwnedVariant> = fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), owned(v)))
+                .collect();
+            Variant::from(m)
+        };
+        let results = vec![
+            entry(vec![
+                ("name", Variant::from("Sushi Zen")),
+                ("id", Variant::from("poi-1")),
+                ("distance_m", Variant::F64(400.0)),
+                ("price_level", Variant::U32(2)),
+            ]),
+            entry(vec![("id", Variant::from("nameless"))]),
+            entry(vec![
+                ("name", Variant::from("Sakura")),
+                ("rating", Variant::I32(4)),
+            ]),
+        ];
+        let mut data = HashMap::new();
+        data.insert("results".to_string(), owned(Variant::from(results)));
+        let handler = HandlerAddress {
+            owner: ":1.9".into(),
+            object: "/poi".into(),
+        };
+        let places = places_from_data(&data, &handler);
+        assert_eq!(places.len(), 2);
+        assert_eq!(places[0].name, "Sushi Zen");
+        assert_eq!(places[0].id, "poi-1");
+        assert_eq!(places[0].distance_m, Some(400.0));
+        assert_eq!(places[0].price_level, Some(2.0));
+        assert_eq!(places[1].rating, Some(4.0));
+        data.insert("results".to_string(), owned(Variant::from("nope")));
+        assert!(places_from_data(&data, &handler).is_empty());
     }
 
     #[test]

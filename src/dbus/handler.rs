@@ -3,10 +3,12 @@
 
 use std::pin::Pin;
 
-use zbus::export::futures_core::Stream;
-use zbus::Connection;
+use std::collections::HashMap;
 
-use super::convert::{handler_context, slots_to_dbus};
+use zbus::export::futures_core::Stream;
+use zbus::{Connection, OwnedVariant};
+
+use super::convert::{handler_context, places_from_data, slots_to_dbus};
 use crate::engine::{
     DispatchError, DispatchFuture, Engine, HandlerAddress, HandlerCall, HandlerReply,
     IntentDispatcher,
@@ -42,11 +44,34 @@ impl IntentDispatcher for BusDispatcher {
             };
             match reply {
                 Ok(msg) => {
-                    let (status, speech): (String, String) =
-                        msg.body().deserialize().map_err(|e| {
-                            failed(format!("Handle must return (ss) status and speech: {e}"))
-                        })?;
-                    Ok(HandlerReply { status, speech })
+                    let body = msg.body();
+                    // The body's signature may print with or without the outer parentheses.
+                    let signature = body.signature().to_string();
+                    let reply = if signature.trim_start_matches('(').trim_end_matches(')') == "ss" {
+                        let (status, speech): (String, String) =
+                            body.deserialize().map_err(|e| {
+                                failed(format!("Handle must return (ss) status and speech: {e}"))
+                            })?;
+                        HandlerReply {
+                            status,
+                            speech,
+                            places: Vec::new(),
+                        }
+                    } else {
+                        let (status, speech, data): (String, String, HashMap<String, OwnedVariant>) =
+                            body.deserialize().map_err(|e| {
+                                failed(format!(
+                                    "Handle must return (ss) status and speech, or (ssa{{sv}}) with data: {e}"
+                                ))
+                            })?;
+                        let places = places_from_data(&data, &handler);
+                        HandlerReply {
+                            status,
+                            speech,
+                            places,
+                        }
+                    };
+                    Ok(reply)
                 }
                 Err(zbus::Error::FDO(e)) if is_gone(&e) => {
                     Err(DispatchError::Gone(handler.clone()))

@@ -12,7 +12,7 @@ use std::pin::Pin;
 
 use super::error::EngineError;
 use super::turn::TurnId;
-use crate::nlu::SlotValue;
+use crate::nlu::{Place, SlotValue};
 
 /// Where a handler lives: its owner's (unique) bus name and its object path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,11 +43,13 @@ pub struct HandlerCall {
     pub metadata: BTreeMap<String, serde_json::Value>,
 }
 
-/// A handler's answer: `status` (`ok`, or `failed`) and the text to speak.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A handler's answer: `status` (`ok`, or `failed`), the text to speak and, for a search,
+/// the places it found (best first; the reply's `data["results"]` on D-Bus).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct HandlerReply {
     pub status: String,
     pub speech: String,
+    pub places: Vec<Place>,
 }
 
 /// Why a handler call did not give a reply.

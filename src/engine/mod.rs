@@ -17,6 +17,7 @@ mod health;
 mod listen;
 mod llm;
 mod options;
+mod places;
 mod run;
 mod stages;
 #[cfg(test)]

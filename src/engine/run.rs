@@ -222,16 +222,22 @@ pub(super) async fn think(
             } else {
                 TurnStatus::Ok
             };
+            if !reply.places.is_empty() {
+                // Kept for "the second one"; `remember` above cleared the previous search's.
+                inner.shared().dialogue.places = reply.places.clone();
+            }
             // The reply is broadcast in TurnFinished and spoken: no control characters (a
             // terminal's escape codes), at most dbus.max_text_bytes.
             let speech = super::handlers::sanitize_speech(&reply.speech, inner.config.max_text_bytes);
-            let response = if speech.is_empty() && status == TurnStatus::Ok {
-                default_response
-            } else {
-                speech
+            let response = match (speech.is_empty(), status) {
+                (true, TurnStatus::Ok) if !reply.places.is_empty() => {
+                    super::places::read_out(&reply.places, language)
+                }
+                (true, TurnStatus::Ok) => default_response,
+                _ => speech,
             };
             let shown = super::handlers::sanitize_speech(&reply.status, 32);
-            tracing::info!(%handler, status = %shown, "handler answered");
+            tracing::info!(%handler, status = %shown, places = reply.places.len(), "handler answered");
             Outcome {
                 status,
                 response,

@@ -38,6 +38,7 @@ impl IntentDispatcher for Answer {
             Ok(HandlerReply {
                 status: "ok".into(),
                 speech,
+                places: Vec::new(),
             })
         })
     }

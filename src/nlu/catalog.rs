@@ -35,6 +35,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../models/intents/en/phone.yaml"),
     ),
     (
+        "en/plans.yaml",
+        include_str!("../../models/intents/en/plans.yaml"),
+    ),
+    (
         "zh-CN/_common.yaml",
         include_str!("../../models/intents/zh-CN/_common.yaml"),
     ),
@@ -61,6 +65,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     (
         "zh-CN/phone.yaml",
         include_str!("../../models/intents/zh-CN/phone.yaml"),
+    ),
+    (
+        "zh-CN/plans.yaml",
+        include_str!("../../models/intents/zh-CN/plans.yaml"),
     ),
 ];
 

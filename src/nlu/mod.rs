@@ -10,6 +10,7 @@
 //! the [`IntentMatch`] it returns.
 
 pub mod catalog;
+mod choice;
 mod compile;
 mod emit;
 mod error;
@@ -32,6 +33,7 @@ mod tolerant;
 mod yaml;
 mod yaml_fast;
 
+pub use choice::{choose, Place, PLACES_OFFERED};
 pub use error::{Location, NluError, Result};
 pub use grammar::Grammar;
 pub use language::Language;
@@ -152,6 +154,9 @@ pub struct PreviousTurn {
 pub struct DialogueContext {
     pub values: BTreeMap<String, String>,
     pub previous: Option<PreviousTurn>,
+    /// Places a handler offered for the last search (best first), for "the second one";
+    /// while there are some, the context value `places` is `offered`.
+    pub places: Vec<Place>,
 }
 
 impl DialogueContext {
@@ -176,8 +181,12 @@ impl DialogueContext {
         c
     }
 
-    /// Makes `m` the previous turn.
+    /// Makes `m` the previous turn. Offered places survive only navigation turns ("the
+    /// second one", then "no, the cheaper one"); a new search or another domain forgets them.
     pub fn remember(&mut self, m: &IntentMatch) {
+        if m.intent == "navigation.search_nearby" || m.domain() != "navigation" {
+            self.places.clear();
+        }
         self.previous = Some(PreviousTurn {
             intent: m.intent.clone(),
             slots: m.slots.clone(),
@@ -188,6 +197,9 @@ impl DialogueContext {
     pub fn get(&self, key: &str) -> Option<&str> {
         if let Some(v) = self.values.get(key) {
             return Some(v);
+        }
+        if key == "places" && !self.places.is_empty() {
+            return Some(PLACES_OFFERED);
         }
         let prev = self.previous.as_ref()?;
         match key {

@@ -305,7 +305,9 @@ fn recognize_in(
         if out.iter().any(|m| &m.intent == intent) {
             continue;
         }
-        out.push(build_match(c, lang, &norm, context, cand));
+        if let Some(m) = build_match(c, lang, &norm, context, cand) {
+            out.push(m);
+        }
     }
     out
 }
@@ -479,7 +481,7 @@ pub(super) fn build_match(
     norm: &Normalized,
     context: &DialogueContext,
     best: Candidate,
-) -> IntentMatch {
+) -> Option<IntentMatch> {
     let t = &c.templates[best.template];
     let block = &c.blocks[t.block];
     let mut slots = block.slots.clone();
@@ -528,13 +530,16 @@ pub(super) fn build_match(
         language: lang.clone(),
     };
     resolve_follow_up(&mut m, context);
+    if !super::choice::resolve_choice(&mut m, context) {
+        return None;
+    }
     let key = block.response.as_deref().unwrap_or("default");
     m.response = c
         .responses
         .get(&m.intent)
         .and_then(|r| r.get(key))
         .map(|r| render(r, &m));
-    m
+    Some(m)
 }
 
 /// "A bit warmer" after "set 22 degrees": the adjustment also carries the resulting absolute

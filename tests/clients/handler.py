@@ -12,10 +12,13 @@ one JSON object a line on stdout for each thing that happens:
   {"event": "turn_finished", "turn": ..., "status": ..., "response": ...}
   {"event": "error", "name": ..., "message": ...}
 
---mode reply: answer Handle with ("ok", --speech); never: do not answer; exit: leave the bus
-(the process exits) as soon as Handle arrives. With --ask the script exits after the
-TurnFinished of its own turn (--turns of them); without it, it serves until killed.
-Usage: python handler.py --intent climate.set_temperature [--ask TEXT] [--mode reply] [--speech TEXT] [--speech-repeat N]
+--mode reply: answer Handle with ("ok", --speech); with --results JSON (a list of places, each
+{"name", "id", "distance_m", ...}) the reply is ("ok", --speech, {"results": aa{sv}}) for
+navigation.search_nearby. never: do not answer; exit: leave the bus (the process exits) as soon
+as Handle arrives. --ask may be given several times: the turns run one after the other, each
+after the previous one's TurnFinished (--turns repeats the last one); the script exits after
+the last. Without --ask it serves until killed.
+Usage: python handler.py --intent climate.set_temperature [--ask TEXT]... [--mode reply] [--speech TEXT] [--results JSON] [--language L] [--speech-repeat N]
 The bus is $DBUS_SESSION_BUS_ADDRESS.
 """
 import argparse
@@ -48,15 +51,24 @@ def plain(variants):
     return out
 
 
+def variants(place):
+    """A place as a{sv}: numbers as d, text as s."""
+    return {k: ("d", float(v)) if isinstance(v, (int, float)) else ("s", str(v)) for k, v in place.items()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--intent", action="append", default=[])
-    ap.add_argument("--ask")
-    ap.add_argument("--turns", type=int, default=1, help="how many Ask turns to run, one after the other")
+    ap.add_argument("--ask", action="append", default=[])
+    ap.add_argument("--turns", type=int, default=0, help="how many Ask turns to run, one after the other (default: one per --ask)")
+    ap.add_argument("--results", help="JSON list of places to answer navigation.search_nearby with")
+    ap.add_argument("--language", help="the Ask option `language`")
     ap.add_argument("--mode", choices=["reply", "never", "exit"], default="reply")
     ap.add_argument("--speech", default="The test handler set it.")
     ap.add_argument("--speech-repeat", type=int, default=1, help="reply with --speech this many times over (a huge reply)")
     args = ap.parse_args()
+    turns = args.turns or len(args.ask)
+    results = json.loads(args.results) if args.results else None
 
     conn = open_dbus_connection(bus="SESSION")
     for member in ("TurnFinished", "IntentRecognized"):
@@ -77,7 +89,10 @@ def main():
     def ask():
         serial = next(conn.outgoing_serial)
         options = {"speak": ("b", False)}
-        conn.send(new_method_call(ASSISTANT, "Ask", "sa{sv}", (args.ask, options)), serial=serial)
+        if args.language:
+            options["language"] = ("s", args.language)
+        text = args.ask[min(finished, len(args.ask) - 1)]
+        conn.send(new_method_call(ASSISTANT, "Ask", "sa{sv}", (text, options)), serial=serial)
         return serial
 
     if args.ask:
@@ -103,7 +118,10 @@ def main():
                 emit(event="handle", intent=intent, slots=plain(slots), context=plain(context))
                 if args.mode == "exit":
                     os._exit(0)
-                if args.mode == "reply":
+                if args.mode == "reply" and results is not None and intent == "navigation.search_nearby":
+                    data = {"results": ("aa{sv}", [variants(r) for r in results])}
+                    conn.send(new_method_return(msg, "ssa{sv}", ("ok", args.speech, data)))
+                elif args.mode == "reply":
                     conn.send(new_method_return(msg, "ss", ("ok", args.speech * args.speech_repeat)))
         elif kind == MessageType.signal:
             member = h.fields.get(HeaderFields.member)
@@ -115,7 +133,7 @@ def main():
                 emit(event="turn_finished", turn=turn, status=status, response=response)
                 if turn in my_turns:
                     finished += 1
-                    if finished >= args.turns:
+                    if finished >= turns:
                         return 0
                     pending_ask = ask()
 
