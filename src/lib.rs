@@ -15,5 +15,6 @@ pub mod logging;
 pub mod models;
 pub mod nlu;
 pub mod onnx;
+pub mod semantic;
 pub mod speech;
 pub mod tts;

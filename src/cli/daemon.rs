@@ -49,6 +49,20 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
                 }
             });
         }
+        // The semantic tier too; it builds its index for the engine's language right away,
+        // so the first request does not wait for it.
+        {
+            let (engine, config, models_dir) = (engine.clone(), config.clone(), models_dir.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Some(tier) = skylark::semantic::load_configured(&config, &models_dir) {
+                    let tier = std::sync::Arc::new(tier);
+                    if let Err(e) = tier.index(engine.recognizer(), &engine.language()) {
+                        tracing::warn!("semantic index: {e}");
+                    }
+                    engine.set_semantic(tier);
+                }
+            });
+        }
         let service = match Service::start(engine.clone(), bus, max_pending).await {
             Ok(s) => s,
             Err(e) => {

@@ -25,6 +25,7 @@ mod recognizer;
 mod samples;
 mod schema;
 mod similar;
+mod stated;
 pub mod template;
 mod yaml;
 mod yaml_fast;
@@ -36,6 +37,7 @@ pub use recognizer::Recognizer;
 pub use samples::Sample;
 pub use schema::{IntentCatalog, IntentSchema, SlotKind, SlotSchema};
 pub use similar::SimilarityIndex;
+pub use stated::StatedSlots;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
