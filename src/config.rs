@@ -213,8 +213,11 @@ pub struct SemanticConfig {
     pub enabled: bool,
     /// Manifest id of the sentence-embedding model (`models_dir/embedding/<model>`).
     pub model: String,
-    /// The nearest grammar sentence must be at least this alike (cosine, 0..1).
+    /// The nearest grammar sentence must be at least this alike (cosine, 0..1)...
     pub threshold: f32,
+    /// ...or this much for a language (primary subtag: `en`, `zh`): the model's similarities
+    /// sit higher in Mandarin.
+    pub thresholds: std::collections::BTreeMap<String, f32>,
     /// ...and at least this much more alike than the nearest sentence of any other intent or
     /// open question.
     pub margin: f32,
@@ -229,10 +232,11 @@ impl Default for SemanticConfig {
         SemanticConfig {
             enabled: true,
             model: "multilingual-e5-small".into(),
-            threshold: 0.88,
-            margin: 0.01,
+            threshold: 0.87,
+            thresholds: [("en".to_string(), 0.87), ("zh".to_string(), 0.92)].into(),
+            margin: 0.015,
             k: 8,
-            threads: 1,
+            threads: 2,
         }
     }
 }
@@ -447,6 +451,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.semantic.threshold) {
             return Err(bad("semantic.threshold", self.semantic.threshold.to_string(), "expected a number from 0 to 1"));
+        }
+        if let Some((lang, t)) = self.semantic.thresholds.iter().find(|(_, t)| !(0.0..=1.0).contains(*t)) {
+            return Err(bad("semantic.thresholds", format!("{lang} = {t}"), "expected numbers from 0 to 1"));
         }
         if !(0.0..=1.0).contains(&self.semantic.margin) {
             return Err(bad("semantic.margin", self.semantic.margin.to_string(), "expected a number from 0 to 1"));

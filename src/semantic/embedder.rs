@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use ort::session::Session;
 use ort::value::Tensor;
-use tokenizers::Tokenizer;
 
+use super::unigram::UnigramTokenizer;
 use super::SemanticError;
 use crate::llm::GraphOptimization;
 
@@ -27,7 +27,7 @@ pub struct EmbedderOptions {
 
 pub struct Embedder {
     session: Mutex<Session>,
-    tokenizer: Tokenizer,
+    tokenizer: UnigramTokenizer,
     prefix: String,
     path: PathBuf,
     dim: usize,
@@ -81,15 +81,8 @@ impl Embedder {
             .and_then(|d| usize::try_from(d).ok())
             .filter(|&d| d > 0)
             .ok_or_else(|| damaged(&config_path, "no positive `hidden_size`".into()))?;
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| damaged(&tokenizer_path, e.to_string()))?;
-        tokenizer
-            .with_truncation(Some(tokenizers::TruncationParams {
-                max_length: MAX_TOKENS,
-                ..Default::default()
-            }))
-            .map_err(|e| damaged(&tokenizer_path, e.to_string()))?;
-        tokenizer.with_padding(None);
+        let tokenizer = UnigramTokenizer::from_file(&tokenizer_path)
+            .map_err(|e| damaged(&tokenizer_path, e))?;
 
         let env = crate::onnx::load_environment(&opts.models_dir)?;
         let onnx = |e: ort::Error| damaged(&model_path, e.to_string());
@@ -135,25 +128,20 @@ impl Embedder {
             path: self.path.clone(),
             reason,
         };
-        let inputs: Vec<String> = texts
-            .iter()
-            .map(|t| format!("{}{t}", self.prefix))
-            .collect();
-        let enc = self
-            .tokenizer
-            .encode_batch(inputs, true)
-            .map_err(|e| bad(format!("tokenizer: {e}")))?;
+        let mut enc = Vec::with_capacity(texts.len());
+        for t in texts {
+            let ids = self
+                .tokenizer
+                .encode(&format!("{}{t}", self.prefix), MAX_TOKENS)
+                .map_err(|e| bad(format!("tokenizer: {e}")))?;
+            enc.push(ids);
+        }
         let n = enc.len();
-        let len = enc
-            .iter()
-            .map(|e| e.get_ids().len())
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        let len = enc.iter().map(Vec::len).max().unwrap_or(0).max(1);
         let mut ids = vec![1i64; n * len]; // <pad>, masked out
         let mut mask = vec![0i64; n * len];
         for (row, e) in enc.iter().enumerate() {
-            for (j, &id) in e.get_ids().iter().enumerate() {
+            for (j, &id) in e.iter().enumerate() {
                 ids[row * len + j] = i64::from(id);
                 mask[row * len + j] = 1;
             }

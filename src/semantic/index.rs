@@ -157,6 +157,7 @@ mod tests {
     fn settings() -> SemanticSettings {
         SemanticSettings {
             threshold: 0.8,
+            thresholds: BTreeMap::new(),
             margin: 0.02,
             k: 4,
         }

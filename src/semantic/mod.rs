@@ -13,6 +13,7 @@
 
 mod embedder;
 mod index;
+mod unigram;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 pub use embedder::{Embedder, EmbedderOptions};
 pub use index::{decide, Decision, Neighbour, SemanticIndex};
+pub use unigram::UnigramTokenizer;
 
 use crate::engine::{SemanticIntent, SemanticMatcher, StageError};
 use crate::nlu::{Language, Recognizer};
@@ -45,6 +47,8 @@ pub enum SemanticError {
 pub struct SemanticSettings {
     /// The nearest sentence must be at least this alike (cosine, 0..1).
     pub threshold: f32,
+    /// The threshold of a language (primary subtag), when it has its own.
+    pub thresholds: std::collections::BTreeMap<String, f32>,
     /// ...and this much more alike than the nearest sentence of any other intent (or open
     /// question).
     pub margin: f32,
@@ -53,9 +57,22 @@ pub struct SemanticSettings {
 }
 
 impl SemanticSettings {
+    /// These settings with the threshold of `language`.
+    pub fn for_language(&self, language: &Language) -> SemanticSettings {
+        SemanticSettings {
+            threshold: self
+                .thresholds
+                .get(language.primary())
+                .copied()
+                .unwrap_or(self.threshold),
+            ..self.clone()
+        }
+    }
+
     pub fn from_config(c: &crate::config::SemanticConfig) -> Self {
         Self {
             threshold: c.threshold,
+            thresholds: c.thresholds.clone(),
             margin: c.margin,
             k: c.k.max(1),
         }
