@@ -63,11 +63,7 @@ pub fn run_measured(cmd: &mut Command, tmp: &Path, timeout: Duration) -> Result<
     if !ok {
         return Err(format!("{cmd:?} failed (wait status {status}):\n{stderr}"));
     }
-    Ok(Measured {
-        stdout,
-        stderr,
-        max_rss_kb: usage.ru_maxrss,
-    })
+    Ok(Measured { stdout, stderr, max_rss_kb: usage.ru_maxrss })
 }
 
 /// A line such as `VmHWM:   123456 kB` of /proc/self/status, in KiB.
