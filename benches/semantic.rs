@@ -35,7 +35,9 @@ use skylark::engine::{CancelToken, LanguageModel};
 use skylark::nlu::{
     DialogueContext, Grammar, IntentCatalog, Language, Recognizer, SimilarityIndex, SlotValue,
 };
-use skylark::semantic::{decide, Decision, Neighbour, SemanticSettings};
+use skylark::semantic::{
+    decide, Decision, Embedder, EmbedderOptions, Neighbour, SemanticSettings, SemanticTier,
+};
 
 struct Row {
     dev: bool,
@@ -235,8 +237,15 @@ fn main() {
 
     let rss0 = proc::proc_status_kb("VmRSS:");
     let t = Instant::now();
-    let tier = match skylark::semantic::load(&config, &models_dir) {
-        Ok(t) => t,
+    // Without the on-disk embedding cache (`semantic::load` adds it), so the index build
+    // time is a cold start's.
+    let dir = models_dir.join("embedding").join(&config.semantic.model);
+    let opts = EmbedderOptions {
+        threads: config.semantic.threads,
+        models_dir: models_dir.clone(),
+    };
+    let tier = match Embedder::load(&dir, &config.semantic.model, &opts) {
+        Ok(e) => SemanticTier::new(e, SemanticSettings::from_config(&config.semantic)),
         Err(e) => {
             eprintln!("semantic bench: {e}");
             std::process::exit(1);

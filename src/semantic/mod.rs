@@ -87,6 +87,8 @@ pub struct SemanticTier {
     indexes: Mutex<Vec<(Language, u64, Arc<SemanticIndex>)>>,
     /// Text → embedding, across generations: a list update embeds only its new sentences.
     cache: Mutex<HashMap<String, Arc<[f32]>>>,
+    /// Where the embeddings are kept between runs (`None`: not kept).
+    cache_file: Option<PathBuf>,
 }
 
 impl SemanticTier {
@@ -96,6 +98,59 @@ impl SemanticTier {
             settings,
             indexes: Mutex::new(Vec::new()),
             cache: Mutex::new(HashMap::new()),
+            cache_file: None,
+        }
+    }
+
+    /// Keep the embeddings of the grammar's sentences in `file` between runs, so a daemon
+    /// start embeds only sentences it has not seen (seconds saved per language). [`load`]
+    /// names the file after the model's files; a damaged file is ignored and rewritten.
+    pub fn with_cache_file(mut self, file: PathBuf) -> Self {
+        let dim = self.embedder.dim();
+        if let Ok(bytes) = std::fs::read(&file) {
+            let mut cache = lock(&self.cache);
+            let mut p = 0usize;
+            while p + 4 <= bytes.len() {
+                let n = u32::from_le_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]])
+                    as usize;
+                let end = p + 4 + n + 4 * dim;
+                if end > bytes.len() {
+                    break;
+                }
+                let Ok(text) = std::str::from_utf8(&bytes[p + 4..p + 4 + n]) else {
+                    break;
+                };
+                let v: Vec<f32> = bytes[p + 4 + n..end]
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                cache.insert(text.to_string(), v.into());
+                p = end;
+            }
+            tracing::debug!(file = %file.display(), entries = cache.len(), "semantic embeddings read");
+        }
+        self.cache_file = Some(file);
+        self
+    }
+
+    fn save_cache(&self) {
+        let Some(file) = &self.cache_file else {
+            return;
+        };
+        let mut out = Vec::new();
+        for (text, v) in lock(&self.cache).iter() {
+            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+            v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        }
+        let tmp = file.with_extension("tmp");
+        let written = file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, &out))
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if let Err(e) = written {
+            tracing::warn!(file = %file.display(), "semantic embeddings not kept for the next start: {e}");
         }
     }
 
@@ -161,10 +216,16 @@ impl SemanticTier {
                 .collect()
         };
         let fresh = self.embedder.embed(&todo)?;
-        let mut cache = lock(&self.cache);
-        for (t, v) in todo.iter().zip(fresh) {
-            cache.insert((*t).to_string(), v.into());
+        {
+            let mut cache = lock(&self.cache);
+            for (t, v) in todo.iter().zip(fresh) {
+                cache.insert((*t).to_string(), v.into());
+            }
         }
+        if !todo.is_empty() {
+            self.save_cache();
+        }
+        let cache = lock(&self.cache);
         Ok(texts
             .iter()
             .map(|t| {
@@ -273,8 +334,23 @@ pub fn load(
     let t = std::time::Instant::now();
     let embedder = Embedder::load(&dir, &c.model, &opts)?;
     tracing::info!(model = %dir.display(), elapsed = ?t.elapsed(), "semantic tier ready");
-    Ok(SemanticTier::new(
-        embedder,
-        SemanticSettings::from_config(c),
-    ))
+    // The cache is named after the model's files (sizes and modification times), so a
+    // reinstalled or different model never reads another's vectors.
+    let stamp = ["model.onnx", "tokenizer.json", "config.json"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+        .map(|m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            format!("{}-{mtime}", m.len())
+        })
+        .collect::<Vec<_>>()
+        .join("-");
+    let file = crate::models::default_cache_dir()
+        .join("semantic")
+        .join(format!("{}-{stamp}.vec", c.model));
+    Ok(SemanticTier::new(embedder, SemanticSettings::from_config(c)).with_cache_file(file))
 }
