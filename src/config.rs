@@ -38,6 +38,7 @@ pub struct Config {
     pub vad: VadConfig,
     pub asr: AsrConfig,
     pub llm: LlmConfig,
+    pub semantic: SemanticConfig,
     pub tts: TtsConfig,
     pub wakeword: WakeWordConfig,
     pub dbus: DbusConfig,
@@ -227,7 +228,44 @@ pub struct DbusConfig {
     pub max_transcribe_reads_per_client: usize,
 }
 
+/// The semantic tier: intent by meaning (nearest grammar sentences in an embedding space),
+/// after the grammar and before the LLM.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemanticConfig {
+    /// Use the tier at all. Off (or the model missing): the LLM follows the grammar.
+    pub enabled: bool,
+    /// Manifest id of the sentence-embedding model (`models_dir/embedding/<model>`).
+    pub model: String,
+    /// The nearest grammar sentence must be at least this alike (cosine, 0..1)...
+    pub threshold: f32,
+    /// ...or this much for a language (primary subtag: `en`, `zh`): the model's similarities
+    /// sit higher in Mandarin.
+    pub thresholds: std::collections::BTreeMap<String, f32>,
+    /// ...and at least this much more alike than the nearest sentence of any other intent or
+    /// open question.
+    pub margin: f32,
+    /// Neighbours read per request.
+    pub k: usize,
+    /// Threads of the embedding model (0: ONNX Runtime's default).
+    pub threads: usize,
+}
+
+impl Default for SemanticConfig {
+    fn default() -> Self {
+        SemanticConfig {
+            enabled: true,
+            model: "multilingual-e5-small".into(),
+            threshold: 0.87,
+            thresholds: [("en".to_string(), 0.87), ("zh".to_string(), 0.92)].into(),
+            margin: 0.015,
+            k: 8,
+            threads: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct NluConfig {
     /// Grammar files or folders (hassil YAML) the daemon loads on top of the built-in catalog.
@@ -258,6 +296,7 @@ impl Default for Config {
             vad: VadConfig::default(),
             asr: AsrConfig::default(),
             llm: LlmConfig::default(),
+            semantic: SemanticConfig::default(),
             tts: TtsConfig::default(),
             wakeword: WakeWordConfig::default(),
             dbus: DbusConfig::default(),
@@ -580,6 +619,21 @@ impl Config {
         }
         if self.wakeword.refractory_ms > 60_000 {
             return Err(bad("wakeword.refractory_ms", self.wakeword.refractory_ms.to_string(), "expected 0 to 60000"));
+        }
+        if !(0.0..=1.0).contains(&self.semantic.threshold) {
+            return Err(bad("semantic.threshold", self.semantic.threshold.to_string(), "expected a number from 0 to 1"));
+        }
+        if let Some((lang, t)) = self.semantic.thresholds.iter().find(|(_, t)| !(0.0..=1.0).contains(*t)) {
+            return Err(bad("semantic.thresholds", format!("{lang} = {t}"), "expected numbers from 0 to 1"));
+        }
+        if !(0.0..=1.0).contains(&self.semantic.margin) {
+            return Err(bad("semantic.margin", self.semantic.margin.to_string(), "expected a number from 0 to 1"));
+        }
+        if self.semantic.k == 0 || self.semantic.k > 64 {
+            return Err(bad("semantic.k", self.semantic.k.to_string(), "expected 1 to 64"));
+        }
+        if self.semantic.model.trim().is_empty() {
+            return Err(bad("semantic.model", String::new(), "expected a model id such as multilingual-e5-small"));
         }
         if !(0.0..=1.0).contains(&self.llm.intent_threshold) {
             return Err(bad(

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod models;
 pub mod nlu;
 pub mod onnx;
+pub mod semantic;
 pub mod speech;
 pub mod systemd;
 pub mod tts;

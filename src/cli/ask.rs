@@ -25,11 +25,15 @@ pub fn run(ctx: &Context, text: &str, lang: Option<&str>, no_speak: bool) -> Res
     // Loaded before the turn (a daemon loads it in the background instead): a one-shot
     // command should not answer without it only because it was still loading.
     let llm = skylark::llm::load_configured(config, &ctx.models_dir);
+    let semantic = skylark::semantic::load_configured(config, &ctx.models_dir);
     let rt = super::runtime()?;
     let code = rt.block_on(async move {
         let engine = Engine::new(engine_config, recognizer, stages);
         if let Some(llm) = llm {
             engine.set_llm(Arc::new(llm), config.llm.max_waiting);
+        }
+        if let Some(tier) = semantic {
+            engine.set_semantic(Arc::new(tier));
         }
         let mut events = engine.subscribe();
         let options = AskOptions {

@@ -64,6 +64,20 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
                 }
             })
         };
+        // The semantic tier too; it builds its index for the engine's language right away,
+        // so the first request does not wait for it.
+        let semantic_loaded = {
+            let (engine, config, models_dir) = (engine.clone(), config.clone(), models_dir.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Some(tier) = skylark::semantic::load_configured(&config, &models_dir) {
+                    let tier = std::sync::Arc::new(tier);
+                    if let Err(e) = tier.index(engine.recognizer(), &engine.language()) {
+                        tracing::warn!("semantic index: {e}");
+                    }
+                    engine.set_semantic(tier);
+                }
+            })
+        };
         notifier.status(&format!("connecting to the {} bus", bus.as_str()));
         let service = match Service::start(engine.clone(), bus, limits).await {
             Ok(s) => s,
@@ -73,8 +87,9 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
                 return ExitCode::from(1);
             }
         };
-        notifier.status("loading the language model");
+        notifier.status("loading the language models");
         let _ = llm_loaded.await;
+        let _ = semantic_loaded.await;
         let serving = format!("serving on the {} bus", bus.as_str());
         notifier.ready(&format!("{serving}: {}", engine.state().as_str()));
         tracing::info!(

@@ -93,16 +93,42 @@ pub(super) async fn intent(
     language: &Language,
     cancel: &Arc<CancelToken>,
 ) -> Option<IntentMatch> {
-    let (model, permit) = LlmStage::admit(inner)?;
-    let i2 = inner.clone();
-    let (t2, l2, c2) = (text.to_string(), language.clone(), cancel.clone());
-    let t = Instant::now();
     // The catalog view is built (a few ms) on the first call after a list changed: off the
-    // reactor too. The permit is held until the model is free again, even if the turn was
-    // cancelled meanwhile.
+    // reactor too.
+    let (i2, l2) = (inner.clone(), language.clone());
+    let mi = decide(inner, text, cancel, move || i2.recognizer.catalog(&l2)).await?;
+    Some(
+        inner
+            .recognizer
+            .complete_match(language, &mi.intent, mi.slots, mi.confidence),
+    )
+}
+
+/// The LLM's intent among the intents of `catalog` only (the semantic tier passes one
+/// intent whose slots it needs).
+pub(super) async fn intent_in(
+    inner: &Arc<Inner>,
+    text: &str,
+    catalog: Arc<IntentCatalog>,
+    cancel: &Arc<CancelToken>,
+) -> Option<ModelIntent> {
+    decide(inner, text, cancel, move || Some(catalog)).await
+}
+
+async fn decide(
+    inner: &Arc<Inner>,
+    text: &str,
+    cancel: &Arc<CancelToken>,
+    catalog: impl FnOnce() -> Option<Arc<IntentCatalog>> + Send + 'static,
+) -> Option<ModelIntent> {
+    let (model, permit) = LlmStage::admit(inner)?;
+    let (t2, c2) = (text.to_string(), cancel.clone());
+    let t = Instant::now();
+    // The permit is held until the model is free again, even if the turn was cancelled
+    // meanwhile.
     let r = super::blocking::stage("llm_intent", move || {
         let _permit = permit;
-        match i2.recognizer.catalog(&l2) {
+        match catalog() {
             Some(catalog) => model.intent(&t2, &catalog, &c2),
             None => Ok(None),
         }
@@ -112,11 +138,7 @@ pub(super) async fn intent(
     match r {
         Ok(Ok(Some(mi))) => {
             tracing::info!(intent = %mi.intent, confidence = mi.confidence, ?elapsed, "LLM intent");
-            Some(
-                inner
-                    .recognizer
-                    .complete_match(language, &mi.intent, mi.slots, mi.confidence),
-            )
+            Some(mi)
         }
         Ok(Ok(None)) => {
             tracing::info!(?elapsed, "LLM found no intent");

@@ -19,6 +19,7 @@ mod llm;
 mod options;
 mod places;
 mod run;
+mod semantic;
 mod stages;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ pub use handlers::{
 };
 pub use llm::{LanguageModel, ModelIntent};
 pub use options::{AskOptions, EngineConfig, Recognition, RoutingMode};
+pub use semantic::{SemanticIntent, SemanticMatcher};
 pub use stages::{Audio, Capture, Speaker, Stage, StageError, Stages, Transcriber};
 pub use turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
 
@@ -83,6 +85,8 @@ pub(crate) struct Inner {
     dispatcher: Mutex<Option<Arc<dyn IntentDispatcher>>>,
     /// The lite LLM (intent fallback and answers), when loaded.
     llm: Mutex<Option<llm::LlmStage>>,
+    /// The semantic tier (intent by meaning, between the grammar and the LLM), when loaded.
+    semantic: Mutex<Option<Arc<dyn SemanticMatcher>>>,
     /// The speaker: one turn speaks at a time.
     speaker_lock: tokio::sync::Mutex<()>,
     /// Signalled when the last turn finishes (used by shutdown).
@@ -134,6 +138,7 @@ impl Engine {
                 shared: Mutex::new(shared),
                 dispatcher: Mutex::new(None),
                 llm: Mutex::new(None),
+                semantic: Mutex::new(None),
                 speaker_lock: tokio::sync::Mutex::new(()),
                 idle: tokio::sync::Notify::new(),
                 speech_missing_logged: std::sync::atomic::AtomicBool::new(false),
@@ -158,6 +163,21 @@ impl Engine {
     /// request is answered without it.
     pub fn set_llm(&self, llm: Arc<dyn LanguageModel>, max_waiting: usize) {
         *lock(&self.inner.llm) = Some(llm::LlmStage::new(llm, max_waiting));
+    }
+
+    /// The semantic tier, asked after the grammar and before the LLM (the daemon sets it at
+    /// start if the embedding model is installed; without it the LLM follows the grammar).
+    pub fn set_semantic(&self, semantic: Arc<dyn SemanticMatcher>) {
+        *lock(&self.inner.semantic) = Some(semantic);
+    }
+
+    /// The intent grammar (read-only: lists change through `set_list`).
+    pub fn recognizer(&self) -> &Recognizer {
+        &self.inner.recognizer
+    }
+
+    pub fn has_semantic(&self) -> bool {
+        lock(&self.inner.semantic).is_some()
     }
 
     pub fn has_llm(&self) -> bool {
@@ -291,8 +311,9 @@ impl Engine {
             .collect()
     }
 
-    /// Text → intent with the hybrid order: the grammar first, then (when it has no match and
-    /// a language model is loaded) the LLM on a blocking thread. `source` says which answered.
+    /// Text → intent with the hybrid order: the grammar first, then (when it has no match) the
+    /// semantic tier and the LLM, each when loaded, on a blocking thread. `source` says which
+    /// answered (`llm` for both model tiers).
     pub async fn recognize_hybrid(
         &self,
         text: &str,
@@ -304,7 +325,7 @@ impl Engine {
         }
         let language = self.inner.resolve_language(language)?;
         let cancel = Arc::new(CancelToken::new());
-        match llm::intent(&self.inner, text, &language, &cancel).await {
+        match semantic::or_llm(&self.inner, text, &language, &cancel).await {
             Some(m) => Ok(Recognition {
                 intent: m.intent,
                 slots: m.slots,

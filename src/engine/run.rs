@@ -136,8 +136,8 @@ pub(super) async fn respond(
     outcome
 }
 
-/// Recognise (grammar, then the LLM), dispatch to the handler (or take the catalog's default
-/// response); an open question gets the LLM's answer, streamed (`streamed` is set then).
+/// Recognise (grammar, then the semantic tier and the LLM), dispatch to the handler (or take
+/// the catalog's default response); an open question gets the LLM's answer, streamed (`streamed` is set then).
 pub(super) async fn think(
     inner: &Arc<Inner>,
     id: TurnId,
@@ -153,7 +153,7 @@ pub(super) async fn think(
     let mut source = Source::Grammar;
     let m = match found {
         Some(m) => m,
-        None => match super::llm::intent(inner, text, language, cancel).await {
+        None => match super::semantic::or_llm(inner, text, language, cancel).await {
             Some(m) => {
                 source = Source::Llm;
                 m

@@ -364,7 +364,7 @@ fn describe(intents: &[IntentSchema]) -> String {
 /// examples a request is compared with.
 const OPEN_QUESTIONS: &str = include_str!("open_questions.txt");
 
-fn open_questions() -> impl Iterator<Item = &'static str> {
+pub fn open_questions() -> impl Iterator<Item = &'static str> {
     OPEN_QUESTIONS
         .lines()
         .map(str::trim)

@@ -29,7 +29,7 @@ pub use intent::{IntentEngine, IntentOptions, LlmIntent};
 pub use kv::KvMode;
 pub use layout::{DecoderLayout, KvElement};
 pub use sampling::SamplingParams;
-pub use session::{available_providers, GraphOptimization};
+pub use session::{available_providers, configure as configure_session, GraphOptimization};
 pub use stage::{load_configured, LiteLlm, LiteLlmSettings};
 pub use stream::TextStream;
 

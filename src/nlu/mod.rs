@@ -28,6 +28,7 @@ mod recognizer;
 mod samples;
 mod schema;
 mod similar;
+mod stated;
 pub mod template;
 mod tolerant;
 mod yaml;
@@ -42,6 +43,7 @@ pub use samples::Sample;
 pub use schema::{IntentCatalog, IntentSchema, SlotKind, SlotSchema};
 pub use similar::SimilarityIndex;
 pub use tolerant::confidence as tolerant_confidence;
+pub use stated::StatedSlots;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
