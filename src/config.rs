@@ -265,7 +265,7 @@ impl Default for SemanticConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NluConfig {
     /// Grammar files or folders (hassil YAML) the daemon loads on top of the built-in catalog.

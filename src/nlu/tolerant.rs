@@ -186,7 +186,9 @@ pub(crate) fn recognize(
             positions: (0..heard.len()).collect(),
             m: al.m,
         };
-        let mut m = build_match(c, lang, &norm, context, cand);
+        let Some(mut m) = build_match(c, lang, &norm, context, cand) else {
+            continue;
+        };
         m.confidence = (confidence * 1000.0).round() / 1000.0;
         tracing::debug!(
             language = %lang,
