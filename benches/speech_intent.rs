@@ -132,7 +132,8 @@ fn main() {
 
     // The default threads (one less than the cores): with every core busy, whisper.cpp's
     // spinning workers slow each other down many times over.
-    let config = Config::default();
+    let mut config = Config::default();
+    config.asr.grammar_guided = true; // path (b) is the guided one, whatever the default
     let engine_config = EngineConfig::from_config(&config).unwrap_or_else(|e| panic!("{e}"));
     let transcriber =
         WhisperTranscriber::load(&config, &models_dir).unwrap_or_else(|e| panic!("{e}"));

@@ -23,7 +23,9 @@ fn transcriber() -> &'static WhisperTranscriber {
     static T: OnceLock<WhisperTranscriber> = OnceLock::new();
     T.get_or_init(|| {
         let models = skylark::models::default_models_dir();
-        WhisperTranscriber::load(&Config::default(), &models)
+        let mut config = Config::default();
+        config.asr.grammar_guided = true; // off by default; command mode is under test here
+        WhisperTranscriber::load(&config, &models)
             .unwrap_or_else(|e| panic!("{e}\n(run `skylark models fetch`)"))
     })
 }

@@ -142,9 +142,13 @@ fn collapse_repeats(text: &str) -> String {
         .filter(|&i| !key(units[i]).is_empty())
         .collect();
     let n = keys.len();
-    // The shortest period p (at least 2 units) such that every unit equals the one p before.
+    // The shortest period p (at least 2 units) such that every unit equals the one p before;
+    // the last unit may be cut short by the token cap ("call mama call. call m").
     for p in 2..=n / 2 {
-        if (p..n).all(|i| keys[i] == keys[i - p]) {
+        let same = |i: usize| {
+            keys[i] == keys[i - p] || (i + 1 == n && keys[i - p].starts_with(keys[i].as_str()))
+        };
+        if (p..n).all(same) {
             // `kept[p - 1]` is the last unit of the first copy; keep its trailing punctuation.
             let mut last = kept[p - 1];
             while last + 1 < units.len() && key(units[last + 1]).is_empty() {
@@ -418,6 +422,11 @@ mod tests {
             "turn on the heat"
         );
         assert_eq!(collapse_repeats("打开车窗。打开车窗。打开"), "打开车窗。");
+        assert_eq!(
+            collapse_repeats("Call mama call. Call mama call. Call mama call. Call m"),
+            "Call mama call.",
+            "the last copy cut inside a word"
+        );
         assert_eq!(collapse_repeats("Open it. Close it."), "Open it. Close it.");
         assert_eq!(
             collapse_repeats("no no no"),
