@@ -319,11 +319,26 @@ impl Engine {
         text: &str,
         language: Option<&str>,
     ) -> Result<Recognition, EngineError> {
-        let grammar = self.recognize(text, language)?;
-        if grammar.source != Source::None || text.trim().is_empty() {
+        self.inner.check_text(text)?;
+        let language = self.inner.resolve_language(language)?;
+        let context = self.inner.shared().dialogue.clone();
+        if let Some(m) = self.inner.understand_off_reactor(text, &language, &context).await {
+            return Ok(Recognition {
+                intent: m.intent,
+                slots: m.slots,
+                confidence: m.confidence,
+                source: Source::Grammar,
+            });
+        }
+        let grammar = Recognition {
+            intent: String::new(),
+            slots: BTreeMap::new(),
+            confidence: 0.0,
+            source: Source::None,
+        };
+        if text.trim().is_empty() {
             return Ok(grammar);
         }
-        let language = self.inner.resolve_language(language)?;
         let cancel = Arc::new(CancelToken::new());
         match semantic::or_llm(&self.inner, text, &language, &cancel).await {
             Some(m) => Ok(Recognition {
@@ -642,6 +657,33 @@ impl Inner {
         } else {
             self.recognizer.recognize(text, language, context)
         }
+    }
+
+    /// [`Inner::understand`] for async callers: the exact match (microseconds) on the
+    /// caller's thread; after an exact miss the tolerant match (milliseconds) on a blocking
+    /// thread, so the reactor never waits for it.
+    pub(crate) async fn understand_off_reactor(
+        self: &Arc<Self>,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+    ) -> Option<crate::nlu::IntentMatch> {
+        if let Some(m) = self.recognizer.recognize(text, language, context) {
+            return Some(m);
+        }
+        if !self.config.tolerant {
+            return None;
+        }
+        let inner = self.clone();
+        let (text, language, context) = (text.to_string(), language.clone(), context.clone());
+        blocking::stage("tolerant", move || {
+            inner
+                .recognizer
+                .recognize_tolerant(&text, &language, &context)
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     fn shared(&self) -> MutexGuard<'_, Shared> {

@@ -149,7 +149,7 @@ pub(super) async fn think(
 ) -> Outcome {
     let t = Instant::now();
     let context = inner.shared().dialogue.clone();
-    let found = inner.understand(text, language, &context);
+    let found = inner.understand_off_reactor(text, language, &context).await;
     let mut source = Source::Grammar;
     let m = match found {
         Some(m) => m,
