@@ -179,11 +179,6 @@ fn a_missing_or_damaged_model_is_a_clear_error_and_the_grammar_still_answers() {
 
 /// Paraphrases the grammar does not match, with the intent the semantic tier must give.
 const PARAPHRASES: &[(&str, &str, &str)] = &[
-    (
-        "en",
-        "I'm starving, anything good to eat around",
-        "navigation.search_nearby",
-    ),
     ("en", "my butt is cold, heat my seat", "seat.set_heating"),
     (
         "zh-CN",

@@ -163,7 +163,7 @@ fn mandarin_on_real_recordings_beats_the_old_decoding() {
         cer_old > MANDARIN_CER_BOUND,
         "the old decoding ({cer_old:.3}) already met the bound: the test would not show the fix"
     );
-    assert!(cer("林美丽", &now[0]) < 1.0);
+    assert!(now[0].contains("美丽"), "{:?}", now[0]);
 }
 
 /// Pooled CER on the two recordings that the new decoding stays under and the old did not

@@ -259,6 +259,12 @@ impl State {
                 if b == b'\\' || b < 0x20 {
                     return false;
                 }
+                // A piece of the sentence starts on a character: begun inside one (a UTF-8
+                // continuation byte), it could run to the sentence's end and never become
+                // valid text to close — a dead end.
+                if self.typed.is_empty() && (0x80..0xC0).contains(&b) {
+                    return false;
+                }
                 self.typed.push(b);
                 contains(&cat.sentence, &self.typed)
             }
@@ -518,6 +524,18 @@ mod tests {
 
     /// From any reachable state some byte is allowed: after the last free slot's value a
     /// comma is refused, so the model cannot write itself into a dead end.
+    #[test]
+    fn text_starts_on_a_character_so_it_can_always_close() {
+        let cat = catalog("带我去机场");
+        let mut st = State::start();
+        let head = "{\"intent\":\"navigation.navigate_to\",\"slots\":{\"destination\":\"";
+        let head = head.strip_prefix(PREFIX).expect("prefix");
+        assert!(st.feed_all(&cat, head.as_bytes()), "the prefix is valid");
+        let mid = &"带我去机场".as_bytes()[1..];
+        assert!(!st.clone().feed(&cat, mid[0]), "a continuation byte cannot start the text");
+        assert!(st.feed_all(&cat, "去机场\"".as_bytes()), "a whole-character piece closes");
+    }
+
     #[test]
     fn no_dead_end_after_the_last_slot() {
         let cat = catalog("take me to the airport");

@@ -256,14 +256,17 @@ impl DecoderModel {
 
     /// Token ids of `text` as plain text (no special tokens added).
     pub fn encode_text(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
+        Ok(self.encode_plain(text)?.get_ids().to_vec())
+    }
+
+    /// The tokenizer's encoding of `text` as plain text (no special tokens added).
+    fn encode_plain(&self, text: &str) -> Result<tokenizers::Encoding> {
+        self.tokenizer
             .encode(text, false)
             .map_err(|e| LlmError::Tokenizer {
                 path: self.tokenizer_path.clone(),
                 reason: e.to_string(),
-            })?;
-        Ok(enc.get_ids().to_vec())
+            })
     }
 
     /// The start of `text` that is at most `max_tokens` tokens long (all of it when shorter),
@@ -271,13 +274,7 @@ impl DecoderModel {
     /// 4 KB request of Han characters is thousands of tokens, and a prefill's memory grows
     /// with the square of its length.
     pub fn clip_text<'t>(&self, text: &'t str, max_tokens: usize) -> Result<&'t str> {
-        let enc = self
-            .tokenizer
-            .encode(text, false)
-            .map_err(|e| LlmError::Tokenizer {
-                path: self.tokenizer_path.clone(),
-                reason: e.to_string(),
-            })?;
+        let enc = self.encode_plain(text)?;
         if enc.len() <= max_tokens {
             return Ok(text);
         }

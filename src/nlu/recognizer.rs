@@ -572,7 +572,8 @@ fn resolve_follow_up(m: &mut IntentMatch, ctx: &DialogueContext) {
 }
 
 /// Fills `{{ slots.x }}` (value) and `{{ spoken.x }}` (words said) in a response; filters
-/// after `|` are ignored and unknown names render empty.
+/// after `|` are ignored and unknown names render empty; `spoken.x` of a slot nobody said is
+/// its value.
 pub(super) fn render(template: &str, m: &IntentMatch) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
@@ -591,6 +592,10 @@ pub(super) fn render(template: &str, m: &IntentMatch) -> String {
         } else if let Some(name) = expr.strip_prefix("spoken.") {
             if let Some(v) = m.slot_text.get(name) {
                 out.push_str(v);
+            } else if let Some(v) = m.slots.get(name) {
+                // A value the block fixed or a tier inferred was never said: its value, as
+                // words ("gas_station" → "gas station"), beats an empty gap.
+                out.push_str(&v.to_string().replace('_', " "));
             }
         }
         rest = &after[close + 2..];
