@@ -103,7 +103,13 @@ fn main() {
 
     let dir = std::env::temp_dir().join(format!("skylark-hostile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("config.toml"), "[log]\nlevel = \"warn\"\n").expect("config");
+    // The tiers before the LLM are off: the warm-up must reach the model, and the memory
+    // measured is what the model's requests cost (the semantic tier's index is apart).
+    std::fs::write(
+        dir.join("config.toml"),
+        "[log]\nlevel = \"warn\"\n\n[nlu]\ntolerant = false\n\n[semantic]\nenabled = false\n",
+    )
+    .expect("config");
     let daemon = Command::new(env!("CARGO_BIN_EXE_skylark"))
         .arg("--config")
         .arg(dir.join("config.toml"))
