@@ -62,11 +62,19 @@ fn main() {
     }
     // `speed` (the timing tables), `cer` (Mandarin accuracy) or both (default).
     let part = std::env::var("SKYLARK_ASRBENCH_PART").unwrap_or_default();
-    let runs: usize = std::env::var("SKYLARK_ASRBENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
+    let runs: usize = std::env::var("SKYLARK_ASRBENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let models_dir = skylark::models::default_models_dir();
     for m in MODELS {
         let p = models_dir.join(m);
-        assert!(p.is_file(), "{} is missing: run `skylark models fetch`", p.display());
+        assert!(
+            p.is_file(),
+            "{} is missing: run `skylark models fetch`",
+            p.display()
+        );
     }
 
     let dir = whisper_cli::bench_dir();
@@ -74,14 +82,33 @@ fn main() {
     print_build_check(&dir);
 
     let clips = make_clips(&models_dir, &dir.join("clips"));
-    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_string();
-    println!("load average at start: {} ({} CPUs)", load(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    println!(
+        "load average at start: {} ({} CPUs)",
+        load(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
     let tmp = tempfile::tempdir().expect("temp dir");
     let me = std::env::current_exe().expect("own path");
 
     let mut verdicts = Vec::new();
     if part != "speed" {
-        verdicts.push(mandarin::run(&cli, &models_dir, &dir, &me, WORKER_ENV, THREADS, tmp.path()));
+        verdicts.push(mandarin::run(
+            &cli,
+            &models_dir,
+            &dir,
+            &me,
+            WORKER_ENV,
+            THREADS,
+            tmp.path(),
+        ));
     }
     for model in MODELS.iter().filter(|_| part != "cer") {
         let model_path = models_dir.join(model);
@@ -95,13 +122,28 @@ fn main() {
                 for (with_ac, dst) in [(false, 0), (true, 1)] {
                     let mut cmd = Command::new(&cli);
                     cmd.arg("-m").arg(&model_path).arg("-f").arg(&clip.path);
-                    cmd.args(["-t", &THREADS.to_string(), "-l", "en", "-nt", "-bs", "1", "-bo", "1", "-nf", "-sns", "-nfa"]);
+                    cmd.args([
+                        "-t",
+                        &THREADS.to_string(),
+                        "-l",
+                        "en",
+                        "-nt",
+                        "-bs",
+                        "1",
+                        "-bo",
+                        "1",
+                        "-nf",
+                        "-sns",
+                        "-nfa",
+                    ]);
                     if with_ac {
                         cmd.args(["-ac", &ac.to_string()]);
                     }
                     match proc::run_measured(&mut cmd, tmp.path(), TIMEOUT) {
                         Ok(m) => {
-                            let ms = cli_ms(&m.stderr).unwrap_or_else(|| panic!("no timings from whisper-cli:\n{}", m.stderr));
+                            let ms = cli_ms(&m.stderr).unwrap_or_else(|| {
+                                panic!("no timings from whisper-cli:\n{}", m.stderr)
+                            });
                             r.ms[dst].push(ms);
                             r.rss_kb[dst] = r.rss_kb[dst].max(m.max_rss_kb);
                             r.text[dst] = format!(
@@ -117,8 +159,13 @@ fn main() {
                     }
                 }
                 for (mode, dst) in [("full", 2), ("fit", 3)] {
-                    let job = json!({"model": model_path, "wav": clip.path, "mode": mode}).to_string();
-                    let m = match proc::run_measured(Command::new(&me).env(WORKER_ENV, job), tmp.path(), TIMEOUT) {
+                    let job =
+                        json!({"model": model_path, "wav": clip.path, "mode": mode}).to_string();
+                    let m = match proc::run_measured(
+                        Command::new(&me).env(WORKER_ENV, job),
+                        tmp.path(),
+                        TIMEOUT,
+                    ) {
                         Ok(m) => m,
                         Err(e) => {
                             r.ms[dst].push(f64::NAN);
@@ -126,11 +173,13 @@ fn main() {
                             continue;
                         }
                     };
-                    let v: Value = serde_json::from_str(m.stdout.trim()).unwrap_or_else(|e| panic!("worker said {:?}: {e}", m.stdout));
+                    let v: Value = serde_json::from_str(m.stdout.trim())
+                        .unwrap_or_else(|e| panic!("worker said {:?}: {e}", m.stdout));
                     r.ms[dst].push(v["warm_ms"].as_f64().unwrap_or(f64::NAN));
                     r.cold_ms[dst - 2].push(v["cold_ms"].as_f64().unwrap_or(f64::NAN));
                     r.rss_kb[dst] = r.rss_kb[dst].max(m.max_rss_kb);
-                    let incr = v["hwm_kb"].as_i64().unwrap_or(0) - v["rss_before_kb"].as_i64().unwrap_or(0);
+                    let incr = v["hwm_kb"].as_i64().unwrap_or(0)
+                        - v["rss_before_kb"].as_i64().unwrap_or(0);
                     r.incr_kb[dst - 2] = r.incr_kb[dst - 2].max(incr);
                     r.text[dst] = v["text"].as_str().unwrap_or("").to_string();
                 }
@@ -145,9 +194,17 @@ fn main() {
                 "{model} {:<18} full/cli = {:.2} ({}), cli/fit = {:.1}× ({})",
                 r.name,
                 full / cli,
-                if full / cli <= 1.0 { "ok ≤ 1.0" } else { "MISSED > 1.0" },
+                if full / cli <= 1.0 {
+                    "ok ≤ 1.0"
+                } else {
+                    "MISSED > 1.0"
+                },
                 cli / fit,
-                if cli / fit >= 2.0 { "ok ≥ 2×" } else { "MISSED < 2×" },
+                if cli / fit >= 2.0 {
+                    "ok ≥ 2×"
+                } else {
+                    "MISSED < 2×"
+                },
             ));
         }
     }
@@ -211,15 +268,31 @@ fn fit_audio_ctx(samples: usize) -> i32 {
 
 /// How many decoder passes (tokens, greedy) whisper-cli ran: shows a repetition loop.
 fn cli_decodes(stderr: &str) -> Option<i64> {
-    let line = stderr.lines().find(|l| l.contains("whisper_print_timings") && l.contains("decode time"))?;
-    line.split('/').nth(1)?.split_whitespace().next()?.parse().ok()
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("whisper_print_timings") && l.contains("decode time"))?;
+    line.split('/')
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// whisper-cli's own processing time: the sum of its timing lines except model load.
 fn cli_ms(stderr: &str) -> Option<f64> {
     let mut total = 0.0;
-    for what in ["mel time", "sample time", "encode time", "decode time", "batchd time", "prompt time"] {
-        let line = stderr.lines().find(|l| l.contains("whisper_print_timings") && l.contains(what))?;
+    for what in [
+        "mel time",
+        "sample time",
+        "encode time",
+        "decode time",
+        "batchd time",
+        "prompt time",
+    ] {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("whisper_print_timings") && l.contains(what))?;
         let value = line.split('=').nth(1)?.split_whitespace().next()?;
         total += value.parse::<f64>().ok()?;
     }
@@ -242,17 +315,30 @@ fn make_clips(models_dir: &Path, dir: &Path) -> Vec<Clip> {
     let mut clips = Vec::new();
     for (name, text) in COMMANDS {
         let audio = voice.synthesize(text).unwrap_or_else(|e| panic!("{e}"));
-        let speech = skylark::audio::resample(&audio.samples, audio.sample_rate, 16_000).unwrap_or_else(|e| panic!("{e}"));
+        let speech = skylark::audio::resample(&audio.samples, audio.sample_rate, 16_000)
+            .unwrap_or_else(|e| panic!("{e}"));
         let pcm = [vec![0.0; pre], speech, vec![0.0; post]].concat();
         let path = dir.join(format!("{name}.wav"));
         skylark::audio::write_wav(&path, &pcm, 16_000).unwrap_or_else(|e| panic!("{e}"));
-        let samples = skylark::audio::read_wav(&path).unwrap_or_else(|e| panic!("{e}")).len();
+        let samples = skylark::audio::read_wav(&path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len();
         eprintln!("clip {name}: {:.2} s {text:?}", samples as f64 / 16_000.0);
-        clips.push(Clip { name: name.to_string(), path, samples });
+        clips.push(Clip {
+            name: name.to_string(),
+            path,
+            samples,
+        });
     }
     let jfk = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audio/jfk.wav");
-    let samples = skylark::audio::read_wav(&jfk).unwrap_or_else(|e| panic!("{e}")).len();
-    clips.push(Clip { name: "jfk".into(), path: jfk, samples });
+    let samples = skylark::audio::read_wav(&jfk)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .len();
+    clips.push(Clip {
+        name: "jfk".into(),
+        path: jfk,
+        samples,
+    });
     clips
 }
 
@@ -267,14 +353,23 @@ fn worker(job: &str) {
     };
     let audio = skylark::audio::read_wav(&wav).unwrap_or_else(|e| panic!("{e}"));
     let rss_before_kb = proc::proc_status_kb("VmRSS:");
-    let opts = AsrOptions { threads: THREADS, language: "en".into(), ..AsrOptions::default() };
+    let opts = AsrOptions {
+        threads: THREADS,
+        language: "en".into(),
+        ..AsrOptions::default()
+    };
     let recognizer = WhisperRecognizer::load(&model, &opts).unwrap_or_else(|e| panic!("{e}"));
-    let topts = TranscribeOptions { audio_ctx, ..TranscribeOptions::default() };
+    let topts = TranscribeOptions {
+        audio_ctx,
+        ..TranscribeOptions::default()
+    };
     let mut times = Vec::new();
     let mut text = String::new();
     for _ in 0..2 {
         let t = std::time::Instant::now();
-        let tr = recognizer.transcribe(&audio, &topts).unwrap_or_else(|e| panic!("{e}"));
+        let tr = recognizer
+            .transcribe(&audio, &topts)
+            .unwrap_or_else(|e| panic!("{e}"));
         times.push(t.elapsed().as_secs_f64() * 1e3);
         text = tr.text;
     }
@@ -308,11 +403,21 @@ fn print_table(rows: &[Row]) {
     println!("(ms: median per call; RTF = ms / clip length; RSS in MB: whole-process peak from wait4, Δ = skylark's rise over load + 2 transcriptions)");
     println!("skylark first call after load (cold), median ms:");
     for r in rows {
-        println!("  {:<17} full {:>6.0}  fit {:>6.0}", r.name, median(&r.cold_ms[0]), median(&r.cold_ms[1]));
+        println!(
+            "  {:<17} full {:>6.0}  fit {:>6.0}",
+            r.name,
+            median(&r.cold_ms[0]),
+            median(&r.cold_ms[1])
+        );
     }
     println!("transcripts:");
     for r in rows {
-        let labels = ["whisper-cli", "whisper-cli -ac", "skylark full", "skylark fit"];
+        let labels = [
+            "whisper-cli",
+            "whisper-cli -ac",
+            "skylark full",
+            "skylark fit",
+        ];
         for (label, text) in labels.iter().zip(&r.text) {
             println!("  {:<17} {:<16} {text}", r.name, label);
         }
@@ -322,25 +427,40 @@ fn print_table(rows: &[Row]) {
 /// Both whisper.cpp builds must differ only in version, not in how ggml was compiled.
 fn print_build_check(dir: &Path) {
     let cli_cache = whisper_cli::build_dir(dir).join("CMakeCache.txt");
-    let cli_version = whisper_cli::whisper_cpp_version(&whisper_cli::source_dir(dir)).unwrap_or_else(|| "?".into());
+    let cli_version = whisper_cli::whisper_cpp_version(&whisper_cli::source_dir(dir))
+        .unwrap_or_else(|| "?".into());
     let Some(ours) = whisper_cli::whisper_rs_sys_cache() else {
         println!("whisper-cli: whisper.cpp {cli_version}; whisper-rs-sys build cache not found, flags not compared");
         return;
     };
-    let (Some(a), Some(b)) = (whisper_cli::cmake_cache(&cli_cache), whisper_cli::cmake_cache(&ours)) else {
+    let (Some(a), Some(b)) = (
+        whisper_cli::cmake_cache(&cli_cache),
+        whisper_cli::cmake_cache(&ours),
+    ) else {
         println!("cannot read {} or {}", cli_cache.display(), ours.display());
         return;
     };
-    let get = |c: &[(String, String)], k: &str| c.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    let get =
+        |c: &[(String, String)], k: &str| c.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
     let rs_version = get(&b, "CMAKE_HOME_DIRECTORY")
         .and_then(|d| whisper_cli::whisper_cpp_version(Path::new(&d)))
         .unwrap_or_else(|| "?".into());
-    println!("whisper-cli: whisper.cpp {cli_version} (PyPI pywhispercpp 1.5.1), {}", whisper_cli::CMAKE_ARGS.join(" "));
-    println!("skylark:     whisper.cpp {rs_version} (whisper-rs-sys 0.15, {})", ours.display());
+    println!(
+        "whisper-cli: whisper.cpp {cli_version} (PyPI pywhispercpp 1.5.1), {}",
+        whisper_cli::CMAKE_ARGS.join(" ")
+    );
+    println!(
+        "skylark:     whisper.cpp {rs_version} (whisper-rs-sys 0.15, {})",
+        ours.display()
+    );
     let keys: Vec<&String> = a
         .iter()
         .map(|(k, _)| k)
-        .filter(|k| (k.starts_with("GGML_") && !k.contains("-ADVANCED")) || *k == "CMAKE_BUILD_TYPE" || *k == "BUILD_SHARED_LIBS")
+        .filter(|k| {
+            (k.starts_with("GGML_") && !k.contains("-ADVANCED"))
+                || *k == "CMAKE_BUILD_TYPE"
+                || *k == "BUILD_SHARED_LIBS"
+        })
         .collect();
     let (mut same, mut diff, mut only) = (0, Vec::new(), Vec::new());
     for k in keys {
@@ -353,10 +473,17 @@ fn print_build_check(dir: &Path) {
     println!(
         "build flags: {same} GGML/build settings equal, {} differ{}",
         diff.len(),
-        if diff.is_empty() { String::new() } else { format!(": {}", diff.join("; ")) }
+        if diff.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", diff.join("; "))
+        }
     );
     if !only.is_empty() {
-        println!("  options only whisper.cpp {cli_version} has (backends/features not built): {}", only.join(" "));
+        println!(
+            "  options only whisper.cpp {cli_version} has (backends/features not built): {}",
+            only.join(" ")
+        );
     }
     println!(
         "C flags: cli {:?} / skylark {:?} (the cc crate adds its own; ggml adds -mavx2 -mfma -mf16c to both)",

@@ -65,10 +65,14 @@ fn hostile_text(rng: &mut Rng, han: bool) -> String {
     let mut s = String::new();
     loop {
         let piece = if han {
-            char::from_u32(0x4e00 + (rng.next() % 20_900) as u32).unwrap_or('汉').to_string()
+            char::from_u32(0x4e00 + (rng.next() % 20_900) as u32)
+                .unwrap_or('汉')
+                .to_string()
         } else {
             let len = 2 + rng.next() % 9;
-            let mut w: String = (0..len).map(|_| (b'a' + (rng.next() % 26) as u8) as char).collect();
+            let mut w: String = (0..len)
+                .map(|_| (b'a' + (rng.next() % 26) as u8) as char)
+                .collect();
             w.push(' ');
             w
         };
@@ -98,7 +102,10 @@ fn main() {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let mut lines = text.lines();
     let address = lines.next().expect("bus address").trim().to_string();
-    let bus_pid: u32 = lines.next().and_then(|l| l.trim().parse().ok()).expect("bus pid");
+    let bus_pid: u32 = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("bus pid");
     let _bus = Kill(bus_pid);
 
     let dir = std::env::temp_dir().join(format!("skylark-hostile-{}", std::process::id()));
@@ -123,9 +130,14 @@ fn main() {
         .expect("skylark daemon");
     let pid = daemon.id();
     let _daemon = Daemon(daemon);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let connect = || async {
             zbus::connection::Builder::address(address.as_str())
@@ -138,12 +150,17 @@ fn main() {
         // (it loads after the name is owned); this is also the warm-up.
         let start = Instant::now();
         loop {
-            if let Ok((_, source)) = recognize(&probe, "what is the weather like on mars today my friend").await {
+            if let Ok((_, source)) =
+                recognize(&probe, "what is the weather like on mars today my friend").await
+            {
                 if source == "llm" {
                     break;
                 }
             }
-            assert!(start.elapsed() < Duration::from_secs(180), "the daemon's LLM never answered");
+            assert!(
+                start.elapsed() < Duration::from_secs(180),
+                "the daemon's LLM never answered"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let _ = recognize(&probe, "火星上的天气怎么样").await;
@@ -241,10 +258,16 @@ where
         calls.push(tokio::spawn(async move {
             let fd = std::os::fd::OwnedFd::from(r);
             let options: HashMap<String, Value> = HashMap::new();
-            conn.call_method(Some(NAME), PATH, Some(IFACE), "Transcribe", &(zbus::Fd::from(&fd), options))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            conn.call_method(
+                Some(NAME),
+                PATH,
+                Some(IFACE),
+                "Transcribe",
+                &(zbus::Fd::from(&fd), options),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
         }));
     }
     // The attacker trickles a byte into every pipe every 4 s.
@@ -293,6 +316,11 @@ where
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("slow pipes: {PIPES} Transcribe calls on trickling pipes from {CONNECTIONS} connections; meanwhile {} Recognize calls from another client ({wrong} wrong or refused)", latencies.len());
-    println!("  Recognize p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 10 ms)", ms(pct(0.5)), ms(pct(0.99)), ms(pct(1.0)));
+    println!(
+        "  Recognize p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 10 ms)",
+        ms(pct(0.5)),
+        ms(pct(0.99)),
+        ms(pct(1.0))
+    );
     println!("  the pipes' calls: {busy} refused Busy at once, the others ended {other:?}");
 }

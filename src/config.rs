@@ -595,20 +595,44 @@ impl Config {
             ));
         }
         if !(1..=600_000).contains(&self.dbus.handler_timeout_ms) {
-            return Err(bad("dbus.handler_timeout_ms", self.dbus.handler_timeout_ms.to_string(), "expected 1 to 600000 (ten minutes)"));
+            return Err(bad(
+                "dbus.handler_timeout_ms",
+                self.dbus.handler_timeout_ms.to_string(),
+                "expected 1 to 600000 (ten minutes)",
+            ));
         }
         // Upper bounds keep a typo from turning a limit off (each is far above any real need).
         let counts: [(&'static str, usize, usize); 10] = [
-            ("dbus.max_concurrent_turns", self.dbus.max_concurrent_turns, 1024),
-            ("dbus.max_pending_calls", self.dbus.max_pending_calls, 65_536),
+            (
+                "dbus.max_concurrent_turns",
+                self.dbus.max_concurrent_turns,
+                1024,
+            ),
+            (
+                "dbus.max_pending_calls",
+                self.dbus.max_pending_calls,
+                65_536,
+            ),
             ("dbus.max_handlers", self.dbus.max_handlers, 4096),
-            ("dbus.max_transcribe_reads", self.dbus.max_transcribe_reads, 1024),
-            ("dbus.max_transcribe_reads_per_client", self.dbus.max_transcribe_reads_per_client, 1024),
+            (
+                "dbus.max_transcribe_reads",
+                self.dbus.max_transcribe_reads,
+                1024,
+            ),
+            (
+                "dbus.max_transcribe_reads_per_client",
+                self.dbus.max_transcribe_reads_per_client,
+                1024,
+            ),
             ("llm.max_waiting", self.llm.max_waiting, 1024),
             ("llm.max_tokens", self.llm.max_tokens, 4096),
             ("llm.max_request_tokens", self.llm.max_request_tokens, 1024),
             ("llm.max_sentences", self.llm.max_sentences.max(1), 100),
-            ("llm.intent_shortlist", self.llm.intent_shortlist.max(1), 1024),
+            (
+                "llm.intent_shortlist",
+                self.llm.intent_shortlist.max(1),
+                1024,
+            ),
         ];
         for (key, value, max) in counts {
             if !(1..=max).contains(&value) {
@@ -616,25 +640,58 @@ impl Config {
             }
         }
         if self.asr.partial_interval_ms > 60_000 {
-            return Err(bad("asr.partial_interval_ms", self.asr.partial_interval_ms.to_string(), "expected 0 (off) to 60000"));
+            return Err(bad(
+                "asr.partial_interval_ms",
+                self.asr.partial_interval_ms.to_string(),
+                "expected 0 (off) to 60000",
+            ));
         }
         if self.wakeword.refractory_ms > 60_000 {
-            return Err(bad("wakeword.refractory_ms", self.wakeword.refractory_ms.to_string(), "expected 0 to 60000"));
+            return Err(bad(
+                "wakeword.refractory_ms",
+                self.wakeword.refractory_ms.to_string(),
+                "expected 0 to 60000",
+            ));
         }
         if !(0.0..=1.0).contains(&self.semantic.threshold) {
-            return Err(bad("semantic.threshold", self.semantic.threshold.to_string(), "expected a number from 0 to 1"));
+            return Err(bad(
+                "semantic.threshold",
+                self.semantic.threshold.to_string(),
+                "expected a number from 0 to 1",
+            ));
         }
-        if let Some((lang, t)) = self.semantic.thresholds.iter().find(|(_, t)| !(0.0..=1.0).contains(*t)) {
-            return Err(bad("semantic.thresholds", format!("{lang} = {t}"), "expected numbers from 0 to 1"));
+        if let Some((lang, t)) = self
+            .semantic
+            .thresholds
+            .iter()
+            .find(|(_, t)| !(0.0..=1.0).contains(*t))
+        {
+            return Err(bad(
+                "semantic.thresholds",
+                format!("{lang} = {t}"),
+                "expected numbers from 0 to 1",
+            ));
         }
         if !(0.0..=1.0).contains(&self.semantic.margin) {
-            return Err(bad("semantic.margin", self.semantic.margin.to_string(), "expected a number from 0 to 1"));
+            return Err(bad(
+                "semantic.margin",
+                self.semantic.margin.to_string(),
+                "expected a number from 0 to 1",
+            ));
         }
         if self.semantic.k == 0 || self.semantic.k > 64 {
-            return Err(bad("semantic.k", self.semantic.k.to_string(), "expected 1 to 64"));
+            return Err(bad(
+                "semantic.k",
+                self.semantic.k.to_string(),
+                "expected 1 to 64",
+            ));
         }
         if self.semantic.model.trim().is_empty() {
-            return Err(bad("semantic.model", String::new(), "expected a model id such as multilingual-e5-small"));
+            return Err(bad(
+                "semantic.model",
+                String::new(),
+                "expected a model id such as multilingual-e5-small",
+            ));
         }
         if !(0.0..=1.0).contains(&self.llm.intent_threshold) {
             return Err(bad(
@@ -700,7 +757,11 @@ impl Config {
             ));
         }
         if self.asr.beam_size > 8 {
-            return Err(bad("asr.beam_size", self.asr.beam_size.to_string(), "expected 0 (per language), 1 (greedy) or 2 to 8 beams"));
+            return Err(bad(
+                "asr.beam_size",
+                self.asr.beam_size.to_string(),
+                "expected 0 (per language), 1 (greedy) or 2 to 8 beams",
+            ));
         }
         if self.asr.threads > 64 || self.llm.threads > 64 {
             return Err(bad(
@@ -773,15 +834,27 @@ mod tests {
     #[test]
     fn limits_are_bounded_and_errors_name_the_key() {
         for (text, key) in [
-            ("[dbus]\nhandler_timeout_ms = 9223372036854775807\n", "dbus.handler_timeout_ms"),
-            ("[dbus]\nmax_pending_calls = 100000000\n", "dbus.max_pending_calls"),
-            ("[dbus]\nmax_transcribe_reads = 0\n", "dbus.max_transcribe_reads"),
+            (
+                "[dbus]\nhandler_timeout_ms = 9223372036854775807\n",
+                "dbus.handler_timeout_ms",
+            ),
+            (
+                "[dbus]\nmax_pending_calls = 100000000\n",
+                "dbus.max_pending_calls",
+            ),
+            (
+                "[dbus]\nmax_transcribe_reads = 0\n",
+                "dbus.max_transcribe_reads",
+            ),
             ("[llm]\nmax_tokens = 1000000\n", "llm.max_tokens"),
             ("[llm]\nmax_request_tokens = 0\n", "llm.max_request_tokens"),
             ("[llm]\nmax_waiting = 100000\n", "llm.max_waiting"),
         ] {
             let err = parse(text).unwrap_err().to_string();
-            assert!(err.contains(key) && err.contains("expected"), "{text}: {err}");
+            assert!(
+                err.contains(key) && err.contains("expected"),
+                "{text}: {err}"
+            );
         }
         assert!(parse("[llm]\nmax_sentences = 0\nintent_shortlist = 0\n").is_ok());
     }

@@ -17,7 +17,9 @@ use tracing_subscriber::EnvFilter;
 /// Install the global subscriber. `level` is a `tracing` filter; `SKYLARK_LOG` overrides it.
 /// `format` is `auto`, `human` or `journal`. Logs go to stderr; stdout is for results.
 pub fn init(level: &str, format: &str) {
-    let wanted = std::env::var("SKYLARK_LOG").ok().filter(|f| EnvFilter::try_new(f).is_ok());
+    let wanted = std::env::var("SKYLARK_LOG")
+        .ok()
+        .filter(|f| EnvFilter::try_new(f).is_ok());
     let filter = EnvFilter::try_new(quiet_libraries(wanted.as_deref().unwrap_or(level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let journal = match format {
@@ -29,17 +31,25 @@ pub fn init(level: &str, format: &str) {
         if let Some(layer) = JournalLayer::connect(Path::new(JOURNAL_SOCKET)) {
             use tracing_subscriber::layer::SubscriberExt as _;
             use tracing_subscriber::util::SubscriberInitExt as _;
-            let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(layer)
+                .try_init();
             #[cfg(target_os = "linux")]
             crate::audio::alsa_log::route_to_tracing();
             return;
         }
     }
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if journal {
         builder.event_format(JournalFormat).try_init()
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init()
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .try_init()
     };
     // Third-party C libraries log through us, not onto stderr: whisper.cpp via whisper-rs's
     // tracing backend, ONNX Runtime via ort, libasound here.
@@ -54,7 +64,12 @@ fn quiet_libraries(filter: &str) -> String {
     let mut out = filter.to_string();
     // libasound's errors (`alsa`, see audio::alsa_log) are debug-level noise on a machine
     // without a sound card; the microphone's own warning says what is wrong.
-    for (lib, level) in [("whisper_rs", "warn"), ("ort", "warn"), ("pulseaudio", "off"), ("alsa", "info")] {
+    for (lib, level) in [
+        ("whisper_rs", "warn"),
+        ("ort", "warn"),
+        ("pulseaudio", "off"),
+        ("alsa", "info"),
+    ] {
         if !filter.contains(lib) {
             out.push_str(&format!(",{lib}={level}"));
         }
@@ -70,7 +85,12 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
         let prio = priority(*event.metadata().level());
         write!(writer, "<{prio}>")?;
         if let Some(scope) = ctx.event_scope() {
@@ -90,10 +110,16 @@ const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 /// the environment of children whose stderr was redirected, so the inode is compared.
 fn stderr_is_the_journal() -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else { return false };
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
     let stream = stream.to_string_lossy().into_owned();
-    let Some((dev, ino)) = stream.split_once(':') else { return false };
-    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else { return false };
+    let Some((dev, ino)) = stream.split_once(':') else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
     dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }
 
@@ -119,7 +145,13 @@ impl JournalLayer {
 fn journal_name(raw: &str) -> String {
     let mut name: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if name.is_empty() || name.starts_with(|c: char| c == '_' || c.is_ascii_digit()) {
         name.insert_str(0, "F");
@@ -153,7 +185,8 @@ impl tracing::field::Visit for Fields {
         if field.name() == "message" {
             self.message = value.to_string();
         } else {
-            self.fields.push((field.name().to_string(), value.to_string()));
+            self.fields
+                .push((field.name().to_string(), value.to_string()));
         }
     }
 
@@ -161,7 +194,8 @@ impl tracing::field::Visit for Fields {
         if field.name() == "message" {
             self.message = format!("{value:?}");
         } else {
-            self.fields.push((field.name().to_string(), format!("{value:?}")));
+            self.fields
+                .push((field.name().to_string(), format!("{value:?}")));
         }
     }
 }
@@ -184,7 +218,11 @@ where
             .fields
             .into_iter()
             .map(|(k, v)| {
-                let key = if k == "name" { span.name().to_string() } else { format!("{}_{k}", span.name()) };
+                let key = if k == "name" {
+                    span.name().to_string()
+                } else {
+                    format!("{}_{k}", span.name())
+                };
                 (journal_name(&key), v)
             })
             .collect();
@@ -261,7 +299,14 @@ mod tests {
         let n = journald.recv(&mut buf).expect("a datagram");
         let got = &buf[..n];
         let text = String::from_utf8_lossy(got);
-        for field in ["TURN_ID=7\n", "TURN_KIND=ask\n", "STAGE=transcribe\n", "LATENCY_MS=12.5\n", "PRIORITY=6\n", "SYSLOG_IDENTIFIER=skylark\n"] {
+        for field in [
+            "TURN_ID=7\n",
+            "TURN_KIND=ask\n",
+            "STAGE=transcribe\n",
+            "LATENCY_MS=12.5\n",
+            "PRIORITY=6\n",
+            "SYSLOG_IDENTIFIER=skylark\n",
+        ] {
             assert!(text.contains(field), "{field:?} missing from {text:?}");
         }
         // A message with a newline goes in the binary form: name, newline, length, bytes.
@@ -269,7 +314,10 @@ mod tests {
         let mut binary = b"MESSAGE\n".to_vec();
         binary.extend_from_slice(&(message.len() as u64).to_le_bytes());
         binary.extend_from_slice(message.as_bytes());
-        assert!(got.windows(binary.len()).any(|w| w == binary.as_slice()), "{text:?}");
+        assert!(
+            got.windows(binary.len()).any(|w| w == binary.as_slice()),
+            "{text:?}"
+        );
     }
 
     #[test]
@@ -313,7 +361,10 @@ impl RateLimit {
         let last = self.last_ms.load(Relaxed);
         let period = Self::PERIOD.as_millis() as u64;
         if (last == 0 || now.saturating_sub(last) >= period)
-            && self.last_ms.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+            && self
+                .last_ms
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
         {
             return Some(self.suppressed.swap(0, Relaxed));
         }
@@ -344,6 +395,9 @@ mod rate_limit_tests {
         assert_eq!(limit.allow(), Some(0));
         let logged = (0..10_000).filter(|_| limit.allow().is_some()).count();
         assert_eq!(logged, 0, "within one period nothing more is logged");
-        assert_eq!(limit.suppressed.load(std::sync::atomic::Ordering::Relaxed), 10_000);
+        assert_eq!(
+            limit.suppressed.load(std::sync::atomic::Ordering::Relaxed),
+            10_000
+        );
     }
 }

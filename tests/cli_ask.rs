@@ -64,10 +64,16 @@ fn the_llm_understands_a_paraphrase_and_answers_a_question() {
     // With only the exact grammar before it, the LLM itself understands it.
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "[nlu]\ntolerant = false\n\n[semantic]\nenabled = false\n")
-        .expect("write config");
+    std::fs::write(
+        &config,
+        "[nlu]\ntolerant = false\n\n[semantic]\nenabled = false\n",
+    )
+    .expect("write config");
     let config = config.to_string_lossy().into_owned();
-    let out = ask(&["the windshield is all fogged up", "--config", &config], None);
+    let out = ask(
+        &["the windshield is all fogged up", "--config", &config],
+        None,
+    );
     assert!(out.status.success(), "{}", all(&out));
     assert!(
         stdout(&out).starts_with("intent: climate.set_defrost") && stdout(&out).contains("(llm, "),

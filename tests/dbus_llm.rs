@@ -14,7 +14,8 @@ use common::*;
 /// One request waits for the model at most, so the busy test below can see a refusal. The
 /// semantic tier is off: these tests are about the LLM itself (it would answer the paraphrases
 /// first).
-const CONFIG: &str = "[llm]\nmax_waiting = 1\n\n[semantic]\nenabled = false\n\n[nlu]\ntolerant = false\n";
+const CONFIG: &str =
+    "[llm]\nmax_waiting = 1\n\n[semantic]\nenabled = false\n\n[nlu]\ntolerant = false\n";
 
 /// Whisper, Piper and the LLM load at start; the LLM last, on a thread of its own.
 fn start() -> (Bus, Daemon) {

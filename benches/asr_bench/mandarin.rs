@@ -206,7 +206,11 @@ pub fn run(
     for c in &clips {
         let text = whisper_cli(cli, &model, c, threads, tmp);
         // Printed as it comes: on a busy machine the run is long.
-        eprintln!("whisper-cli {} CER {:.3} {text}", c.name, skylark::asr::cer(&c.text, &text));
+        eprintln!(
+            "whisper-cli {} CER {:.3} {text}",
+            c.name,
+            skylark::asr::cer(&c.text, &text)
+        );
         cli_texts.push(text);
     }
     let job = json!({"mode": "zh_cer", "model": model, "wavs": clips.iter().map(|c| c.path.clone()).collect::<Vec<_>>()}).to_string();

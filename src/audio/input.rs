@@ -210,7 +210,10 @@ fn read_within(
 }
 
 /// [`read_client_audio`] of the WAV file at `path` (the CLI's `transcribe`, `recognize --audio`).
-pub fn read_audio_file(path: &std::path::Path, max_seconds: u32) -> Result<Vec<f32>, AudioFileError> {
+pub fn read_audio_file(
+    path: &std::path::Path,
+    max_seconds: u32,
+) -> Result<Vec<f32>, AudioFileError> {
     let fail = |source| AudioFileError {
         path: path.to_path_buf(),
         source,
@@ -248,7 +251,12 @@ fn read_raw(
         return Err(AudioInputError::Empty);
     }
     if bytes.len() as u64 > cap {
-        return Err(too_long(reader, bytes.len() as u64, BYTES_PER_SEC, max_seconds));
+        return Err(too_long(
+            reader,
+            bytes.len() as u64,
+            BYTES_PER_SEC,
+            max_seconds,
+        ));
     }
     if bytes.len() % 2 != 0 {
         return Err(AudioInputError::OddRaw { bytes: bytes.len() });
@@ -343,7 +351,12 @@ fn read_wav(
     }
     let data_len = (bytes.len() - data_start) as u64;
     if data_len > cap_bytes {
-        return Err(too_long(reader, data_len, bytes_per_sec as f64, max_seconds));
+        return Err(too_long(
+            reader,
+            data_len,
+            bytes_per_sec as f64,
+            max_seconds,
+        ));
     }
     let whole_frames = data_len - data_len % frame_bytes.max(1);
     bytes.truncate(data_start + whole_frames as usize);
@@ -373,7 +386,8 @@ mod tests {
             let mut w = hound::WavWriter::new(&mut cur, spec).unwrap();
             let n = (rate as f32 * seconds) as usize;
             for i in 0..n {
-                let v = ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 8000.0) as i16;
+                let v = ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 8000.0)
+                    as i16;
                 for _ in 0..channels {
                     w.write_sample(v).unwrap();
                 }
@@ -401,7 +415,9 @@ mod tests {
     fn declared_length_over_the_cap_is_refused_before_reading() {
         let f = file_with(&wav_bytes(16_000, 1, 3.0));
         match read_client_audio(&f, false, 2) {
-            Err(AudioInputError::TooLong { seconds, max: 2, .. }) => assert!((seconds - 3.0).abs() < 0.01),
+            Err(AudioInputError::TooLong {
+                seconds, max: 2, ..
+            }) => assert!((seconds - 3.0).abs() < 0.01),
             other => panic!("{other:?}"),
         }
     }
@@ -415,32 +431,61 @@ mod tests {
         assert_eq!(s.len(), 16_000);
         let mut long = wav_bytes(16_000, 1, 3.0);
         long[40..44].copy_from_slice(&0x7fff_f000u32.to_le_bytes());
-        assert!(matches!(read_client_audio(&file_with(&long), false, 2), Err(AudioInputError::TooLong { .. })));
+        assert!(matches!(
+            read_client_audio(&file_with(&long), false, 2),
+            Err(AudioInputError::TooLong { .. })
+        ));
     }
 
     #[test]
     fn bad_inputs_are_named() {
-        assert!(matches!(read_client_audio(&file_with(b""), false, 600), Err(AudioInputError::Empty)));
-        assert!(matches!(read_client_audio(&file_with(b""), true, 600), Err(AudioInputError::Empty)));
-        assert!(matches!(read_client_audio(&file_with(b"abc"), true, 600), Err(AudioInputError::OddRaw { .. })));
-        let garbage = read_client_audio(&file_with(b"hello, this is not audio at all"), false, 600).unwrap_err();
+        assert!(matches!(
+            read_client_audio(&file_with(b""), false, 600),
+            Err(AudioInputError::Empty)
+        ));
+        assert!(matches!(
+            read_client_audio(&file_with(b""), true, 600),
+            Err(AudioInputError::Empty)
+        ));
+        assert!(matches!(
+            read_client_audio(&file_with(b"abc"), true, 600),
+            Err(AudioInputError::OddRaw { .. })
+        ));
+        let garbage = read_client_audio(&file_with(b"hello, this is not audio at all"), false, 600)
+            .unwrap_err();
         assert!(garbage.to_string().contains("format=raw"), "{garbage}");
         let wav = wav_bytes(16_000, 1, 1.0);
         let cut = read_client_audio(&file_with(&wav[..wav.len() / 2 + 1]), false, 600).unwrap_err();
         assert!(cut.to_string().contains("truncated"), "{cut}");
         let dir = File::open(std::env::temp_dir()).unwrap();
-        assert!(matches!(read_client_audio(&dir, false, 600), Err(AudioInputError::NotReadable { what: "a directory" })));
+        assert!(matches!(
+            read_client_audio(&dir, false, 600),
+            Err(AudioInputError::NotReadable {
+                what: "a directory"
+            })
+        ));
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         let sock = File::from(std::os::fd::OwnedFd::from(a));
-        assert!(matches!(read_client_audio(&sock, false, 600), Err(AudioInputError::NotReadable { what: "a socket" })));
+        assert!(matches!(
+            read_client_audio(&sock, false, 600),
+            Err(AudioInputError::NotReadable { what: "a socket" })
+        ));
     }
 
     #[test]
     fn raw_is_capped_in_seconds() {
         let two_secs = vec![0u8; 64_000];
-        assert_eq!(read_client_audio(&file_with(&two_secs), true, 2).unwrap().len(), 32_000);
+        assert_eq!(
+            read_client_audio(&file_with(&two_secs), true, 2)
+                .unwrap()
+                .len(),
+            32_000
+        );
         let more = vec![0u8; 64_002];
-        assert!(matches!(read_client_audio(&file_with(&more), true, 2), Err(AudioInputError::TooLong { .. })));
+        assert!(matches!(
+            read_client_audio(&file_with(&more), true, 2),
+            Err(AudioInputError::TooLong { .. })
+        ));
     }
 
     fn float_wav(rate: u32, samples: &[f32]) -> Vec<u8> {
@@ -466,9 +511,13 @@ mod tests {
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             let mut samples = vec![0.1f32; 22_050];
             samples[1234] = bad;
-            let e = read_client_audio(&file_with(&float_wav(22_050, &samples)), false, 600).unwrap_err();
+            let e = read_client_audio(&file_with(&float_wav(22_050, &samples)), false, 600)
+                .unwrap_err();
             assert!(
-                matches!(e, AudioInputError::Wav(WavError::NotFinite { index: 1234, .. })),
+                matches!(
+                    e,
+                    AudioInputError::Wav(WavError::NotFinite { index: 1234, .. })
+                ),
                 "{e:?}"
             );
             assert!(e.to_string().contains("sample 1234"), "{e}");
@@ -478,9 +527,14 @@ mod tests {
     #[test]
     fn sample_rates_outside_8_to_192_khz_are_refused() {
         for rate in [1, 3, 7_999, 192_001] {
-            let e = read_client_audio(&file_with(&wav_bytes(rate, 1, 1.0)), false, 600).unwrap_err();
-            assert!(matches!(e, AudioInputError::Wav(WavError::Rate { rate: r, .. }) if r == rate), "{rate}: {e:?}");
-            let e = crate::audio::read_wav_from(Cursor::new(wav_bytes(rate, 1, 1.0)), "x").unwrap_err();
+            let e =
+                read_client_audio(&file_with(&wav_bytes(rate, 1, 1.0)), false, 600).unwrap_err();
+            assert!(
+                matches!(e, AudioInputError::Wav(WavError::Rate { rate: r, .. }) if r == rate),
+                "{rate}: {e:?}"
+            );
+            let e =
+                crate::audio::read_wav_from(Cursor::new(wav_bytes(rate, 1, 1.0)), "x").unwrap_err();
             assert!(matches!(e, WavError::Rate { .. }), "{rate}: {e:?}");
         }
         assert!(read_client_audio(&file_with(&wav_bytes(8_000, 1, 0.5)), false, 600).is_ok());
@@ -493,11 +547,29 @@ mod tests {
         let mut b = wav_bytes(16_000, 1, 1.0);
         b[40..44].copy_from_slice(&0x7ffe_0000u32.to_le_bytes());
         let e = read_client_audio(&file_with(&b), false, 600_000_000).unwrap_err();
-        assert!(matches!(e, AudioInputError::LengthMismatch { present: 32_000, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                AudioInputError::LengthMismatch {
+                    present: 32_000,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let mut b = wav_bytes(16_000, 1, 1.0);
         b[40..44].copy_from_slice(&64_000u32.to_le_bytes());
         let e = read_client_audio(&file_with(&b), false, 600).unwrap_err();
-        assert!(matches!(e, AudioInputError::LengthMismatch { declared: 64_000, present: 32_000 }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                AudioInputError::LengthMismatch {
+                    declared: 64_000,
+                    present: 32_000
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use skylark::config::normalize_language;
-use skylark::models::Manifest;
 use skylark::engine::{Audio, CancelToken, Speaker as _, Transcriber as _};
+use skylark::models::Manifest;
 use skylark::nlu::Language;
 use skylark::speech::espeak::EspeakVoice;
 use skylark::speech::{VoiceSpeaker, WhisperTranscriber};
@@ -17,7 +17,8 @@ use super::Context;
 /// The language asked for on the command line, else the configured one, as `en` / `zh-CN`.
 pub fn language(ctx: &Context, lang: Option<&str>) -> Result<&'static str> {
     let tag = lang.unwrap_or(&ctx.config().language);
-    normalize_language(tag).with_context(|| format!("unsupported language `{tag}`: use en or zh-CN"))
+    normalize_language(tag)
+        .with_context(|| format!("unsupported language `{tag}`: use en or zh-CN"))
 }
 
 pub fn transcribe(ctx: &Context, file: &Path, lang: Option<&str>) -> Result<ExitCode> {
@@ -37,11 +38,13 @@ pub fn transcribe_file(
     language: &Language,
     command: Option<&[String]>,
 ) -> Result<String> {
-    let samples =
-        skylark::audio::input::read_audio_file(path, ctx.config().asr.max_audio_seconds)?;
-    let transcriber = WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(language))
-        .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
-    transcriber.available(language).map_err(|why| anyhow::anyhow!(why))?;
+    let samples = skylark::audio::input::read_audio_file(path, ctx.config().asr.max_audio_seconds)?;
+    let transcriber =
+        WhisperTranscriber::load_for(ctx.config(), &ctx.models_dir, Some(language))
+            .map_err(|why| anyhow::anyhow!("speech recognition is not available: {why}"))?;
+    transcriber
+        .available(language)
+        .map_err(|why| anyhow::anyhow!(why))?;
     let audio = Audio { samples };
     let cancel = CancelToken::new();
     let text = match command {
@@ -60,9 +63,15 @@ pub fn say(ctx: &Context, text: &str, lang: Option<&str>, out: Option<&Path>) ->
     if language != "en" {
         let voice = EspeakVoice::check("espeak-ng", &ctx.config().tts.espeak_voice_zh)
             .map_err(|e| anyhow::anyhow!("the Mandarin voice: {e}"))?;
-        let (samples, rate) = voice.synthesize(text, &|| false).map_err(|e| anyhow::anyhow!(e))?;
+        let (samples, rate) = voice
+            .synthesize(text, &|| false)
+            .map_err(|e| anyhow::anyhow!(e))?;
         skylark::audio::write_wav(out, &samples, rate)?;
-        eprintln!("wrote {:.2} s of speech to {}", samples.len() as f32 / rate as f32, out.display());
+        eprintln!(
+            "wrote {:.2} s of speech to {}",
+            samples.len() as f32 / rate as f32,
+            out.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let manifest = Manifest::builtin()?;
@@ -71,7 +80,11 @@ pub fn say(ctx: &Context, text: &str, lang: Option<&str>, out: Option<&Path>) ->
     let mut voice = PiperVoice::load(&model)?;
     let audio = voice.synthesize(text)?;
     skylark::audio::write_wav(out, &audio.samples, audio.sample_rate)?;
-    eprintln!("wrote {:.2} s of speech to {}", audio.duration_secs(), out.display());
+    eprintln!(
+        "wrote {:.2} s of speech to {}",
+        audio.duration_secs(),
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -80,8 +93,12 @@ fn say_on_speaker(ctx: &Context, text: &str, language: &str) -> Result<ExitCode>
     let speaker = VoiceSpeaker::load(ctx.config(), &ctx.models_dir)
         .map_err(|why| anyhow::anyhow!("cannot speak: {why}"))?;
     let language = Language::parse(language)?;
-    speaker.available(&language).map_err(|why| anyhow::anyhow!(why))?;
+    speaker
+        .available(&language)
+        .map_err(|why| anyhow::anyhow!(why))?;
     let cancel = CancelToken::new();
-    speaker.speak(text, &language, &cancel).map_err(|e| anyhow::anyhow!("speech output failed: {e}"))?;
+    speaker
+        .speak(text, &language, &cancel)
+        .map_err(|e| anyhow::anyhow!("speech output failed: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }

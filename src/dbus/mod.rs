@@ -61,11 +61,7 @@ pub struct Service {
 
 impl Service {
     /// Connects, serves the interface and owns the name. Must run inside a Tokio runtime.
-    pub async fn start(
-        engine: Engine,
-        bus: Bus,
-        limits: Limits,
-    ) -> Result<Service, ServiceError> {
+    pub async fn start(engine: Engine, bus: Bus, limits: Limits) -> Result<Service, ServiceError> {
         let b = bus.as_str();
         let builder = match bus {
             Bus::Session => {

@@ -259,11 +259,18 @@ mod sanitize_tests {
 
     #[test]
     fn replies_lose_control_characters_and_are_capped() {
-        assert_eq!(sanitize_speech("\u{1b}[31mred\u{1b}[0m\nok\u{0}", 100), "[31mred[0m ok");
+        assert_eq!(
+            sanitize_speech("\u{1b}[31mred\u{1b}[0m\nok\u{0}", 100),
+            "[31mred[0m ok"
+        );
         assert_eq!(sanitize_speech("\u{202e}abc", 100), "abc");
         let long = "好".repeat(10_000);
         let capped = sanitize_speech(&long, 4096);
-        assert!(capped.len() <= 4096 && capped.len() > 4090, "{}", capped.len());
+        assert!(
+            capped.len() <= 4096 && capped.len() > 4090,
+            "{}",
+            capped.len()
+        );
         assert_eq!(sanitize_speech("", 10), "");
     }
 }

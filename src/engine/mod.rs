@@ -27,11 +27,11 @@ mod turn;
 
 pub use error::EngineError;
 pub use event::{Event, Property, Source};
-pub use health::{Health, STALL_HOOK};
 pub use handlers::{
     DispatchError, DispatchFuture, HandlerAddress, HandlerCall, HandlerRegistry, HandlerReply,
     IntentDispatcher,
 };
+pub use health::{Health, STALL_HOOK};
 pub use llm::{LanguageModel, ModelIntent};
 pub use options::{AskOptions, EngineConfig, Recognition, RoutingMode};
 pub use semantic::{SemanticIntent, SemanticMatcher};
@@ -322,7 +322,11 @@ impl Engine {
         self.inner.check_text(text)?;
         let language = self.inner.resolve_language(language)?;
         let context = self.inner.shared().dialogue.clone();
-        if let Some(m) = self.inner.understand_off_reactor(text, &language, &context).await {
+        if let Some(m) = self
+            .inner
+            .understand_off_reactor(text, &language, &context)
+            .await
+        {
             return Ok(Recognition {
                 intent: m.intent,
                 slots: m.slots,

@@ -228,7 +228,8 @@ pub(super) async fn think(
             }
             // The reply is broadcast in TurnFinished and spoken: no control characters (a
             // terminal's escape codes), at most dbus.max_text_bytes.
-            let speech = super::handlers::sanitize_speech(&reply.speech, inner.config.max_text_bytes);
+            let speech =
+                super::handlers::sanitize_speech(&reply.speech, inner.config.max_text_bytes);
             let response = match (speech.is_empty(), status) {
                 (true, TurnStatus::Ok) if !reply.places.is_empty() => {
                     super::places::read_out(&reply.places, language)

@@ -532,8 +532,14 @@ mod tests {
         let head = head.strip_prefix(PREFIX).expect("prefix");
         assert!(st.feed_all(&cat, head.as_bytes()), "the prefix is valid");
         let mid = &"带我去机场".as_bytes()[1..];
-        assert!(!st.clone().feed(&cat, mid[0]), "a continuation byte cannot start the text");
-        assert!(st.feed_all(&cat, "去机场\"".as_bytes()), "a whole-character piece closes");
+        assert!(
+            !st.clone().feed(&cat, mid[0]),
+            "a continuation byte cannot start the text"
+        );
+        assert!(
+            st.feed_all(&cat, "去机场\"".as_bytes()),
+            "a whole-character piece closes"
+        );
     }
 
     #[test]

@@ -78,9 +78,15 @@ impl LiteLlm {
     /// and questions are far shorter; a longer request is a paste or an attack, and its
     /// prefill would cost memory with the square of its length (a 4 KB Han request took the
     /// daemon from 0.7 to 3.6 GB).
-    fn clip<'t>(&self, model: &DecoderModel, text: &'t str) -> std::result::Result<&'t str, StageError> {
+    fn clip<'t>(
+        &self,
+        model: &DecoderModel,
+        text: &'t str,
+    ) -> std::result::Result<&'t str, StageError> {
         let max = self.settings.max_request_tokens;
-        let clipped = model.clip_text(text, max).map_err(|e| StageError(e.to_string()))?;
+        let clipped = model
+            .clip_text(text, max)
+            .map_err(|e| StageError(e.to_string()))?;
         if clipped.len() < text.len() {
             static CLIPPED: crate::logging::RateLimit = crate::logging::RateLimit::new();
             if let Some(suppressed) = CLIPPED.allow() {

@@ -42,8 +42,8 @@ pub use recognizer::{Recognizer, DEFAULT_TOLERANT_THRESHOLD};
 pub use samples::Sample;
 pub use schema::{IntentCatalog, IntentSchema, SlotKind, SlotSchema};
 pub use similar::SimilarityIndex;
-pub use tolerant::confidence as tolerant_confidence;
 pub use stated::StatedSlots;
+pub use tolerant::confidence as tolerant_confidence;
 
 use serde::Serialize;
 use std::collections::BTreeMap;

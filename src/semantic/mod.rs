@@ -141,7 +141,8 @@ impl SemanticTier {
         for (text, v) in lock(&self.cache).iter() {
             out.extend_from_slice(&(text.len() as u32).to_le_bytes());
             out.extend_from_slice(text.as_bytes());
-            v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+            v.iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         }
         let tmp = file.with_extension("tmp");
         let written = file
