@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the code map. Adapters (CLI, D-Bus, JNI) use the plain Rust API
 //! exposed here; only `dbus` knows zbus and only the `android/` crate knows JNI.
 
+pub mod alloc;
 pub mod asr;
 pub mod audio;
 pub mod config;

@@ -16,6 +16,8 @@ use super::Context;
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
 
 pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
+    // Before the threads that run requests exist: memory returns after a request.
+    skylark::alloc::tune();
     let config = ctx.config();
     let models_dir = ctx.models_dir.clone();
     let bus = if system || config.dbus.bus == "system" {

@@ -122,7 +122,7 @@ impl LanguageModel for LiteLlm {
             )
             .map_err(|e| StageError(e.to_string()))?;
         drop(model);
-        give_back_memory();
+        crate::alloc::give_back();
         tracing::info!(named = %r.named, confidence = r.confidence, nearest_request = r.retrieved, json = %r.json, "LLM intent");
         Ok((!r.intent.is_empty()).then_some(ModelIntent {
             intent: r.intent,
@@ -149,18 +149,8 @@ impl LanguageModel for LiteLlm {
             )
             .map_err(|e| StageError(e.to_string()))?;
         drop(model);
-        give_back_memory();
+        crate::alloc::give_back();
         Ok(g.text.trim().to_string())
-    }
-}
-
-/// Hands the memory a model call freed back to the system. Without ONNX Runtime's arena its
-/// buffers go to malloc, which keeps freed memory in the arena of each thread that used it
-/// (requests run on several blocking threads): 4 concurrent clients left 250 MiB behind.
-fn give_back_memory() {
-    // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
