@@ -260,11 +260,11 @@ impl Grid {
         }
     }
 
+    /// Whether a cell `(i, pc)` of `cost` over `units` aligned words can still matter.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
-    fn relax(&mut self, i: usize, pc: usize, cost: f32, units: f32, from: (usize, usize), op: Op) {
+    fn admits(&self, i: usize, pc: usize, cost: f32, units: f32) -> bool {
         if cost > self.bound {
-            return;
+            return false;
         }
         if self.limit.is_finite() {
             let rest = self.heard.saturating_sub(i) as f32;
@@ -272,8 +272,17 @@ impl Grid {
             let [(h1, t1), (h2, t2)] = self.recover;
             let back = (rest * h1 + words * t1).min(rest * h2 + words * t2);
             if cost - self.limit * units > back + 1e-4 {
-                return;
+                return false;
             }
+        }
+        true
+    }
+
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn relax(&mut self, i: usize, pc: usize, cost: f32, units: f32, from: (usize, usize), op: Op) {
+        if !self.admits(i, pc, cost, units) {
+            return;
         }
         let generation = self.generation;
         if let Some(cell) = self.cells.get_mut(i * self.len + pc) {
@@ -771,8 +780,13 @@ impl<'a> Aligner<'a> {
                         for k in 1..=MAX_MERGE.min(n - i) {
                             let merge = MERGE_COST * (k - 1) as f32;
                             // Not worth a distance when even a perfect one is too dear.
-                            if d + merge > g.bound
-                                || d + merge + self.span_lower_bound(i, k, id) > g.bound
+                            if !g.admits(i + k, pc + 1, d + merge, u + 1.0)
+                                || !g.admits(
+                                    i + k,
+                                    pc + 1,
+                                    d + merge + self.span_lower_bound(i, k, id),
+                                    u + 1.0,
+                                )
                             {
                                 continue;
                             }
@@ -785,7 +799,7 @@ impl<'a> Aligner<'a> {
                             };
                             g.relax(i + k, pc + 1, d + s + merge, u + 1.0, (i, pc), op);
                         }
-                        if i < n && d + MERGE_COST <= g.bound {
+                        if i < n && g.admits(i + 1, pc + 2, d + MERGE_COST, u + 2.0) {
                             if let Some(&Inst::Tok(next)) = program.get(pc + 1) {
                                 let s = self.pair_distance(i, id, next);
                                 if s < 1.0 {
