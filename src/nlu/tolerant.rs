@@ -11,6 +11,10 @@
 //! are aligned the same way, value by value (once per list and start position, shared by all
 //! templates); range slots still read numbers exactly; wildcards take a few words at a price.
 //!
+//! The search is pruned without changing its answer: templates are tried in the order of how
+//! many of their required words were heard, and an alignment writes no cell that cannot end
+//! under the threshold's (or the best match's) score ([`Aligner::align`]).
+//!
 //! The cheapest template's cost per aligned word becomes a confidence in (0, 1) through a
 //! logistic curve fitted on a development set of misheard and unrelated sentences
 //! (`tests/nlu_tolerant.rs`); the caller's threshold keeps unrelated speech out.
@@ -476,6 +480,9 @@ fn hear(norm: &Normalized, c: &CompiledLanguage) -> Vec<Heard> {
     out
 }
 
+/// What a list gives from a heard position, worked out once per sentence.
+type PerListAndPosition<T> = HashMap<(u32, usize), Arc<Vec<T>>, FastHash>;
+
 /// The aligner of one heard sentence, with what it learnt shared across templates.
 struct Aligner<'a> {
     c: &'a CompiledLanguage,
@@ -489,9 +496,9 @@ struct Aligner<'a> {
     /// Distance of heard word `i` to two template words said as one.
     pairs: HashMap<(usize, u32, u32), f32, FastHash>,
     /// A list's fillers from heard position `i`: `(end, cost, units, value)`.
-    slots: HashMap<(u32, usize), Arc<Vec<(usize, f32, f32, u32)>>, FastHash>,
+    slots: PerListAndPosition<(usize, f32, f32, u32)>,
     /// A range list's readings from heard position `i`.
-    ranges: HashMap<(u32, usize), Arc<Vec<(f64, usize)>>, FastHash>,
+    ranges: PerListAndPosition<(f64, usize)>,
     grid: Grid,
 }
 
@@ -817,10 +824,8 @@ impl<'a> Aligner<'a> {
                             }
                         }
                     }
-                    Inst::Jmp(a) => {
-                        if a as usize > pc {
-                            g.relax(i, a as usize, d, u, (i, pc), Op::Eps);
-                        }
+                    Inst::Jmp(a) if a as usize > pc => {
+                        g.relax(i, a as usize, d, u, (i, pc), Op::Eps);
                     }
                     Inst::Slot { list, slot } if i < n => match c.lists.get(list as usize) {
                         Some(CompiledList::Values { .. }) => {
