@@ -164,6 +164,31 @@ fn word_distance(a: &Sound, b: &Sound) -> f32 {
     (w * key + (1.0 - w) * spelling).min(1.0)
 }
 
+/// A lower bound of [`distance`] from the lengths of the keys and spellings alone (an edit
+/// costs at least 0.5 per key letter and 1 per spelling letter the lengths differ by), for
+/// skipping distances that could not matter.
+pub(crate) fn lower_bound(a: &Sound, b: &Sound) -> f32 {
+    if a.han.is_some() || b.han.is_some() {
+        return 0.0;
+    }
+    let gap = |x: usize, y: usize| x.abs_diff(y) as f32 / x.max(y).max(1) as f32;
+    let spelling = gap(a.spell.len(), b.spell.len());
+    if a.key.is_empty() || b.key.is_empty() {
+        return spelling;
+    }
+    let mut key = gap(a.key.len(), b.key.len());
+    for (x, y) in [(&a.alt, &b.key), (&a.key, &b.alt), (&a.alt, &b.alt)] {
+        if !x.is_empty() && !y.is_empty() {
+            key = key.min(gap(x.len(), y.len()));
+        }
+    }
+    let key_len = a.key.len().max(b.key.len()) as f32;
+    let w = if key_len <= 1.0 { 0.4 } else { 0.7 };
+    // `word_distance` divides a key's edit cost by the longer key; each letter of difference
+    // costs at least 0.5 there.
+    (w * 0.5 * key + (1.0 - w) * spelling).min(1.0) * 0.999
+}
+
 /// Consonant classes of Double Metaphone keys that speech recognition confuses.
 fn class(c: u8) -> u8 {
     match c {
@@ -198,21 +223,23 @@ fn consonant_indel(x: u8) -> f32 {
 fn edit(a: &[u8], b: &[u8], sub: impl Fn(u8, u8) -> f32, indel: impl Fn(u8) -> f32) -> f32 {
     const CAP: usize = 32;
     let (a, b) = (&a[..a.len().min(CAP)], &b[..b.len().min(CAP)]);
-    let mut prev = [0f32; CAP + 1];
-    let mut cur = [0f32; CAP + 1];
+    // One row, rolled in place (the cell up-left kept in `diag`).
+    let mut row = [0f32; CAP + 1];
     for j in 1..=b.len() {
-        prev[j] = prev[j - 1] + indel(b[j - 1]);
+        row[j] = row[j - 1] + indel(b[j - 1]);
     }
-    for i in 1..=a.len() {
-        cur[0] = prev[0] + indel(a[i - 1]);
+    for &x in a {
+        let mut diag = row[0];
+        row[0] += indel(x);
         for j in 1..=b.len() {
-            cur[j] = (prev[j - 1] + sub(a[i - 1], b[j - 1]))
-                .min(prev[j] + indel(a[i - 1]))
-                .min(cur[j - 1] + indel(b[j - 1]));
+            let up = row[j];
+            row[j] = (diag + sub(x, b[j - 1]))
+                .min(up + indel(x))
+                .min(row[j - 1] + indel(b[j - 1]));
+            diag = up;
         }
-        prev[..=b.len()].copy_from_slice(&cur[..=b.len()]);
     }
-    prev[b.len()]
+    row[b.len()]
 }
 
 /// `两` and `二` are the same number said two ways.

@@ -193,6 +193,28 @@ impl Recognizer {
         language: &Language,
         context: &DialogueContext,
     ) -> Option<IntentMatch> {
+        self.tolerant_search(text, language, context, true)
+    }
+
+    /// [`Recognizer::recognize_tolerant`] without its pruning: every template aligned in full.
+    /// Slow; for the tests that show pruning never changes the match.
+    #[doc(hidden)]
+    pub fn recognize_tolerant_exhaustive(
+        &self,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+    ) -> Option<IntentMatch> {
+        self.tolerant_search(text, language, context, false)
+    }
+
+    fn tolerant_search(
+        &self,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+        prune: bool,
+    ) -> Option<IntentMatch> {
         let (lang, c) = self.compiled(language)?;
         if text.len() > MAX_SENTENCE_BYTES {
             return None;
@@ -209,6 +231,7 @@ impl Recognizer {
             &norm,
             context,
             self.tolerant_threshold(),
+            prune,
         );
         if found.is_none() {
             tracing::debug!(language = %lang, "no tolerant grammar match");

@@ -11,15 +11,21 @@
 //! are aligned the same way, value by value (once per list and start position, shared by all
 //! templates); range slots still read numbers exactly; wildcards take a few words at a price.
 //!
+//! The search is pruned without changing its answer: templates are tried in the order of how
+//! many of their required words were heard, and an alignment writes no cell that cannot end
+//! under the threshold's (or the best match's) score ([`Aligner::align`]).
+//!
 //! The cheapest template's cost per aligned word becomes a confidence in (0, 1) through a
 //! logistic curve fitted on a development set of misheard and unrelated sentences
 //! (`tests/nlu_tolerant.rs`); the caller's threshold keeps unrelated speech out.
 
 use super::compile::{CompiledLanguage, CompiledList, Inst};
 use super::forms::said_as;
+use super::hash::FastHash;
+use super::lists::RangeDef;
 use super::matcher::{range_readings, Capture, Filled, TemplateMatch};
 use super::normalize::{Normalized, Token};
-use super::phonetic::{distance, Sound};
+use super::phonetic::{distance, lower_bound, Sound};
 use super::recognizer::{build_match, context_allows, Candidate};
 use super::{DialogueContext, IntentMatch, Language};
 use std::collections::HashMap;
@@ -54,6 +60,11 @@ pub const MIDPOINT: f64 = 0.38;
 #[derive(Debug, Default)]
 pub(crate) struct Vocabulary {
     sounds: Vec<Sound>,
+    /// Per template: the most template and list words any way through its program has (with
+    /// the heard words, a bound on an alignment's aligned words, see [`Aligner::align`]).
+    reach: Vec<u32>,
+    /// The same from each program step: `reach_at[code_start + pc]` (see [`program_reach`]).
+    reach_at: Vec<u32>,
 }
 
 impl Vocabulary {
@@ -64,12 +75,76 @@ impl Vocabulary {
                 *s = Sound::of(word);
             }
         }
-        Vocabulary { sounds }
+        let longest: Vec<u32> = c
+            .lists
+            .iter()
+            .map(|l| match l {
+                CompiledList::Values { forms, .. } => {
+                    forms.iter().map(|f| f.len).max().unwrap_or(0)
+                }
+                _ => 0,
+            })
+            .collect();
+        let mut r = Vec::new();
+        let mut reach_at = vec![0; c.code.len()];
+        let mut reach = Vec::with_capacity(c.templates.len());
+        for t in &c.templates {
+            reach.push(program_reach(c.program(t), &longest, &mut r));
+            let (start, end) = (t.code_start as usize, t.code_end as usize);
+            if let (Some(to), Some(from)) = (reach_at.get_mut(start..end), r.get(..end - start)) {
+                to.copy_from_slice(from);
+            }
+        }
+        Vocabulary {
+            sounds,
+            reach,
+            reach_at,
+        }
     }
 
     fn sound(&self, id: u32) -> Option<&Sound> {
         self.sounds.get(id as usize)
     }
+}
+
+/// The most words (template words, and list words of the longest form of each slot's list)
+/// a way through `program` to its end passes; `r` is scratch space.
+fn program_reach(program: &[Inst], longest: &[u32], r: &mut Vec<u32>) -> u32 {
+    let len = program.len();
+    r.clear();
+    r.resize(len + 1, 0);
+    for pc in (0..len).rev() {
+        let next = r[pc + 1];
+        let at = |to: u32| {
+            if to as usize > pc {
+                r[(to as usize).min(len)]
+            } else {
+                0
+            }
+        };
+        r[pc] = match program[pc] {
+            Inst::Tok(_) => next.saturating_add(1),
+            Inst::Split(a, b) => at(a).max(at(b)),
+            Inst::Jmp(a) => at(a),
+            Inst::Slot { list, .. } => {
+                next.saturating_add(longest.get(list as usize).copied().unwrap_or(0))
+            }
+            Inst::Match => 0,
+        };
+    }
+    r.first().copied().unwrap_or(0)
+}
+
+/// The highest score (cost per aligned word plus inserted share) whose confidence reaches
+/// `threshold`, a little generous so that rounding never prunes a match; infinite when every
+/// score does.
+fn max_score(threshold: f64) -> f64 {
+    // `confidence` is clamped to [0.001, 0.999].
+    if threshold <= 0.001 || !threshold.is_finite() {
+        return f64::INFINITY;
+    }
+    let t = threshold.min(0.999);
+    MIDPOINT + (1.0 / t - 1.0).ln() / SLOPE + 1e-6
 }
 
 /// One heard token as the aligner sees it.
@@ -111,6 +186,9 @@ struct Cell {
     cost: f32,
     units: f32,
     from_i: u16,
+    /// The alignment this cell belongs to (older cells read as empty: no clearing between
+    /// templates).
+    generation: u32,
     from_pc: u32,
     op: Op,
 }
@@ -119,9 +197,117 @@ const EMPTY: Cell = Cell {
     cost: f32::INFINITY,
     units: 0.0,
     from_i: 0,
+    generation: 0,
     from_pc: 0,
     op: Op::Start,
 };
+
+/// The cells of one template's alignment: `(heard position, program step)`, row by row.
+#[derive(Default)]
+struct Grid {
+    cells: Vec<Cell>,
+    generation: u32,
+    len: usize,
+    /// Costs above this cannot end in a score that matters.
+    bound: f32,
+    /// The last heard position any cell reached.
+    last_row: usize,
+    /// Per heard position, the first and last program step a cell reached (none: lo > hi).
+    lo: Vec<usize>,
+    hi: Vec<usize>,
+    /// With `limit` finite, cells whose prefix is so far over `limit` per aligned word that
+    /// the rest of the sentence cannot bring it back are not written (see [`Aligner::align`]).
+    limit: f32,
+    heard: usize,
+    /// Most template / list words from each program step on.
+    reach: Vec<u32>,
+    /// How much the rest can bring back per heard word and per template word, two ways.
+    recover: [(f32, f32); 2],
+}
+
+impl Grid {
+    /// Starts a new alignment over `rows` × `len` cells.
+    fn start(&mut self, rows: usize, len: usize, bound: f32) {
+        self.limit = f32::INFINITY;
+        if self.generation == u32::MAX {
+            self.cells.clear();
+            self.generation = 0;
+        }
+        self.generation += 1;
+        if self.cells.len() < rows * len {
+            self.cells.resize(rows * len, EMPTY);
+        }
+        self.len = len;
+        self.bound = bound;
+        self.last_row = 0;
+        self.lo.clear();
+        self.lo.resize(rows, usize::MAX);
+        self.hi.clear();
+        self.hi.resize(rows, 0);
+        if let (Some(lo), Some(hi)) = (self.lo.first_mut(), self.hi.first_mut()) {
+            (*lo, *hi) = (0, 0);
+        }
+        if let Some(c) = self.cells.first_mut() {
+            *c = Cell {
+                cost: 0.0,
+                generation: self.generation,
+                ..EMPTY
+            };
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize, pc: usize) -> Cell {
+        match self.cells.get(i * self.len + pc) {
+            Some(c) if c.generation == self.generation => *c,
+            _ => EMPTY,
+        }
+    }
+
+    /// Whether a cell `(i, pc)` of `cost` over `units` aligned words can still matter.
+    #[inline]
+    fn admits(&self, i: usize, pc: usize, cost: f32, units: f32) -> bool {
+        if cost > self.bound {
+            return false;
+        }
+        if self.limit.is_finite() {
+            let rest = self.heard.saturating_sub(i) as f32;
+            let words = self.reach.get(pc).copied().unwrap_or(u32::MAX) as f32;
+            let [(h1, t1), (h2, t2)] = self.recover;
+            let back = (rest * h1 + words * t1).min(rest * h2 + words * t2);
+            if cost - self.limit * units > back + 1e-4 {
+                return false;
+            }
+        }
+        true
+    }
+
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn relax(&mut self, i: usize, pc: usize, cost: f32, units: f32, from: (usize, usize), op: Op) {
+        if !self.admits(i, pc, cost, units) {
+            return;
+        }
+        let generation = self.generation;
+        if let Some(cell) = self.cells.get_mut(i * self.len + pc) {
+            if cell.generation != generation || cost < cell.cost {
+                *cell = Cell {
+                    cost,
+                    units,
+                    from_i: from.0 as u16,
+                    generation,
+                    from_pc: from.1 as u32,
+                    op,
+                };
+                self.last_row = self.last_row.max(i);
+                if let (Some(lo), Some(hi)) = (self.lo.get_mut(i), self.hi.get_mut(i)) {
+                    *lo = (*lo).min(pc);
+                    *hi = (*hi).max(pc);
+                }
+            }
+        }
+    }
+}
 
 /// A template's best alignment.
 struct Aligned {
@@ -131,6 +317,12 @@ struct Aligned {
 }
 
 /// The best tolerant match of `text`, with its confidence, when it reaches `threshold`.
+///
+/// With `prune`, templates are tried in the order of a cheap estimate (how many of the words
+/// every match of the template has were heard as such), and each alignment is abandoned as
+/// soon as it cannot end with a score that reaches `threshold` or beats the best match found
+/// so far (see [`Aligner::align`]); the result is the same as without (`prune = false`, which
+/// aligns every template in full and is kept for the tests that show it).
 pub(crate) fn recognize(
     c: &CompiledLanguage,
     vocab: &Vocabulary,
@@ -138,23 +330,12 @@ pub(crate) fn recognize(
     norm: &Normalized,
     context: &DialogueContext,
     threshold: f64,
+    prune: bool,
 ) -> Option<IntentMatch> {
     let heard = hear(norm, c);
-    if heard.is_empty() || heard.len() > MAX_HEARD {
+    if heard.is_empty() || heard.len() > MAX_HEARD || threshold > 0.999 {
         return None;
     }
-    let mut a = Aligner::new(c, vocab, &heard);
-    let mut found: Vec<Aligned> = Vec::new();
-    for ti in 0..c.templates.len() {
-        if let Some(al) = a.align(ti) {
-            found.push(al);
-        }
-    }
-    found.sort_by(|x, y| {
-        x.score
-            .total_cmp(&y.score)
-            .then(x.template.cmp(&y.template))
-    });
     let norm = Normalized {
         display: norm.display.clone(),
         tokens: heard
@@ -166,10 +347,39 @@ pub(crate) fn recognize(
             })
             .collect(),
     };
-    for al in found {
-        let confidence = confidence(al.score);
-        if confidence < threshold {
-            return None;
+    let mut a = Aligner::new(c, vocab, &heard);
+    let order = if prune {
+        a.order()
+    } else {
+        (0..c.templates.len()).collect()
+    };
+    // The score an alignment must not exceed to matter: the threshold's, then the best match's.
+    let mut limit = if prune {
+        max_score(threshold)
+    } else {
+        f64::INFINITY
+    };
+    let mut best: Option<(f64, usize, IntentMatch)> = None;
+    for ti in order {
+        let Some(mut al) = a.align(ti, limit, prune) else {
+            continue;
+        };
+        if confidence(al.score) < threshold {
+            continue;
+        }
+        if prune {
+            // Cut by excess, the alignment may have kept a dearer path that scores better
+            // than the cheapest one (which scores over the limit): align again without that
+            // cut, only for the few templates that get here.
+            match a.align(ti, limit, false) {
+                Some(full) if confidence(full.score) >= threshold => al = full,
+                _ => continue,
+            }
+        }
+        if let Some((score, t, _)) = &best {
+            if (al.score, al.template) >= (*score, *t) {
+                continue;
+            }
         }
         let block = &c.blocks[c.templates[al.template].block];
         if !context_allows(block, context, &al.m, &c.lists) {
@@ -186,21 +396,26 @@ pub(crate) fn recognize(
             positions: (0..heard.len()).collect(),
             m: al.m,
         };
-        let Some(mut m) = build_match(c, lang, &norm, context, cand) else {
+        let Some(m) = build_match(c, lang, &norm, context, cand) else {
             continue;
         };
-        m.confidence = (confidence * 1000.0).round() / 1000.0;
-        tracing::debug!(
-            language = %lang,
-            intent = %m.intent,
-            template = %m.template,
-            cost_per_word = al.score,
-            confidence = m.confidence,
-            "tolerant grammar match"
-        );
-        return Some(m);
+        if prune {
+            limit = limit.min(al.score);
+        }
+        best = Some((al.score, al.template, m));
     }
-    None
+    let (score, _, mut m) = best?;
+    let confidence = confidence(score);
+    m.confidence = (confidence * 1000.0).round() / 1000.0;
+    tracing::debug!(
+        language = %lang,
+        intent = %m.intent,
+        template = %m.template,
+        cost_per_word = score,
+        confidence = m.confidence,
+        "tolerant grammar match"
+    );
+    Some(m)
 }
 
 /// The best alignment score (cost per aligned word) of `text` over all templates, for
@@ -215,9 +430,13 @@ pub(crate) fn best_score(
         return None;
     }
     let mut a = Aligner::new(c, vocab, &heard);
-    (0..c.templates.len())
-        .filter_map(|ti| a.align(ti).map(|al| al.score))
-        .min_by(f64::total_cmp)
+    let mut best = f64::INFINITY;
+    for ti in a.order() {
+        if let Some(al) = a.align(ti, best, false) {
+            best = best.min(al.score);
+        }
+    }
+    best.is_finite().then_some(best)
 }
 
 /// The confidence of a cost per aligned word.
@@ -261,6 +480,9 @@ fn hear(norm: &Normalized, c: &CompiledLanguage) -> Vec<Heard> {
     out
 }
 
+/// What a list gives from a heard position, worked out once per sentence.
+type PerListAndPosition<T> = HashMap<(u32, usize), Arc<Vec<T>>, FastHash>;
+
 /// The aligner of one heard sentence, with what it learnt shared across templates.
 struct Aligner<'a> {
     c: &'a CompiledLanguage,
@@ -272,10 +494,12 @@ struct Aligner<'a> {
     sub: Vec<f32>,
     words: usize,
     /// Distance of heard word `i` to two template words said as one.
-    pairs: HashMap<(usize, u32, u32), f32>,
+    pairs: HashMap<(usize, u32, u32), f32, FastHash>,
     /// A list's fillers from heard position `i`: `(end, cost, units, value)`.
-    slots: HashMap<(u32, usize), Arc<Vec<(usize, f32, f32, u32)>>>,
-    cells: Vec<Cell>,
+    slots: PerListAndPosition<(usize, f32, f32, u32)>,
+    /// A range list's readings from heard position `i`.
+    ranges: PerListAndPosition<(f64, usize)>,
+    grid: Grid,
 }
 
 impl<'a> Aligner<'a> {
@@ -304,10 +528,35 @@ impl<'a> Aligner<'a> {
             sub: vec![f32::NAN; spans.len() * words],
             spans,
             words,
-            pairs: HashMap::new(),
-            slots: HashMap::new(),
-            cells: Vec::new(),
+            pairs: HashMap::default(),
+            slots: HashMap::default(),
+            ranges: HashMap::default(),
+            grid: Grid::default(),
         }
+    }
+
+    /// A cheap lower bound of [`Aligner::span_distance`] (from lengths alone).
+    fn span_lower_bound(&self, i: usize, k: usize, id: u32) -> f32 {
+        match (
+            self.spans
+                .get(i * MAX_MERGE + k - 1)
+                .and_then(Option::as_ref),
+            self.vocab.sound(id),
+        ) {
+            (Some(s), Some(w)) => lower_bound(s, w),
+            _ => 0.0,
+        }
+    }
+
+    /// Numbers range list `list` reads from heard position `i`: `(value, words used)`.
+    fn range_fillers(&mut self, list: u32, r: &RangeDef, i: usize) -> Arc<Vec<(f64, usize)>> {
+        if let Some(f) = self.ranges.get(&(list, i)) {
+            return f.clone();
+        }
+        let texts: Vec<&str> = self.heard[i..].iter().map(|h| h.text.as_str()).collect();
+        let found = Arc::new(range_readings(r, &texts, self.c.number_words));
+        self.ranges.insert((list, i), found.clone());
+        found
     }
 
     /// Distance of heard words `i..i+k` to word `id` (1.0 when it cannot be said so).
@@ -434,8 +683,50 @@ impl<'a> Aligner<'a> {
             .collect()
     }
 
-    /// The best alignment of the whole heard sentence with template `ti`.
-    fn align(&mut self, ti: usize) -> Option<Aligned> {
+    /// Templates in the order of a cheap estimate of how well they align: most of the words
+    /// every match of them has heard as such first, so that the best is found early and
+    /// bounds the rest.
+    fn order(&self) -> Vec<usize> {
+        let c = self.c;
+        let heard: Vec<u32> = self
+            .heard
+            .iter()
+            .filter_map(|h| c.words.get(h.text.as_str()).copied())
+            .collect();
+        let mut keyed: Vec<(i64, usize)> = c
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                let required = c.required_of(t);
+                let found = required.iter().filter(|id| heard.contains(id)).count() as i64;
+                (required.len() as i64 - 2 * found, ti)
+            })
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, ti)| ti).collect()
+    }
+
+    /// The best alignment of the whole heard sentence with template `ti`, unless it cannot
+    /// score `limit` or less.
+    ///
+    /// The alignment minimises cost; its score is cost per aligned word (plus a share for
+    /// inserted words). Each aligned word uses at least one heard word or one template / list
+    /// word, so an alignment has at most `n + reach` of them and a cost above
+    /// `limit × (n + reach)` scores above `limit`. Cells dearer than that are never written
+    /// (costs only grow along a path, so the cheapest alignment, when it scores `limit` or
+    /// less, never passes one), and the pass stops at the first heard position no cell
+    /// reaches.
+    ///
+    /// With `excess`, a cell is also dropped when its prefix's excess (cost − `limit` ×
+    /// aligned words) is more than the rest of the sentence could bring back: each heard word
+    /// still to come lowers it by at most `limit` (a word matched exactly), or `2 × limit −
+    /// 0.1` (one heard word for two template words), each template word by at most a dropped
+    /// small word's `limit − 0.35`. Every alignment through such a cell scores over `limit`.
+    /// That cut can make the alignment keep a dearer path than the cheapest, so a template
+    /// that passes with it is aligned again without it (see [`recognize`]); one that fails
+    /// with it fails without it too.
+    fn align(&mut self, ti: usize, limit: f64, excess: bool) -> Option<Aligned> {
         let c = self.c;
         let t = &c.templates[ti];
         let program = c.program(t);
@@ -444,79 +735,84 @@ impl<'a> Aligner<'a> {
         if len == 0 || (n + 1) * len > MAX_CELLS {
             return None;
         }
-        let mut cells = std::mem::take(&mut self.cells);
-        cells.clear();
-        cells.resize((n + 1) * len, EMPTY);
-        cells[0] = Cell { cost: 0.0, ..EMPTY };
-        let at = |i: usize, pc: usize| i * len + pc;
-        let relax = |cells: &mut Vec<Cell>,
-                     to: usize,
-                     cost: f32,
-                     units: f32,
-                     from_i: usize,
-                     from_pc: usize,
-                     op: Op| {
-            if let Some(cell) = cells.get_mut(to) {
-                if cost < cell.cost {
-                    *cell = Cell {
-                        cost,
-                        units,
-                        from_i: from_i as u16,
-                        from_pc: from_pc as u32,
-                        op,
-                    };
-                }
-            }
+        let reach = self.vocab.reach.get(ti).copied().unwrap_or(u32::MAX) as f64;
+        let bound = limit * (n as f64 + reach);
+        let bound = if bound.is_finite() {
+            // Generous by a hair, so that f32 rounding never cuts the best alignment.
+            (bound as f32) * (1.0 + 1e-5) + 1e-5
+        } else {
+            f32::INFINITY
         };
-        for i in 0..=n {
-            for pc in 0..len {
+        let mut g = std::mem::take(&mut self.grid);
+        g.start(n + 1, len, bound);
+        if excess && limit.is_finite() {
+            let l = limit as f32 * (1.0 + 1e-5) + 1e-5;
+            g.limit = l;
+            g.heard = n;
+            let start = t.code_start as usize;
+            g.reach.clear();
+            g.reach
+                .extend_from_slice(self.vocab.reach_at.get(start..start + len).unwrap_or(&[]));
+            // Per heard word: a word matched (-l), one word said for two (0.1 - 2l), a small
+            // word added (0.3 - l); per template word: a small word dropped (0.35 - l).
+            // Or: per heard word -l, per template word the second of a pair (0.1 - l).
+            g.recover = [
+                (l.max(2.0 * l - MERGE_COST), (l - DEL_SMALL).max(0.0)),
+                (l, (l - MERGE_COST).max(0.0)),
+            ];
+        }
+        let mut i = 0;
+        while i <= n && i <= g.last_row {
+            let mut pc = g.lo.get(i).copied().unwrap_or(usize::MAX);
+            // Cells of this row may still be reached from earlier steps of it (splits, jumps
+            // and dropped words only go forward), so its last step is read each time.
+            while pc < len && pc <= g.hi.get(i).copied().unwrap_or(0) {
+                let here = pc;
+                pc += 1;
+                let pc = here;
                 let Cell {
                     cost: d, units: u, ..
-                } = cells[at(i, pc)];
+                } = g.get(i, pc);
                 if !d.is_finite() {
                     continue;
                 }
                 // A heard word the template does not have.
                 if i < n {
                     let ins = self.ins_cost(i);
-                    relax(&mut cells, at(i + 1, pc), d + ins, u + 1.0, i, pc, Op::Ins);
+                    g.relax(i + 1, pc, d + ins, u + 1.0, (i, pc), Op::Ins);
                 }
                 match program[pc] {
                     Inst::Tok(id) => {
-                        relax(
-                            &mut cells,
-                            at(i, pc + 1),
-                            d + self.del_cost(id),
-                            u + 1.0,
-                            i,
-                            pc,
-                            Op::Del,
-                        );
+                        g.relax(i, pc + 1, d + self.del_cost(id), u + 1.0, (i, pc), Op::Del);
                         for k in 1..=MAX_MERGE.min(n - i) {
+                            let merge = MERGE_COST * (k - 1) as f32;
+                            // Not worth a distance when even a perfect one is too dear.
+                            if !g.admits(i + k, pc + 1, d + merge, u + 1.0)
+                                || !g.admits(
+                                    i + k,
+                                    pc + 1,
+                                    d + merge + self.span_lower_bound(i, k, id),
+                                    u + 1.0,
+                                )
+                            {
+                                continue;
+                            }
                             let s = self.span_distance(i, k, id);
                             if s >= 1.0 {
                                 continue;
                             }
-                            let cost = d + s + MERGE_COST * (k - 1) as f32;
                             let op = Op::Word {
                                 exact: k == 1 && s == 0.0,
                             };
-                            relax(&mut cells, at(i + k, pc + 1), cost, u + 1.0, i, pc, op);
+                            g.relax(i + k, pc + 1, d + s + merge, u + 1.0, (i, pc), op);
                         }
-                        if i < n {
+                        if i < n && g.admits(i + 1, pc + 2, d + MERGE_COST, u + 2.0) {
                             if let Some(&Inst::Tok(next)) = program.get(pc + 1) {
                                 let s = self.pair_distance(i, id, next);
                                 if s < 1.0 {
+                                    let op = Op::Word { exact: false };
                                     let cost = d + s + MERGE_COST;
-                                    relax(
-                                        &mut cells,
-                                        at(i + 1, pc + 2),
-                                        cost,
-                                        u + 2.0,
-                                        i,
-                                        pc,
-                                        Op::Word { exact: false },
-                                    );
+                                    g.relax(i + 1, pc + 2, cost, u + 2.0, (i, pc), op);
                                 }
                             }
                         }
@@ -524,59 +820,36 @@ impl<'a> Aligner<'a> {
                     Inst::Split(a, b) => {
                         for to in [a as usize, b as usize] {
                             if to > pc {
-                                relax(&mut cells, at(i, to), d, u, i, pc, Op::Eps);
+                                g.relax(i, to, d, u, (i, pc), Op::Eps);
                             }
                         }
                     }
-                    Inst::Jmp(a) => {
-                        if a as usize > pc {
-                            relax(&mut cells, at(i, a as usize), d, u, i, pc, Op::Eps);
-                        }
+                    Inst::Jmp(a) if a as usize > pc => {
+                        g.relax(i, a as usize, d, u, (i, pc), Op::Eps);
                     }
                     Inst::Slot { list, slot } if i < n => match c.lists.get(list as usize) {
                         Some(CompiledList::Values { .. }) => {
                             for &(end, cost, units, value) in self.slot_fillers(list, i).iter() {
                                 let fill = Fill::Value { list, value };
-                                relax(
-                                    &mut cells,
-                                    at(end, pc + 1),
-                                    d + cost,
-                                    u + units,
-                                    i,
-                                    pc,
-                                    Op::Slot { slot, fill },
-                                );
+                                let op = Op::Slot { slot, fill };
+                                g.relax(end, pc + 1, d + cost, u + units, (i, pc), op);
                             }
                         }
                         Some(CompiledList::Range(r)) => {
-                            let texts: Vec<&str> =
-                                self.heard[i..].iter().map(|h| h.text.as_str()).collect();
-                            for (v, used) in range_readings(r, &texts, c.number_words) {
+                            for (v, used) in self.range_fillers(list, r, i).iter().copied() {
                                 let fill = Fill::Number(v);
-                                relax(
-                                    &mut cells,
-                                    at(i + used, pc + 1),
-                                    d,
-                                    u + used as f32,
-                                    i,
-                                    pc,
-                                    Op::Slot { slot, fill },
-                                );
+                                let op = Op::Slot { slot, fill };
+                                g.relax(i + used, pc + 1, d, u + used as f32, (i, pc), op);
                             }
                         }
                         Some(CompiledList::Wildcard) => {
                             for k in 1..=MAX_WILD.min(n - i) {
                                 let cost = d + WILD_WORD * k as f32;
-                                let fill = Fill::Wildcard;
-                                relax(
-                                    &mut cells,
-                                    at(i + k, pc + 1),
-                                    cost,
-                                    u + k as f32,
-                                    i,
-                                    pc,
-                                    Op::Slot { slot, fill },
-                                );
+                                let op = Op::Slot {
+                                    slot,
+                                    fill: Fill::Wildcard,
+                                };
+                                g.relax(i + k, pc + 1, cost, u + k as f32, (i, pc), op);
                             }
                         }
                         None => {}
@@ -584,28 +857,30 @@ impl<'a> Aligner<'a> {
                     _ => {}
                 }
             }
+            i += 1;
         }
-        let end = cells[at(n, len - 1)];
+        let end = g.get(n, len - 1);
         let result = if end.cost.is_finite() && matches!(program[len - 1], Inst::Match) {
-            Some(self.read_back(&cells, len, ti))
+            Some(self.read_back(&g, ti))
         } else {
             None
         };
-        self.cells = cells;
+        self.grid = g;
         result
     }
 
     /// The alignment ending at the final `Match`, as the matcher's `TemplateMatch`.
-    fn read_back(&self, cells: &[Cell], len: usize, ti: usize) -> Aligned {
+    fn read_back(&self, g: &Grid, ti: usize) -> Aligned {
         let n = self.heard.len();
-        let end = cells[n * len + len - 1];
+        let len = g.len;
+        let end = g.get(n, len - 1);
         let mut captures = Vec::new();
         let (mut literal, mut wildcard, mut inserted) = (0, 0, 0usize);
         let (mut i, mut pc) = (n, len - 1);
         let mut guard = (n + 1) * len + 1;
         while guard > 0 {
             guard -= 1;
-            let cell = cells[i * len + pc];
+            let cell = g.get(i, pc);
             match cell.op {
                 Op::Start => break,
                 Op::Word { exact: true } => literal += 1,
