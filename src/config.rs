@@ -163,6 +163,17 @@ pub struct LlmConfig {
     /// understand is answered without the model (`Recognize` gives `none`, a turn `no_intent`)
     /// instead of queueing behind seconds of generation.
     pub max_waiting: usize,
+    /// Judge answers before they are said (the answer gate): an answer whose sentences fail
+    /// the `gate_*` thresholds is not said; the turn says it cannot answer on the device.
+    pub gate: bool,
+    /// A sentence's tokens must have at least this mean log-probability (nats, -20..0).
+    pub gate_min_logprob: f32,
+    /// At least this share of a sentence's letters must be in the question's script (0..1).
+    pub gate_min_script_share: f32,
+    /// At most this share of an answer's word / character trigrams may repeat (0..1).
+    pub gate_max_repetition: f32,
+    /// At most this share of a sentence's word / character pairs may be the question's (0..1).
+    pub gate_max_echo: f32,
     /// Sampling temperature of spoken answers; 0 is greedy (intents are always greedy).
     pub temperature: f32,
     /// Sample answers only from the `top_k` most likely tokens (0: no limit).
@@ -368,6 +379,11 @@ impl Default for LlmConfig {
             intent_shortlist: 6,
             intent_retrieval_threshold: 0.4,
             max_waiting: 4,
+            gate: true,
+            gate_min_logprob: -0.43,
+            gate_min_script_share: 0.5,
+            gate_max_repetition: 0.5,
+            gate_max_echo: 0.95,
             temperature: 0.0,
             top_k: 40,
             top_p: 0.9,
@@ -721,6 +737,22 @@ impl Config {
                 "expected at least 1 (llm.enabled = false turns the model off)",
             ));
         }
+        if !(-20.0..=0.0).contains(&self.llm.gate_min_logprob) {
+            return Err(bad(
+                "llm.gate_min_logprob",
+                self.llm.gate_min_logprob.to_string(),
+                "expected a log-probability from -20 to 0 (lower lets more answers through)",
+            ));
+        }
+        for (key, v) in [
+            ("llm.gate_min_script_share", self.llm.gate_min_script_share),
+            ("llm.gate_max_repetition", self.llm.gate_max_repetition),
+            ("llm.gate_max_echo", self.llm.gate_max_echo),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad(key, v.to_string(), "expected a share from 0 to 1"));
+            }
+        }
         if !(0.0..=5.0).contains(&self.llm.temperature) {
             return Err(bad(
                 "llm.temperature",
@@ -849,6 +881,15 @@ mod tests {
             ("[llm]\nmax_tokens = 1000000\n", "llm.max_tokens"),
             ("[llm]\nmax_request_tokens = 0\n", "llm.max_request_tokens"),
             ("[llm]\nmax_waiting = 100000\n", "llm.max_waiting"),
+            ("[llm]\ngate_min_logprob = 0.5\n", "llm.gate_min_logprob"),
+            (
+                "[llm]\ngate_min_script_share = 1.5\n",
+                "llm.gate_min_script_share",
+            ),
+            (
+                "[llm]\ngate_max_repetition = -0.1\n",
+                "llm.gate_max_repetition",
+            ),
         ] {
             let err = parse(text).unwrap_err().to_string();
             assert!(

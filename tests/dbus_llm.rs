@@ -19,6 +19,10 @@ const CONFIG: &str =
 
 /// Whisper, Piper and the LLM load at start; the LLM last, on a thread of its own.
 fn start() -> (Bus, Daemon) {
+    start_with(CONFIG)
+}
+
+fn start_with(config: &str) -> (Bus, Daemon) {
     let models = models_dir();
     assert!(
         models
@@ -27,7 +31,7 @@ fn start() -> (Bus, Daemon) {
         "the lite LLM is missing: run `skylark models fetch`"
     );
     let bus = Bus::start();
-    let d = Daemon::start_with_models(&bus, CONFIG, &[]);
+    let d = Daemon::start_with_models(&bus, config, &[]);
     let t = Instant::now();
     while !d.log().contains("lite LLM ready") {
         assert!(
@@ -102,7 +106,11 @@ fn grammar_first_then_the_llm_then_an_answer() {
         .iter()
         .filter(|l| l.contains(".ResponseChunk") && l.contains(&turn))
         .collect();
-    assert!(chunks.len() > 1, "the answer came in one piece: {chunks:?}");
+    // Streamed sentence by sentence as each passes the answer gate.
+    assert!(
+        !chunks.is_empty() && chunks.iter().any(|c| c.contains("Paris")),
+        "{chunks:?}"
+    );
     assert!(
         !monitor
             .seen
@@ -130,10 +138,11 @@ fn grammar_first_then_the_llm_then_an_answer() {
 }
 
 /// Cancel while the model is answering: the turn ends `cancelled` at once and no chunk of
-/// that turn follows TurnFinished.
+/// that turn follows TurnFinished. The answer gate is off: SmolLM2-135M's story is not
+/// confident enough to pass it, and this test needs an answer that streams.
 #[test]
 fn cancel_stops_a_streaming_answer() {
-    let (bus, _d) = start();
+    let (bus, _d) = start_with(&CONFIG.replace("[llm]\n", "[llm]\ngate = false\n"));
     let mut monitor = Watcher::monitor(&bus);
     let (turn, _) = ask_until(
         &mut monitor,
@@ -202,4 +211,57 @@ fn a_busy_model_is_not_queued_behind() {
     // The model is free again afterwards.
     let out = recognize(&bus, "the windshield is all fogged up");
     assert!(out.trim_end().ends_with(r#""llm""#), "{out}");
+}
+
+/// The answer gate over D-Bus: open questions SmolLM2-135M answers with made-up facts, in
+/// English and Mandarin, end in an honest "can't answer" (`no_intent`), and not one chunk of
+/// the model's own answer is streamed as a `ResponseChunk` — only the apology.
+#[test]
+fn answers_the_lite_model_cannot_give_are_not_spoken() {
+    let (bus, d) = start();
+    let mut monitor = Watcher::monitor(&bus);
+    for (question, lang, apology) in [
+        (
+            "Who won the 1998 World Cup?",
+            "en",
+            "Sorry, I can't answer that on the device.",
+        ),
+        (
+            "天空为什么是蓝色的？",
+            "zh-CN",
+            "抱歉，这个问题我在设备上回答不了。",
+        ),
+        (
+            "长城有多长？",
+            "zh-CN",
+            "抱歉，这个问题我在设备上回答不了。",
+        ),
+    ] {
+        let options = format!("{{'speak': <false>, 'language': <'{lang}'>}}");
+        let out = ok(bus.gdbus_call("Ask", &[question, &options]));
+        let turn = turn_path_in(&out);
+        let finished = monitor.wait_for_within(Duration::from_secs(90), |l| {
+            l.contains(".TurnFinished") && l.contains(&turn)
+        });
+        assert!(
+            finished.contains("'no_intent'") && finished.contains(apology),
+            "{question}: {finished}\nlog:\n{}",
+            d.log()
+        );
+        let chunks: Vec<&String> = monitor
+            .seen
+            .iter()
+            .filter(|l| l.contains(".ResponseChunk") && l.contains(&turn))
+            .collect();
+        assert!(
+            !chunks.is_empty() && chunks.iter().all(|c| c.contains(apology)),
+            "{question}: the model's answer was streamed: {chunks:?}"
+        );
+        assert!(
+            d.log()
+                .contains("the answer gate held the model's answer back"),
+            "{}",
+            d.log()
+        );
+    }
 }

@@ -20,31 +20,10 @@ const BUDGET_LATIN: usize = 480;
 /// Mandarin: one or two tokens a character.
 const BUDGET_CJK: usize = 150;
 
-fn is_cjk(c: char) -> bool {
-    crate::nlu::normalize::is_cjk(c)
-}
-
 /// The words of `sentence` as the prompt counts them: lower-case words, or single characters
 /// for text written without spaces.
 fn units(sentence: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    for c in sentence.chars() {
-        if is_cjk(c) {
-            if !word.is_empty() {
-                out.push(std::mem::take(&mut word));
-            }
-            out.push(c.to_string());
-        } else if c.is_alphanumeric() || c == '\'' {
-            word.extend(c.to_lowercase());
-        } else if !word.is_empty() {
-            out.push(std::mem::take(&mut word));
-        }
-    }
-    if !word.is_empty() {
-        out.push(word);
-    }
-    out
+    crate::nlu::normalize::units(sentence)
 }
 
 /// A sentence as whisper would write it: first letter upper-case, ending in a full stop

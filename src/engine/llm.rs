@@ -24,6 +24,80 @@ pub struct ModelIntent {
     pub confidence: f64,
 }
 
+/// Why the answer gate held (part of) an answer back (see `llm::gate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateReason {
+    /// The model wrote nothing (or only spaces and punctuation).
+    Empty,
+    /// The mean log-probability of a sentence's tokens was under `llm.gate_min_logprob`.
+    LowConfidence,
+    /// Under `llm.gate_min_script_share` of a sentence's letters were in the question's
+    /// script (Han for a Mandarin question, Latin for an English one).
+    WrongLanguage,
+    /// The answer repeats itself (`llm.gate_max_repetition`, or a sentence said twice).
+    Repetition,
+    /// The token budget ended the answer inside its first sentence.
+    CutOff,
+    /// A sentence mostly says the question back (`llm.gate_max_echo`), or the answer opens
+    /// with a question.
+    Echo,
+}
+
+impl GateReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateReason::Empty => "empty",
+            GateReason::LowConfidence => "low_confidence",
+            GateReason::WrongLanguage => "wrong_language",
+            GateReason::Repetition => "repetition",
+            GateReason::CutOff => "cut_off",
+            GateReason::Echo => "echo",
+        }
+    }
+}
+
+/// The answer gate's judgement of one answer of the language model. `passed` is whether
+/// anything of it may be said as fact; when false, nothing of it was streamed or spoken and
+/// the turn says it cannot answer on the device (the cloud tier may take the question
+/// instead). The measures are those of the sentences said (or of the one that failed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    pub passed: bool,
+    /// Why the answer — or, when `passed`, the rest of it after `sentences` — was held back.
+    pub reason: Option<GateReason>,
+    /// Mean log-probability (nats) of the tokens said, or of the failing sentence.
+    pub mean_logprob: f32,
+    /// Share of the last judged sentence's letters in the question's script (0–1).
+    pub script_share: f32,
+    /// Share of repeated trigrams in the answer up to the last judged sentence (0–1).
+    pub repetition: f32,
+    /// Sentences that passed and were said.
+    pub sentences: usize,
+}
+
+impl Verdict {
+    /// The verdict on an answer no gate looked at (a model without one): said as it is.
+    pub fn unjudged(text: &str) -> Self {
+        let passed = !text.trim().is_empty();
+        Self {
+            passed,
+            reason: (!passed).then_some(GateReason::Empty),
+            mean_logprob: 0.0,
+            script_share: 1.0,
+            repetition: 0.0,
+            sentences: usize::from(passed),
+        }
+    }
+}
+
+/// An answer of the language model and the gate's verdict on it. `text` is what passed (and
+/// was streamed): empty when the verdict failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelAnswer {
+    pub text: String,
+    pub verdict: Verdict,
+}
+
 pub trait LanguageModel: Send + Sync {
     /// The intent of `text` among the intents of `catalog` (whose language it is in), or
     /// `None` when nothing fits (or not confidently).
@@ -34,14 +108,15 @@ pub trait LanguageModel: Send + Sync {
         cancel: &CancelToken,
     ) -> Result<Option<ModelIntent>, StageError>;
 
-    /// A short spoken answer to `question`, in `language`, handed out in chunks as it grows.
+    /// A short spoken answer to `question`, in `language`, judged by the answer gate: only
+    /// what passed is handed to `on_chunk` (sentence by sentence as it grows) and returned.
     fn answer(
         &self,
         question: &str,
         language: &Language,
         cancel: &CancelToken,
         on_chunk: &mut dyn FnMut(&str),
-    ) -> Result<String, StageError>;
+    ) -> Result<ModelAnswer, StageError>;
 }
 
 /// The loaded model and the bound on requests waiting for it.
@@ -155,15 +230,16 @@ async fn decide(
     }
 }
 
-/// A spoken answer to an open question from the LLM, streamed as `ResponseChunk`s (none
-/// after the turn was cancelled).
+/// A spoken answer to an open question from the LLM, what passed the gate streamed as
+/// `ResponseChunk`s (none after the turn was cancelled), with the gate's verdict; `None`
+/// without a model, when it is busy or on failure (logged).
 pub(super) async fn answer(
     inner: &Arc<Inner>,
     id: TurnId,
     text: &str,
     language: &Language,
     cancel: &Arc<CancelToken>,
-) -> Option<String> {
+) -> Option<ModelAnswer> {
     let (model, permit) = LlmStage::admit(inner)?;
     let (i2, t2, l2, c2) = (
         inner.clone(),
@@ -185,8 +261,19 @@ pub(super) async fn answer(
     })
     .await;
     match r {
-        Ok(Ok(a)) if !a.trim().is_empty() => Some(a),
-        Ok(Ok(_)) => None,
+        Ok(Ok(a)) => {
+            let v = &a.verdict;
+            tracing::info!(
+                passed = v.passed,
+                reason = v.reason.map(GateReason::as_str),
+                mean_logprob = v.mean_logprob,
+                script_share = v.script_share,
+                repetition = v.repetition,
+                sentences = v.sentences,
+                "LLM answer judged"
+            );
+            Some(a)
+        }
         Ok(Err(e)) => {
             tracing::warn!("LLM answer failed: {e}");
             None

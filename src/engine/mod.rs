@@ -32,7 +32,7 @@ pub use handlers::{
     IntentDispatcher,
 };
 pub use health::{Health, STALL_HOOK};
-pub use llm::{LanguageModel, ModelIntent};
+pub use llm::{GateReason, LanguageModel, ModelAnswer, ModelIntent, Verdict};
 pub use options::{AskOptions, EngineConfig, Recognition, RoutingMode};
 pub use semantic::{SemanticIntent, SemanticMatcher};
 pub use stages::{Audio, Capture, Speaker, Stage, StageError, Stages, Transcriber};

@@ -161,10 +161,18 @@ pub(super) async fn think(
             None => {
                 timings.recognize = Some(t.elapsed());
                 if let Some(answer) = super::llm::answer(inner, id, text, language, cancel).await {
-                    *streamed = true;
+                    if answer.verdict.passed {
+                        *streamed = true;
+                        return Outcome {
+                            status: TurnStatus::Ok,
+                            response: answer.text,
+                            intent: None,
+                        };
+                    }
+                    // The gate stopped it: nothing of it was said; no fact is made up.
                     return Outcome {
-                        status: TurnStatus::Ok,
-                        response: answer,
+                        status: TurnStatus::NoIntent,
+                        response: phrase(language, Phrase::CannotAnswer).into(),
                         intent: None,
                     };
                 }
@@ -428,6 +436,8 @@ impl Inner {
 #[derive(Clone, Copy)]
 enum Phrase {
     NotUnderstood,
+    /// The lite model's answer failed the answer gate.
+    CannotAnswer,
     Failed,
     TimedOut,
 }
@@ -438,6 +448,8 @@ fn phrase(language: &Language, p: Phrase) -> &'static str {
     match (p, zh) {
         (Phrase::NotUnderstood, false) => "Sorry, I did not understand that.",
         (Phrase::NotUnderstood, true) => "抱歉，我没有听懂。",
+        (Phrase::CannotAnswer, false) => "Sorry, I can't answer that on the device.",
+        (Phrase::CannotAnswer, true) => "抱歉，这个问题我在设备上回答不了。",
         (Phrase::Failed, false) => "Sorry, that did not work.",
         (Phrase::Failed, true) => "抱歉，操作没有成功。",
         (Phrase::TimedOut, false) => "Sorry, that is taking too long.",

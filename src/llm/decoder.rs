@@ -10,11 +10,11 @@ use tokenizers::Tokenizer;
 
 use super::kv::{self, KvCache, KvMode, Rows};
 use super::layout::{self, DecoderLayout, ModelConfig, PortInfo};
-use super::sampling::Sampler;
+use super::sampling::{token_score, Sampler, TokenScore};
 use super::stream::{repeats_itself, sentences_end};
 use super::{
-    ChatMessage, ChatTemplate, FinishReason, Generation, GenerationParams, LlmError, LlmOptions,
-    Result, TextStream,
+    ChatMessage, ChatTemplate, FinishReason, Flow, Generation, GenerationParams, LlmError,
+    LlmOptions, Result, TextStream,
 };
 
 /// End-of-turn tokens of common chat formats; whichever the vocabulary has end a generation,
@@ -411,6 +411,26 @@ impl DecoderModel {
         cancel: &AtomicBool,
         mut on_text: impl FnMut(&str),
     ) -> Result<Generation> {
+        self.generate_scored(prompt, params, cancel, |text, _| {
+            if !text.is_empty() {
+                on_text(text);
+            }
+            Flow::Go
+        })
+    }
+
+    /// [`DecoderModel::generate`] with the model's confidence in each token: `on_step` gets,
+    /// after every token, the new text that is safe to hand out (often empty) and the token's
+    /// [`TokenScore`]; at the end once more with the held-back rest and no score. Returning
+    /// [`Flow::Stop`] ends the generation ([`FinishReason::Stopped`]): the answer gate stops a
+    /// sentence it rejected from costing more tokens.
+    pub fn generate_scored(
+        &mut self,
+        prompt: Vec<u32>,
+        params: &GenerationParams,
+        cancel: &AtomicBool,
+        mut on_step: impl FnMut(&str, Option<TokenScore>) -> Flow,
+    ) -> Result<Generation> {
         let prompt = self.fit_prompt(prompt, params.max_tokens);
         let mut budget = params.max_tokens;
         if self.layout.max_positions > 0 {
@@ -422,6 +442,7 @@ impl DecoderModel {
         let mut sampler = Sampler::new(params.sampling.clone());
         let mut stream = TextStream::new(&params.stop);
         let mut generated: Vec<u32> = Vec::new();
+        let mut scores: Vec<TokenScore> = Vec::new();
         let mut full = String::new();
         let mut finish = FinishReason::Length;
         if cancel.load(Ordering::Relaxed) {
@@ -442,6 +463,8 @@ impl DecoderModel {
                     finish = FinishReason::EndOfTurn;
                     break;
                 }
+                let score = token_score(&logits, next);
+                scores.push(score);
                 generated.push(next);
                 seen.push(next);
                 full = self.decode(&generated)?;
@@ -450,8 +473,9 @@ impl DecoderModel {
                     full.truncate(end);
                 }
                 let (chunk, stopped) = stream.update(&full);
-                if !chunk.is_empty() {
-                    on_text(&chunk);
+                if on_step(&chunk, Some(score)) == Flow::Stop {
+                    finish = FinishReason::Stopped;
+                    break;
                 }
                 if stopped {
                     finish = FinishReason::StopString;
@@ -478,7 +502,7 @@ impl DecoderModel {
         }
         let rest = stream.finish(&full);
         if !rest.is_empty() {
-            on_text(&rest);
+            let _ = on_step(&rest, None);
         }
         let text = stream.final_text(&full).to_owned();
         tracing::debug!(new_tokens = generated.len(), ?finish, "LLM generation done");
@@ -486,6 +510,7 @@ impl DecoderModel {
             text,
             prompt_tokens: prompt.len(),
             token_ids: generated,
+            scores,
             finish,
         })
     }

@@ -13,6 +13,7 @@
 mod chat;
 mod constrain;
 mod decoder;
+pub mod gate;
 pub mod intent;
 mod kv;
 mod layout;
@@ -25,10 +26,11 @@ use std::path::PathBuf;
 
 pub use chat::ChatTemplate;
 pub use decoder::{DecodeState, DecoderModel};
+pub use gate::{GateSettings, GateStep, SentenceGate};
 pub use intent::{IntentEngine, IntentOptions, LlmIntent};
 pub use kv::KvMode;
 pub use layout::{DecoderLayout, KvElement};
-pub use sampling::SamplingParams;
+pub use sampling::{SamplingParams, TokenScore};
 pub use session::{available_providers, configure as configure_session, GraphOptimization};
 pub use stage::{load_configured, LiteLlm, LiteLlmSettings};
 pub use stream::TextStream;
@@ -132,6 +134,15 @@ pub enum FinishReason {
     Sentences,
     /// The model repeated one token over and over; the answer was cut.
     Repetition,
+    /// The caller's step callback said [`Flow::Stop`] (the answer gate rejected a sentence).
+    Stopped,
+}
+
+/// What a step callback of [`DecoderModel::generate_scored`] wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Go,
+    Stop,
 }
 
 /// The outcome of [`DecoderModel::generate`].
@@ -143,6 +154,8 @@ pub struct Generation {
     pub prompt_tokens: usize,
     /// Ids of the generated tokens (the end token excluded).
     pub token_ids: Vec<u32>,
+    /// The model's confidence in each of them (same order and length as `token_ids`).
+    pub scores: Vec<TokenScore>,
     pub finish: FinishReason,
 }
 

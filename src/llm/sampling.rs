@@ -183,6 +183,45 @@ pub fn probability(logits: &[f32], id: u32) -> f64 {
     }
 }
 
+/// How sure the model was of a token it emitted: the log-probability of that token and the
+/// entropy of the whole next-token distribution (nats), both under the logits it was picked
+/// from. What the answer gate reads confidence from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenScore {
+    pub logprob: f32,
+    pub entropy: f32,
+}
+
+/// [`TokenScore`] of `id` among the finite entries of `logits` (one pass for the maximum, one
+/// for the sums: ~0.1 ms for a 49k vocabulary, next to ~20 ms a model step).
+pub fn token_score(logits: &[f32], id: u32) -> TokenScore {
+    let max = logits
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max);
+    let chosen = logits.get(id as usize).copied().unwrap_or(f32::NAN);
+    if !max.is_finite() || !chosen.is_finite() {
+        return TokenScore {
+            logprob: f32::NEG_INFINITY,
+            entropy: 0.0,
+        };
+    }
+    // p_i = e^(z_i) / S with z_i = l_i - max; H = ln S - sum(e^(z_i) z_i) / S.
+    let (mut sum, mut weighted) = (0.0f64, 0.0f64);
+    for &v in logits.iter().filter(|v| v.is_finite()) {
+        let z = f64::from(v - max);
+        let e = z.exp();
+        sum += e;
+        weighted += e * z;
+    }
+    let ln_sum = sum.ln();
+    TokenScore {
+        logprob: (f64::from(chosen - max) - ln_sum) as f32,
+        entropy: (ln_sum - weighted / sum).max(0.0) as f32,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +286,18 @@ mod tests {
         s.penalize(&mut l, &[0, 2, 0]);
         assert_eq!(l, [2.0, 3.0, -2.0]);
         assert_eq!(argmax(&l), Some(1));
+    }
+
+    #[test]
+    fn token_score_is_log_softmax_and_entropy() {
+        // Two equal logits: p = 1/2 each, entropy ln 2; a masked entry does not count.
+        let s = token_score(&[3.0, 3.0, f32::NEG_INFINITY], 0);
+        assert!((s.logprob - 0.5f32.ln()).abs() < 1e-6, "{s:?}");
+        assert!((s.entropy - 2f32.ln()).abs() < 1e-6, "{s:?}");
+        // A near-certain token: log-probability ~0, entropy ~0.
+        let s = token_score(&[30.0, 0.0, 0.0], 0);
+        assert!(s.logprob > -1e-6 && s.entropy < 1e-3, "{s:?}");
+        assert_eq!(token_score(&[1.0, f32::NAN], 1).logprob, f32::NEG_INFINITY);
     }
 
     #[test]

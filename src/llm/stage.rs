@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use super::gate::{GateSettings, GateStep, SentenceGate};
 use super::intent::{answer_messages, IntentEngine, IntentOptions};
-use super::{DecoderModel, GenerationParams, LlmOptions, Result, SamplingParams};
-use crate::engine::{CancelToken, LanguageModel, ModelIntent, StageError};
+use super::{DecoderModel, Flow, GenerationParams, LlmOptions, Result, SamplingParams};
+use crate::engine::{CancelToken, GateReason, LanguageModel, ModelAnswer, ModelIntent, StageError};
 use crate::nlu::{IntentCatalog, Language};
 
 /// What the config decides about the LLM's two jobs.
@@ -18,6 +19,8 @@ pub struct LiteLlmSettings {
     pub answer_prompt: String,
     /// The model sees at most this many tokens of a request (`llm.max_request_tokens`).
     pub max_request_tokens: usize,
+    /// What an answer must pass to be said (`llm.gate_*`).
+    pub gate: GateSettings,
 }
 
 impl LiteLlmSettings {
@@ -45,6 +48,13 @@ impl LiteLlmSettings {
             },
             answer_prompt: c.answer_prompt.clone(),
             max_request_tokens: c.max_request_tokens,
+            gate: GateSettings {
+                enabled: c.gate,
+                min_logprob: c.gate_min_logprob,
+                min_script_share: c.gate_min_script_share,
+                max_repetition: c.gate_max_repetition,
+                max_echo: c.gate_max_echo,
+            },
         }
     }
 }
@@ -134,23 +144,53 @@ impl LanguageModel for LiteLlm {
     fn answer(
         &self,
         question: &str,
-        _language: &Language,
+        language: &Language,
         cancel: &CancelToken,
         on_chunk: &mut dyn FnMut(&str),
-    ) -> std::result::Result<String, StageError> {
+    ) -> std::result::Result<ModelAnswer, StageError> {
         let mut model = self.model();
         let question = self.clip(&model, question)?;
+        let mut gate = SentenceGate::new(question, language, self.settings.gate.clone());
+        let prompt = model
+            .encode_chat(&answer_messages(question, &self.settings.answer_prompt))
+            .map_err(|e| StageError(e.to_string()))?;
         let g = model
-            .generate(
-                &answer_messages(question, &self.settings.answer_prompt),
+            .generate_scored(
+                prompt,
                 &self.settings.answer,
                 cancel.flag(),
-                |c| on_chunk(c),
+                |text, score| match gate.push(text, score) {
+                    GateStep::Hold => Flow::Go,
+                    GateStep::Say(s) => {
+                        on_chunk(&s);
+                        if gate.rejected() {
+                            Flow::Stop
+                        } else {
+                            Flow::Go
+                        }
+                    }
+                    GateStep::Stop => Flow::Stop,
+                },
             )
             .map_err(|e| StageError(e.to_string()))?;
         drop(model);
         crate::alloc::give_back();
-        Ok(g.text.trim().to_string())
+        let (tail, verdict) = gate.finish(g.finish);
+        if !tail.is_empty() {
+            on_chunk(&tail);
+        }
+        if verdict.reason.is_some() {
+            tracing::info!(
+                reason = verdict.reason.map(GateReason::as_str),
+                answer = %g.text,
+                said = %gate.said(),
+                "the answer gate held the model's answer back"
+            );
+        }
+        Ok(ModelAnswer {
+            text: gate.said().trim().to_string(),
+            verdict,
+        })
     }
 }
 

@@ -102,6 +102,29 @@ pub fn is_cjk(c: char) -> bool {
         0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
 }
 
+/// Lower-case words, and single characters for text written without spaces (CJK): the
+/// units in which the ASR prompt and the answer gate count words.
+pub fn units(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for c in text.chars() {
+        if is_cjk(c) {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            out.push(c.to_string());
+        } else if c.is_alphanumeric() || c == '\'' {
+            word.extend(c.to_lowercase());
+        } else if !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
 /// Normalises and tokenises. With `split_letters` (hassil's `ignore_whitespace`) every letter
 /// is a token of its own, so spacing never matters; digits stay grouped as numbers.
 pub fn normalize(text: &str, split_letters: bool) -> Normalized {
