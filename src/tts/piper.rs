@@ -16,6 +16,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use serde::Deserialize;
 
+use super::normalize::{self, Reading};
 use super::text::{sentences, Clause};
 use super::Audio;
 
@@ -109,6 +110,8 @@ pub struct PiperVoice {
     sample_rate: u32,
     espeak_voice: String,
     espeak_program: String,
+    /// How numbers, units and times are read (from the voice's espeak-ng language).
+    reading: Reading,
     id_map: HashMap<char, Vec<i64>>,
     pad: Vec<i64>,
     bos: Vec<i64>,
@@ -187,6 +190,7 @@ impl PiperVoice {
             session,
             path: model_path.to_path_buf(),
             sample_rate: file.audio.sample_rate,
+            reading: Reading::for_espeak_voice(&file.espeak.voice),
             espeak_voice: file.espeak.voice,
             espeak_program: ESPEAK_PROGRAM.to_string(),
             id_map,
@@ -220,11 +224,17 @@ impl PiperVoice {
         self.sample_rate
     }
 
+    /// How this voice reads numbers, units and times (its language's rules in [`normalize`]).
+    pub fn reading(&self) -> Reading {
+        self.reading
+    }
+
     /// Speak `text`: sentence by sentence, concatenated. Text with nothing speakable gives
-    /// empty audio, not an error.
+    /// empty audio, not an error. Numbers, units and times are read by [`normalize`] first.
     pub fn synthesize(&mut self, text: &str) -> Result<Audio, TtsError> {
         let mut samples = Vec::new();
-        for sentence in sentences(text) {
+        let text = normalize::for_speech(text, self.reading);
+        for sentence in sentences(&text) {
             let ids = self.sentence_ids(&sentence)?;
             if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
                 continue; // nothing the voice can say
@@ -249,7 +259,8 @@ impl PiperVoice {
         text: &str,
         mut on_sentence: impl FnMut(Audio) -> bool,
     ) -> Result<(), TtsError> {
-        for sentence in sentences(text) {
+        let text = normalize::for_speech(text, self.reading);
+        for sentence in sentences(&text) {
             let ids = self.sentence_ids(&sentence)?;
             if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
                 continue;
