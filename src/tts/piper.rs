@@ -17,7 +17,7 @@ use ort::value::TensorRef;
 use serde::Deserialize;
 
 use super::normalize::{self, Reading};
-use super::text::{sentences, Clause};
+use super::text::{pieces, Clause};
 use super::Audio;
 
 /// The espeak-ng program run for phonemes.
@@ -229,47 +229,50 @@ impl PiperVoice {
         self.reading
     }
 
-    /// Speak `text`: sentence by sentence, concatenated. Text with nothing speakable gives
-    /// empty audio, not an error. Numbers, units and times are read by [`normalize`] first.
+    /// Speak `text`: piece by piece (see [`text::pieces`](super::text::pieces)),
+    /// concatenated, with `sentence_pause_secs` between sentences. Text with nothing
+    /// speakable gives empty audio, not an error. Numbers, units and times are read by
+    /// [`normalize`] first.
     pub fn synthesize(&mut self, text: &str) -> Result<Audio, TtsError> {
         let mut samples = Vec::new();
-        let text = normalize::for_speech(text, self.reading);
-        for sentence in sentences(&text) {
-            let ids = self.sentence_ids(&sentence)?;
-            if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
-                continue; // nothing the voice can say
-            }
-            if !samples.is_empty() {
-                let pause = (self.sentence_pause_secs.max(0.0) * self.sample_rate as f32) as usize;
+        let pause = (self.sentence_pause_secs.max(0.0) * self.sample_rate as f32) as usize;
+        let mut after_sentence = false;
+        self.synthesize_each(text, |audio, ends_sentence| {
+            if after_sentence {
                 samples.extend(std::iter::repeat_n(0.0, pause));
             }
-            samples.extend(self.infer(&ids)?);
-        }
+            samples.extend(audio.samples);
+            after_sentence = ends_sentence;
+            true
+        })?;
         Ok(Audio {
             samples,
             sample_rate: self.sample_rate,
         })
     }
 
-    /// Speak one sentence at a time, for streaming playback: the callback gets each sentence's
-    /// audio as soon as it is ready and may return `false` to stop (barge-in, cancel). The
-    /// audio carries no pause; the player inserts `sentence_pause_secs` between sentences.
+    /// Speak one piece at a time, for streaming playback: the first clause of each sentence,
+    /// then the rest of it ([`text::pieces`](super::text::pieces)). The callback gets each
+    /// piece's audio as soon as it is ready, and whether it ends a sentence, and may return
+    /// `false` to stop (barge-in, cancel). The audio carries no pause; the player inserts
+    /// `sentence_pause_secs` after a sentence.
     pub fn synthesize_each(
         &mut self,
         text: &str,
-        mut on_sentence: impl FnMut(Audio) -> bool,
+        mut on_piece: impl FnMut(Audio, bool) -> bool,
     ) -> Result<(), TtsError> {
         let text = normalize::for_speech(text, self.reading);
-        for sentence in sentences(&text) {
-            let ids = self.sentence_ids(&sentence)?;
+        for piece in pieces(&text) {
+            let ids = self.sentence_ids(&piece.clauses)?;
             if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
-                continue;
+                continue; // nothing the voice can say
             }
             let samples = self.infer(&ids)?;
-            if !on_sentence(Audio {
+            let audio = Audio {
                 samples,
                 sample_rate: self.sample_rate,
-            }) {
+            };
+            if !on_piece(audio, piece.ends_sentence) {
                 break;
             }
         }
