@@ -163,7 +163,7 @@ impl Piece {
 }
 
 /// A clause of more words than this (CJK characters count half) is cut at a conjunction.
-pub const LONG_CLAUSE_WORDS: usize = 12;
+pub const LONG_CLAUSE_WORDS: usize = 8;
 /// The rest of a sentence is cut into pieces of at most about this many words, so one model run
 /// stays short whatever the text (100 KB with no punctuation included).
 const MAX_PIECE_WORDS: usize = 40;
