@@ -188,6 +188,9 @@ static EN_TEMPERATURE: LazyLock<Regex> =
 static EN_TIME: LazyLock<Regex> = LazyLock::new(|| {
     re(r"\b([01]?\d|2[0-4]):([0-5]\d)(?::[0-5]\d)?(?:\s?([AaPp])\.?\s?[Mm]\.?(?:\W|$))?")
 });
+/// "2.30 pm", the British way of writing a time: read as "2:30 pm".
+static EN_DOT_TIME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(1[0-2]|0?[1-9])\.([0-5]\d)(\s?[AaPp]\.?\s?[Mm]\b)"));
 static EN_HOUR_AMPM: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(1[0-2]|0?[1-9])\s?([AaPp])\.?\s?[Mm]\b\.?"));
 static ISO_DATE: LazyLock<Regex> =
@@ -336,6 +339,7 @@ fn english(text: &str) -> String {
             en_number(value)
         )
     });
+    let t = EN_DOT_TIME.replace_all(&t, "$1:$2$3");
     let haystack: &str = &t;
     let t = EN_TIME.replace_all(haystack, |c: &Captures| {
         let hour: u32 = capture(c, 1).parse().unwrap_or(0);
@@ -858,6 +862,8 @@ mod tests {
                 ("at 00:15", "at twelve fifteen a m"),
                 ("at 10:30 pm.", "at ten thirty p m."),
                 ("at 7 AM", "at seven a m"),
+                ("at 2.30 pm", "at two thirty p m"),
+                ("2.30 kg", "two point three zero kilograms"),
                 ("at 10 p.m. tomorrow", "at ten p m tomorrow"),
                 ("Leave at 7 p.m. Then eat.", "Leave at seven p m. Then eat."),
                 ("at 10:30 p.m., then", "at ten thirty p m, then"),
