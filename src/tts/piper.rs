@@ -17,7 +17,7 @@ use ort::value::TensorRef;
 use serde::Deserialize;
 
 use super::normalize::{self, Reading};
-use super::text::{pieces, Clause};
+use super::text::{pieces, Clause, Piece};
 use super::Audio;
 
 /// The espeak-ng program run for phonemes.
@@ -262,57 +262,73 @@ impl PiperVoice {
         mut on_piece: impl FnMut(Audio, bool) -> bool,
     ) -> Result<(), TtsError> {
         let text = normalize::for_speech(text, self.reading);
-        for piece in pieces(&text) {
-            let ids = self.sentence_ids(&piece.clauses)?;
-            if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
-                continue; // nothing the voice can say
+        let all = pieces(&text);
+        let mut start = 0;
+        while start < all.len() {
+            // One espeak-ng run phonemises a batch of pieces (a process start is ~10 ms, as
+            // much as the model takes for a short piece): the first sentence's pieces, so the
+            // first sound waits for no more than its sentence, then about BATCH_CHARS at a time.
+            let mut end = start + 1;
+            let mut chars = all[start].text().len();
+            while end < all.len()
+                && (if start == 0 {
+                    !all[end - 1].ends_sentence
+                } else {
+                    chars < BATCH_CHARS
+                })
+            {
+                chars += all[end].text().len();
+                end += 1;
             }
-            let samples = self.infer(&ids)?;
-            let audio = Audio {
-                samples,
-                sample_rate: self.sample_rate,
-            };
-            if !on_piece(audio, piece.ends_sentence) {
-                break;
+            let batch = &all[start..end];
+            start = end;
+            for (piece, phonemes) in batch.iter().zip(self.phonemize_pieces(batch)?) {
+                let ids = self.phoneme_ids(&phonemes);
+                if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
+                    continue; // nothing the voice can say
+                }
+                let samples = self.infer(&ids)?;
+                let audio = Audio {
+                    samples,
+                    sample_rate: self.sample_rate,
+                };
+                if !on_piece(audio, piece.ends_sentence) {
+                    return Ok(());
+                }
             }
         }
         Ok(())
     }
 
-    /// The IPA phonemes of one sentence, with clause punctuation restored, as Piper builds them.
-    pub fn phonemize_sentence(&self, clauses: &[Clause]) -> Result<String, TtsError> {
-        let line_text: Vec<String> = clauses
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}{}",
-                    c.text,
-                    c.terminator.map(String::from).unwrap_or_default()
-                )
-            })
-            .collect();
-        let lines = self.espeak_ipa(&line_text.join(" "))?;
-        let mut out = String::new();
-        if lines.len() == clauses.len() {
-            for (line, clause) in lines.iter().zip(clauses) {
-                out.push_str(line);
-                out.extend(clause.terminator);
-                if !clause.ends_sentence() {
-                    out.push(' ');
-                }
-            }
-        } else {
-            // espeak split the clauses differently (e.g. at an abbreviation): keep its
-            // phonemes, lose only the inner pauses.
-            out.push_str(&lines.join(" "));
-            out.extend(clauses.last().and_then(|c| c.terminator));
+    /// The phonemes of each piece, from one espeak-ng run when espeak finds the same clauses
+    /// (else one run per piece).
+    fn phonemize_pieces(&self, batch: &[Piece]) -> Result<Vec<String>, TtsError> {
+        let clauses: Vec<Clause> = batch.iter().flat_map(|p| p.clauses.clone()).collect();
+        let lines = self.espeak_ipa(&clause_text(&clauses))?;
+        if lines.len() != clauses.len() {
+            return batch
+                .iter()
+                .map(|p| self.phonemize_sentence(&p.clauses))
+                .collect();
         }
-        Ok(out)
+        let mut lines = lines.into_iter();
+        Ok(batch
+            .iter()
+            .map(|p| {
+                let mine: Vec<String> = lines.by_ref().take(p.clauses.len()).collect();
+                assemble(&mine, &p.clauses)
+            })
+            .collect())
     }
 
-    /// Phoneme ids of one sentence: `^ _ p1 _ p2 _ … pn _ $`.
-    fn sentence_ids(&self, clauses: &[Clause]) -> Result<Vec<i64>, TtsError> {
-        let phonemes = self.phonemize_sentence(clauses)?;
+    /// The IPA phonemes of one sentence, with clause punctuation restored, as Piper builds them.
+    pub fn phonemize_sentence(&self, clauses: &[Clause]) -> Result<String, TtsError> {
+        let lines = self.espeak_ipa(&clause_text(clauses))?;
+        Ok(assemble(&lines, clauses))
+    }
+
+    /// Phoneme ids of one model run: `^ _ p1 _ p2 _ … pn _ $`.
+    fn phoneme_ids(&self, phonemes: &str) -> Vec<i64> {
         let mut ids = Vec::with_capacity(phonemes.len() * 2 + 4);
         ids.extend(&self.bos);
         ids.extend(&self.pad);
@@ -332,7 +348,7 @@ impl PiperVoice {
             }
         }
         ids.extend(&self.eos);
-        Ok(ids)
+        ids
     }
 
     /// espeak-ng's IPA for `text`, one line per clause it found. Text goes in on stdin, so text
@@ -421,6 +437,45 @@ impl PiperVoice {
             })?;
         Ok(data.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
     }
+}
+
+/// Phonemes are asked of espeak-ng for this much text at most at once (see `synthesize_each`).
+const BATCH_CHARS: usize = 800;
+
+/// Clauses as one line of text for espeak-ng, each with its punctuation.
+fn clause_text(clauses: &[Clause]) -> String {
+    clauses
+        .iter()
+        .map(|c| {
+            format!(
+                "{}{}",
+                c.text,
+                c.terminator.map(String::from).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// espeak-ng's lines (one per clause it found) with the clauses' punctuation put back, as
+/// Piper does.
+fn assemble(lines: &[String], clauses: &[Clause]) -> String {
+    let mut out = String::new();
+    if lines.len() == clauses.len() {
+        for (line, clause) in lines.iter().zip(clauses) {
+            out.push_str(line);
+            out.extend(clause.terminator);
+            if !clause.ends_sentence() {
+                out.push(' ');
+            }
+        }
+    } else {
+        // espeak split the clauses differently (e.g. at an abbreviation): keep its
+        // phonemes, lose only the inner pauses.
+        out.push_str(&lines.join(" "));
+        out.extend(clauses.last().and_then(|c| c.terminator));
+    }
+    out
 }
 
 /// Drop espeak's language-switch marks such as `(fr)` … `(en)`, as piper-phonemize does: the
