@@ -76,6 +76,11 @@ impl Output {
         })
     }
 
+    /// Loudness of what plays, 0 (silent) to 1 (as given); clamped.
+    pub fn set_volume(&self, volume: f32) {
+        self.player.set_volume(volume.clamp(0.0, 1.0));
+    }
+
     pub fn device(&self) -> &str {
         &self.device
     }

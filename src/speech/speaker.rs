@@ -24,6 +24,8 @@ use crate::tts::PiperVoice;
 pub struct VoiceSpeaker {
     piper: Result<Mutex<PiperVoice>, String>,
     espeak: Result<EspeakVoice, String>,
+    /// `tts.volume`.
+    volume: f32,
 }
 
 /// What one utterance cost, for the log (and the report's real-time factor).
@@ -50,7 +52,11 @@ impl VoiceSpeaker {
                 if let Err(why) = &espeak {
                     tracing::warn!("Mandarin speech output is not available: {why}");
                 }
-                Ok(VoiceSpeaker { piper, espeak })
+                Ok(VoiceSpeaker {
+                    piper,
+                    espeak,
+                    volume: config.tts.volume,
+                })
             }
         }
     }
@@ -260,6 +266,7 @@ impl Speaker for VoiceSpeaker {
         }
         let voice = self.voice(language)?;
         let out = Output::open().map_err(|e| StageError(e.to_string()))?;
+        out.set_volume(self.volume);
         let device = out.device().to_string();
         let spoken = self.speak_pieces(text, voice, out, cancel)?;
         let audio = spoken.audio.as_secs_f64();
