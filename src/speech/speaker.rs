@@ -239,7 +239,10 @@ fn load_piper(config: &Config, models_dir: &Path) -> Result<Mutex<PiperVoice>, S
     }
     crate::onnx::init(models_dir).map_err(|e| e.to_string())?;
     let t = Instant::now();
-    let voice = PiperVoice::load(&path).map_err(|e| e.to_string())?;
+    let mut voice = PiperVoice::load(&path).map_err(|e| e.to_string())?;
+    // ONNX Runtime's first run of a session allocates and plans; done here, at start, it does
+    // not delay the first thing the assistant says.
+    voice.synthesize("Ready.").map_err(|e| e.to_string())?;
     tracing::info!(voice = %path.display(), ms = t.elapsed().as_millis() as u64, "Piper voice loaded");
     Ok(Mutex::new(voice))
 }
