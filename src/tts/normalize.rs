@@ -776,7 +776,14 @@ fn mandarin(text: &str) -> String {
             "£" => "英镑",
             _ => "元",
         };
-        format!("{}{unit}", zh_number(capture(c, 2), Some(unit)))
+        // "3.50" of money is 三点五, "35.00" 三十五.
+        let amount = capture(c, 2);
+        let amount = if amount.contains('.') {
+            amount.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            amount
+        };
+        format!("{}{unit}", zh_number(amount, Some(unit)))
     });
     let t = ZH_MEASURE.replace_all(&t, |c: &Captures| {
         let unit = zh_unit(capture(c, 3));
@@ -952,6 +959,8 @@ mod tests {
                 ("35元", "三十五元"),
                 ("2元", "两元"),
                 ("$5", "五美元"),
+                ("$3.50", "三点五美元"),
+                ("¥35.00", "三十五元"),
                 ("22", "二十二"),
                 ("10", "十"),
                 ("105", "一百零五"),
