@@ -201,6 +201,8 @@ pub struct TtsConfig {
     pub voice_en: String,
     /// espeak-ng voice used where no neural voice exists (zh-CN).
     pub espeak_voice_zh: String,
+    /// Loudness of speech, 0 (silent) to 1 (as synthesised).
+    pub volume: f32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -400,6 +402,7 @@ impl Default for TtsConfig {
         TtsConfig {
             voice_en: "piper-joe".into(),
             espeak_voice_zh: "cmn-latn-pinyin".into(),
+            volume: 1.0,
         }
     }
 }
@@ -528,6 +531,13 @@ impl Config {
                 "nlu.tolerant_threshold",
                 self.nlu.tolerant_threshold.to_string(),
                 "expected a number between 0 and 1 (exclusive)",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.tts.volume) {
+            return Err(bad(
+                "tts.volume",
+                self.tts.volume.to_string(),
+                "expected a number from 0 to 1",
             ));
         }
         if !(0.0..=1.0).contains(&self.wakeword.threshold) {
@@ -913,6 +923,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("wakeword.threshold"), "{err}");
+        let err = parse("[tts]\nvolume = 1.5\n").unwrap_err().to_string();
+        assert!(err.contains("tts.volume"), "{err}");
         let err = parse("[dbus]\nmax_text_bytes = \"big\"\n")
             .unwrap_err()
             .to_string();

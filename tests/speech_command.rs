@@ -19,6 +19,9 @@ use skylark::nlu::{Grammar, Language, Recognizer};
 use skylark::speech::espeak::EspeakVoice;
 use skylark::speech::WhisperTranscriber;
 
+mod common;
+use common::words;
+
 fn transcriber() -> &'static WhisperTranscriber {
     static T: OnceLock<WhisperTranscriber> = OnceLock::new();
     T.get_or_init(|| {
@@ -54,18 +57,6 @@ fn espeak(voice: &str, wpm: u32, text: &str) -> Audio {
     Audio {
         samples: skylark::audio::resample(&samples, rate, 16_000).expect("resample"),
     }
-}
-
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_lowercase)
-                .collect::<String>()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
 }
 
 #[test]

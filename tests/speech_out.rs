@@ -85,6 +85,38 @@ fn say_plays_english_and_mandarin_on_the_speaker() {
     );
 }
 
+/// `tts.volume` scales what reaches the speaker: a quarter of the volume is far quieter than
+/// the full one (Piper's output varies a little from run to run, not by 4×).
+#[test]
+fn tts_volume_turns_speech_down() {
+    let text = "Turning on the air conditioning.";
+    let pulse = PulseServer::start();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = tmp.path().join("config.toml");
+    std::fs::write(&config, "[tts]\nvolume = 0.25\n").expect("config");
+    let mut levels = Vec::new();
+    for args in [
+        vec!["say", text],
+        vec!["--config", config.to_str().expect("utf-8"), "say", text],
+    ] {
+        let rec = pulse.record("speaker.monitor");
+        let out = skylark(Some(&pulse), &args);
+        let samples = rec.stop();
+        assert!(out.status.success(), "say failed: {}", stderr(&out));
+        let span = active_span(&samples, 0.001).expect("something was played");
+        let voiced =
+            &samples[(span.0 * 16000.0) as usize..((span.1 * 16000.0) as usize).min(samples.len())];
+        levels.push(rms(voiced));
+    }
+    eprintln!("RMS at volume 1: {}, at 0.25: {}", levels[0], levels[1]);
+    assert!(
+        levels[1] > 0.0 && levels[1] < levels[0] * 0.5,
+        "volume 0.25 played at RMS {} against {} at full volume",
+        levels[1],
+        levels[0]
+    );
+}
+
 #[test]
 fn say_without_a_sound_server_names_the_fix() {
     // No PulseAudio and no sound card: a clear error, exit 1, no panic.

@@ -109,12 +109,58 @@ fn more_sentences_give_more_audio() {
     );
     let mut parts = 0;
     voice
-        .synthesize_each("First sentence. Second one! Third?", |a| {
+        .synthesize_each("First sentence. Second one! Third?", |a, ends_sentence| {
             parts += 1;
+            assert!(ends_sentence);
             a.rms() > 0.01
         })
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parts, 3);
+}
+
+#[test]
+fn a_sentence_starts_with_its_first_clause_alone() {
+    let mut voice = load();
+    let text = "Sure, the nearest charging station is two kilometers away on the left, and it has four free spots right now.";
+    let mut pieces = Vec::new();
+    voice
+        .synthesize_each(text, |a, ends_sentence| {
+            pieces.push((a.duration_secs(), ends_sentence));
+            true
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("pieces (seconds, ends sentence): {pieces:?}");
+    assert!(pieces.len() >= 2, "{pieces:?}");
+    // "Sure," alone is well under a second; the rest is the longer part.
+    assert!(pieces[0].0 < 1.0 && !pieces[0].1, "{pieces:?}");
+    assert!(
+        pieces.last().is_some_and(|p| p.1 && p.0 > 2.0),
+        "{pieces:?}"
+    );
+}
+
+#[test]
+fn a_hundred_kilobytes_is_spoken_in_pieces_and_stops_when_asked() {
+    let mut voice = load();
+    let sentence = "Drive 3.5 km on Main St. then turn left at 14:30, and keep going because the road is long and the night is dark ";
+    let text = sentence.repeat(100_000 / sentence.len() + 1);
+    assert!(text.len() >= 100_000);
+    // Stop at any point: after 1, then after 4 pieces.
+    for stop_after in [1, 4] {
+        let mut pieces = 0;
+        voice
+            .synthesize_each(&text, |a, _| {
+                assert!(
+                    a.duration_secs() < 15.0,
+                    "a piece of {} s",
+                    a.duration_secs()
+                );
+                pieces += 1;
+                pieces < stop_after
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pieces, stop_after);
+    }
 }
 
 #[test]
@@ -129,6 +175,14 @@ fn unknown_characters_and_emoji_do_not_crash() {
         "...",
         "Zürich, naïve café — «ok»",
         "-v --help",
+        "مرحبا بالعالم",
+        "नमस्ते दुनिया",
+        "안녕하세요",
+        "こんにちは",
+        "Привет, мир",
+        "ሰላም",
+        "\u{200b}\u{feff}\u{0301}",
+        "22°C 😀 No. 5",
     ] {
         match voice.synthesize(text) {
             Ok(audio) => {

@@ -14,6 +14,8 @@ use rodio::{DeviceSinkBuilder, MixerDeviceSink, Player};
 
 /// How often a waiting player looks at its stop condition.
 const POLL: Duration = Duration::from_millis(10);
+/// Sounds queued in the player at most while more are produced (`play_stream`).
+const MAX_QUEUED_SOUNDS: usize = 4;
 /// Silence played after the last sound so its end has left the device buffers (rodio asks for
 /// 50 ms periods, PulseAudio then buffers two) before the stream is closed.
 const TAIL: Duration = Duration::from_millis(250);
@@ -72,6 +74,11 @@ impl Output {
             device: format!("{} ({})", name, host.id().name()),
             queued: Duration::ZERO,
         })
+    }
+
+    /// Loudness of what plays, 0 (silent) to 1 (as given); clamped.
+    pub fn set_volume(&self, volume: f32) {
+        self.player.set_volume(volume.clamp(0.0, 1.0));
     }
 
     pub fn device(&self) -> &str {
@@ -142,6 +149,13 @@ impl Output {
             if stop() {
                 self.player.stop();
                 return false;
+            }
+            // Take the next sound only when few are waiting to play: a producer far ahead of
+            // the speaker (100 KB of text) waits on its bounded channel instead of filling
+            // memory with hours of audio.
+            if self.player.len() >= MAX_QUEUED_SOUNDS {
+                std::thread::sleep(POLL);
+                continue;
             }
             match sounds.recv_timeout(POLL) {
                 Ok((samples, rate)) => self.append(samples, rate),

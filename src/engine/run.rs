@@ -108,9 +108,11 @@ pub(super) async fn until_cancelled(
 }
 
 /// What an `Ask` or listening turn does with its text: [`think`], then give the answer in text
-/// (`ResponseChunk`, unless the LLM streamed it already) and speak it when asked. A failed
-/// speech output is logged by `say` and does not change what the turn did: the answer was
-/// given in text already.
+/// (`ResponseChunk`, unless the LLM streamed it already) and speak it when asked. Speech runs
+/// beside thinking: the `ResponseChunk`s of this turn (an LLM answer as it streams, or the
+/// whole response) feed the speaker, which starts on the first complete clause. A failed
+/// speech output is logged by `say_stream` and does not change what the turn did: the answer
+/// was given in text already.
 pub(super) async fn respond(
     inner: &Arc<Inner>,
     id: TurnId,
@@ -120,18 +122,73 @@ pub(super) async fn respond(
     cancel: &Arc<CancelToken>,
     speak: bool,
 ) -> Outcome {
-    let mut streamed = false;
-    let outcome = think(inner, id, text, language, timings, cancel, &mut streamed).await;
-    if !outcome.response.is_empty() {
-        if !streamed {
+    let speaker = if speak {
+        ready_speaker(inner, id, language)
+    } else {
+        None
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // Subscribed before thinking starts, so no chunk of the answer is missed.
+    let mut events = speaker.as_ref().map(|_| inner.events.subscribe());
+    let forward = |event: Event, tx: &tokio::sync::mpsc::UnboundedSender<String>| {
+        if let Event::ResponseChunk { turn, text } = event {
+            if turn == id {
+                let _ = tx.send(text);
+            }
+        }
+    };
+    let answering = async {
+        let mut streamed = false;
+        let outcome = {
+            let thinking = think(inner, id, text, language, timings, cancel, &mut streamed);
+            tokio::pin!(thinking);
+            loop {
+                let Some(rx_events) = events.as_mut() else {
+                    break thinking.await;
+                };
+                tokio::select! {
+                    o = &mut thinking => break o,
+                    e = rx_events.recv() => match e {
+                        Ok(e) => forward(e, &tx),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(lost = n, "the spoken answer fell behind the events; some of it is not spoken");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => events = None,
+                    },
+                }
+            }
+        };
+        // Chunks sent before `think` returned and not read yet.
+        if let Some(rx_events) = events.as_mut() {
+            use tokio::sync::broadcast::error::TryRecvError;
+            loop {
+                match rx_events.try_recv() {
+                    Ok(e) => forward(e, &tx),
+                    Err(TryRecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        if !outcome.response.is_empty() && !streamed {
             inner.emit(Event::ResponseChunk {
                 turn: id,
                 text: outcome.response.clone(),
             });
+            let _ = tx.send(outcome.response.clone());
         }
-        if speak {
-            let _ = say(inner, id, cancel, &outcome.response, language, timings).await;
+        // The speaker says what it has, then finishes.
+        drop(tx);
+        outcome
+    };
+    let speaking = async {
+        match speaker {
+            Some(speaker) => say_stream(inner, id, cancel, speaker, rx, language).await.1,
+            None => None,
         }
+    };
+    let (outcome, spoke) = tokio::join!(answering, speaking);
+    if spoke.is_some() {
+        timings.speak = spoke;
     }
     outcome
 }
@@ -285,14 +342,31 @@ pub(super) async fn say(
     language: &Language,
     timings: &mut StageTimings,
 ) -> Result<(), EngineError> {
+    let Some(speaker) = ready_speaker(inner, id, language) else {
+        return Ok(());
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let _ = tx.send(text.to_string());
+    drop(tx);
+    let (result, elapsed) = say_stream(inner, id, cancel, speaker, rx, language).await;
+    timings.speak = elapsed;
+    result
+}
+
+/// The speaker, when it can speak `language`; else `None`, logged (once at warn level: every
+/// turn would flood the journal).
+fn ready_speaker(
+    inner: &Arc<Inner>,
+    id: TurnId,
+    language: &Language,
+) -> Option<Arc<dyn super::Speaker>> {
     let ready = match &inner.stages.speaker {
         Stage::Ready(s) => s.available(language).map(|()| s.clone()),
         Stage::Missing(why) => Err(why.clone()),
     };
-    let speaker = match ready {
-        Ok(s) => s,
+    match ready {
+        Ok(s) => Some(s),
         Err(why) => {
-            // Said once at warn level (every turn would flood the journal), then at debug.
             if !inner
                 .speech_missing_logged
                 .swap(true, std::sync::atomic::Ordering::Relaxed)
@@ -303,18 +377,37 @@ pub(super) async fn say(
             } else {
                 tracing::debug!("{why}; turn {id} answers in text only");
             }
-            return Ok(());
+            None
         }
+    }
+}
+
+/// Speaks the text that comes on `text` as it comes (`Speaker::speak_stream`). The audio path
+/// is taken, and the turn shown `speaking`, only once there is a first chunk; nothing is said
+/// when the sender closes without one. Returns the result and how long speaking took.
+async fn say_stream(
+    inner: &Arc<Inner>,
+    id: TurnId,
+    cancel: &Arc<CancelToken>,
+    speaker: Arc<dyn super::Speaker>,
+    mut text: tokio::sync::mpsc::UnboundedReceiver<String>,
+    language: &Language,
+) -> (Result<(), EngineError>, Option<std::time::Duration>) {
+    let Some(first) = text.recv().await else {
+        return (Ok(()), None);
     };
     let _audio_path = inner.speaker_lock.lock().await;
     inner.set_turn_state(id, State::Speaking);
     let t = Instant::now();
-    let (text, language, token) = (text.to_string(), language.clone(), cancel.clone());
-    let result =
-        super::blocking::stage("speak", move || speaker.speak(&text, &language, &token)).await;
-    timings.speak = Some(t.elapsed());
+    let (language, token) = (language.clone(), cancel.clone());
+    let result = super::blocking::stage("speak", move || {
+        let mut chunks = std::iter::once(first).chain(std::iter::from_fn(|| text.blocking_recv()));
+        speaker.speak_stream(&mut chunks, &language, &token)
+    })
+    .await;
+    let elapsed = Some(t.elapsed());
     inner.set_turn_state(id, State::Thinking);
-    match result {
+    let result = match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             tracing::error!("speech output failed: {e}");
@@ -324,7 +417,8 @@ pub(super) async fn say(
             tracing::error!("speech output stopped: {e}");
             Err(EngineError::Failed(e.to_string()))
         }
-    }
+    };
+    (result, elapsed)
 }
 
 pub(super) fn finish(

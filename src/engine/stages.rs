@@ -61,6 +61,20 @@ pub trait Speaker: Send + Sync {
         cancel: &CancelToken,
     ) -> Result<(), StageError>;
 
+    /// Text that arrives in chunks (an answer streamed by a model), spoken as it comes: a
+    /// speaker that can should start on the first complete clause rather than wait for the
+    /// whole text. `text` blocks until the next chunk and ends with the answer. The default
+    /// waits for all of it, then [`speak`](Self::speak)s.
+    fn speak_stream(
+        &self,
+        text: &mut (dyn Iterator<Item = String> + Send),
+        language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<(), StageError> {
+        let whole: String = text.collect();
+        self.speak(&whole, language, cancel)
+    }
+
     /// Whether `language` can be spoken; `Err` says why not. A turn in such a language answers
     /// in text only, as with no speaker.
     fn available(&self, _language: &Language) -> Result<(), String> {

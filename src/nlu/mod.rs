@@ -14,7 +14,7 @@ mod choice;
 mod compile;
 mod emit;
 mod error;
-mod forms;
+pub(crate) mod forms;
 mod glue;
 mod grammar;
 mod hash;

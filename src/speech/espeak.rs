@@ -8,6 +8,8 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::tts::normalize::{self, Reading};
+
 /// How often a running espeak-ng is checked for cancellation.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -51,6 +53,8 @@ impl EspeakVoice {
         text: &str,
         stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<(Vec<f32>, u32), String> {
+        // Numbers, units and times in the voice's language's words (`tts::normalize`).
+        let text = normalize::for_speech(text, Reading::for_espeak_voice(&self.voice));
         let mut command = Command::new(&self.program);
         command.args(["-v", &self.voice, "--stdout"]);
         if let Some(wpm) = self.speed {

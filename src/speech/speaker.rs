@@ -2,9 +2,10 @@
 //! (`tts.voice_en`), Mandarin by espeak-ng (`tts.espeak_voice_zh`, run as a separate
 //! process), both played on the default output device.
 //!
-//! Piper output is streamed: each sentence plays as soon as it is synthesised while the next
-//! one is computed, so the first words come after one sentence's synthesis, not the whole
-//! text's. Cancel (barge-in, `Cancel`, shutdown) stops playback at once — the playing loop
+//! Output is streamed in pieces (`tts::text::pieces`: a sentence's first clause, then the rest
+//! of it): each plays as soon as it is synthesised while the next is computed, so the first
+//! words come after one clause's synthesis, not the whole text's. An answer streamed by a
+//! model is spoken from its first complete clause (`speak_stream`, `tts::text::TextStream`). Cancel (barge-in, `Cancel`, shutdown) stops playback at once — the playing loop
 //! checks it every 10 ms, also while a sentence is still being synthesised.
 
 use std::path::Path;
@@ -17,11 +18,14 @@ use crate::config::Config;
 use crate::engine::{CancelToken, Speaker, StageError};
 use crate::models::Manifest;
 use crate::nlu::Language;
+use crate::tts::text::{pieces, TextStream};
 use crate::tts::PiperVoice;
 
 pub struct VoiceSpeaker {
     piper: Result<Mutex<PiperVoice>, String>,
     espeak: Result<EspeakVoice, String>,
+    /// `tts.volume`.
+    volume: f32,
 }
 
 /// What one utterance cost, for the log (and the report's real-time factor).
@@ -48,94 +52,179 @@ impl VoiceSpeaker {
                 if let Err(why) = &espeak {
                     tracing::warn!("Mandarin speech output is not available: {why}");
                 }
-                Ok(VoiceSpeaker { piper, espeak })
+                Ok(VoiceSpeaker {
+                    piper,
+                    espeak,
+                    volume: config.tts.volume,
+                })
             }
         }
     }
 
-    fn speak_piper(
+    /// Speaks text as it arrives: complete clauses ([`TextStream`]) are cut into pieces
+    /// ([`pieces`]), each synthesised on this scope's producer thread and sent to the player,
+    /// which starts on the first piece while the rest is synthesised. Cancel stops both: the
+    /// player within 10 ms, the producer before its next piece (a running espeak-ng is
+    /// killed).
+    fn speak_pieces(
         &self,
-        voice: &Mutex<PiperVoice>,
-        text: &str,
+        text: &mut (dyn Iterator<Item = String> + Send),
+        voice: Voice<'_>,
         out: Output,
         cancel: &CancelToken,
     ) -> Result<Spoken, StageError> {
-        let mut voice = voice.lock().map_err(|_| {
-            StageError("the Piper voice is unusable after an earlier failure".into())
-        })?;
-        let voice: &mut PiperVoice = &mut voice;
-        let pause = Duration::from_secs_f32(voice.sentence_pause_secs.max(0.0));
-        let rate = voice.sample_rate();
-        let (tx, rx) = mpsc::channel::<(Vec<f32>, u32)>();
-        let (result, spoken) = std::thread::scope(|scope| {
-            let synth = scope.spawn(move || {
-                let started = Instant::now();
-                let mut audio = Duration::ZERO;
-                let mut first_sound = None;
-                let r = voice.synthesize_each(text, |a| {
-                    if cancel.is_cancelled() {
-                        return false;
-                    }
-                    if first_sound.is_some() {
-                        let gap = (pause.as_secs_f32() * rate as f32) as usize;
-                        audio += pause;
-                        if tx.send((vec![0.0; gap], rate)).is_err() {
-                            return false;
+        let (tx, rx) = mpsc::sync_channel::<(Vec<f32>, u32)>(2);
+        std::thread::scope(|scope| {
+            let producer = scope.spawn(move || {
+                let mut producer = Producer {
+                    voice,
+                    tx,
+                    cancel,
+                    started: Instant::now(),
+                    audio: Duration::ZERO,
+                    first_sound: None,
+                    after_sentence: false,
+                };
+                let mut stream = TextStream::new();
+                let mut result = Ok(());
+                for chunk in &mut *text {
+                    let ready = stream.push(&chunk);
+                    match producer.say(&ready) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
                         }
                     }
-                    first_sound.get_or_insert_with(|| started.elapsed());
-                    audio += Duration::from_secs_f64(
-                        a.samples.len() as f64 / f64::from(a.sample_rate.max(1)),
-                    );
-                    tx.send((a.samples, a.sample_rate)).is_ok()
-                });
-                // `tx` is dropped here: the player plays what it has, then returns.
-                (
-                    r,
-                    Spoken {
-                        audio,
-                        synthesis: started.elapsed(),
-                        first_sound,
-                    },
-                )
+                }
+                if result.is_ok() && !cancel.is_cancelled() {
+                    result = producer.say(&stream.finish()).map(|_| ());
+                }
+                // Whatever the model still streams is not spoken; drain it so its sender
+                // never blocks on us.
+                for _ in &mut *text {}
+                let spoken = Spoken {
+                    audio: producer.audio,
+                    synthesis: producer.started.elapsed(),
+                    first_sound: producer.first_sound,
+                };
+                // `producer.tx` is dropped here: the player plays what it has, then returns.
+                (result, spoken)
             });
             out.play_stream(rx, || cancel.is_cancelled());
-            synth.join().unwrap_or_else(|_| {
+            let (result, spoken) = producer.join().unwrap_or_else(|_| {
                 (
-                    Ok(()),
+                    Err(StageError("speech synthesis stopped unexpectedly".into())),
                     Spoken {
                         audio: Duration::ZERO,
                         synthesis: Duration::ZERO,
                         first_sound: None,
                     },
                 )
-            })
-        });
-        result.map_err(|e| StageError(e.to_string()))?;
-        Ok(spoken)
-    }
-
-    fn speak_espeak(
-        &self,
-        voice: &EspeakVoice,
-        text: &str,
-        mut out: Output,
-        cancel: &CancelToken,
-    ) -> Result<Spoken, StageError> {
-        let t0 = Instant::now();
-        let stop = || cancel.is_cancelled();
-        let (samples, rate) = voice.synthesize(text, &stop).map_err(StageError)?;
-        let synthesis = t0.elapsed();
-        let audio = Duration::from_secs_f64(samples.len() as f64 / f64::from(rate.max(1)));
-        out.append(samples, rate);
-        out.finish(stop);
-        Ok(Spoken {
-            audio,
-            synthesis,
-            first_sound: Some(synthesis),
+            });
+            result.map(|()| spoken)
         })
     }
+
+    fn voice(&self, language: &Language) -> Result<Voice<'_>, StageError> {
+        if language.primary() == "zh" {
+            match &self.espeak {
+                Ok(v) => Ok(Voice::Espeak(v)),
+                Err(why) => Err(StageError(why.clone())),
+            }
+        } else {
+            match &self.piper {
+                Ok(v) => Ok(Voice::Piper(v)),
+                Err(why) => Err(StageError(why.clone())),
+            }
+        }
+    }
 }
+
+/// The voice a text is spoken with.
+#[derive(Clone, Copy)]
+enum Voice<'a> {
+    Piper(&'a Mutex<PiperVoice>),
+    Espeak(&'a EspeakVoice),
+}
+
+/// The synthesising side of [`VoiceSpeaker::speak_pieces`].
+struct Producer<'a> {
+    voice: Voice<'a>,
+    tx: mpsc::SyncSender<(Vec<f32>, u32)>,
+    cancel: &'a CancelToken,
+    started: Instant,
+    audio: Duration,
+    first_sound: Option<Duration>,
+    /// Whether the last piece sent ended a sentence (the next one starts after a pause).
+    after_sentence: bool,
+}
+
+impl Producer<'_> {
+    /// Synthesises `text` (complete clauses) piece by piece and sends the audio. `Ok(false)`
+    /// when it should stop: cancelled, or the player is gone.
+    fn say(&mut self, text: &str) -> Result<bool, StageError> {
+        if text.trim().is_empty() {
+            return Ok(!self.cancel.is_cancelled());
+        }
+        let mut going = true;
+        match self.voice {
+            Voice::Piper(voice) => {
+                let mut voice = voice.lock().map_err(|_| {
+                    StageError("the Piper voice is unusable after an earlier failure".into())
+                })?;
+                let pause = voice.sentence_pause_secs;
+                voice
+                    .synthesize_each(text, |a, ends_sentence| {
+                        going = self.send(a.samples, a.sample_rate, pause, ends_sentence);
+                        going
+                    })
+                    .map_err(|e| StageError(e.to_string()))?;
+            }
+            Voice::Espeak(voice) => {
+                for piece in pieces(text) {
+                    let stop = || self.cancel.is_cancelled();
+                    let (samples, rate) =
+                        voice.synthesize(&piece.text(), &stop).map_err(StageError)?;
+                    going = self.send(samples, rate, SENTENCE_PAUSE_SECS, piece.ends_sentence);
+                    if !going {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(going)
+    }
+
+    /// Sends one piece's audio, after the sentence pause when the previous piece ended a
+    /// sentence. `false` when it should stop.
+    fn send(&mut self, samples: Vec<f32>, rate: u32, pause_secs: f32, ends_sentence: bool) -> bool {
+        if self.cancel.is_cancelled() {
+            return false;
+        }
+        if samples.is_empty() {
+            return true;
+        }
+        let rate = rate.max(1);
+        if self.after_sentence && self.first_sound.is_some() {
+            let pause = Duration::from_secs_f32(pause_secs.max(0.0));
+            let gap = (pause.as_secs_f32() * rate as f32) as usize;
+            self.audio += pause;
+            if self.tx.send((vec![0.0; gap], rate)).is_err() {
+                return false;
+            }
+        }
+        self.first_sound
+            .get_or_insert_with(|| self.started.elapsed());
+        self.audio += Duration::from_secs_f64(samples.len() as f64 / f64::from(rate));
+        self.after_sentence = ends_sentence;
+        self.tx.send((samples, rate)).is_ok()
+    }
+}
+
+/// Pause between sentences of espeak-ng (Piper voices say their own).
+const SENTENCE_PAUSE_SECS: f32 = 0.2;
 
 fn load_piper(config: &Config, models_dir: &Path) -> Result<Mutex<PiperVoice>, String> {
     let manifest = Manifest::builtin().map_err(|e| e.to_string())?;
@@ -150,7 +239,10 @@ fn load_piper(config: &Config, models_dir: &Path) -> Result<Mutex<PiperVoice>, S
     }
     crate::onnx::init(models_dir).map_err(|e| e.to_string())?;
     let t = Instant::now();
-    let voice = PiperVoice::load(&path).map_err(|e| e.to_string())?;
+    let mut voice = PiperVoice::load(&path).map_err(|e| e.to_string())?;
+    // ONNX Runtime's first run of a session allocates and plans; done here, at start, it does
+    // not delay the first thing the assistant says.
+    voice.synthesize("Ready.").map_err(|e| e.to_string())?;
     tracing::info!(voice = %path.display(), ms = t.elapsed().as_millis() as u64, "Piper voice loaded");
     Ok(Mutex::new(voice))
 }
@@ -162,23 +254,24 @@ impl Speaker for VoiceSpeaker {
         language: &Language,
         cancel: &CancelToken,
     ) -> Result<(), StageError> {
+        self.speak_stream(&mut std::iter::once(text.to_string()), language, cancel)
+    }
+
+    fn speak_stream(
+        &self,
+        text: &mut (dyn Iterator<Item = String> + Send),
+        language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<(), StageError> {
         self.available(language).map_err(StageError)?;
         if cancel.is_cancelled() {
             return Ok(());
         }
+        let voice = self.voice(language)?;
         let out = Output::open().map_err(|e| StageError(e.to_string()))?;
+        out.set_volume(self.volume);
         let device = out.device().to_string();
-        let spoken = if language.primary() == "zh" {
-            match &self.espeak {
-                Ok(v) => self.speak_espeak(v, text, out, cancel)?,
-                Err(why) => return Err(StageError(why.clone())),
-            }
-        } else {
-            match &self.piper {
-                Ok(v) => self.speak_piper(v, text, out, cancel)?,
-                Err(why) => return Err(StageError(why.clone())),
-            }
-        };
+        let spoken = self.speak_pieces(text, voice, out, cancel)?;
         let audio = spoken.audio.as_secs_f64();
         tracing::info!(
             %device,

@@ -4,6 +4,7 @@
 //! espeak-ng is GPL-3: skylark only ever runs it as a separate process and reads its text
 //! output, and never links it.
 
+pub mod normalize;
 pub mod piper;
 pub mod text;
 

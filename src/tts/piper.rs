@@ -16,7 +16,8 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use serde::Deserialize;
 
-use super::text::{sentences, Clause};
+use super::normalize::{self, Reading};
+use super::text::{pieces, Clause, Piece};
 use super::Audio;
 
 /// The espeak-ng program run for phonemes.
@@ -109,6 +110,8 @@ pub struct PiperVoice {
     sample_rate: u32,
     espeak_voice: String,
     espeak_program: String,
+    /// How numbers, units and times are read (from the voice's espeak-ng language).
+    reading: Reading,
     id_map: HashMap<char, Vec<i64>>,
     pad: Vec<i64>,
     bos: Vec<i64>,
@@ -187,6 +190,7 @@ impl PiperVoice {
             session,
             path: model_path.to_path_buf(),
             sample_rate: file.audio.sample_rate,
+            reading: Reading::for_espeak_voice(&file.espeak.voice),
             espeak_voice: file.espeak.voice,
             espeak_program: ESPEAK_PROGRAM.to_string(),
             id_map,
@@ -220,85 +224,111 @@ impl PiperVoice {
         self.sample_rate
     }
 
-    /// Speak `text`: sentence by sentence, concatenated. Text with nothing speakable gives
-    /// empty audio, not an error.
+    /// How this voice reads numbers, units and times (its language's rules in [`normalize`]).
+    pub fn reading(&self) -> Reading {
+        self.reading
+    }
+
+    /// Speak `text`: piece by piece (see [`text::pieces`](super::text::pieces)),
+    /// concatenated, with `sentence_pause_secs` between sentences. Text with nothing
+    /// speakable gives empty audio, not an error. Numbers, units and times are read by
+    /// [`normalize`] first.
     pub fn synthesize(&mut self, text: &str) -> Result<Audio, TtsError> {
         let mut samples = Vec::new();
-        for sentence in sentences(text) {
-            let ids = self.sentence_ids(&sentence)?;
-            if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
-                continue; // nothing the voice can say
-            }
-            if !samples.is_empty() {
-                let pause = (self.sentence_pause_secs.max(0.0) * self.sample_rate as f32) as usize;
+        let pause = (self.sentence_pause_secs.max(0.0) * self.sample_rate as f32) as usize;
+        let mut after_sentence = false;
+        self.synthesize_each(text, |audio, ends_sentence| {
+            if after_sentence {
                 samples.extend(std::iter::repeat_n(0.0, pause));
             }
-            samples.extend(self.infer(&ids)?);
-        }
+            samples.extend(audio.samples);
+            after_sentence = ends_sentence;
+            true
+        })?;
         Ok(Audio {
             samples,
             sample_rate: self.sample_rate,
         })
     }
 
-    /// Speak one sentence at a time, for streaming playback: the callback gets each sentence's
-    /// audio as soon as it is ready and may return `false` to stop (barge-in, cancel). The
-    /// audio carries no pause; the player inserts `sentence_pause_secs` between sentences.
+    /// Speak one piece at a time, for streaming playback: the first clause of each sentence,
+    /// then the rest of it ([`text::pieces`](super::text::pieces)). The callback gets each
+    /// piece's audio as soon as it is ready, and whether it ends a sentence, and may return
+    /// `false` to stop (barge-in, cancel). The audio carries no pause; the player inserts
+    /// `sentence_pause_secs` after a sentence.
     pub fn synthesize_each(
         &mut self,
         text: &str,
-        mut on_sentence: impl FnMut(Audio) -> bool,
+        mut on_piece: impl FnMut(Audio, bool) -> bool,
     ) -> Result<(), TtsError> {
-        for sentence in sentences(text) {
-            let ids = self.sentence_ids(&sentence)?;
-            if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
-                continue;
+        let text = normalize::for_speech(text, self.reading);
+        let all = pieces(&text);
+        let mut start = 0;
+        while start < all.len() {
+            // One espeak-ng run phonemises a batch of pieces (a process start is ~10 ms, as
+            // much as the model takes for a short piece): the first sentence's pieces, so the
+            // first sound waits for no more than its sentence, then about BATCH_CHARS at a time.
+            let mut end = start + 1;
+            let mut chars = all[start].text().len();
+            while end < all.len()
+                && (if start == 0 {
+                    !all[end - 1].ends_sentence
+                } else {
+                    chars < BATCH_CHARS
+                })
+            {
+                chars += all[end].text().len();
+                end += 1;
             }
-            let samples = self.infer(&ids)?;
-            if !on_sentence(Audio {
-                samples,
-                sample_rate: self.sample_rate,
-            }) {
-                break;
+            let batch = &all[start..end];
+            start = end;
+            for (piece, phonemes) in batch.iter().zip(self.phonemize_pieces(batch)?) {
+                let ids = self.phoneme_ids(&phonemes);
+                if ids.len() <= self.bos.len() + self.pad.len() + self.eos.len() {
+                    continue; // nothing the voice can say
+                }
+                let samples = self.infer(&ids)?;
+                let audio = Audio {
+                    samples,
+                    sample_rate: self.sample_rate,
+                };
+                if !on_piece(audio, piece.ends_sentence) {
+                    return Ok(());
+                }
             }
         }
         Ok(())
     }
 
-    /// The IPA phonemes of one sentence, with clause punctuation restored, as Piper builds them.
-    pub fn phonemize_sentence(&self, clauses: &[Clause]) -> Result<String, TtsError> {
-        let line_text: Vec<String> = clauses
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}{}",
-                    c.text,
-                    c.terminator.map(String::from).unwrap_or_default()
-                )
-            })
-            .collect();
-        let lines = self.espeak_ipa(&line_text.join(" "))?;
-        let mut out = String::new();
-        if lines.len() == clauses.len() {
-            for (line, clause) in lines.iter().zip(clauses) {
-                out.push_str(line);
-                out.extend(clause.terminator);
-                if !clause.ends_sentence() {
-                    out.push(' ');
-                }
-            }
-        } else {
-            // espeak split the clauses differently (e.g. at an abbreviation): keep its
-            // phonemes, lose only the inner pauses.
-            out.push_str(&lines.join(" "));
-            out.extend(clauses.last().and_then(|c| c.terminator));
+    /// The phonemes of each piece, from one espeak-ng run when espeak finds the same clauses
+    /// (else one run per piece).
+    fn phonemize_pieces(&self, batch: &[Piece]) -> Result<Vec<String>, TtsError> {
+        let clauses: Vec<Clause> = batch.iter().flat_map(|p| p.clauses.clone()).collect();
+        let lines = self.espeak_ipa(&clause_text(&clauses))?;
+        if lines.len() != clauses.len() {
+            return batch
+                .iter()
+                .map(|p| self.phonemize_sentence(&p.clauses))
+                .collect();
         }
-        Ok(out)
+        let mut lines = lines.into_iter();
+        Ok(batch
+            .iter()
+            .map(|p| {
+                let mine: Vec<String> = lines.by_ref().take(p.clauses.len()).collect();
+                assemble(&mine, &p.clauses)
+            })
+            .collect())
     }
 
-    /// Phoneme ids of one sentence: `^ _ p1 _ p2 _ … pn _ $`.
-    fn sentence_ids(&self, clauses: &[Clause]) -> Result<Vec<i64>, TtsError> {
-        let phonemes = self.phonemize_sentence(clauses)?;
+    /// The IPA phonemes of one sentence, with clause punctuation restored, as Piper builds them.
+    pub fn phonemize_sentence(&self, clauses: &[Clause]) -> Result<String, TtsError> {
+        let lines = self.espeak_ipa(&clause_text(clauses))?;
+        Ok(assemble(&lines, clauses))
+    }
+
+    /// Phoneme ids of one model run: `^ _ p1 _ p2 _ … pn _ $`.
+    fn phoneme_ids(&self, phonemes: &str) -> Vec<i64> {
         let mut ids = Vec::with_capacity(phonemes.len() * 2 + 4);
         ids.extend(&self.bos);
         ids.extend(&self.pad);
@@ -318,7 +348,7 @@ impl PiperVoice {
             }
         }
         ids.extend(&self.eos);
-        Ok(ids)
+        ids
     }
 
     /// espeak-ng's IPA for `text`, one line per clause it found. Text goes in on stdin, so text
@@ -407,6 +437,45 @@ impl PiperVoice {
             })?;
         Ok(data.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
     }
+}
+
+/// Phonemes are asked of espeak-ng for this much text at most at once (see `synthesize_each`).
+const BATCH_CHARS: usize = 800;
+
+/// Clauses as one line of text for espeak-ng, each with its punctuation.
+fn clause_text(clauses: &[Clause]) -> String {
+    clauses
+        .iter()
+        .map(|c| {
+            format!(
+                "{}{}",
+                c.text,
+                c.terminator.map(String::from).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// espeak-ng's lines (one per clause it found) with the clauses' punctuation put back, as
+/// Piper does.
+fn assemble(lines: &[String], clauses: &[Clause]) -> String {
+    let mut out = String::new();
+    if lines.len() == clauses.len() {
+        for (line, clause) in lines.iter().zip(clauses) {
+            out.push_str(line);
+            out.extend(clause.terminator);
+            if !clause.ends_sentence() {
+                out.push(' ');
+            }
+        }
+    } else {
+        // espeak split the clauses differently (e.g. at an abbreviation): keep its
+        // phonemes, lose only the inner pauses.
+        out.push_str(&lines.join(" "));
+        out.extend(clauses.last().and_then(|c| c.terminator));
+    }
+    out
 }
 
 /// Drop espeak's language-switch marks such as `(fr)` … `(en)`, as piper-phonemize does: the
