@@ -187,10 +187,14 @@ fn a_real_server_that_fails_leaves_the_answer_to_the_device() {
     assert!(!d.log().contains("wrong-key"), "the API key was logged");
     drop(d);
 
+    // With the right key from here on, so only the fault under test fails the request.
+    std::fs::write(&key, "right-key\n").expect("key file");
+    let keyed = |extra: &str| format!("{extra}api_key_file = \"{}\"\n", key.display());
+
     // An HTTP error from the real server (a path it does not serve).
     let bus = Bus::start();
     let url = format!("http://127.0.0.1:{}/nowhere", server.port);
-    let _d = Daemon::start(&bus, &config("hybrid", &url, REAL));
+    let _d = Daemon::start(&bus, &config("hybrid", &url, &keyed(REAL)));
     let mut monitor = Watcher::monitor(&bus);
     let (turn, fin) = ask(&mut monitor, &bus, "What is the capital of France?");
     assert!(fin.contains("'no_intent'"), "{fin}");
@@ -203,7 +207,7 @@ fn a_real_server_that_fails_leaves_the_answer_to_the_device() {
         &config(
             "hybrid",
             &server.url(),
-            "first_token_ms = 1\nmax_tokens = 8\n",
+            &keyed("first_token_ms = 1\nmax_tokens = 8\n"),
         ),
     );
     let mut monitor = Watcher::monitor(&bus);

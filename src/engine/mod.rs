@@ -195,6 +195,15 @@ impl Engine {
         self.inner.router.cloud_state()
     }
 
+    /// Why `text` would stay on the device by the privacy rules (`None`: it may leave, in
+    /// `hybrid` / `cloud` mode with a cloud tier). The check the router runs before each cloud
+    /// request; a few microseconds to milliseconds (contact names, nearest grammar sentence).
+    pub fn privacy_reason(&self, text: &str, language: &Language) -> Option<&'static str> {
+        self.inner
+            .router
+            .privacy_reason(&self.inner, text, language)
+    }
+
     /// Device and cloud accounting since start.
     pub fn usage(&self) -> UsageTotals {
         self.inner.router.totals()

@@ -222,6 +222,17 @@ impl Router {
         lock(&self.ledger).turn(id)
     }
 
+    /// Why `text` stays on the device by the configured privacy rules (none without a cloud).
+    pub(super) fn privacy_reason(
+        &self,
+        inner: &Inner,
+        text: &str,
+        language: &Language,
+    ) -> Option<&'static str> {
+        let policy = lock(&self.cloud).as_ref().map(|c| c.policy.clone())?;
+        private_reason(inner, &policy, text, language)
+    }
+
     /// Whether `text` contains a contact name (whole words).
     fn names_a_contact(&self, text: &str) -> bool {
         let folded = text.to_lowercase();
