@@ -401,20 +401,25 @@ pub(super) async fn recognize_beyond_grammar(
     language: &Language,
 ) -> Option<(IntentMatch, Source)> {
     let mode = inner.shared().routing;
-    let cancel = Arc::new(CancelToken::new());
     let mut tally = Tally::new();
+    let found = recognize_routed(inner, mode, text, language, &mut tally).await;
+    // The cloud's calls, tokens and cost count in the totals (it is no turn).
+    lock(&inner.router.ledger).record_call(&tally.usage);
+    found
+}
+
+async fn recognize_routed(
+    inner: &Arc<Inner>,
+    mode: RoutingMode,
+    text: &str,
+    language: &Language,
+    tally: &mut Tally,
+) -> Option<(IntentMatch, Source)> {
+    let cancel = Arc::new(CancelToken::new());
     let mut streamed = false;
     if escalate(mode, DeviceOutcome::GrammarMissed) {
-        if let Some(Beyond::Intent(m, s)) = ask_cloud(
-            inner,
-            None,
-            text,
-            language,
-            &cancel,
-            &mut streamed,
-            &mut tally,
-        )
-        .await
+        if let Some(Beyond::Intent(m, s)) =
+            ask_cloud(inner, None, text, language, &cancel, &mut streamed, tally).await
         {
             return Some((m, s));
         }
@@ -423,16 +428,8 @@ pub(super) async fn recognize_beyond_grammar(
         return Some((m, Source::Llm));
     }
     if escalate(mode, DeviceOutcome::NoIntent) {
-        if let Some(Beyond::Intent(m, s)) = ask_cloud(
-            inner,
-            None,
-            text,
-            language,
-            &cancel,
-            &mut streamed,
-            &mut tally,
-        )
-        .await
+        if let Some(Beyond::Intent(m, s)) =
+            ask_cloud(inner, None, text, language, &cancel, &mut streamed, tally).await
         {
             return Some((m, s));
         }

@@ -90,6 +90,23 @@ impl Ledger {
         self.turns.push_back((id, u));
     }
 
+    /// A cloud request outside a turn (`Recognize`): its calls, tokens, cost and time count,
+    /// no turn does.
+    pub(super) fn record_call(&mut self, u: &TurnUsage) {
+        let t = &mut self.totals;
+        if let Some(o) = u.cloud_outcome {
+            t.cloud_calls += 1;
+            if o != "ok" {
+                t.cloud_failures += 1;
+            }
+        }
+        t.cloud_tokens_in += u.cloud_tokens_in;
+        t.cloud_tokens_out += u.cloud_tokens_out;
+        t.cloud_cost += u.cloud_cost;
+        t.cloud_time += u.cloud_time;
+        t.kept_private += u64::from(u.kept_private);
+    }
+
     pub(super) fn turn(&self, id: TurnId) -> Option<TurnUsage> {
         self.turns
             .iter()
