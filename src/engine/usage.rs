@@ -72,18 +72,8 @@ impl Ledger {
             t.device_turns += 1;
         }
         t.device_tokens += u.device_tokens;
-        t.cloud_tokens_in += u.cloud_tokens_in;
-        t.cloud_tokens_out += u.cloud_tokens_out;
-        if let Some(o) = u.cloud_outcome {
-            t.cloud_calls += 1;
-            if o != "ok" {
-                t.cloud_failures += 1;
-            }
-        }
-        t.cloud_cost += u.cloud_cost;
         t.device_time += u.device_time;
-        t.cloud_time += u.cloud_time;
-        t.kept_private += u64::from(u.kept_private);
+        self.record_call(&u);
         if self.turns.len() == KEPT {
             self.turns.pop_front();
         }
