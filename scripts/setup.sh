@@ -39,3 +39,10 @@ fi
 
 say "installing the default models"
 ./target/release/skylark models fetch
+
+if [ "${1:-}" = "--tests" ]; then
+  # The cloud-routing tests' real OpenAI-compatible server (llama.cpp serving the GGUF the
+  # models fetch just unpacked), built once and cached.
+  say "the llama.cpp test server"
+  "$SKYLARK_ROOT/scripts/llama_server.sh" >/dev/null
+fi

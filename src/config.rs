@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod cloud;
+pub use cloud::{CloudConfig, ALWAYS_PRIVATE};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path} could not be read: {source}")]
@@ -43,6 +46,7 @@ pub struct Config {
     pub wakeword: WakeWordConfig,
     pub dbus: DbusConfig,
     pub nlu: NluConfig,
+    pub cloud: CloudConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -315,6 +319,7 @@ impl Default for Config {
             wakeword: WakeWordConfig::default(),
             dbus: DbusConfig::default(),
             nlu: NluConfig::default(),
+            cloud: CloudConfig::default(),
         }
     }
 }
@@ -812,6 +817,7 @@ impl Config {
                 "expected 0 to 64",
             ));
         }
+        self.cloud.validate(path)?;
         Ok(())
     }
 

@@ -65,8 +65,16 @@ pub enum Command {
     },
     /// Check models, ONNX Runtime, D-Bus and audio; print what is missing and the fix.
     Doctor,
-    /// Print the daemon's per-stage timing statistics.
-    Stats,
+    /// Print the running daemon's accounting: turns on the device and in the cloud, tokens,
+    /// cloud calls and failures, estimated cloud cost, device time.
+    Stats {
+        /// One JSON object instead of aligned lines.
+        #[arg(long)]
+        json: bool,
+        /// Ask the daemon on the system bus.
+        #[arg(long)]
+        system: bool,
+    },
     /// Run the built-in benchmarks.
     Bench {
         #[arg(long)]

@@ -35,6 +35,7 @@ pub fn run(ctx: &Context, text: &str, lang: Option<&str>, no_speak: bool) -> Res
         if let Some(tier) = semantic {
             engine.set_semantic(Arc::new(tier));
         }
+        super::stats::start_cloud(&engine, config);
         let mut events = engine.subscribe();
         let options = AskOptions {
             language: lang.map(str::to_string),

@@ -50,6 +50,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         let engine = Engine::new(engine_config, recognizer, stages);
         tracing::info!(intents = engine.intents().len(), language = %engine.language(), "intent grammar loaded");
         let _wake_loop = start_wake_word(&engine, ctx, listener);
+        super::stats::start_cloud(&engine, &config);
         // The watchdog pings as soon as the engine exists: systemd enforces WatchdogSec= from
         // READY=1 on, and the engine can answer its probe from here.
         let _watchdog = skylark::systemd::watchdog_timeout().map(|timeout| {

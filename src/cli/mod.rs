@@ -8,6 +8,7 @@ mod listen;
 mod models;
 mod recognize;
 mod speech;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,7 +68,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             no_speak,
         } => ask::run(&ctx, &text, lang.as_deref(), no_speak),
         Command::Listen => listen::run(&ctx),
-        Command::Stats => unavailable("stats", "the daemon's statistics"),
+        Command::Stats { json, system } => stats::run(json, system),
         Command::Bench { .. } => unavailable("bench", "the built-in benchmarks"),
     }
 }

@@ -293,6 +293,38 @@ impl Assistant {
         Ok(self.engine.set_list(name, values)?)
     }
 
+    /// One turn's figures (a{sv}): source (s: grammar, llm, cloud, none), device_tokens,
+    /// cloud_tokens_in, cloud_tokens_out, device_time_us, cloud_time_us (t), cloud_cost (d),
+    /// cloud_tokens_estimated, kept_private (b), cloud_outcome (s: "" when the cloud was not
+    /// asked, ok, or why it failed). Kept for the last 256 turns.
+    #[zbus(out_args("usage"))]
+    async fn turn_usage(
+        &self,
+        turn: ObjectPath<'_>,
+    ) -> Result<HashMap<String, OwnedVariant>, MethodError> {
+        let id = turn_id(&turn)?;
+        let u = self.engine.turn_usage(id).ok_or_else(|| {
+            MethodError::NotFound(format!(
+                "no figures for {turn}: it has not finished understanding, or it is too old"
+            ))
+        })?;
+        Ok(super::usage::turn_to_dbus(&u))
+    }
+
+    /// Device and cloud accounting since the daemon started (a{sv}; see README § Hybrid
+    /// scheduling). Not signalled: it changes every turn.
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn usage(&self) -> HashMap<String, OwnedVariant> {
+        super::usage::totals_to_dbus(&self.engine.usage(), self.engine.cloud_state())
+    }
+
+    /// The cloud tier: off (not configured), ready, or open (the breaker keeps turns on the
+    /// device for a cool-down). Changes are signalled as invalidated.
+    #[zbus(property(emits_changed_signal = "invalidates"))]
+    fn cloud_state(&self) -> String {
+        self.engine.cloud_state().to_string()
+    }
+
     /// idle, listening, thinking or speaking.
     #[zbus(property)]
     fn state(&self) -> String {

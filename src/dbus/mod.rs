@@ -10,6 +10,7 @@ mod convert;
 mod error;
 mod handler;
 mod interface;
+pub mod usage;
 
 pub use error::{MethodError, ServiceError};
 pub use interface::{Limits, INTERFACE};
@@ -225,6 +226,16 @@ async fn emit(emitter: &SignalEmitter<'_>, event: Event) -> zbus::Result<()> {
                 InterfaceName::from_static_str_unchecked(INTERFACE),
                 changed,
                 Cow::Borrowed(&[]),
+            )
+            .await
+        }
+        // The breaker opened or closed: clients re-read it (no value: `Get` has it).
+        Event::PropertyChanged(Property::CloudState) => {
+            zbus::fdo::Properties::properties_changed(
+                emitter,
+                InterfaceName::from_static_str_unchecked(INTERFACE),
+                HashMap::new(),
+                Cow::Borrowed(&["CloudState"]),
             )
             .await
         }

@@ -34,6 +34,8 @@ pub enum Property {
     Language,
     RoutingMode,
     WakeWordEnabled,
+    /// The cloud tier's state (`off`, `ready`, `open`): the breaker opened or closed.
+    CloudState,
 }
 
 #[derive(Debug, Clone, PartialEq)]

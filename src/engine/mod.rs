@@ -10,6 +10,7 @@
 //! speaker. Every turn is cancellable, and each records its stage timings.
 
 mod blocking;
+mod breaker;
 mod error;
 mod event;
 mod handlers;
@@ -18,12 +19,14 @@ mod listen;
 mod llm;
 mod options;
 mod places;
+mod route;
 mod run;
 mod semantic;
 mod stages;
 #[cfg(test)]
 mod tests;
 mod turn;
+mod usage;
 
 pub use error::EngineError;
 pub use event::{Event, Property, Source};
@@ -34,9 +37,13 @@ pub use handlers::{
 pub use health::{Health, STALL_HOOK};
 pub use llm::{GateReason, LanguageModel, ModelAnswer, ModelIntent, Verdict};
 pub use options::{AskOptions, EngineConfig, Recognition, RoutingMode};
+pub use route::{
+    escalate, CloudAnswer, CloudFailure, CloudModel, CloudReply, CloudRequest, DeviceOutcome,
+};
 pub use semantic::{SemanticIntent, SemanticMatcher};
 pub use stages::{Audio, Capture, Speaker, Stage, StageError, Stages, Transcriber};
 pub use turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
+pub use usage::{TurnUsage, UsageTotals};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -87,6 +94,8 @@ pub(crate) struct Inner {
     llm: Mutex<Option<llm::LlmStage>>,
     /// The semantic tier (intent by meaning, between the grammar and the LLM), when loaded.
     semantic: Mutex<Option<Arc<dyn SemanticMatcher>>>,
+    /// Device / cloud routing: the cloud tier, its breaker, privacy, accounting.
+    router: route::Router,
     /// The speaker: one turn speaks at a time.
     speaker_lock: tokio::sync::Mutex<()>,
     /// Signalled when the last turn finishes (used by shutdown).
@@ -139,6 +148,7 @@ impl Engine {
                 dispatcher: Mutex::new(None),
                 llm: Mutex::new(None),
                 semantic: Mutex::new(None),
+                router: route::Router::default(),
                 speaker_lock: tokio::sync::Mutex::new(()),
                 idle: tokio::sync::Notify::new(),
                 speech_missing_logged: std::sync::atomic::AtomicBool::new(false),
@@ -169,6 +179,39 @@ impl Engine {
     /// start if the embedding model is installed; without it the LLM follows the grammar).
     pub fn set_semantic(&self, semantic: Arc<dyn SemanticMatcher>) {
         *lock(&self.inner.semantic) = Some(semantic);
+    }
+
+    /// The cloud tier (`[cloud]`), asked in `hybrid` and `cloud` routing modes as `route.rs`
+    /// decides. Without it those modes stay on the device.
+    pub fn set_cloud(&self, model: Arc<dyn CloudModel>, policy: crate::config::CloudConfig) {
+        self.inner.router.set_cloud(model, policy);
+        self.inner
+            .emit(Event::PropertyChanged(Property::CloudState));
+    }
+
+    /// The `CloudState` property: `off` (no cloud tier), `ready`, or `open` (the breaker
+    /// keeps turns on the device for a cool-down).
+    pub fn cloud_state(&self) -> &'static str {
+        self.inner.router.cloud_state()
+    }
+
+    /// Why `text` would stay on the device by the privacy rules (`None`: it may leave, in
+    /// `hybrid` / `cloud` mode with a cloud tier). The check the router runs before each cloud
+    /// request; a few microseconds to milliseconds (contact names, nearest grammar sentence).
+    pub fn privacy_reason(&self, text: &str, language: &Language) -> Option<&'static str> {
+        self.inner
+            .router
+            .privacy_reason(&self.inner, text, language)
+    }
+
+    /// Device and cloud accounting since start.
+    pub fn usage(&self) -> UsageTotals {
+        self.inner.router.totals()
+    }
+
+    /// The figures of one of the last turns that went through understanding.
+    pub fn turn_usage(&self, id: TurnId) -> Option<TurnUsage> {
+        self.inner.router.turn(id)
     }
 
     /// The intent grammar (read-only: lists change through `set_list`).
@@ -343,13 +386,12 @@ impl Engine {
         if text.trim().is_empty() {
             return Ok(grammar);
         }
-        let cancel = Arc::new(CancelToken::new());
-        match semantic::or_llm(&self.inner, text, &language, &cancel).await {
-            Some(m) => Ok(Recognition {
+        match route::recognize_beyond_grammar(&self.inner, text, &language).await {
+            Some((m, source)) => Ok(Recognition {
                 intent: m.intent,
                 slots: m.slots,
                 confidence: m.confidence,
-                source: Source::Llm,
+                source,
             }),
             None => Ok(grammar),
         }
@@ -615,6 +657,7 @@ impl Engine {
             }
         }
         let n = values.len();
+        self.inner.router.note_list(name, &values);
         self.inner.recognizer.set_list(name, values);
         tracing::info!(list = name, entries = n, "list replaced");
         Ok(())

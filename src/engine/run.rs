@@ -210,38 +210,33 @@ pub(super) async fn think(
     let mut source = Source::Grammar;
     let m = match found {
         Some(m) => m,
-        None => match super::semantic::or_llm(inner, text, language, cancel).await {
-            Some(m) => {
-                source = Source::Llm;
-                m
-            }
-            None => {
-                timings.recognize = Some(t.elapsed());
-                if let Some(answer) = super::llm::answer(inner, id, text, language, cancel).await {
-                    if answer.verdict.passed {
-                        *streamed = true;
-                        return Outcome {
-                            status: TurnStatus::Ok,
-                            response: answer.text,
-                            intent: None,
-                        };
-                    }
-                    // The gate stopped it: nothing of it was said; no fact is made up.
-                    return Outcome {
-                        status: TurnStatus::NoIntent,
-                        response: phrase(language, Phrase::CannotAnswer).into(),
-                        intent: None,
-                    };
+        None => {
+            let grammar_time = t.elapsed();
+            match super::route::beyond_grammar(
+                inner,
+                id,
+                text,
+                language,
+                cancel,
+                streamed,
+                grammar_time,
+            )
+            .await
+            {
+                super::route::Beyond::Intent(m, s) => {
+                    source = s;
+                    m
                 }
-                tracing::info!(text, "no intent");
-                return Outcome {
-                    status: TurnStatus::NoIntent,
-                    response: phrase(language, Phrase::NotUnderstood).into(),
-                    intent: None,
-                };
+                super::route::Beyond::Done(outcome) => {
+                    timings.recognize = Some(t.elapsed());
+                    return outcome;
+                }
             }
-        },
+        }
     };
+    if source == Source::Grammar {
+        super::route::note_grammar(inner, id, t.elapsed());
+    }
     timings.recognize = Some(t.elapsed());
     tracing::info!(intent = %m.intent, confidence = m.confidence, source = source.as_str(), "intent recognized");
     inner.shared().dialogue.remember(&m);
@@ -525,6 +520,16 @@ impl Inner {
             self.emit(Event::PropertyChanged(Property::State));
         }
     }
+}
+
+/// "Sorry, I did not understand that." in `language`.
+/// What a turn says when the lite model's answer failed its gate (nothing of it was said).
+pub(super) fn cannot_answer(language: &Language) -> &'static str {
+    phrase(language, Phrase::CannotAnswer)
+}
+
+pub(super) fn not_understood(language: &Language) -> &'static str {
+    phrase(language, Phrase::NotUnderstood)
 }
 
 #[derive(Clone, Copy)]

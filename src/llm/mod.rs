@@ -11,6 +11,7 @@
 //! it with the cancel flag.
 
 mod chat;
+pub mod cloud;
 mod constrain;
 mod decoder;
 pub mod gate;
