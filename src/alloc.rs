@@ -6,8 +6,8 @@
 //! heap (the mmap threshold rises to the largest block freed), so resident memory grows with the
 //! largest request and the number of threads that ever ran one. Measured with
 //! `SKYLARK_HOSTILE=memory cargo bench --bench hostile` (100 requests of 4 KB random text, 4
-//! clients, this 2-core VM under load): peak 1.29× idle and 1.15× 30 s after with the defaults,
-//! 1.15× and 1.03× with two arenas and a fixed 256 KiB mmap threshold.
+//! clients, this 2-core VM): peak 1.29× idle and 1.15× 30 s after with the defaults (under
+//! load), 1.14× and 1.04× with two arenas and a fixed 256 KiB mmap threshold (quiet).
 
 /// Most malloc arenas the process uses (glibc's default is 8 per core).
 const ARENA_MAX: libc::c_int = 2;
