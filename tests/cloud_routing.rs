@@ -126,16 +126,20 @@ fn hybrid_sends_what_the_device_cannot_answer_to_the_real_server() {
 /// ("What is the capital of France?" passes the answer gate) stays on the device — the
 /// server's request log shows nothing — while one whose device answer the gate stops ("Who
 /// won the 1998 World Cup?": SmolLM2-135M makes the winner up) goes to the server, and the
-/// server's answer is what the turn gives.
+/// server's answer is what the turn gives. A command in other words the device cannot place
+/// goes to the server straight away.
 #[test]
 fn hybrid_asks_the_device_first_and_the_cloud_when_the_gate_stops_its_answer() {
     let server = LlamaServer::start(None);
     let bus = Bus::start();
     let with_device_llm = format!(
         "[semantic]\nenabled = false\n\n[nlu]\ntolerant = false\n\n\
+         [llm]\nintent_threshold = 1.0\nintent_retrieval_threshold = 2.0\n\n\
          [cloud]\nrouting = \"hybrid\"\nurl = \"{}\"\nmodel = \"smollm2\"\n{REAL}",
         server.url()
     );
+    // The device's model names no intent here (thresholds of 1): what is tested is where
+    // the sentences it cannot place go.
     let d = Daemon::start_with_models(&bus, &with_device_llm, &[]);
     d.wait_llm_ready();
     let mut monitor = Watcher::monitor(&bus);
@@ -163,6 +167,27 @@ fn hybrid_asks_the_device_first_and_the_cloud_when_the_gate_stops_its_answer() {
     assert!(
         !requests.contains("capital of France"),
         "only the stopped answer's question reaches the server: {requests}"
+    );
+
+    // A command in other words the device cannot place goes to the cloud at once (it may
+    // name the intent), not to the lite model's chat answer.
+    let (turn, _) = ask(
+        &mut monitor,
+        &bus,
+        "could you make it a bit cooler in the back for the kids",
+    );
+    let usage = turn_usage(&bus, &turn);
+    let requests = server.requests();
+    assert!(
+        requests.contains("cooler in the back for the kids"),
+        "{usage}\n{requests}\n{}",
+        d.log()
+    );
+    assert_eq!(
+        d.log().matches("LLM answer judged").count(),
+        2,
+        "the lite model answered the command before the cloud: {}",
+        d.log()
     );
 }
 
