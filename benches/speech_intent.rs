@@ -8,9 +8,11 @@
 //!
 //! - **(a) plain**: free transcription (`Transcriber::transcribe`) and the grammar's exact
 //!   matcher (`Recognizer::recognize`) — what skylark did before grammar-aware decoding;
-//! - **(b) new**: command-mode transcription guided by the grammar
-//!   (`Transcriber::transcribe_command`) and `Engine::recognize` (which also holds the
-//!   tolerant matcher once that lands).
+//! - **(b) guided**: command-mode transcription guided by the grammar
+//!   (`Transcriber::transcribe_command`) and `Engine::recognize` (exact, then the tolerant
+//!   matcher) — the path with `asr.grammar_guided = true`;
+//! - **(c) default**: the free transcript of (a) and `Engine::recognize` — what skylark
+//!   ships by default (`asr.grammar_guided = false`).
 //!
 //! A command is accepted when the intent and every slot are right. The false-acceptance rate
 //! is the share of unrelated utterances given any intent. The decode-time ratio (b)/(a) is
@@ -19,7 +21,7 @@
 //! Environment: `SKYLARK_SPEECHBENCH_PER_INTENT` (sentences per intent, default 1),
 //! `SKYLARK_SPEECHBENCH_ALL_VOICES=1` (every voice says every sentence; default: voices take
 //! turns), `SKYLARK_SPEECHBENCH_SNRS` (default `clean,24,18,12,6`),
-//! `SKYLARK_SPEECHBENCH_LANGS` (default `en,zh-CN`), `SKYLARK_SPEECHBENCH_SMARTHOME=0` to skip
+//! `SKYLARK_SPEECHBENCH_LANGS` (default `en,zh-CN`; `none`: the second grammar only), `SKYLARK_SPEECHBENCH_SMARTHOME=0` to skip
 //! the second grammar, `SKYLARK_SPEECHBENCH_VERBOSE=1` to print every miss.
 
 #[path = "speech_intent/noise.rs"]
@@ -88,6 +90,7 @@ struct Tally {
     n: usize,
     plain: usize,
     new: usize,
+    default: usize,
 }
 
 fn pct(k: usize, n: usize) -> String {
@@ -121,7 +124,9 @@ fn main() {
     let langs: Vec<Language> = env("SKYLARK_SPEECHBENCH_LANGS")
         .unwrap_or_else(|| "en,zh-CN".into())
         .split(',')
-        .map(|l| Language::parse(l.trim()).expect("language"))
+        .map(str::trim)
+        .filter(|l| *l != "none")
+        .map(|l| Language::parse(l).expect("language"))
         .collect();
     let smarthome = env("SKYLARK_SPEECHBENCH_SMARTHOME").is_none_or(|v| v != "0");
 
@@ -235,22 +240,31 @@ fn main() {
                     .recognize(&guided, Some(suite.language.tag()))
                     .unwrap_or_else(|e| panic!("{e}"));
                 let ok_b = accepted(expected, &b.intent, &b.slots);
+                let c = suite
+                    .engine
+                    .recognize(&plain, Some(suite.language.tag()))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let ok_c = accepted(expected, &c.intent, &c.slots);
                 let tally = &mut per_snr[si];
                 tally.n += 1;
                 tally.plain += usize::from(ok_a);
                 tally.new += usize::from(ok_b);
-                if verbose && (!ok_a || !ok_b) {
+                tally.default += usize::from(ok_c);
+                if verbose && (!ok_a || !ok_b || !ok_c) {
                     let snr_s = snr.map_or("clean".into(), |s| format!("{s} dB {}", kind.name()));
                     println!(
-                        "  miss [{}] {} {} | {:?} | plain {:?} → {} | new {:?} → {}",
+                        "  miss [{}] {} {} | {:?} | plain {:?} → {} | default → {} {:?} | guided {:?} → {} {:?}",
                         suite.name,
                         snr_s,
                         u.voice.name(),
                         u.text,
                         plain,
                         a.map(|m| m.intent).unwrap_or_default(),
+                        c.intent,
+                        c.slots,
                         guided,
-                        b.intent
+                        b.intent,
+                        b.slots
                     );
                 }
             }
@@ -275,13 +289,18 @@ fn main() {
                 .engine
                 .recognize(&guided, Some(suite.language.tag()))
                 .unwrap_or_else(|e| panic!("{e}"));
+            let c = suite
+                .engine
+                .recognize(&plain, Some(suite.language.tag()))
+                .unwrap_or_else(|e| panic!("{e}"));
             fa.n += 1;
             fa.plain += usize::from(a.is_some());
             fa.new += usize::from(!b.intent.is_empty());
+            fa.default += usize::from(!c.intent.is_empty());
             if verbose {
                 println!(
-                    "  unrelated [{}] {:?} | plain {:?} | new {:?} → {:?}",
-                    suite.name, u.text, plain, guided, b.intent
+                    "  unrelated [{}] {:?} | plain {:?} → default {:?} | guided {:?} → {:?}",
+                    suite.name, u.text, plain, c.intent, guided, b.intent
                 );
             }
         }
@@ -292,24 +311,26 @@ fn main() {
             snrs.len()
         );
         println!(
-            "{:<8} {:>5} {:>14} {:>14}",
-            "SNR", "n", "(a) plain", "(b) new"
+            "{:<8} {:>5} {:>14} {:>14} {:>14}",
+            "SNR", "n", "(a) plain", "(b) guided", "(c) default"
         );
         for (snr, t) in snrs.iter().zip(&per_snr) {
             let label = snr.map_or("clean".into(), |s| format!("{s} dB"));
             println!(
-                "{label:<8} {:>5} {:>14} {:>14}",
+                "{label:<8} {:>5} {:>14} {:>14} {:>14}",
                 t.n,
                 pct(t.plain, t.n),
-                pct(t.new, t.n)
+                pct(t.new, t.n),
+                pct(t.default, t.n)
             );
         }
         if fa.n > 0 {
             println!(
-                "false acceptance on {} unrelated clips (clean): (a) {}  (b) {}",
+                "false acceptance on {} unrelated clips (clean): (a) {}  (b) {}  (c) {}",
                 fa.n,
                 pct(fa.plain, fa.n),
-                pct(fa.new, fa.n)
+                pct(fa.new, fa.n),
+                pct(fa.default, fa.n)
             );
         }
         let n_dec = per_snr.iter().map(|t| t.n).sum::<usize>().max(1) as f64;
@@ -334,18 +355,20 @@ fn main() {
             .zip(per_snr)
             .map(|(s, t)| {
                 format!(
-                    "{} {}→{}",
+                    "{} {}/{}/{}",
                     s.map_or("clean".into(), |s| format!("{s}dB")),
                     pct(t.plain, t.n),
-                    pct(t.new, t.n)
+                    pct(t.new, t.n),
+                    pct(t.default, t.n)
                 )
             })
             .collect();
         println!(
-            "  {name}: {}; FA {}→{}; guided/free time {:.2}",
+            "  {name} (a) plain / (b) guided / (c) default: {}; FA {}/{}/{}; guided/free time {:.2}",
             row.join(", "),
             pct(fa.plain, fa.n),
             pct(fa.new, fa.n),
+            pct(fa.default, fa.n),
             ratio
         );
     }

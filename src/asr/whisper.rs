@@ -117,6 +117,22 @@ fn max_tokens_for(samples: usize) -> i32 {
 
 /// Cut a decoding loop down to one copy of the looped phrase.
 ///
+/// On Mandarin it does not understand (noise, a robotic voice), whisper often writes back the
+/// primer sentence it was prompted with ("以下是普通话的句子。"), which nobody said: it is
+/// removed wherever it stands. Only the primer is: the grammar's own sentences in a guided
+/// prompt are commands a user may say word for word.
+fn strip_primer_echo(text: &str) -> String {
+    let primer = SIMPLIFIED_CHINESE_PROMPT.trim_end_matches('。');
+    if !text.contains(primer) {
+        return text.to_string();
+    }
+    text.split(primer)
+        .map(|part| part.trim_start_matches(['。', '，', ',', '.', ' ']))
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// On audio it does not understand, whisper often repeats a phrase until the token cap
 /// ("play some cast music play some cast music ..."). When the whole text is one phrase said
 /// two or more times (the last copy may be cut off), keep the first copy. Units are words, or
@@ -336,7 +352,10 @@ impl WhisperRecognizer {
                 stage: "reading a segment",
                 source,
             })?;
-            let text = collapse_repeats(raw.trim());
+            let mut text = collapse_repeats(raw.trim());
+            if lang.simplified_chinese {
+                text = strip_primer_echo(&text);
+            }
             segments.push(TranscriptSegment {
                 text,
                 start_ms: seg.start_timestamp() * 10,
@@ -409,6 +428,22 @@ mod tests {
         assert_eq!(audio_ctx_for(32_000, fit), Some(100 + 64));
         assert_eq!(audio_ctx_for(16_000 * 60, fit), Some(AUDIO_CTX_MAX));
         assert_eq!(audio_ctx_for(16_000, AudioContext::Full), None);
+    }
+
+    #[test]
+    fn the_mandarin_primer_written_back_is_not_speech() {
+        assert_eq!(strip_primer_echo("以下是普通话的句子。"), "");
+        assert_eq!(strip_primer_echo("以下是普通话的句子"), "");
+        assert_eq!(
+            strip_primer_echo("以下是普通话的句子。打开车窗。"),
+            "打开车窗。"
+        );
+        assert_eq!(
+            strip_primer_echo("打开车窗。以下是普通话的句子。"),
+            "打开车窗。"
+        );
+        assert_eq!(strip_primer_echo("以下有否认错人。"), "以下有否认错人。");
+        assert_eq!(strip_primer_echo("打开车窗。"), "打开车窗。");
     }
 
     #[test]
