@@ -4,6 +4,7 @@
 //! exposed here; only `dbus` knows zbus and only the `android/` crate knows JNI.
 
 pub mod alloc;
+pub mod assistant;
 pub mod asr;
 pub mod audio;
 pub mod config;
