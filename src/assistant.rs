@@ -155,9 +155,7 @@ fn speech_stages(
     }
     let source: Box<dyn AudioSource> = match options.audio_in {
         AudioIn::None => return (stages, None),
-        AudioIn::Microphone => {
-            Box::new(crate::audio::Microphone::open(&config.audio.input_device))
-        }
+        AudioIn::Microphone => Box::new(crate::audio::Microphone::open(&config.audio.input_device)),
         AudioIn::Source(source) => source,
     };
     crate::listen::add_listening(stages, config, models_dir, source)

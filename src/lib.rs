@@ -4,8 +4,8 @@
 //! exposed here; only `dbus` knows zbus and only the `android/` crate knows JNI.
 
 pub mod alloc;
-pub mod assistant;
 pub mod asr;
+pub mod assistant;
 pub mod audio;
 pub mod config;
 pub mod dbus;

@@ -35,15 +35,15 @@ pub struct Handle {
 /// `config` is TOML text, or the path of a TOML file; empty: the defaults.
 fn load_config(config: &str, models_dir: &str) -> Result<Config, BindingError> {
     let trimmed = config.trim();
-    let mut config = if !trimmed.is_empty() && !trimmed.contains('\n') && Path::new(trimmed).is_file()
-    {
-        skylark::config::load(Some(Path::new(trimmed)))
-            .map_err(|e| BindingError::Skylark(e.to_string()))?
-            .config
-    } else {
-        Config::parse(config, Path::new("(the TOML passed to Assistant.create)"))
-            .map_err(|e| BindingError::Skylark(e.to_string()))?
-    };
+    let mut config =
+        if !trimmed.is_empty() && !trimmed.contains('\n') && Path::new(trimmed).is_file() {
+            skylark::config::load(Some(Path::new(trimmed)))
+                .map_err(|e| BindingError::Skylark(e.to_string()))?
+                .config
+        } else {
+            Config::parse(config, Path::new("(the TOML passed to Assistant.create)"))
+                .map_err(|e| BindingError::Skylark(e.to_string()))?
+        };
     config.models.dir = models_dir.to_string();
     Ok(config)
 }
@@ -162,12 +162,13 @@ impl Handle {
         text: &str,
         language: Option<&str>,
     ) -> Result<(Vec<i16>, u32), BindingError> {
-        let voices = self
-            .voices
-            .as_ref()
-            .map_err(|why| BindingError::Skylark(format!("speech synthesis is not available: {why}")))?;
+        let voices = self.voices.as_ref().map_err(|why| {
+            BindingError::Skylark(format!("speech synthesis is not available: {why}"))
+        })?;
         if text.trim().is_empty() {
-            return Err(BindingError::Skylark("nothing to say: the text is empty".into()));
+            return Err(BindingError::Skylark(
+                "nothing to say: the text is empty".into(),
+            ));
         }
         let language = match language.filter(|l| !l.trim().is_empty()) {
             Some(tag) => Language::parse(tag).map_err(|e| BindingError::Skylark(e.to_string()))?,

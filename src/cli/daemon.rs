@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use skylark::dbus::{Bus, Service};
 use skylark::assistant::{Assistant, BuildOptions};
+use skylark::dbus::{Bus, Service};
 use skylark::engine::Engine;
 use skylark::listen::{Listener, WakeLoop};
 use skylark::systemd::Notifier;

@@ -169,7 +169,10 @@ impl VoiceSpeaker {
                     rate = r;
                     all.extend(samples);
                     if piece.ends_sentence {
-                        all.extend(std::iter::repeat_n(0.0, (SENTENCE_PAUSE_SECS * r as f32) as usize));
+                        all.extend(std::iter::repeat_n(
+                            0.0,
+                            (SENTENCE_PAUSE_SECS * r as f32) as usize,
+                        ));
                     }
                 }
                 Ok((all, rate))
