@@ -18,6 +18,9 @@ mod events;
 mod handle;
 mod policy;
 
+/// The result encoding Java decodes (public for the overhead bench).
+pub use handle::encode;
+
 use jni::objects::{JClass, JObject, JObjectArray, JShortArray, JString};
 use jni::sys::{jint, jlong};
 use jni::{Env, EnvUnowned};
