@@ -8,12 +8,13 @@ set -euo pipefail
 # Build: cmake, pkg-config, libclang (whisper.cpp), ALSA headers (cpal/rodio).
 # Run: espeak-ng (phonemes; GPL, run as a separate process), dbus-daemon, PulseAudio,
 # python3-venv (model converters). Tests: busctl (systemd), gdbus (libglib2.0-bin),
-# dbus-send (dbus-bin), sox, a JDK (the Android binding's Java API tests on the host).
+# dbus-send (dbus-bin), sox, a JDK (the Android binding's Java API tests on the host), clang
+# and llvm (ring's C for the binding's aarch64-linux-android check, see android/check-android.sh).
 PACKAGES=(
   build-essential cmake pkg-config libclang-dev libasound2-dev
   espeak-ng dbus-daemon dbus-bin pulseaudio pulseaudio-utils
   python3 python3-venv libglib2.0-bin systemd sox ca-certificates
-  openjdk-17-jdk-headless
+  openjdk-17-jdk-headless clang llvm
 )
 
 missing=()

@@ -379,7 +379,15 @@ struct Opened {
     format: cpal::SampleFormat,
 }
 
+/// Elsewhere (Android: AAudio) the platform's one host. On Android the app usually owns the
+/// microphone and feeds audio instead (`super::PushSource`).
+#[cfg(not(target_os = "linux"))]
+fn hosts() -> Vec<(cpal::Host, &'static str)> {
+    vec![(cpal::default_host(), "default")]
+}
+
 /// The hosts to try, best first: PulseAudio when its socket is there, then ALSA.
+#[cfg(target_os = "linux")]
 fn hosts() -> Vec<(cpal::Host, &'static str)> {
     let mut out = Vec::new();
     let pulse_reachable = std::env::var_os("PULSE_SERVER").is_some()
