@@ -33,6 +33,7 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 
 say "Java API tests on $(java -version 2>&1 | head -1)"
+mkdir -p "$SKYLARK_CACHE"
 # Logs (tracing, java.util.logging) go to stderr; the results to stdout.
 java -Xcheck:jni -Djava.library.path=target/release -cp "$classes" io.skylark.AssistantTest \
   "$models" tests/data "$@" 2>"$SKYLARK_CACHE/android-test.log" \
