@@ -18,6 +18,9 @@ use crate::engine::{Engine, EngineConfig, EngineError, Stage, Stages};
 use crate::listen::Listener;
 use crate::nlu::{Grammar, NluError, Recognizer};
 
+/// Why a stage the caller did not ask for is missing.
+const NOT_ASKED: &str = "not loaded by this program (answers are text; an app that owns the audio plays synthesised speech itself)";
+
 /// Where a listening turn's audio comes from.
 pub enum AudioIn {
     /// No listening: `StartListening` answers `NotReady`.
@@ -139,12 +142,16 @@ fn speech_stages(
     options: BuildOptions,
 ) -> (Stages, Option<Arc<Listener>>) {
     let mut stages = Stages::text_only();
-    if options.transcriber {
-        stages.transcriber = crate::speech::transcriber(config, models_dir);
-    }
-    if options.speaker {
-        stages.speaker = crate::speech::speaker(config, models_dir);
-    }
+    stages.transcriber = if options.transcriber {
+        crate::speech::transcriber(config, models_dir)
+    } else {
+        Stage::Missing(format!("speech recognition is {NOT_ASKED}"))
+    };
+    stages.speaker = if options.speaker {
+        crate::speech::speaker(config, models_dir)
+    } else {
+        Stage::Missing(format!("speech output is {NOT_ASKED}"))
+    };
     if matches!(options.audio_in, AudioIn::None) {
         return (stages, None);
     }

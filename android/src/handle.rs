@@ -73,10 +73,11 @@ impl Handle {
             .map_err(|e| BindingError::Skylark(e.to_string()))?;
         skylark::assistant::load_language_models(&assistant.engine, &config, &models_dir);
         let voices = VoiceSpeaker::load_voices(&config, &models_dir);
+        // No speaker was asked for: the app plays `synthesize`'s audio.
         let mut missing: Vec<String> = assistant
             .missing
             .into_iter()
-            .filter(|why| !why.starts_with("speech output"))
+            .filter(|why| !why.starts_with("speech output is not loaded"))
             .collect();
         if let Err(why) = &voices {
             missing.push(format!("speech synthesis is not available: {why}"));
