@@ -4,7 +4,9 @@
 //! 1. The routing decision per turn: `escalate` (the mode rule) and the privacy check the
 //!    router runs before a cloud request (contact names + nearest grammar sentence), µs.
 //! 2. A turn on the device vs the same question escalated: open questions answered by the
-//!    lite LLM (`local`) and by the server (`hybrid`), and a grammar command, ms per turn.
+//!    lite LLM (`local`); in `hybrid` with the lite LLM (it answers first, the answer gate
+//!    escalates) and without it (every question goes to the server); a grammar command; ms
+//!    per turn.
 //! 3. The cost report after a scripted mix of 1,000 turns (commands, private requests, open
 //!    questions) in `hybrid`: how many stayed on the device, cloud tokens, the estimated cost
 //!    from the configured prices, and the estimate had every turn gone to the cloud.
@@ -165,18 +167,39 @@ fn main() {
             }
             println!("turn, open question, local (lite LLM answers): median {:.0} ms", median(local));
         }
-        e.set_routing_mode("hybrid").expect("mode");
-        let mut hybrid = Vec::new();
-        for q in QUESTIONS {
-            let (status, d) = turn(&e, q).await;
-            assert_eq!(status, TurnStatus::Ok, "the cloud did not answer {q:?}");
-            hybrid.push(d);
+        // Hybrid with the lite model (it answers first, the gate escalates) and without one
+        // (every open question goes to the server): the latter is the escalated turn.
+        for (e, llm) in [(e, with_llm), (engine(&config, false), false)] {
+            e.set_routing_mode("hybrid").expect("mode");
+            let before = e.usage().cloud_turns;
+            let mut hybrid = Vec::new();
+            let mut unanswered = 0;
+            for q in QUESTIONS {
+                let (status, d) = turn(&e, q).await;
+                // The device answers first when it has a model; an answer the gate stops
+                // after a sentence was spoken ends "cannot answer" instead of escalating.
+                assert!(
+                    status == TurnStatus::Ok || (llm && status == TurnStatus::NoIntent),
+                    "{q:?} ended {status:?}"
+                );
+                unanswered += usize::from(status != TurnStatus::Ok);
+                hybrid.push(d);
+            }
+            let to_cloud = e.usage().cloud_turns - before;
+            let how = if llm {
+                "lite LLM answers first, the answer gate escalates"
+            } else {
+                "no lite LLM: the device finds no intent and escalates"
+            };
+            println!(
+                "turn, open question, hybrid ({how}; {to_cloud} of {} answered by the llama.cpp server, max_tokens 24; {unanswered} ended \"cannot answer\"): median {:.0} ms",
+                QUESTIONS.len(),
+                median(hybrid)
+            );
+            if !with_llm {
+                break;
+            }
         }
-        println!(
-            "turn, open question, hybrid ({}device finds no intent, llama.cpp server answers, max_tokens 24): median {:.0} ms",
-            if with_llm { "lite LLM " } else { "" },
-            median(hybrid)
-        );
 
         // 3. The 1,000-turn mix: 80% commands, 10% private, 10% open questions.
         let e = engine(&config, false);

@@ -6,8 +6,10 @@
 //! real server cannot be made to produce). Privacy: calls, messages and contact names never
 //! reach the server's request log.
 //!
-//! The device's models are off here (`llm.enabled = false`, no semantic tier): the grammar
-//! alone is the device, so what it cannot answer is exactly what should escalate.
+//! The device's models are off in most tests here (`llm.enabled = false`, no semantic tier):
+//! the grammar alone is the device, so what it cannot answer is exactly what should
+//! escalate. One test turns the lite LLM on to show hybrid asks the device's answer first
+//! and escalates only when the answer gate stops it.
 
 mod common;
 
@@ -56,6 +58,26 @@ fn chunks_of(monitor: &Watcher, turn: &str) -> Vec<String> {
         .collect()
 }
 
+/// The turn ended `ok` with the cloud's answer.
+fn assert_cloud_answered(usage: &str, fin: &str, d: &Daemon, server: &LlamaServer) {
+    assert!(
+        usage.contains(r#""source" s "cloud""#) && usage.contains(r#""cloud_outcome" s "ok""#),
+        "{usage}\n{fin}\ndaemon log:\n{}\nserver log:\n{}",
+        d.log(),
+        server.log()
+    );
+    assert!(fin.contains("'ok'"), "{fin}");
+}
+
+/// The server has not been asked for a completion (yet).
+fn assert_no_cloud_request(server: &LlamaServer) {
+    let requests = server.requests();
+    assert!(
+        !requests.contains("chat/completions"),
+        "the turn went to the cloud: {requests}"
+    );
+}
+
 #[test]
 fn hybrid_sends_what_the_device_cannot_answer_to_the_real_server() {
     let server = LlamaServer::start(None);
@@ -68,22 +90,12 @@ fn hybrid_sends_what_the_device_cannot_answer_to_the_real_server() {
     let (turn, fin) = ask(&mut monitor, &bus, "set the temperature to 22 degrees");
     assert!(fin.contains("'ok'"), "{fin}");
     assert!(turn_usage(&bus, &turn).contains(r#""source" s "grammar""#));
-    assert!(
-        !server.requests().contains("chat/completions"),
-        "{}",
-        server.requests()
-    );
+    assert_no_cloud_request(&server);
 
     // The device has no answer: the server gives one, streamed.
     let (turn, fin) = ask(&mut monitor, &bus, "What is the capital of France?");
     let usage = turn_usage(&bus, &turn);
-    assert!(
-        usage.contains(r#""source" s "cloud""#) && usage.contains(r#""cloud_outcome" s "ok""#),
-        "{usage}\n{fin}\ndaemon log:\n{}\nserver log:\n{}",
-        d.log(),
-        server.log()
-    );
-    assert!(fin.contains("'ok'"), "{fin}");
+    assert_cloud_answered(&usage, &fin, &d, &server);
     assert!(
         !chunks_of(&monitor, &turn).is_empty(),
         "no ResponseChunk: {:?}",
@@ -108,6 +120,50 @@ fn hybrid_sends_what_the_device_cannot_answer_to_the_real_server() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("stats JSON");
     assert_eq!(v["cloud_turns"], 1, "{out}");
     assert_eq!(v["cloud_state"], "ready", "{out}");
+}
+
+/// Hybrid with the lite LLM on the device: an open question the device answers well
+/// ("What is the capital of France?" passes the answer gate) stays on the device — the
+/// server's request log shows nothing — while one whose device answer the gate stops ("Who
+/// won the 1998 World Cup?": SmolLM2-135M makes the winner up) goes to the server, and the
+/// server's answer is what the turn gives.
+#[test]
+fn hybrid_asks_the_device_first_and_the_cloud_when_the_gate_stops_its_answer() {
+    let server = LlamaServer::start(None);
+    let bus = Bus::start();
+    let with_device_llm = format!(
+        "[semantic]\nenabled = false\n\n[nlu]\ntolerant = false\n\n\
+         [cloud]\nrouting = \"hybrid\"\nurl = \"{}\"\nmodel = \"smollm2\"\n{REAL}",
+        server.url()
+    );
+    let d = Daemon::start_with_models(&bus, &with_device_llm, &[]);
+    d.wait_llm_ready();
+    let mut monitor = Watcher::monitor(&bus);
+
+    let (turn, fin) = ask(&mut monitor, &bus, "What is the capital of France?");
+    let usage = turn_usage(&bus, &turn);
+    assert!(
+        fin.contains("'ok'") && fin.contains("Paris"),
+        "{fin}\n{}",
+        d.log()
+    );
+    assert!(usage.contains(r#""source" s "llm""#), "{usage}");
+    assert_no_cloud_request(&server);
+
+    let (turn, fin) = ask(&mut monitor, &bus, "Who won the 1998 World Cup?");
+    let usage = turn_usage(&bus, &turn);
+    assert_cloud_answered(&usage, &fin, &d, &server);
+    assert!(
+        d.log().contains("the device's answer failed its gate"),
+        "{}",
+        d.log()
+    );
+    let requests = server.requests();
+    assert!(requests.contains("1998 World Cup"), "{requests}");
+    assert!(
+        !requests.contains("capital of France"),
+        "only the stopped answer's question reaches the server: {requests}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -32,15 +32,7 @@ fn start_with(config: &str) -> (Bus, Daemon) {
     );
     let bus = Bus::start();
     let d = Daemon::start_with_models(&bus, config, &[]);
-    let t = Instant::now();
-    while !d.log().contains("lite LLM ready") {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "the LLM did not load; log:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    d.wait_llm_ready();
     (bus, d)
 }
 

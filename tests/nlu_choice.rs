@@ -109,12 +109,21 @@ fn without_offered_places_a_choice_means_nothing() {
     for (lang, text) in [
         ("en", "the second one"),
         ("en", "take me there"),
+        ("en", "navigate there"),
         ("zh-CN", "第二个"),
+        ("zh-CN", "导航过去"),
+        ("zh-CN", "去那里"),
+        ("zh-CN", "导航去那里"),
     ] {
-        assert_eq!(
-            r.recognize(text, &Language::parse(lang).unwrap(), &none),
-            None,
-            "{text}"
+        let lang = Language::parse(lang).unwrap();
+        assert_eq!(r.recognize(text, &lang, &none), None, "{text}");
+        // Nor does the tolerant path make a place called "there" / "过去" out of it.
+        let loose = r.recognize_tolerant(text, &lang, &none);
+        assert!(
+            loose
+                .as_ref()
+                .is_none_or(|m| m.intent != "navigation.navigate_to"),
+            "{text}: {loose:?}"
         );
     }
     // Two places offered: "the third one" names none of them.

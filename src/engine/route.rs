@@ -365,10 +365,14 @@ async fn route(
         tally.usage.device_tokens += estimate_tokens(text);
         return Beyond::Intent(m, Source::Llm);
     }
-    if lock(&inner.llm).is_some() {
+    // Hybrid asks the device's own answer first when there is a model to give one; the
+    // answer gate decides whether it stands. Without a model, a missing intent goes to the
+    // cloud now.
+    let device_answers = lock(&inner.llm).is_some();
+    if device_answers {
         tally.usage.device_tokens += estimate_tokens(text);
     }
-    if escalate(mode, DeviceOutcome::NoIntent) {
+    if !device_answers && escalate(mode, DeviceOutcome::NoIntent) {
         if let Some(b) = ask_cloud(inner, Some(id), text, language, cancel, streamed, tally).await {
             return b;
         }
@@ -376,22 +380,48 @@ async fn route(
     let t = Instant::now();
     let answer = super::llm::answer(inner, id, text, language, cancel).await;
     tally.usage.device_time += t.elapsed();
-    if let Some(answer) = answer {
-        tally.usage.device_tokens += estimate_tokens(&answer.text);
-        if answer.verdict.passed {
-            *streamed = true;
+    match answer {
+        Some(answer) => {
+            tally.usage.device_tokens += estimate_tokens(&answer.text);
+            let trusted = answer.verdict.passed;
+            if trusted {
+                *streamed = true;
+                return Beyond::Done(Outcome {
+                    status: TurnStatus::Ok,
+                    response: answer.text,
+                    intent: None,
+                });
+            }
+            // The gate stopped the device's answer. When nothing of it was said yet, the cloud
+            // may answer instead (hybrid); once a sentence was spoken the turn keeps to it
+            // rather than start over in another voice.
+            if answer.text.is_empty()
+                && escalate(mode, DeviceOutcome::Answered { trusted })
+                && !cancel.is_cancelled()
+            {
+                tracing::info!("the device's answer failed its gate; asking the cloud");
+                if let Some(b) =
+                    ask_cloud(inner, Some(id), text, language, cancel, streamed, tally).await
+                {
+                    return b;
+                }
+            }
+            // No fact is made up: the device says it cannot answer.
             return Beyond::Done(Outcome {
-                status: TurnStatus::Ok,
-                response: answer.text,
+                status: TurnStatus::NoIntent,
+                response: super::run::cannot_answer(language).into(),
                 intent: None,
             });
         }
-        // The gate stopped it: nothing of it was said; no fact is made up.
-        return Beyond::Done(Outcome {
-            status: TurnStatus::NoIntent,
-            response: super::run::cannot_answer(language).into(),
-            intent: None,
-        });
+        None if device_answers && escalate(mode, DeviceOutcome::NoIntent) => {
+            // The model was busy or failed: the cloud is the only answer left.
+            if let Some(b) =
+                ask_cloud(inner, Some(id), text, language, cancel, streamed, tally).await
+            {
+                return b;
+            }
+        }
+        None => {}
     }
     tracing::info!(text, "no intent");
     Beyond::Done(Outcome {

@@ -60,6 +60,49 @@ pub fn choose<'a>(places: &'a [Place], choice: &str) -> Option<&'a Place> {
     }
 }
 
+/// Words that point at a place without naming it ("there", "过去", "那里"). A wildcard slot
+/// whose whole value is one of them names nothing: "take me there" / "导航过去" with no places
+/// offered must not navigate to a place called "there" / "过去" (with places offered, the
+/// choice templates take these sentences instead).
+const POINTING: &[&str] = &[
+    "there",
+    "here",
+    "over there",
+    "that",
+    "this",
+    "it",
+    "that place",
+    "this place",
+    "that one",
+    "this one",
+    "the place",
+    "过去",
+    "那里",
+    "那儿",
+    "那边",
+    "这里",
+    "这儿",
+    "这边",
+    "那",
+    "这",
+    "那个",
+    "这个",
+    "那家",
+    "这家",
+    "那个地方",
+    "这个地方",
+    "它",
+    "去那里",
+    "那儿去",
+];
+
+/// Whether `value` (a wildcard's text, punctuation removed) only points at a place.
+pub(super) fn only_points(value: &str) -> bool {
+    let v = value.trim().to_lowercase();
+    let v = v.trim_end_matches(['吧', '呢', '啊']).trim();
+    POINTING.iter().any(|p| *p == v)
+}
+
 /// Turns a match with a `choice` slot into navigation to the chosen place. `false` when the
 /// choice names no kept place: the match is then dropped (the sentence did not mean a
 /// command the assistant can carry out).
@@ -116,6 +159,31 @@ mod tests {
         assert_eq!(name("cheapest"), Some("Tokyo Bay"));
         assert_eq!(name("best_rated"), Some("Sakura"));
         assert_eq!(name("tallest"), None);
+    }
+
+    #[test]
+    fn pointing_words_name_no_place() {
+        for v in [
+            "there",
+            "There",
+            " here ",
+            "that place",
+            "过去",
+            "那里",
+            "那儿吧",
+            "这家",
+        ] {
+            assert!(only_points(v), "{v:?}");
+        }
+        for v in [
+            "the airport",
+            "there and back again",
+            "过去的地方公园",
+            "北京",
+            "Sushi Zen",
+        ] {
+            assert!(!only_points(v), "{v:?}");
+        }
     }
 
     #[test]

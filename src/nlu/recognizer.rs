@@ -533,7 +533,13 @@ pub(super) fn build_match(
             },
             Filled::Number(v) => SlotValue::number(*v),
             // hassil matches on text without punctuation, so its wildcard values have none.
-            Filled::Wildcard => SlotValue::Text(remove_punctuation(&spoken)),
+            Filled::Wildcard => {
+                let text = remove_punctuation(&spoken);
+                if super::choice::only_points(&text) {
+                    return None;
+                }
+                SlotValue::Text(text)
+            }
         };
         slots.insert(name.clone(), value);
         slot_text.insert(name, spoken);

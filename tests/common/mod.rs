@@ -307,6 +307,20 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until the daemon logs that the lite LLM loaded (it loads after the daemon is
+    /// on the bus, so a turn asked before would find no model).
+    pub fn wait_llm_ready(&self) {
+        let t = Instant::now();
+        while !self.log().contains("lite LLM ready") {
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "the LLM did not load; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
