@@ -8,11 +8,13 @@ set -euo pipefail
 # Build: cmake, pkg-config, libclang (whisper.cpp), ALSA headers (cpal/rodio).
 # Run: espeak-ng (phonemes; GPL, run as a separate process), dbus-daemon, PulseAudio,
 # python3-venv (model converters). Tests: busctl (systemd), gdbus (libglib2.0-bin),
-# dbus-send (dbus-bin), sox.
+# dbus-send (dbus-bin), sox, a JDK (the Android binding's Java API tests on the host), clang
+# and llvm (ring's C for the binding's aarch64-linux-android check, see android/check-android.sh).
 PACKAGES=(
   build-essential cmake pkg-config libclang-dev libasound2-dev
   espeak-ng dbus-daemon dbus-bin pulseaudio pulseaudio-utils
   python3 python3-venv libglib2.0-bin systemd sox ca-certificates
+  openjdk-17-jdk-headless clang llvm
 )
 
 missing=()
@@ -35,6 +37,16 @@ cargo build --release --locked
 if [ "${1:-}" = "--tests" ]; then
   say "building the tests (release)"
   cargo test --release --locked --no-run
+  # The Android binding is type-checked for the phone (android/test.sh); the target's standard
+  # library comes from rustup. Linking for Android needs the NDK, which is not installed here.
+  if command -v rustup >/dev/null; then
+    if ! rustup target list --installed | grep -qx aarch64-linux-android; then
+      say "adding the Rust target aarch64-linux-android"
+      rustup target add aarch64-linux-android
+    fi
+  else
+    say "rustup not found: the aarch64-linux-android check of android/ will be skipped"
+  fi
 fi
 
 say "installing the default models"

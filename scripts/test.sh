@@ -20,3 +20,7 @@ export SKYLARK_PYTHON=$venv/bin/python
 
 say "running the tests"
 cargo test --release --locked
+
+# The Android binding: its Java API on OpenJDK with the real models, and a cargo check for the
+# phone target.
+"$SKYLARK_ROOT/android/test.sh"

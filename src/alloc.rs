@@ -10,8 +10,10 @@
 //! load), 1.14× and 1.04× with two arenas and a fixed 256 KiB mmap threshold (quiet).
 
 /// Most malloc arenas the process uses (glibc's default is 8 per core).
+#[cfg(target_env = "gnu")]
 const ARENA_MAX: libc::c_int = 2;
 /// Blocks of this size or more are mmapped and unmapped on free, so they return at once.
+#[cfg(target_env = "gnu")]
 const MMAP_THRESHOLD: libc::c_int = 256 * 1024;
 
 /// Applies the daemon's allocator policy. Call early, before the threads that run requests

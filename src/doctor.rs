@@ -173,6 +173,9 @@ fn session_bus() -> Finding {
 }
 
 fn connect_abstract(name: &str) -> std::io::Result<UnixStream> {
+    #[cfg(target_os = "android")]
+    use std::os::android::net::SocketAddrExt;
+    #[cfg(not(target_os = "android"))]
     use std::os::linux::net::SocketAddrExt;
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
     UnixStream::connect_addr(&addr)

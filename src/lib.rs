@@ -5,6 +5,7 @@
 
 pub mod alloc;
 pub mod asr;
+pub mod assistant;
 pub mod audio;
 pub mod config;
 pub mod dbus;

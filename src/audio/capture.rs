@@ -68,15 +68,16 @@ struct Feed {
     rate: u32,
 }
 
-/// Native-rate mono → 16 kHz mono, in fixed input chunks.
-struct Converter {
+/// Native-rate mono → 16 kHz mono, in fixed input chunks (the microphone's, and audio an app
+/// pushes: [`super::PushSource`]).
+pub(crate) struct Converter {
     rate: u32,
     fft: Option<Fft<f32>>,
     pending: Vec<f32>,
 }
 
 impl Converter {
-    fn new(rate: u32) -> Result<Converter, CaptureError> {
+    pub(crate) fn new(rate: u32) -> Result<Converter, CaptureError> {
         let fft = if rate == TARGET_SAMPLE_RATE {
             None
         } else {
@@ -102,7 +103,11 @@ impl Converter {
         })
     }
 
-    fn push(&mut self, native: &[f32], out: &mut Vec<f32>) -> Result<(), CaptureError> {
+    pub(crate) fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    pub(crate) fn push(&mut self, native: &[f32], out: &mut Vec<f32>) -> Result<(), CaptureError> {
         let Some(fft) = self.fft.as_mut() else {
             out.extend_from_slice(native);
             return Ok(());
@@ -374,7 +379,15 @@ struct Opened {
     format: cpal::SampleFormat,
 }
 
+/// Elsewhere (Android: AAudio) the platform's one host. On Android the app usually owns the
+/// microphone and feeds audio instead (`super::PushSource`).
+#[cfg(not(target_os = "linux"))]
+fn hosts() -> Vec<(cpal::Host, &'static str)> {
+    vec![(cpal::default_host(), "default")]
+}
+
 /// The hosts to try, best first: PulseAudio when its socket is there, then ALSA.
+#[cfg(target_os = "linux")]
 fn hosts() -> Vec<(cpal::Host, &'static str)> {
     let mut out = Vec::new();
     let pulse_reachable = std::env::var_os("PULSE_SERVER").is_some()

@@ -10,7 +10,7 @@ pub mod source;
 pub mod wav;
 
 pub use capture::{CaptureError, Microphone};
-pub use source::{AudioSource, ClipSource};
+pub use source::{push_source, AudioPusher, AudioSource, ClipSource, PushSource};
 
 pub use wav::{
     read_wav, read_wav_from, resample, write_wav, ResampleError, WavError, TARGET_SAMPLE_RATE,

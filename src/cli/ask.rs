@@ -5,37 +5,28 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
-use skylark::engine::{AskOptions, Engine, EngineConfig, Event, Stages, TurnStatus};
+use anyhow::Result;
+use skylark::assistant::{AudioIn, BuildOptions};
+use skylark::engine::{AskOptions, Event, TurnStatus};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Context;
 
 pub fn run(ctx: &Context, text: &str, lang: Option<&str>, no_speak: bool) -> Result<ExitCode> {
     let config = ctx.config();
-    let recognizer = super::recognize::configured_recognizer(config)?;
-    let engine_config = EngineConfig::from_config(config).context("config")?;
-    let mut stages = Stages::text_only();
-    if !no_speak {
-        stages.speaker = skylark::speech::speaker(config, &ctx.models_dir);
-    }
-    // Loaded before the turn (a daemon loads it in the background instead): a one-shot
-    // command should not answer without it only because it was still loading.
-    let llm = skylark::llm::load_configured(config, &ctx.models_dir);
-    let semantic = skylark::semantic::load_configured(config, &ctx.models_dir);
+    let options = BuildOptions {
+        transcriber: false,
+        speaker: !no_speak,
+        audio_in: AudioIn::None,
+    };
+    let engine = skylark::assistant::build(config, &ctx.models_dir, options)?.engine;
+    // Loaded before the turn (a daemon loads them in the background instead): a one-shot
+    // command should not answer without them only because they were still loading.
+    skylark::assistant::load_language_models(&engine, config, &ctx.models_dir);
     let rt = super::runtime()?;
     let code = rt.block_on(async move {
-        let engine = Engine::new(engine_config, recognizer, stages);
-        if let Some(llm) = llm {
-            engine.set_llm(Arc::new(llm), config.llm.max_waiting);
-        }
-        if let Some(tier) = semantic {
-            engine.set_semantic(Arc::new(tier));
-        }
-        super::stats::start_cloud(&engine, config);
         let mut events = engine.subscribe();
         let options = AskOptions {
             language: lang.map(str::to_string),

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use skylark::assistant::{Assistant, BuildOptions};
 use skylark::dbus::{Bus, Service};
-use skylark::engine::{Engine, EngineConfig, Stages};
+use skylark::engine::Engine;
 use skylark::listen::{Listener, WakeLoop};
 use skylark::systemd::Notifier;
 use std::sync::Arc;
@@ -31,12 +32,9 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         tracing::warn!("{e}; readiness and watchdog messages are not sent");
         Notifier::default()
     });
-    notifier.status("loading the intent grammar");
-    let recognizer = super::recognize::configured_recognizer(config)?;
-    let engine_config = EngineConfig::from_config(config).context("config")?;
+    notifier.status("loading the intent grammar and the speech models");
     // Models load before the name is taken: a client that sees the name can use them.
-    notifier.status("loading the speech models");
-    let (stages, listener) = speech_stages(ctx);
+    let assistant = skylark::assistant::build(config, &models_dir, BuildOptions::device())?;
     let limits = skylark::dbus::Limits::from_config(&config.dbus);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -44,41 +42,22 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let code = rt.block_on(async move {
-        if !recognizer.supports(&engine_config.language) {
-            tracing::warn!(language = %engine_config.language, "no intent grammar for the configured language; using the first one loaded");
-        }
-        let engine = Engine::new(engine_config, recognizer, stages);
+        let Assistant { engine, listener, .. } = assistant;
         tracing::info!(intents = engine.intents().len(), language = %engine.language(), "intent grammar loaded");
         let _wake_loop = start_wake_word(&engine, ctx, listener);
-        super::stats::start_cloud(&engine, &config);
         // The watchdog pings as soon as the engine exists: systemd enforces WatchdogSec= from
         // READY=1 on, and the engine can answer its probe from here.
         let _watchdog = skylark::systemd::watchdog_timeout().map(|timeout| {
             tracing::debug!(?timeout, "systemd watchdog on");
             AbortOnDrop(tokio::spawn(skylark::systemd::watchdog(engine.clone(), notifier.clone(), timeout)))
         });
-        // The lite LLM loads off the reactor; until it is ready (or if it is missing) the
-        // grammar answers alone. READY=1 waits for it.
-        let llm_loaded = {
+        // The lite LLM and the semantic tier (which builds its index for the engine's language
+        // right away, so the first request does not wait for it) load off the reactor; until
+        // they are ready (or if they are missing) the grammar answers alone. READY=1 waits.
+        let models_loaded = {
             let (engine, config, models_dir) = (engine.clone(), config.clone(), models_dir.clone());
             tokio::task::spawn_blocking(move || {
-                if let Some(llm) = skylark::llm::load_configured(&config, &models_dir) {
-                    engine.set_llm(std::sync::Arc::new(llm), config.llm.max_waiting);
-                }
-            })
-        };
-        // The semantic tier too; it builds its index for the engine's language right away,
-        // so the first request does not wait for it.
-        let semantic_loaded = {
-            let (engine, config, models_dir) = (engine.clone(), config.clone(), models_dir.clone());
-            tokio::task::spawn_blocking(move || {
-                if let Some(tier) = skylark::semantic::load_configured(&config, &models_dir) {
-                    let tier = std::sync::Arc::new(tier);
-                    if let Err(e) = tier.index(engine.recognizer(), &engine.language()) {
-                        tracing::warn!("semantic index: {e}");
-                    }
-                    engine.set_semantic(tier);
-                }
+                skylark::assistant::load_language_models(&engine, &config, &models_dir)
             })
         };
         notifier.status(&format!("connecting to the {} bus", bus.as_str()));
@@ -91,8 +70,7 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
             }
         };
         notifier.status("loading the language models");
-        let _ = llm_loaded.await;
-        let _ = semantic_loaded.await;
+        let _ = models_loaded.await;
         let serving = format!("serving on the {} bus", bus.as_str());
         notifier.ready(&format!("{serving}: {}", engine.state().as_str()));
         tracing::info!(
@@ -160,20 +138,6 @@ fn stall_hook(engine: &Engine, notifier: &Notifier) -> Option<AbortOnDrop> {
         })
         .await;
     })))
-}
-
-/// The speech stages (ASR, speaker, microphone, wake word). Without ONNX Runtime only whisper
-/// (and espeak-ng) work; each missing piece is logged and its calls answer `NotReady`.
-pub(super) fn speech_stages(ctx: &Context) -> (Stages, Option<Arc<Listener>>) {
-    if let Err(e) = skylark::onnx::init(&ctx.models_dir) {
-        tracing::warn!("listening is not available: {e}");
-        // whisper needs no ONNX Runtime: recognition (and espeak-ng output) may still work.
-        let mut stages = skylark::speech::load_stages(ctx.config(), &ctx.models_dir);
-        stages.capture =
-            skylark::engine::Stage::Missing(format!("listening is not available: {e}"));
-        return (stages, None);
-    }
-    skylark::listen::speech_stages(ctx.config(), &ctx.models_dir)
 }
 
 /// Turns wake-word listening on when configured, and starts the loop that serves it (it idles

@@ -7,20 +7,19 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
-use skylark::engine::{Engine, EngineConfig, Event, TurnStatus};
+use anyhow::Result;
+use skylark::assistant::BuildOptions;
+use skylark::engine::{Event, TurnStatus};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Context;
 
 pub fn run(ctx: &Context) -> Result<ExitCode> {
     let config = ctx.config();
-    let recognizer = super::recognize::configured_recognizer(config)?;
-    let engine_config = EngineConfig::from_config(config).context("config")?;
-    let (stages, listener) = super::daemon::speech_stages(ctx);
+    let assistant = skylark::assistant::build(config, &ctx.models_dir, BuildOptions::device())?;
+    let (engine, listener) = (assistant.engine, assistant.listener);
     let rt = super::runtime()?;
     let code = rt.block_on(async move {
-        let engine = Engine::new(engine_config, recognizer, stages);
         let mut events = engine.subscribe();
         let wake = super::daemon::start_wake_word(&engine, ctx, listener);
         let wake_word = engine.wake_word_enabled();

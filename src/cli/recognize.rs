@@ -26,16 +26,10 @@ pub fn load_recognizer(extra: &[PathBuf], builtin: bool) -> Result<Recognizer> {
     Ok(Recognizer::new(grammar)?)
 }
 
-/// The built-in catalog plus the config's `nlu.intents`: what the daemon and `listen` use.
-pub fn configured_recognizer(config: &skylark::config::Config) -> Result<Recognizer> {
-    let extra: Vec<PathBuf> = config.nlu.intents.iter().map(Into::into).collect();
-    load_recognizer(&extra, true)
-}
-
 pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
     let config = ctx.config();
     let recognizer = if args.intents.is_empty() {
-        configured_recognizer(config)?
+        skylark::assistant::configured_recognizer(config)?
     } else {
         load_recognizer(&args.intents, args.with_builtin)?
     };

@@ -1,24 +1,9 @@
-//! `skylark stats`: the running daemon's accounting (the `Usage` D-Bus property), and the
-//! cloud tier's start-up shared by `daemon` and `ask`.
+//! `skylark stats`: the running daemon's accounting (the `Usage` D-Bus property).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Result;
-use skylark::config::Config;
 use skylark::dbus::usage::Figure;
-use skylark::engine::Engine;
-
-/// Sets the cloud tier (when `[cloud]` has a URL and its key can be read) and the routing
-/// mode of `cloud.routing`.
-pub(crate) fn start_cloud(engine: &Engine, config: &Config) {
-    if let Some(client) = skylark::llm::cloud::load_configured(&config.cloud) {
-        engine.set_cloud(Arc::new(client), config.cloud.clone());
-    }
-    if let Err(e) = engine.set_routing_mode(&config.cloud.routing) {
-        tracing::warn!("cloud.routing: {e}");
-    }
-}
 
 pub fn run(json: bool, system: bool) -> Result<ExitCode> {
     let rt = super::runtime()?;

@@ -137,4 +137,30 @@ impl Stages {
             wake_word: None,
         }
     }
+
+    /// Why each missing stage is missing, one line each (empty when all are ready).
+    pub fn missing(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        for stage in [
+            self.transcriber.missing(),
+            self.speaker.missing(),
+            self.capture.missing(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            why.push(stage.to_string());
+        }
+        why
+    }
+}
+
+impl<T: ?Sized> Stage<T> {
+    /// Why the stage is missing, or `None` when it is ready.
+    pub fn missing(&self) -> Option<&str> {
+        match self {
+            Stage::Ready(_) => None,
+            Stage::Missing(why) => Some(why),
+        }
+    }
 }

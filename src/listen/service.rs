@@ -1,6 +1,6 @@
 //! Wiring the listening front end into the engine: the `Capture` stage over a [`Listener`],
-//! the wake-word loop, and [`speech_stages`] that
-//! builds them all from the configuration (the daemon and `skylark listen` share it).
+//! the wake-word loop, and [`add_listening`] that
+//! builds them from the configuration (for [`crate::assistant::build`]).
 //!
 //! Nothing here fails the caller for a missing model or device: a stage that cannot be built
 //! is `Stage::Missing(reason)` (the calls that need it answer `NotReady` with the reason), and
@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::listener::{ListenConfig, Listener};
 use super::segmenter::SegmenterConfig;
 use super::wakeword::WakeWordDetector;
-use crate::audio::Microphone;
+use crate::audio::AudioSource;
 use crate::config::Config;
 use crate::engine::{Audio, CancelToken, Capture, Engine, Stage, StageError, Stages};
 use crate::models::Manifest;
@@ -64,11 +64,16 @@ fn save_utterance(samples: &[f32]) {
     }
 }
 
-/// The speech-input stages built from `config`, and the listener behind the capture stage
-/// (for the wake-word loop). ONNX Runtime must be initialised before.
-pub fn speech_stages(config: &Config, models_dir: &Path) -> (Stages, Option<Arc<Listener>>) {
-    // Speech recognition and speech output come from `crate::speech`; this adds listening.
-    let mut stages = crate::speech::load_stages(config, models_dir);
+/// `stages` with listening added: the capture stage over a [`Listener`] that reads `source`
+/// (the microphone, or audio an embedding app pushes), with VAD and the configured wake word;
+/// also returns the listener (for the wake-word loop). ONNX Runtime must be initialised before.
+/// Used by [`crate::assistant::build`].
+pub fn add_listening(
+    mut stages: Stages,
+    config: &Config,
+    models_dir: &Path,
+    source: Box<dyn AudioSource>,
+) -> (Stages, Option<Arc<Listener>>) {
     let manifest = match Manifest::builtin() {
         Ok(m) => m,
         Err(e) => {
@@ -91,8 +96,7 @@ pub fn speech_stages(config: &Config, models_dir: &Path) -> (Stages, Option<Arc<
         stages.wake_word = Some(w.keywords().collect::<Vec<_>>().join(","));
     }
     let listen = listen_config(config);
-    let mic = Microphone::open(&config.audio.input_device);
-    let listener = Arc::new(Listener::new(Box::new(mic), vad, wake, listen));
+    let listener = Arc::new(Listener::new(source, vad, wake, listen));
     stages.capture = Stage::Ready(Arc::new(MicCapture(listener.clone())));
     (stages, Some(listener))
 }

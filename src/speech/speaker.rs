@@ -41,6 +41,12 @@ impl VoiceSpeaker {
     pub fn load(config: &Config, models_dir: &Path) -> Result<VoiceSpeaker, String> {
         let device = playback::probe().map_err(|e| e.to_string())?;
         tracing::info!(%device, "audio output");
+        Self::load_voices(config, models_dir)
+    }
+
+    /// The voices alone, without an output device: for an app that plays the audio itself
+    /// ([`VoiceSpeaker::synthesize`]; Android's `AudioTrack`). `Err` when there is no voice.
+    pub fn load_voices(config: &Config, models_dir: &Path) -> Result<VoiceSpeaker, String> {
         let piper = load_piper(config, models_dir);
         let espeak = EspeakVoice::check("espeak-ng", &config.tts.espeak_voice_zh);
         match (&piper, &espeak) {
@@ -125,6 +131,53 @@ impl VoiceSpeaker {
             });
             result.map(|()| spoken)
         })
+    }
+
+    /// `text` as mono samples in [-1, 1] and their rate, in the voice of `language` (Piper
+    /// for English, espeak-ng for Mandarin), sentences separated by the usual pause. Blocking;
+    /// `cancel` stops it between pieces (empty audio so far is returned).
+    pub fn synthesize(
+        &self,
+        text: &str,
+        language: &Language,
+        cancel: &CancelToken,
+    ) -> Result<(Vec<f32>, u32), StageError> {
+        self.available(language).map_err(StageError)?;
+        match self.voice(language)? {
+            Voice::Piper(voice) => {
+                let mut voice = voice.lock().map_err(|_| {
+                    StageError("the Piper voice is unusable after an earlier failure".into())
+                })?;
+                if cancel.is_cancelled() {
+                    return Ok((Vec::new(), voice.sample_rate()));
+                }
+                let audio = voice
+                    .synthesize(text)
+                    .map_err(|e| StageError(e.to_string()))?;
+                Ok((audio.samples, audio.sample_rate))
+            }
+            Voice::Espeak(voice) => {
+                let mut all = Vec::new();
+                let mut rate = 22_050;
+                for piece in pieces(text) {
+                    let stop = || cancel.is_cancelled();
+                    let (samples, r) =
+                        voice.synthesize(&piece.text(), &stop).map_err(StageError)?;
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                    rate = r;
+                    all.extend(samples);
+                    if piece.ends_sentence {
+                        all.extend(std::iter::repeat_n(
+                            0.0,
+                            (SENTENCE_PAUSE_SECS * r as f32) as usize,
+                        ));
+                    }
+                }
+                Ok((all, rate))
+            }
+        }
     }
 
     fn voice(&self, language: &Language) -> Result<Voice<'_>, StageError> {

@@ -112,6 +112,9 @@ fn parse_watchdog_usec(usec: &str) -> Option<Duration> {
 fn parse_address(name: &str) -> Result<SocketAddr, NotifyError> {
     let bad = || NotifyError::BadAddress(name.to_string());
     if let Some(abstract_name) = name.strip_prefix('@') {
+        #[cfg(target_os = "android")]
+        use std::os::android::net::SocketAddrExt;
+        #[cfg(not(target_os = "android"))]
         use std::os::linux::net::SocketAddrExt;
         SocketAddr::from_abstract_name(abstract_name.as_bytes()).map_err(|_| bad())
     } else if name.starts_with('/') {
@@ -150,6 +153,9 @@ mod tests {
 
     #[test]
     fn sends_to_an_abstract_socket() {
+        #[cfg(target_os = "android")]
+        use std::os::android::net::SocketAddrExt;
+        #[cfg(not(target_os = "android"))]
         use std::os::linux::net::SocketAddrExt;
         let name = format!("skylark-notify-test-{}", std::process::id());
         let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("addr");
