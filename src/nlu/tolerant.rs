@@ -25,7 +25,7 @@ use super::hash::FastHash;
 use super::lists::RangeDef;
 use super::matcher::{range_readings, Capture, Filled, TemplateMatch};
 use super::normalize::{Normalized, Token};
-use super::phonetic::{distance, lower_bound, Sound};
+use super::phonetic::{distance, quick_bound, Sound};
 use super::recognizer::{build_match, context_allows, Candidate};
 use super::{DialogueContext, IntentMatch, Language};
 use std::collections::HashMap;
@@ -47,6 +47,8 @@ const WILD_WORD: f32 = 0.45;
 const MAX_WILD: usize = 6;
 /// Weight of the share of heard words left out of the alignment, in the score.
 const INSERTED_SHARE: f64 = 0.3;
+/// Most cost per aligned word of a list value that fills a slot.
+const FILLER_RATIO: f32 = 0.45;
 /// Work allowed per template: a huge program is skipped rather than stalling the caller.
 const MAX_CELLS: usize = 400_000;
 
@@ -65,6 +67,24 @@ pub(crate) struct Vocabulary {
     reach: Vec<u32>,
     /// The same from each program step: `reach_at[code_start + pc]` (see [`program_reach`]).
     reach_at: Vec<u32>,
+    /// Per template, what its alignments can use (see [`Aligner::excess_bound`]).
+    uses: Vec<TemplateUse>,
+    /// Per list, its values' distinct word ids (empty for ranges and wildcards).
+    list_words: Vec<Vec<u32>>,
+    /// Two adjacent template words said as one word ("sunroof" for "sun roof"): their ids and
+    /// joined sound, as [`Aligner::pair_distance`] compares them.
+    pairs: Vec<(u32, u32, Sound)>,
+}
+
+/// The words, lists and pairs a template's program has, each once.
+#[derive(Debug, Default)]
+struct TemplateUse {
+    words: Vec<u32>,
+    value_lists: Vec<u32>,
+    range_lists: Vec<u32>,
+    /// Indices into [`Vocabulary::pairs`].
+    pairs: Vec<u32>,
+    wildcard: bool,
 }
 
 impl Vocabulary {
@@ -95,10 +115,73 @@ impl Vocabulary {
                 to.copy_from_slice(from);
             }
         }
+        let list_words = c
+            .lists
+            .iter()
+            .map(|l| match l {
+                CompiledList::Values { tokens, .. } => {
+                    let mut words = tokens.clone();
+                    words.sort_unstable();
+                    words.dedup();
+                    words
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        let mut pairs = Vec::new();
+        let mut pair_ids: HashMap<(u32, u32), u32, FastHash> = HashMap::default();
+        let mut uses = Vec::with_capacity(c.templates.len());
+        for t in &c.templates {
+            let program = c.program(t);
+            let mut u = TemplateUse::default();
+            for (pc, inst) in program.iter().enumerate() {
+                match *inst {
+                    Inst::Tok(id) => {
+                        u.words.push(id);
+                        let Some(&Inst::Tok(next)) = program.get(pc + 1) else {
+                            continue;
+                        };
+                        let (Some(x), Some(y)) =
+                            (sounds.get(id as usize), sounds.get(next as usize))
+                        else {
+                            continue;
+                        };
+                        if x.is_han() {
+                            continue;
+                        }
+                        let pair = *pair_ids.entry((id, next)).or_insert_with(|| {
+                            pairs.push((id, next, Sound::joined(&[x, y])));
+                            pairs.len() as u32 - 1
+                        });
+                        u.pairs.push(pair);
+                    }
+                    Inst::Slot { list, .. } => match c.lists.get(list as usize) {
+                        Some(CompiledList::Values { .. }) => u.value_lists.push(list),
+                        Some(CompiledList::Range(_)) => u.range_lists.push(list),
+                        Some(CompiledList::Wildcard) => u.wildcard = true,
+                        None => {}
+                    },
+                    _ => {}
+                }
+            }
+            for v in [
+                &mut u.words,
+                &mut u.value_lists,
+                &mut u.range_lists,
+                &mut u.pairs,
+            ] {
+                v.sort_unstable();
+                v.dedup();
+            }
+            uses.push(u);
+        }
         Vocabulary {
             sounds,
             reach,
             reach_at,
+            uses,
+            list_words,
+            pairs,
         }
     }
 
@@ -361,6 +444,15 @@ pub(crate) fn recognize(
     };
     let mut best: Option<(f64, usize, IntentMatch)> = None;
     for ti in order {
+        if prune && limit.is_finite() {
+            // Generous by a hair, as in `Aligner::align`.
+            let l = limit as f32 * (1.0 + 1e-5) + 1e-5;
+            let floors = a.floors(ti);
+            let reach = vocab.reach.get(ti).copied().unwrap_or(u32::MAX);
+            if excess_bound(&floors, reach, l) > 1e-3 {
+                continue;
+            }
+        }
         let Some(mut al) = a.align(ti, limit, prune) else {
             continue;
         };
@@ -480,6 +572,37 @@ fn hear(norm: &Normalized, c: &CompiledLanguage) -> Vec<Heard> {
     out
 }
 
+/// The least cost a heard word adds to an alignment, per way of aligning it: alone (matched
+/// with one template or list word, added, taken by a wildcard or a number), as one of `k`
+/// heard words said for one template word (the cost shared by the `k`), or for two template
+/// words. An alignment's cost minus `limit` per aligned word (its excess) is at least the sum
+/// over the heard words of [`WordFloor::excess`], plus the dropped template words' (none
+/// below `limit` 0.35): when that is above 0 the template cannot score `limit`.
+#[derive(Clone, Copy)]
+struct WordFloor {
+    one: f32,
+    /// Merged into one template word with the heard word(s) around it, `k = 2, 3`.
+    merged: [f32; MAX_MERGE - 1],
+    pair: f32,
+}
+
+impl WordFloor {
+    fn excess(&self, limit: f32) -> f32 {
+        let mut e = (self.one - limit).min(self.pair - 2.0 * limit);
+        for (k, m) in self.merged.iter().enumerate() {
+            e = e.min((m - limit) / (k + 2) as f32);
+        }
+        e
+    }
+}
+
+/// A lower bound of an alignment's excess over `limit` (see [`WordFloor`]) for a template
+/// whose programme passes at most `reach` template and list words.
+fn excess_bound(floors: &[WordFloor], reach: u32, limit: f32) -> f32 {
+    let words: f32 = floors.iter().map(|f| f.excess(limit)).sum();
+    words + reach as f32 * (DEL_SMALL - limit).min(0.0)
+}
+
 /// What a list gives from a heard position, worked out once per sentence.
 type PerListAndPosition<T> = HashMap<(u32, usize), Arc<Vec<T>>, FastHash>;
 
@@ -499,6 +622,16 @@ struct Aligner<'a> {
     slots: PerListAndPosition<(usize, f32, f32, u32)>,
     /// A range list's readings from heard position `i`.
     ranges: PerListAndPosition<(f64, usize)>,
+    /// [`Aligner::span_bound`]s, laid out as `sub`; NaN = not yet known.
+    bounds: Vec<f32>,
+    /// [`Aligner::list_bound`]s: `span * lists + list`.
+    list_bounds: Vec<f32>,
+    /// Bound of heard word `i` to pair `p`: `i * pairs + p`.
+    pair_bounds: Vec<f32>,
+    /// Heard positions each range list can take.
+    covers: HashMap<u32, Vec<bool>, FastHash>,
+    /// [`Aligner::filler_floor`] by word id; NaN = not yet known.
+    filler_floors: Vec<f32>,
     grid: Grid,
 }
 
@@ -525,6 +658,11 @@ impl<'a> Aligner<'a> {
             c,
             vocab,
             heard,
+            bounds: vec![f32::NAN; spans.len() * words],
+            list_bounds: vec![f32::NAN; spans.len() * vocab.list_words.len()],
+            pair_bounds: vec![f32::NAN; n * vocab.pairs.len()],
+            covers: HashMap::default(),
+            filler_floors: vec![f32::NAN; words],
             sub: vec![f32::NAN; spans.len() * words],
             spans,
             words,
@@ -535,17 +673,150 @@ impl<'a> Aligner<'a> {
         }
     }
 
-    /// A cheap lower bound of [`Aligner::span_distance`] (from lengths alone).
-    fn span_lower_bound(&self, i: usize, k: usize, id: u32) -> f32 {
-        match (
-            self.spans
-                .get(i * MAX_MERGE + k - 1)
-                .and_then(Option::as_ref),
+    /// A lower bound of [`Aligner::span_distance`] of span `span` (`i * MAX_MERGE + k - 1`)
+    /// and word `id`: the distance itself when known, else [`quick_bound`] (memoised).
+    fn span_bound(&mut self, span: usize, id: u32) -> f32 {
+        let at = span * self.words + id as usize;
+        if let Some(&d) = self.sub.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
+        }
+        if let Some(&d) = self.bounds.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
+        }
+        let d = match (
+            self.spans.get(span).and_then(Option::as_ref),
             self.vocab.sound(id),
         ) {
-            (Some(s), Some(w)) => lower_bound(s, w),
-            _ => 0.0,
+            (Some(s), Some(w)) => quick_bound(s, w),
+            _ => 1.0,
+        };
+        if let Some(slot) = self.bounds.get_mut(at) {
+            *slot = d;
         }
+        d
+    }
+
+    /// The least [`Aligner::span_bound`] of span `span` over the words of list `list`.
+    fn list_bound(&mut self, span: usize, list: u32) -> f32 {
+        let vocab = self.vocab;
+        let lists = vocab.list_words.len();
+        let at = span * lists + list as usize;
+        if let Some(&d) = self.list_bounds.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
+        }
+        let mut d: f32 = 1.0;
+        for &w in vocab
+            .list_words
+            .get(list as usize)
+            .map_or(&[][..], Vec::as_slice)
+        {
+            d = d.min(self.span_bound(span, w));
+            if d <= 0.0 {
+                break;
+            }
+        }
+        if let Some(slot) = self.list_bounds.get_mut(at) {
+            *slot = d;
+        }
+        d
+    }
+
+    /// Heard positions a number of range list `list` can take (cost 0).
+    fn range_covers(&mut self, list: u32) -> Vec<bool> {
+        let n = self.heard.len();
+        let mut covers = vec![false; n];
+        if let Some(CompiledList::Range(r)) = self.c.lists.get(list as usize) {
+            for i in 0..n {
+                for &(_, used) in self.range_fillers(list, r, i).iter() {
+                    for c in covers.iter_mut().skip(i).take(used) {
+                        *c = true;
+                    }
+                }
+            }
+        }
+        covers
+    }
+
+    /// What each heard word of an alignment with template `ti` costs at least, per way it can
+    /// be aligned (see [`WordFloor`]).
+    fn floors(&mut self, ti: usize) -> Vec<WordFloor> {
+        let vocab = self.vocab;
+        let n = self.heard.len();
+        let Some(u) = vocab.uses.get(ti) else {
+            return Vec::new();
+        };
+        // Per heard span: the least distance to a word of the template or of its lists.
+        let mut near = vec![1.0f32; self.spans.len()];
+        for (span, d) in near.iter_mut().enumerate() {
+            if self.spans.get(span).is_none_or(Option::is_none) {
+                continue;
+            }
+            for &w in &u.words {
+                *d = d.min(self.span_bound(span, w));
+            }
+            for &l in &u.value_lists {
+                *d = d.min(self.list_bound(span, l));
+            }
+        }
+        let mut covered = vec![false; n];
+        for &l in &u.range_lists {
+            let covers = match self.covers.get(&l) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.range_covers(l);
+                    self.covers.insert(l, c.clone());
+                    c
+                }
+            };
+            for (c, by) in covered.iter_mut().zip(covers) {
+                *c |= by;
+            }
+        }
+        let pairs = vocab.pairs.len();
+        (0..n)
+            .map(|i| {
+                let mut one = self.ins_cost(i).min(near[i * MAX_MERGE]);
+                if u.wildcard {
+                    one = one.min(WILD_WORD);
+                }
+                if covered[i] {
+                    one = 0.0;
+                }
+                let mut merged = [1.0f32 + MERGE_COST; MAX_MERGE - 1];
+                for k in 2..=MAX_MERGE {
+                    for j in i.saturating_sub(k - 1)..=i {
+                        if j + k <= n {
+                            let d = near[j * MAX_MERGE + k - 1] + MERGE_COST * (k - 1) as f32;
+                            merged[k - 2] = merged[k - 2].min(d);
+                        }
+                    }
+                }
+                let mut pair = 1.0f32 + MERGE_COST;
+                for &p in &u.pairs {
+                    let at = i * pairs + p as usize;
+                    let d = match self.pair_bounds.get(at) {
+                        Some(d) if !d.is_nan() => *d,
+                        _ => {
+                            let d = vocab.pairs.get(p as usize).map_or(1.0, |(_, _, joined)| {
+                                quick_bound(&self.heard[i].sound, joined)
+                            });
+                            if let Some(slot) = self.pair_bounds.get_mut(at) {
+                                *slot = d;
+                            }
+                            d
+                        }
+                    };
+                    pair = pair.min(d + MERGE_COST);
+                }
+                WordFloor { one, merged, pair }
+            })
+            .collect()
     }
 
     /// Numbers range list `list` reads from heard position `i`: `(value, words used)`.
@@ -618,8 +889,15 @@ impl<'a> Aligner<'a> {
         }
         let mut best: Vec<(usize, f32, f32, u32)> = Vec::new();
         if let Some(CompiledList::Values { tokens, forms, .. }) = self.c.lists.get(list as usize) {
+            let small = self.heard[i..].iter().filter(|h| h.sound.small).count() as f32;
             for f in forms {
                 let form = &tokens[f.start as usize..(f.start + f.len) as usize];
+                // A form whose words cannot all be said cheaply enough is no filler (see
+                // `filler_floor`): most of a long list, for speech that is not about it.
+                let floor: f32 = form.iter().map(|&w| self.filler_floor(w)).sum();
+                if floor - (FILLER_RATIO - INS_SMALL) * small > 1e-4 {
+                    continue;
+                }
                 for (end, cost, units) in self.align_linear(i, form) {
                     match best.iter_mut().find(|b| b.0 == end) {
                         Some(b) if b.1 <= cost => {}
@@ -632,6 +910,36 @@ impl<'a> Aligner<'a> {
         let best = Arc::new(best);
         self.slots.insert((list, i), best.clone());
         best
+    }
+
+    /// What list word `id` adds at least to the cost of a form over `FILLER_RATIO` per aligned
+    /// word, wherever in the sentence the form is aligned: dropped, or said as some heard
+    /// word(s) ([`Aligner::span_bound`]). A form's sum, less what the heard small words it could
+    /// take in (`FILLER_RATIO - INS_SMALL` each) bring back, above 0 means that the form is
+    /// never cheap enough to fill a slot ([`Aligner::align_linear`] keeps only alignments under
+    /// `FILLER_RATIO` per word).
+    fn filler_floor(&mut self, id: u32) -> f32 {
+        if let Some(&f) = self.filler_floors.get(id as usize) {
+            if !f.is_nan() {
+                return f;
+            }
+        }
+        let mut least = self.del_cost(id);
+        for span in 0..self.spans.len() {
+            let merged = MERGE_COST * (span % MAX_MERGE) as f32;
+            if merged < least
+                && self.spans[span].is_some()
+                && self.span_bound(span, id) + merged < least
+            {
+                let (i, k) = (span / MAX_MERGE, span % MAX_MERGE + 1);
+                least = least.min(self.span_distance(i, k, id) + merged);
+            }
+        }
+        let floor = least - FILLER_RATIO;
+        if let Some(slot) = self.filler_floors.get_mut(id as usize) {
+            *slot = floor;
+        }
+        floor
     }
 
     /// Aligns word ids `form` with heard words from `i`: `(end, cost, units)` for each end
@@ -678,7 +986,7 @@ impl<'a> Aligner<'a> {
             .filter_map(|r| {
                 let (d, u) = cost[r * w + m];
                 // A value no heard word resembles is no filler.
-                (d.is_finite() && d < 0.45 * u.max(1.0)).then_some((i + r, d, u))
+                (d.is_finite() && d < FILLER_RATIO * u.max(1.0)).then_some((i + r, d, u))
             })
             .collect()
     }
@@ -791,7 +1099,7 @@ impl<'a> Aligner<'a> {
                                 || !g.admits(
                                     i + k,
                                     pc + 1,
-                                    d + merge + self.span_lower_bound(i, k, id),
+                                    d + merge + self.span_bound(i * MAX_MERGE + k - 1, id),
                                     u + 1.0,
                                 )
                             {
