@@ -195,11 +195,18 @@ fn word_distance(a: &Sound, b: &Sound) -> f32 {
     }
     let key_dist = |x: &[u8], y: &[u8]| {
         let len = x.len().max(y.len()).max(1) as f32;
-        (edit(x, y, consonant_sub, consonant_indel) / len).min(1.0)
+        (key_edit(x, y) / len).min(1.0)
     };
     let mut key = key_dist(&a.key, &b.key);
-    for (x, y) in [(&a.alt, &b.key), (&a.key, &b.alt), (&a.alt, &b.alt)] {
-        if !x.is_empty() && !y.is_empty() {
+    let [_, a_key, a_alt] = &a.bags;
+    let [_, b_key, b_alt] = &b.bags;
+    for ((x, xb), (y, yb)) in [
+        ((&a.alt, a_alt), (&b.key, b_key)),
+        ((&a.key, a_key), (&b.alt, b_alt)),
+        ((&a.alt, a_alt), (&b.alt, b_alt)),
+    ] {
+        // An alternate key that cannot come closer is not compared.
+        if !x.is_empty() && !y.is_empty() && key_bound(xb, x.len(), yb, y.len()) * 0.999 < key {
             key = key.min(key_dist(x, y));
         }
     }
@@ -229,12 +236,6 @@ fn word_bound(a: &Sound, b: &Sound) -> f32 {
     if a.key.is_empty() || b.key.is_empty() {
         return spelling * 0.999;
     }
-    let key_bound = |x: &Bag, x_len: usize, y: &Bag, y_len: usize| {
-        let len = x_len.max(y_len).max(1) as f32;
-        let edits = x.distance(y) as f32;
-        let gap = x.len.abs_diff(y.len) as f32;
-        ((0.4 * edits + 0.1 * gap) / len).min(1.0)
-    };
     let mut key = key_bound(a_key, a.key.len(), b_key, b.key.len());
     if !a.alt.is_empty() {
         key = key.min(key_bound(a_alt, a.alt.len(), b_key, b.key.len()));
@@ -250,8 +251,17 @@ fn word_bound(a: &Sound, b: &Sound) -> f32 {
     (w * key + (1.0 - w) * spelling).min(1.0) * 0.999
 }
 
+/// A lower bound of a key distance (`key_edit / longer key`, at most 1) from letter counts:
+/// every edit costs at least 0.4, and 0.1 more for each letter the lengths differ by.
+fn key_bound(x: &Bag, x_len: usize, y: &Bag, y_len: usize) -> f32 {
+    let len = x_len.max(y_len).max(1) as f32;
+    let edits = x.distance(y) as f32;
+    let gap = x.len.abs_diff(y.len) as f32;
+    ((0.4 * edits + 0.1 * gap) / len).min(1.0)
+}
+
 /// Consonant classes of Double Metaphone keys that speech recognition confuses.
-fn class(c: u8) -> u8 {
+const fn class(c: u8) -> u8 {
     match c {
         b'P' | b'F' | b'B' | b'V' => 1,
         b'T' | b'D' | b'0' => 2,
@@ -263,6 +273,7 @@ fn class(c: u8) -> u8 {
     }
 }
 
+#[cfg(test)]
 fn consonant_sub(x: u8, y: u8) -> f32 {
     if x == y {
         0.0
@@ -273,17 +284,17 @@ fn consonant_sub(x: u8, y: u8) -> f32 {
     }
 }
 
-fn consonant_indel(x: u8) -> f32 {
+const fn consonant_indel(x: u8) -> f32 {
     match x {
         b'R' | b'H' | b'A' => 0.5,
         _ => 1.0,
     }
 }
 
-/// Weighted Levenshtein distance over short byte strings (no allocation below 32 bytes).
 /// The most bytes [`edit`] compares.
 const EDIT_CAP: usize = 32;
 
+/// Weighted Levenshtein distance over short byte strings (no allocation below 32 bytes).
 fn edit(a: &[u8], b: &[u8], sub: impl Fn(u8, u8) -> f32, indel: impl Fn(u8) -> f32) -> f32 {
     const CAP: usize = EDIT_CAP;
     let (a, b) = (&a[..a.len().min(CAP)], &b[..b.len().min(CAP)]);
@@ -300,6 +311,63 @@ fn edit(a: &[u8], b: &[u8], sub: impl Fn(u8, u8) -> f32, indel: impl Fn(u8) -> f
             row[j] = (diag + sub(x, b[j - 1]))
                 .min(up + indel(x))
                 .min(row[j - 1] + indel(b[j - 1]));
+            diag = up;
+        }
+    }
+    row[b.len()]
+}
+
+/// [`class`] and [`consonant_indel`] of every byte.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = class(c as u8);
+        c += 1;
+    }
+    t
+};
+static INDEL: [f32; 256] = {
+    let mut t = [0f32; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = consonant_indel(c as u8);
+        c += 1;
+    }
+    t
+};
+
+/// `edit(a, b, consonant_sub, consonant_indel)` from tables, with the same additions in the
+/// same order (so the same `f32`): the key distance is most of a word distance's work.
+fn key_edit(a: &[u8], b: &[u8]) -> f32 {
+    const CAP: usize = EDIT_CAP;
+    let (a, b) = (&a[..a.len().min(CAP)], &b[..b.len().min(CAP)]);
+    let mut b_indel = [0f32; CAP];
+    let mut b_class = [0u8; CAP];
+    for (j, &y) in b.iter().enumerate() {
+        b_indel[j] = INDEL[y as usize];
+        b_class[j] = CLASS[y as usize];
+    }
+    let mut row = [0f32; CAP + 1];
+    for j in 1..=b.len() {
+        row[j] = row[j - 1] + b_indel[j - 1];
+    }
+    for &x in a {
+        let (x_indel, x_class) = (INDEL[x as usize], CLASS[x as usize]);
+        let mut diag = row[0];
+        row[0] += x_indel;
+        for j in 1..=b.len() {
+            let sub = if x == b[j - 1] {
+                0.0
+            } else if x_class != 0 && x_class == b_class[j - 1] {
+                0.4
+            } else {
+                1.0
+            };
+            let up = row[j];
+            row[j] = (diag + sub)
+                .min(up + x_indel)
+                .min(row[j - 1] + b_indel[j - 1]);
             diag = up;
         }
     }
@@ -550,6 +618,11 @@ mod tests {
         ) {
             let slow = edit(a.as_bytes(), b.as_bytes(), |x, y| if x == y { 0.0 } else { 1.0 }, |_| 1.0);
             proptest::prop_assert_eq!(levenshtein(a.as_bytes(), b.as_bytes()) as f32, slow);
+            let (ka, kc) = (a.to_uppercase(), c.to_uppercase());
+            for (x, y) in [(ka.as_bytes(), kc.as_bytes()), (kc.as_bytes(), ka.as_bytes())] {
+                let slow = edit(x, y, consonant_sub, consonant_indel);
+                proptest::prop_assert_eq!(key_edit(x, y).to_bits(), slow.to_bits());
+            }
             let (x, y, z) = (Sound::of(&a), Sound::of(&b), Sound::of(&c));
             for (p, q) in [(&x, &y), (&x, &z), (&z, &y)] {
                 proptest::prop_assert!(quick_bound(p, q) <= distance(p, q));

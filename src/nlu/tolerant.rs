@@ -47,6 +47,12 @@ const WILD_WORD: f32 = 0.45;
 const MAX_WILD: usize = 6;
 /// Weight of the share of heard words left out of the alignment, in the score.
 const INSERTED_SHARE: f64 = 0.3;
+#[cfg(test)]
+thread_local! {
+    /// How many lists' fillers were checked form by form (see `Aligner::check_fillers`).
+    static CHECKED_FILLERS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Most cost per aligned word of a list value that fills a slot.
 const FILLER_RATIO: f32 = 0.45;
 /// Work allowed per template: a huge program is skipped rather than stalling the caller.
@@ -71,9 +77,66 @@ pub(crate) struct Vocabulary {
     uses: Vec<TemplateUse>,
     /// Per list, its values' distinct word ids (empty for ranges and wildcards).
     list_words: Vec<Vec<u32>>,
+    /// Per list, its forms as a trie (empty for ranges and wildcards).
+    tries: Vec<FormTrie>,
     /// Two adjacent template words said as one word ("sunroof" for "sun roof"): their ids and
     /// joined sound, as [`Aligner::pair_distance`] compares them.
     pairs: Vec<(u32, u32, Sound)>,
+}
+
+/// A value list's forms by their words: forms that start alike share a path from the root
+/// (node 0), and a form ends at the node of its last word.
+#[derive(Debug, Default)]
+struct FormTrie {
+    nodes: Vec<FormNode>,
+}
+
+#[derive(Debug, Default)]
+struct FormNode {
+    word: u32,
+    children: Vec<u32>,
+    /// The forms ending here: `(index among the list's forms, value)`.
+    ends: Vec<(u32, u32)>,
+}
+
+impl FormTrie {
+    fn of(list: &CompiledList) -> FormTrie {
+        let mut trie = FormTrie {
+            nodes: vec![FormNode::default()],
+        };
+        let CompiledList::Values { tokens, forms, .. } = list else {
+            return trie;
+        };
+        for (index, f) in forms.iter().enumerate() {
+            let mut node = 0usize;
+            let form = tokens
+                .get(f.start as usize..(f.start + f.len) as usize)
+                .unwrap_or(&[]);
+            for &word in form {
+                let found = trie.nodes[node]
+                    .children
+                    .iter()
+                    .copied()
+                    .find(|&c| trie.nodes[c as usize].word == word);
+                node = match found {
+                    Some(c) => c as usize,
+                    None => {
+                        trie.nodes.push(FormNode {
+                            word,
+                            ..FormNode::default()
+                        });
+                        let c = trie.nodes.len() - 1;
+                        trie.nodes[node].children.push(c as u32);
+                        c
+                    }
+                };
+            }
+            if node != 0 {
+                trie.nodes[node].ends.push((index as u32, f.value));
+            }
+        }
+        trie
+    }
 }
 
 /// The words, lists and pairs a template's program has, each once.
@@ -181,6 +244,7 @@ impl Vocabulary {
             reach_at,
             uses,
             list_words,
+            tries: c.lists.iter().map(FormTrie::of).collect(),
             pairs,
         }
     }
@@ -632,6 +696,8 @@ struct Aligner<'a> {
     covers: HashMap<u32, Vec<bool>, FastHash>,
     /// [`Aligner::filler_floor`] by word id; NaN = not yet known.
     filler_floors: Vec<f32>,
+    /// [`Aligner::futures`] by list.
+    futures: HashMap<u32, Arc<Vec<f32>>, FastHash>,
     grid: Grid,
 }
 
@@ -663,6 +729,7 @@ impl<'a> Aligner<'a> {
             pair_bounds: vec![f32::NAN; n * vocab.pairs.len()],
             covers: HashMap::default(),
             filler_floors: vec![f32::NAN; words],
+            futures: HashMap::default(),
             sub: vec![f32::NAN; spans.len() * words],
             spans,
             words,
@@ -882,42 +949,170 @@ impl<'a> Aligner<'a> {
         }
     }
 
-    /// Ways list `list` can fill a slot from heard position `i`: per end, the cheapest value.
+    /// Ways list `list` can fill a slot from heard position `i`: per end, the cheapest value
+    /// (the first form of the list among equally cheap ones).
+    ///
+    /// The forms are aligned along the list's [`FormTrie`], so that forms which start alike
+    /// ("one thirty pm", "one thirty in the evening") align their common words once; the
+    /// columns are those of [`Aligner::align_linear`], relaxed in the same order, so each
+    /// form's alignment is the same as on its own.
     fn slot_fillers(&mut self, list: u32, i: usize) -> Arc<Vec<(usize, f32, f32, u32)>> {
         if let Some(f) = self.slots.get(&(list, i)) {
             return f.clone();
         }
-        let mut best: Vec<(usize, f32, f32, u32)> = Vec::new();
-        if let Some(CompiledList::Values { tokens, forms, .. }) = self.c.lists.get(list as usize) {
+        let vocab = self.vocab;
+        let n = self.heard.len();
+        let rows = n - i + 1;
+        // Per end: (cost, units, value, form index).
+        let mut by_end: Vec<Option<(f32, f32, u32, u32)>> = vec![None; rows];
+        if let Some(trie) = vocab.tries.get(list as usize) {
+            // Per depth: the column after the node's word, without and with words added
+            // after it (a form's last word takes none).
+            let mut plain: Vec<Vec<(f32, f32)>> = Vec::new();
+            let mut open: Vec<Vec<(f32, f32)>> = vec![vec![(f32::INFINITY, 0.0); rows]];
+            if let Some(c) = open[0].first_mut() {
+                *c = (0.0, 0.0);
+            }
+            let futures = self.futures(list);
+            // Heard words added between a form's words lower its excess by at most this.
             let small = self.heard[i..].iter().filter(|h| h.sound.small).count() as f32;
-            for f in forms {
-                let form = &tokens[f.start as usize..(f.start + f.len) as usize];
-                // A form whose words cannot all be said cheaply enough is no filler (see
-                // `filler_floor`): most of a long list, for speech that is not about it.
-                let floor: f32 = form.iter().map(|&w| self.filler_floor(w)).sum();
-                if floor - (FILLER_RATIO - INS_SMALL) * small > 1e-4 {
+            let credit = (FILLER_RATIO - INS_SMALL) * small;
+            let mut stack: Vec<(u32, usize)> = Vec::new();
+            if let Some(root) = trie.nodes.first() {
+                stack.extend(root.children.iter().rev().map(|&c| (c, 1)));
+            }
+            while let Some((node, depth)) = stack.pop() {
+                let Some(nd) = trie.nodes.get(node as usize) else {
                     continue;
+                };
+                while plain.len() <= depth {
+                    plain.push(vec![(f32::INFINITY, 0.0); rows]);
                 }
-                for (end, cost, units) in self.align_linear(i, form) {
-                    match best.iter_mut().find(|b| b.0 == end) {
-                        Some(b) if b.1 <= cost => {}
-                        Some(b) => *b = (end, cost, units, f.value),
-                        None => best.push((end, cost, units, f.value)),
+                while open.len() <= depth {
+                    open.push(vec![(f32::INFINITY, 0.0); rows]);
+                }
+                let mut reached = false;
+                for r in 0..rows {
+                    // In `align_linear`'s order: spans of 3, 2, 1 heard words, an added
+                    // word, the word dropped; the first of equal costs stays.
+                    let mut best = (f32::INFINITY, 0.0);
+                    for k in (1..=MAX_MERGE.min(r)).rev() {
+                        let (d, u) = open[depth - 1][r - k];
+                        if d.is_finite() {
+                            let s = self.span_distance(i + r - k, k, nd.word);
+                            let c = d + s + MERGE_COST * (k - 1) as f32;
+                            if c < best.0 {
+                                best = (c, u + 1.0);
+                            }
+                        }
+                    }
+                    let mut with_ins = best;
+                    // A heard word added after this word (before the next).
+                    if r > 0 {
+                        let (d, u) = open[depth][r - 1];
+                        if d.is_finite() {
+                            let c = d + self.ins_cost(i + r - 1);
+                            if c < with_ins.0 {
+                                with_ins = (c, u + 1.0);
+                            }
+                        }
+                    }
+                    let (d, u) = open[depth - 1][r];
+                    if d.is_finite() {
+                        let c = d + self.del_cost(nd.word);
+                        if c < best.0 {
+                            best = (c, u + 1.0);
+                        }
+                        if c < with_ins.0 {
+                            with_ins = (c, u + 1.0);
+                        }
+                    }
+                    plain[depth][r] = best;
+                    open[depth][r] = with_ins;
+                    reached |= with_ins.0.is_finite();
+                }
+                let reach = (n - i).min(depth * MAX_MERGE + 1);
+                for &(form, value) in &nd.ends {
+                    for r in 1..=reach {
+                        let (d, u) = plain[depth][r];
+                        // A value no heard word resembles is no filler.
+                        if !(d.is_finite() && d < FILLER_RATIO * u.max(1.0)) {
+                            continue;
+                        }
+                        match &mut by_end[r] {
+                            Some(b) if b.0 <= d => {}
+                            b => *b = Some((d, u, value, form)),
+                        }
+                    }
+                }
+                if reached {
+                    // The least excess (cost over `FILLER_RATIO` per aligned word) so far; a
+                    // child whose forms cannot bring it under 0 is not followed.
+                    let least = open[depth]
+                        .iter()
+                        .filter(|c| c.0.is_finite())
+                        .map(|&(d, u)| d - FILLER_RATIO * u)
+                        .fold(f32::INFINITY, f32::min);
+                    for &c in nd.children.iter().rev() {
+                        let future = futures
+                            .get(c as usize)
+                            .copied()
+                            .unwrap_or(f32::NEG_INFINITY);
+                        if least + future - credit <= 1e-4 {
+                            stack.push((c, depth + 1));
+                        }
                     }
                 }
             }
         }
+        let best: Vec<(usize, f32, f32, u32)> = by_end
+            .iter()
+            .enumerate()
+            .filter_map(|(r, b)| b.map(|(d, u, value, _)| (i + r, d, u, value)))
+            .collect();
+        #[cfg(test)]
+        self.check_fillers(list, i, &best);
         let best = Arc::new(best);
         self.slots.insert((list, i), best.clone());
         best
     }
 
-    /// What list word `id` adds at least to the cost of a form over `FILLER_RATIO` per aligned
-    /// word, wherever in the sentence the form is aligned: dropped, or said as some heard
-    /// word(s) ([`Aligner::span_bound`]). A form's sum, less what the heard small words it could
-    /// take in (`FILLER_RATIO - INS_SMALL` each) bring back, above 0 means that the form is
-    /// never cheap enough to fill a slot ([`Aligner::align_linear`] keeps only alignments under
-    /// `FILLER_RATIO` per word).
+    /// Per node of list `list`'s trie, the least excess (cost over `FILLER_RATIO` per aligned
+    /// word) its word and the words of the cheapest way on to a form's end add, from
+    /// [`Aligner::filler_floor`]s (memoised per list).
+    fn futures(&mut self, list: u32) -> Arc<Vec<f32>> {
+        if let Some(f) = self.futures.get(&list) {
+            return f.clone();
+        }
+        let vocab = self.vocab;
+        let mut futures = Vec::new();
+        if let Some(trie) = vocab.tries.get(list as usize) {
+            futures = vec![0.0f32; trie.nodes.len()];
+            // Children come after their parent.
+            for (index, node) in trie.nodes.iter().enumerate().rev() {
+                let mut on = if node.ends.is_empty() {
+                    f32::INFINITY
+                } else {
+                    0.0
+                };
+                for &c in &node.children {
+                    on = on.min(futures.get(c as usize).copied().unwrap_or(f32::INFINITY));
+                }
+                let own = if index == 0 {
+                    0.0
+                } else {
+                    self.filler_floor(node.word)
+                };
+                futures[index] = own + on;
+            }
+        }
+        let futures = Arc::new(futures);
+        self.futures.insert(list, futures.clone());
+        futures
+    }
+
+    /// What list word `id` adds at least to a form's excess over `FILLER_RATIO` per aligned
+    /// word, wherever in the sentence it is aligned: dropped, or said as some heard word(s).
     fn filler_floor(&mut self, id: u32) -> f32 {
         if let Some(&f) = self.filler_floors.get(id as usize) {
             if !f.is_nan() {
@@ -942,8 +1137,30 @@ impl<'a> Aligner<'a> {
         floor
     }
 
+    /// The fillers of [`Aligner::slot_fillers`], form by form (what it must give).
+    #[cfg(test)]
+    fn check_fillers(&mut self, list: u32, i: usize, got: &[(usize, f32, f32, u32)]) {
+        let mut best: Vec<(usize, f32, f32, u32)> = Vec::new();
+        if let Some(CompiledList::Values { tokens, forms, .. }) = self.c.lists.get(list as usize) {
+            for f in forms {
+                let form = &tokens[f.start as usize..(f.start + f.len) as usize];
+                for (end, cost, units) in self.align_linear(i, form) {
+                    match best.iter_mut().find(|b| b.0 == end) {
+                        Some(b) if b.1 <= cost => {}
+                        Some(b) => *b = (end, cost, units, f.value),
+                        None => best.push((end, cost, units, f.value)),
+                    }
+                }
+            }
+        }
+        best.sort_by_key(|b| b.0);
+        assert_eq!(got, &best[..], "fillers of list {list} from {i}");
+        CHECKED_FILLERS.with(|c| c.set(c.get() + 1));
+    }
+
     /// Aligns word ids `form` with heard words from `i`: `(end, cost, units)` for each end
     /// within reach (no insertions before the first word).
+    #[cfg(test)]
     fn align_linear(&mut self, i: usize, form: &[u32]) -> Vec<(usize, f32, f32)> {
         let n = self.heard.len();
         let m = form.len();
@@ -1230,5 +1447,38 @@ impl<'a> Aligner<'a> {
                 captures,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CHECKED_FILLERS;
+    use crate::nlu::{DialogueContext, Grammar, Language, Recognizer};
+
+    /// The trie walk of `slot_fillers` gives each list's fillers as aligning form by form
+    /// does (`check_fillers` asserts it on every call in test builds).
+    #[test]
+    fn list_fillers_along_the_trie_are_those_form_by_form() {
+        let r = Recognizer::new(Grammar::builtin().expect("catalog")).expect("compile");
+        let ctx = DialogueContext::new();
+        for (lang, text) in [
+            ("en", include_str!("../../tests/data/nlu/en.tsv")),
+            ("zh-CN", include_str!("../../tests/data/nlu/zh-CN.tsv")),
+        ] {
+            let language = Language::parse(lang).expect("tag");
+            for line in text.lines().filter(|l| !l.starts_with('#')).take(120) {
+                let sentence = line.split('\t').next().unwrap_or_default();
+                let dropped: Vec<&str> = sentence
+                    .split_whitespace()
+                    .enumerate()
+                    .filter(|(i, _)| *i != 1)
+                    .map(|(_, w)| w)
+                    .collect();
+                for s in [sentence.to_string(), dropped.join(" ")] {
+                    let _ = r.recognize_tolerant_exhaustive(&s, &language, &ctx);
+                }
+            }
+        }
+        assert!(CHECKED_FILLERS.with(|c| c.get()) > 100);
     }
 }
