@@ -82,6 +82,8 @@ pub(crate) struct Vocabulary {
     /// Two adjacent template words said as one word ("sunroof" for "sun roof"): their ids and
     /// joined sound, as [`Aligner::pair_distance`] compares them.
     pairs: Vec<(u32, u32, Sound)>,
+    /// Per program step (`code_start + pc`), the pair its word starts (`u32::MAX`: none).
+    pair_at: Vec<u32>,
 }
 
 /// A value list's forms by their words: forms that start alike share a path from the root
@@ -194,6 +196,7 @@ impl Vocabulary {
         let mut pairs = Vec::new();
         let mut pair_ids: HashMap<(u32, u32), u32, FastHash> = HashMap::default();
         let mut uses = Vec::with_capacity(c.templates.len());
+        let mut pair_at = vec![u32::MAX; c.code.len()];
         for t in &c.templates {
             let program = c.program(t);
             let mut u = TemplateUse::default();
@@ -217,6 +220,9 @@ impl Vocabulary {
                             pairs.len() as u32 - 1
                         });
                         u.pairs.push(pair);
+                        if let Some(at) = pair_at.get_mut(t.code_start as usize + pc) {
+                            *at = pair;
+                        }
                     }
                     Inst::Slot { list, .. } => match c.lists.get(list as usize) {
                         Some(CompiledList::Values { .. }) => u.value_lists.push(list),
@@ -246,6 +252,7 @@ impl Vocabulary {
             list_words,
             tries: c.lists.iter().map(FormTrie::of).collect(),
             pairs,
+            pair_at,
         }
     }
 
@@ -680,8 +687,9 @@ struct Aligner<'a> {
     /// Distance of heard span `(i, k)` to word id: `span * words + id`, NaN = not yet known.
     sub: Vec<f32>,
     words: usize,
-    /// Distance of heard word `i` to two template words said as one.
-    pairs: HashMap<(usize, u32, u32), f32, FastHash>,
+    /// Distance of heard word `i` to pair `p` ([`Vocabulary::pairs`]): `i * pairs + p`, NaN =
+    /// not yet known.
+    pair_distances: Vec<f32>,
     /// A list's fillers from heard position `i`: `(end, cost, units, value)`.
     slots: PerListAndPosition<(usize, f32, f32, u32)>,
     /// A range list's readings from heard position `i`.
@@ -733,7 +741,7 @@ impl<'a> Aligner<'a> {
             sub: vec![f32::NAN; spans.len() * words],
             spans,
             words,
-            pairs: HashMap::default(),
+            pair_distances: vec![f32::NAN; n * vocab.pairs.len()],
             slots: HashMap::default(),
             ranges: HashMap::default(),
             grid: Grid::default(),
@@ -845,7 +853,6 @@ impl<'a> Aligner<'a> {
                 *c |= by;
             }
         }
-        let pairs = vocab.pairs.len();
         (0..n)
             .map(|i| {
                 let mut one = self.ins_cost(i).min(near[i * MAX_MERGE]);
@@ -866,20 +873,7 @@ impl<'a> Aligner<'a> {
                 }
                 let mut pair = 1.0f32 + MERGE_COST;
                 for &p in &u.pairs {
-                    let at = i * pairs + p as usize;
-                    let d = match self.pair_bounds.get(at) {
-                        Some(d) if !d.is_nan() => *d,
-                        _ => {
-                            let d = vocab.pairs.get(p as usize).map_or(1.0, |(_, _, joined)| {
-                                quick_bound(&self.heard[i].sound, joined)
-                            });
-                            if let Some(slot) = self.pair_bounds.get_mut(at) {
-                                *slot = d;
-                            }
-                            d
-                        }
-                    };
-                    pair = pair.min(d + MERGE_COST);
+                    pair = pair.min(self.pair_bound(i, p) + MERGE_COST);
                 }
                 WordFloor { one, merged, pair }
             })
@@ -919,18 +913,44 @@ impl<'a> Aligner<'a> {
         d
     }
 
-    /// Distance of heard word `i` to template words `a` `b` said as one ("sunroof").
-    fn pair_distance(&mut self, i: usize, a: u32, b: u32) -> f32 {
-        if let Some(&d) = self.pairs.get(&(i, a, b)) {
-            return d;
+    /// Distance of heard word `i` to pair `p`, two template words said as one ("sunroof").
+    fn pair_distance(&mut self, i: usize, p: u32) -> f32 {
+        let at = i * self.vocab.pairs.len() + p as usize;
+        if let Some(&d) = self.pair_distances.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
         }
-        let d = match (self.vocab.sound(a), self.vocab.sound(b)) {
-            (Some(x), Some(y)) if !x.is_han() && !self.heard[i].sound.is_han() => {
-                distance(&self.heard[i].sound, &Sound::joined(&[x, y]))
+        let d = match self.vocab.pairs.get(p as usize) {
+            Some((_, _, joined)) if !self.heard[i].sound.is_han() => {
+                distance(&self.heard[i].sound, joined)
             }
             _ => 1.0,
         };
-        self.pairs.insert((i, a, b), d);
+        if let Some(slot) = self.pair_distances.get_mut(at) {
+            *slot = d;
+        }
+        d
+    }
+
+    /// A lower bound of [`Aligner::pair_distance`] ([`quick_bound`], memoised).
+    fn pair_bound(&mut self, i: usize, p: u32) -> f32 {
+        let at = i * self.vocab.pairs.len() + p as usize;
+        if let Some(&d) = self.pair_bounds.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
+        }
+        let d = self
+            .vocab
+            .pairs
+            .get(p as usize)
+            .map_or(1.0, |(_, _, joined)| {
+                quick_bound(&self.heard[i].sound, joined)
+            });
+        if let Some(slot) = self.pair_bounds.get_mut(at) {
+            *slot = d;
+        }
         d
     }
 
@@ -1252,9 +1272,10 @@ impl<'a> Aligner<'a> {
     /// that passes with it is aligned again without it (see [`recognize`]); one that fails
     /// with it fails without it too.
     fn align(&mut self, ti: usize, limit: f64, excess: bool) -> Option<Aligned> {
-        let c = self.c;
+        let (c, vocab) = (self.c, self.vocab);
         let t = &c.templates[ti];
         let program = c.program(t);
+        let code_start = t.code_start as usize;
         let len = program.len();
         let n = self.heard.len();
         if len == 0 || (n + 1) * len > MAX_CELLS {
@@ -1311,14 +1332,14 @@ impl<'a> Aligner<'a> {
                         g.relax(i, pc + 1, d + self.del_cost(id), u + 1.0, (i, pc), Op::Del);
                         for k in 1..=MAX_MERGE.min(n - i) {
                             let merge = MERGE_COST * (k - 1) as f32;
-                            // Not worth a distance when even a perfect one is too dear.
-                            if !g.admits(i + k, pc + 1, d + merge, u + 1.0)
-                                || !g.admits(
-                                    i + k,
-                                    pc + 1,
-                                    d + merge + self.span_bound(i * MAX_MERGE + k - 1, id),
-                                    u + 1.0,
-                                )
+                            // Not worth a distance when even a perfect one is too dear, or
+                            // when the least it can cost does not beat what the cell has.
+                            if !g.admits(i + k, pc + 1, d + merge, u + 1.0) {
+                                continue;
+                            }
+                            let least = d + merge + self.span_bound(i * MAX_MERGE + k - 1, id);
+                            if !g.admits(i + k, pc + 1, least, u + 1.0)
+                                || g.get(i + k, pc + 1).cost <= least
                             {
                                 continue;
                             }
@@ -1331,9 +1352,17 @@ impl<'a> Aligner<'a> {
                             };
                             g.relax(i + k, pc + 1, d + s + merge, u + 1.0, (i, pc), op);
                         }
-                        if i < n && g.admits(i + 1, pc + 2, d + MERGE_COST, u + 2.0) {
-                            if let Some(&Inst::Tok(next)) = program.get(pc + 1) {
-                                let s = self.pair_distance(i, id, next);
+                        let pair = vocab.pair_at.get(code_start + pc).copied();
+                        let pair = pair.filter(|&p| p != u32::MAX);
+                        if let (true, Some(p)) = (
+                            i < n && g.admits(i + 1, pc + 2, d + MERGE_COST, u + 2.0),
+                            pair,
+                        ) {
+                            let least = d + self.pair_bound(i, p) + MERGE_COST;
+                            if g.admits(i + 1, pc + 2, least, u + 2.0)
+                                && g.get(i + 1, pc + 2).cost > least
+                            {
+                                let s = self.pair_distance(i, p);
                                 if s < 1.0 {
                                     let op = Op::Word { exact: false };
                                     let cost = d + s + MERGE_COST;
