@@ -513,14 +513,28 @@ pub(crate) fn recognize(
     } else {
         f64::INFINITY
     };
+    // Generous by a hair, as in `Aligner::align`.
+    let hair = |limit: f64| limit as f32 * (1.0 + 1e-5) + 1e-5;
+    let reach = |ti: usize| vocab.reach.get(ti).copied().unwrap_or(u32::MAX);
+    // Per template, what each heard word costs it at least; then the templates whose bound is
+    // lowest first (the estimate breaking ties), so that a good match soon tightens the limit.
+    let mut floors: Vec<Vec<WordFloor>> = Vec::new();
+    let mut order = order;
+    if prune && limit.is_finite() {
+        floors = (0..c.templates.len()).map(|ti| a.floors(ti)).collect();
+        let l = hair(limit);
+        let mut keyed: Vec<(f32, usize)> = order
+            .iter()
+            .map(|&ti| (excess_bound(&floors[ti], reach(ti), l), ti))
+            .filter(|&(bound, _)| bound <= 1e-3)
+            .collect();
+        keyed.sort_by(|x, y| x.0.total_cmp(&y.0));
+        order = keyed.into_iter().map(|(_, ti)| ti).collect();
+    }
     let mut best: Option<(f64, usize, IntentMatch)> = None;
     for ti in order {
-        if prune && limit.is_finite() {
-            // Generous by a hair, as in `Aligner::align`.
-            let l = limit as f32 * (1.0 + 1e-5) + 1e-5;
-            let floors = a.floors(ti);
-            let reach = vocab.reach.get(ti).copied().unwrap_or(u32::MAX);
-            if excess_bound(&floors, reach, l) > 1e-3 {
+        if let (Some(f), true) = (floors.get(ti), limit.is_finite()) {
+            if excess_bound(f, reach(ti), hair(limit)) > 1e-3 {
                 continue;
             }
         }
