@@ -710,6 +710,8 @@ struct Aligner<'a> {
     ranges: PerListAndPosition<(f64, usize)>,
     /// [`Aligner::span_bound`]s, laid out as `sub`; NaN = not yet known.
     bounds: Vec<f32>,
+    /// Spans whose `bounds` are all known ([`Aligner::bound_row`]).
+    rows_done: Vec<bool>,
     /// [`Aligner::list_bound`]s: `span * lists + list`.
     list_bounds: Vec<f32>,
     /// Bound of heard word `i` to pair `p`: `i * pairs + p`.
@@ -747,6 +749,7 @@ impl<'a> Aligner<'a> {
             vocab,
             heard,
             bounds: vec![f32::NAN; spans.len() * words],
+            rows_done: vec![false; spans.len()],
             list_bounds: vec![f32::NAN; spans.len() * vocab.list_words.len()],
             pair_bounds: vec![f32::NAN; n * vocab.pairs.len()],
             covers: HashMap::default(),
@@ -787,6 +790,26 @@ impl<'a> Aligner<'a> {
             *slot = d;
         }
         d
+    }
+
+    /// [`quick_bound`] of span `span` and every word, by word id (computed in one pass the
+    /// first time: the template bounds read most of them).
+    fn bound_row(&mut self, span: usize) -> &[f32] {
+        let words = self.words;
+        let range = span * words..(span + 1) * words;
+        if !self.rows_done.get(span).copied().unwrap_or(true) {
+            if let (Some(row), Some(Some(s))) =
+                (self.bounds.get_mut(range.clone()), self.spans.get(span))
+            {
+                for (b, w) in row.iter_mut().zip(&self.vocab.sounds) {
+                    *b = quick_bound(s, w);
+                }
+            }
+            if let Some(done) = self.rows_done.get_mut(span) {
+                *done = true;
+            }
+        }
+        self.bounds.get(range).unwrap_or(&[])
     }
 
     /// The least [`Aligner::span_bound`] of span `span` over the words of list `list`.
@@ -846,8 +869,9 @@ impl<'a> Aligner<'a> {
             if self.spans.get(span).is_none_or(Option::is_none) {
                 continue;
             }
+            let row = self.bound_row(span);
             for &w in &u.words {
-                *d = d.min(self.span_bound(span, w));
+                *d = d.min(row.get(w as usize).copied().unwrap_or(0.0));
             }
             for &l in &u.value_lists {
                 *d = d.min(self.list_bound(span, l));
