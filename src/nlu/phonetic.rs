@@ -25,6 +25,48 @@ pub(crate) struct Sound {
     pub han: Option<char>,
     /// A small word ("the", "to", "请", "的"): cheap to drop or add.
     pub small: bool,
+    /// Letter counts of `spell`, `key` and `alt`, for [`quick_bound`].
+    bags: [Bag; 3],
+}
+
+/// Letter counts of a spelling or key, as far as [`edit`] compares it (its first
+/// `EDIT_CAP` bytes), in 32 buckets (digits share six): the edit distance is at least the
+/// bag distance (letters one side has that the other lacks), and merging letters into one
+/// bucket only lowers it, so the bound stays a bound.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bag {
+    counts: [u8; 32],
+    len: u8,
+}
+
+impl Bag {
+    fn of(text: &[u8]) -> Bag {
+        let mut bag = Bag::default();
+        for &b in &text[..text.len().min(EDIT_CAP)] {
+            let bucket = match b {
+                b'a'..=b'z' => b - b'a',
+                b'A'..=b'Z' => b - b'A',
+                b'0'..=b'9' => 26 + (b - b'0') % 5,
+                _ => 31,
+            };
+            bag.counts[bucket as usize] += 1;
+        }
+        bag.len = text.len().min(EDIT_CAP) as u8;
+        bag
+    }
+
+    /// How many letters of the longer side the other cannot pair (a lower bound of the
+    /// number of edits between the two texts).
+    #[inline]
+    fn distance(&self, other: &Bag) -> u32 {
+        let common: u32 = self
+            .counts
+            .iter()
+            .zip(&other.counts)
+            .map(|(&x, &y)| u32::from(x.min(y)))
+            .sum();
+        u32::from(self.len.max(other.len)) - common
+    }
 }
 
 /// The Double Metaphone encoder (keys long enough for compounds such as "windshield").
@@ -77,7 +119,14 @@ impl Sound {
             pinyin: Vec::new(),
             han: None,
             small: SMALL_EN.contains(&token),
+            bags: Default::default(),
         }
+        .with_bags()
+    }
+
+    fn with_bags(mut self) -> Sound {
+        self.bags = [Bag::of(&self.spell), Bag::of(&self.key), Bag::of(&self.alt)];
+        self
     }
 
     fn han(c: char) -> Sound {
@@ -106,6 +155,7 @@ impl Sound {
             pinyin: readings,
             han: Some(c),
             small: SMALL_ZH.contains(c),
+            bags: Default::default(),
         }
     }
 
@@ -117,7 +167,7 @@ impl Sound {
             s.key.extend_from_slice(&p.key);
             s.spell.extend_from_slice(&p.spell);
         }
-        s
+        s.with_bags()
     }
 
     pub fn is_han(&self) -> bool {
@@ -138,23 +188,25 @@ fn word_distance(a: &Sound, b: &Sound) -> f32 {
     if a.spell == b.spell {
         return 0.0;
     }
-    let spelling = edit(
-        &a.spell,
-        &b.spell,
-        |x, y| if x == y { 0.0 } else { 1.0 },
-        |_| 1.0,
-    );
+    let spelling = levenshtein(&a.spell, &b.spell) as f32;
     let spelling = spelling / a.spell.len().max(b.spell.len()).max(1) as f32;
     if a.key.is_empty() || b.key.is_empty() {
         return spelling;
     }
     let key_dist = |x: &[u8], y: &[u8]| {
         let len = x.len().max(y.len()).max(1) as f32;
-        (edit(x, y, consonant_sub, consonant_indel) / len).min(1.0)
+        (key_edit(x, y) / len).min(1.0)
     };
     let mut key = key_dist(&a.key, &b.key);
-    for (x, y) in [(&a.alt, &b.key), (&a.key, &b.alt), (&a.alt, &b.alt)] {
-        if !x.is_empty() && !y.is_empty() {
+    let [_, a_key, a_alt] = &a.bags;
+    let [_, b_key, b_alt] = &b.bags;
+    for ((x, xb), (y, yb)) in [
+        ((&a.alt, a_alt), (&b.key, b_key)),
+        ((&a.key, a_key), (&b.alt, b_alt)),
+        ((&a.alt, a_alt), (&b.alt, b_alt)),
+    ] {
+        // An alternate key that cannot come closer is not compared.
+        if !x.is_empty() && !y.is_empty() && key_bound(xb, x.len(), yb, y.len()) * 0.999 < key {
             key = key.min(key_dist(x, y));
         }
     }
@@ -164,33 +216,52 @@ fn word_distance(a: &Sound, b: &Sound) -> f32 {
     (w * key + (1.0 - w) * spelling).min(1.0)
 }
 
-/// A lower bound of [`distance`] from the lengths of the keys and spellings alone (an edit
-/// costs at least 0.5 per key letter and 1 per spelling letter the lengths differ by), for
-/// skipping distances that could not matter.
-pub(crate) fn lower_bound(a: &Sound, b: &Sound) -> f32 {
-    if a.han.is_some() || b.han.is_some() {
-        return 0.0;
+/// A lower bound of [`distance`] that costs a few nanoseconds: for words, from letter counts
+/// (a key edit costs at least 0.4 an edit and 0.1 more for each letter the lengths differ
+/// by, a spelling edit 1); for Han characters, the distance itself (pinyin readings are few).
+/// The tolerant matcher bounds whole templates with it before aligning them.
+pub(crate) fn quick_bound(a: &Sound, b: &Sound) -> f32 {
+    match (a.han, b.han) {
+        (Some(x), Some(y)) => han_distance(x, &a.pinyin, y, &b.pinyin),
+        (None, None) => word_bound(a, b),
+        _ => 1.0,
     }
-    let gap = |x: usize, y: usize| x.abs_diff(y) as f32 / x.max(y).max(1) as f32;
-    let spelling = gap(a.spell.len(), b.spell.len());
+}
+
+fn word_bound(a: &Sound, b: &Sound) -> f32 {
+    let [a_spell, a_key, a_alt] = &a.bags;
+    let [b_spell, b_key, b_alt] = &b.bags;
+    let longer = a.spell.len().max(b.spell.len()).max(1) as f32;
+    let spelling = a_spell.distance(b_spell) as f32 / longer;
     if a.key.is_empty() || b.key.is_empty() {
-        return spelling;
+        return spelling * 0.999;
     }
-    let mut key = gap(a.key.len(), b.key.len());
-    for (x, y) in [(&a.alt, &b.key), (&a.key, &b.alt), (&a.alt, &b.alt)] {
-        if !x.is_empty() && !y.is_empty() {
-            key = key.min(gap(x.len(), y.len()));
+    let mut key = key_bound(a_key, a.key.len(), b_key, b.key.len());
+    if !a.alt.is_empty() {
+        key = key.min(key_bound(a_alt, a.alt.len(), b_key, b.key.len()));
+    }
+    if !b.alt.is_empty() {
+        key = key.min(key_bound(a_key, a.key.len(), b_alt, b.alt.len()));
+        if !a.alt.is_empty() {
+            key = key.min(key_bound(a_alt, a.alt.len(), b_alt, b.alt.len()));
         }
     }
     let key_len = a.key.len().max(b.key.len()) as f32;
     let w = if key_len <= 1.0 { 0.4 } else { 0.7 };
-    // `word_distance` divides a key's edit cost by the longer key; each letter of difference
-    // costs at least 0.5 there.
-    (w * 0.5 * key + (1.0 - w) * spelling).min(1.0) * 0.999
+    (w * key + (1.0 - w) * spelling).min(1.0) * 0.999
+}
+
+/// A lower bound of a key distance (`key_edit / longer key`, at most 1) from letter counts:
+/// every edit costs at least 0.4, and 0.1 more for each letter the lengths differ by.
+fn key_bound(x: &Bag, x_len: usize, y: &Bag, y_len: usize) -> f32 {
+    let len = x_len.max(y_len).max(1) as f32;
+    let edits = x.distance(y) as f32;
+    let gap = x.len.abs_diff(y.len) as f32;
+    ((0.4 * edits + 0.1 * gap) / len).min(1.0)
 }
 
 /// Consonant classes of Double Metaphone keys that speech recognition confuses.
-fn class(c: u8) -> u8 {
+const fn class(c: u8) -> u8 {
     match c {
         b'P' | b'F' | b'B' | b'V' => 1,
         b'T' | b'D' | b'0' => 2,
@@ -202,6 +273,7 @@ fn class(c: u8) -> u8 {
     }
 }
 
+#[cfg(test)]
 fn consonant_sub(x: u8, y: u8) -> f32 {
     if x == y {
         0.0
@@ -212,16 +284,19 @@ fn consonant_sub(x: u8, y: u8) -> f32 {
     }
 }
 
-fn consonant_indel(x: u8) -> f32 {
+const fn consonant_indel(x: u8) -> f32 {
     match x {
         b'R' | b'H' | b'A' => 0.5,
         _ => 1.0,
     }
 }
 
+/// The most bytes [`edit`] compares.
+const EDIT_CAP: usize = 32;
+
 /// Weighted Levenshtein distance over short byte strings (no allocation below 32 bytes).
 fn edit(a: &[u8], b: &[u8], sub: impl Fn(u8, u8) -> f32, indel: impl Fn(u8) -> f32) -> f32 {
-    const CAP: usize = 32;
+    const CAP: usize = EDIT_CAP;
     let (a, b) = (&a[..a.len().min(CAP)], &b[..b.len().min(CAP)]);
     // One row, rolled in place (the cell up-left kept in `diag`).
     let mut row = [0f32; CAP + 1];
@@ -240,6 +315,108 @@ fn edit(a: &[u8], b: &[u8], sub: impl Fn(u8, u8) -> f32, indel: impl Fn(u8) -> f
         }
     }
     row[b.len()]
+}
+
+/// [`class`] and [`consonant_indel`] of every byte.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = class(c as u8);
+        c += 1;
+    }
+    t
+};
+static INDEL: [f32; 256] = {
+    let mut t = [0f32; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = consonant_indel(c as u8);
+        c += 1;
+    }
+    t
+};
+
+/// `edit(a, b, consonant_sub, consonant_indel)` from tables, with the same additions in the
+/// same order (so the same `f32`): the key distance is most of a word distance's work.
+fn key_edit(a: &[u8], b: &[u8]) -> f32 {
+    const CAP: usize = EDIT_CAP;
+    let (a, b) = (&a[..a.len().min(CAP)], &b[..b.len().min(CAP)]);
+    let mut b_indel = [0f32; CAP];
+    let mut b_class = [0u8; CAP];
+    for (j, &y) in b.iter().enumerate() {
+        b_indel[j] = INDEL[y as usize];
+        b_class[j] = CLASS[y as usize];
+    }
+    let mut row = [0f32; CAP + 1];
+    for j in 1..=b.len() {
+        row[j] = row[j - 1] + b_indel[j - 1];
+    }
+    for &x in a {
+        let (x_indel, x_class) = (INDEL[x as usize], CLASS[x as usize]);
+        let mut diag = row[0];
+        row[0] += x_indel;
+        for j in 1..=b.len() {
+            let sub = if x == b[j - 1] {
+                0.0
+            } else if x_class != 0 && x_class == b_class[j - 1] {
+                0.4
+            } else {
+                1.0
+            };
+            let up = row[j];
+            row[j] = (diag + sub)
+                .min(up + x_indel)
+                .min(row[j - 1] + b_indel[j - 1]);
+            diag = up;
+        }
+    }
+    row[b.len()]
+}
+
+/// Unit-cost edit distance of the first `EDIT_CAP` bytes of `a` and `b` (what [`edit`] gives
+/// with unit costs), bit-parallel (Myers 1999, in Hyyrö's formulation): one pass over `b`
+/// with `a`'s columns as the bits of a word.
+fn levenshtein(a: &[u8], b: &[u8]) -> u32 {
+    let (a, b) = (&a[..a.len().min(EDIT_CAP)], &b[..b.len().min(EDIT_CAP)]);
+    let m = a.len();
+    if m == 0 {
+        return b.len() as u32;
+    }
+    // Where each byte occurs in `a` (spellings are lowercase letters and digits; any other
+    // byte only ever equals itself, found by the slow path below).
+    let mut peq = [0u64; 37];
+    let slot = |c: u8| match c {
+        b'a'..=b'z' => (c - b'a') as usize,
+        b'0'..=b'9' => (c - b'0') as usize + 26,
+        _ => 36,
+    };
+    for (i, &c) in a.iter().enumerate() {
+        if slot(c) == 36 {
+            return edit(a, b, |x, y| if x == y { 0.0 } else { 1.0 }, |_| 1.0) as u32;
+        }
+        peq[slot(c)] |= 1 << i;
+    }
+    let last = 1u64 << (m - 1);
+    let (mut pv, mut mv, mut score) = (!0u64, 0u64, m as u32);
+    for &c in b {
+        let eq = peq[slot(c)];
+        let xv = eq | mv;
+        let xh = ((eq & pv).wrapping_add(pv) ^ pv) | eq;
+        let mut ph = mv | !(xh | pv);
+        let mut mh = pv & xh;
+        if ph & last != 0 {
+            score += 1;
+        }
+        if mh & last != 0 {
+            score -= 1;
+        }
+        ph = (ph << 1) | 1;
+        mh <<= 1;
+        pv = mh | !(xv | ph);
+        mv = ph & xv;
+    }
+    score
 }
 
 /// `两` and `二` are the same number said two ways.
@@ -348,6 +525,108 @@ mod tests {
             ("news", "volume"),
         ] {
             assert!(d(a, b) > 0.6, "{a} !~ {b}: {}", d(a, b));
+        }
+    }
+
+    #[test]
+    fn quick_bound_never_exceeds_the_distance() {
+        let words = [
+            "roof",
+            "sunroof",
+            "force",
+            "pause",
+            "the",
+            "to",
+            "a",
+            "capicino",
+            "cappuccino",
+            "mocker",
+            "mocha",
+            "windshield",
+            "wind",
+            "shield",
+            "twenty",
+            "2",
+            "221b",
+            "x",
+            "thequickbrownfoxjumpsoverthelazydogagain",
+            "passenger",
+            "pass",
+            "in",
+            "just",
+            "条",
+            "调",
+            "两",
+            "二",
+            "空",
+        ];
+        let sounds: Vec<Sound> = words.iter().map(|w| Sound::of(w)).collect();
+        let mut all = sounds.clone();
+        for pair in sounds.windows(2) {
+            all.push(Sound::joined(&[&pair[0], &pair[1]]));
+        }
+        for a in &all {
+            for b in &all {
+                let (d, q) = (distance(a, b), quick_bound(a, b));
+                assert!(q <= d, "{:?} {:?}: bound {q} > {d}", a.spell, b.spell);
+            }
+        }
+    }
+
+    #[test]
+    fn bit_parallel_levenshtein_is_the_edit_distance() {
+        let words: Vec<Vec<u8>> = [
+            "",
+            "a",
+            "ab",
+            "ba",
+            "abc",
+            "kitten",
+            "sitting",
+            "roof",
+            "sunroof",
+            "windshield",
+            "wind",
+            "shield",
+            "aaaa",
+            "aaab",
+            "baaa",
+            "221b",
+            "2",
+            "twenty",
+            "x1y2z3",
+            "thequickbrownfoxjumpsoverthelazydogagainandagain",
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+        ]
+        .iter()
+        .map(|w| w.as_bytes().to_vec())
+        .collect();
+        for a in &words {
+            for b in &words {
+                let slow = edit(a, b, |x, y| if x == y { 0.0 } else { 1.0 }, |_| 1.0);
+                assert_eq!(levenshtein(a, b) as f32, slow, "{a:?} {b:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn levenshtein_and_bound_agree_with_the_distance(
+            a in "[a-e0-2]{0,40}",
+            b in "[a-e0-2]{0,40}",
+            c in "[bcdfgklmnprstvxz]{1,12}",
+        ) {
+            let slow = edit(a.as_bytes(), b.as_bytes(), |x, y| if x == y { 0.0 } else { 1.0 }, |_| 1.0);
+            proptest::prop_assert_eq!(levenshtein(a.as_bytes(), b.as_bytes()) as f32, slow);
+            let (ka, kc) = (a.to_uppercase(), c.to_uppercase());
+            for (x, y) in [(ka.as_bytes(), kc.as_bytes()), (kc.as_bytes(), ka.as_bytes())] {
+                let slow = edit(x, y, consonant_sub, consonant_indel);
+                proptest::prop_assert_eq!(key_edit(x, y).to_bits(), slow.to_bits());
+            }
+            let (x, y, z) = (Sound::of(&a), Sound::of(&b), Sound::of(&c));
+            for (p, q) in [(&x, &y), (&x, &z), (&z, &y)] {
+                proptest::prop_assert!(quick_bound(p, q) <= distance(p, q));
+            }
         }
     }
 

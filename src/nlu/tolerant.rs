@@ -25,7 +25,7 @@ use super::hash::FastHash;
 use super::lists::RangeDef;
 use super::matcher::{range_readings, Capture, Filled, TemplateMatch};
 use super::normalize::{Normalized, Token};
-use super::phonetic::{distance, lower_bound, Sound};
+use super::phonetic::{distance, quick_bound, Sound};
 use super::recognizer::{build_match, context_allows, Candidate};
 use super::{DialogueContext, IntentMatch, Language};
 use std::collections::HashMap;
@@ -47,6 +47,14 @@ const WILD_WORD: f32 = 0.45;
 const MAX_WILD: usize = 6;
 /// Weight of the share of heard words left out of the alignment, in the score.
 const INSERTED_SHARE: f64 = 0.3;
+#[cfg(test)]
+thread_local! {
+    /// How many lists' fillers were checked form by form (see `Aligner::check_fillers`).
+    static CHECKED_FILLERS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Most cost per aligned word of a list value that fills a slot.
+const FILLER_RATIO: f32 = 0.45;
 /// Work allowed per template: a huge program is skipped rather than stalling the caller.
 const MAX_CELLS: usize = 400_000;
 
@@ -65,6 +73,83 @@ pub(crate) struct Vocabulary {
     reach: Vec<u32>,
     /// The same from each program step: `reach_at[code_start + pc]` (see [`program_reach`]).
     reach_at: Vec<u32>,
+    /// Per template, what its alignments can use (see [`Aligner::excess_bound`]).
+    uses: Vec<TemplateUse>,
+    /// Per list, its values' distinct word ids (empty for ranges and wildcards).
+    list_words: Vec<Vec<u32>>,
+    /// Per list, its forms as a trie (empty for ranges and wildcards).
+    tries: Vec<FormTrie>,
+    /// Two adjacent template words said as one word ("sunroof" for "sun roof"): their ids and
+    /// joined sound, as [`Aligner::pair_distance`] compares them.
+    pairs: Vec<(u32, u32, Sound)>,
+    /// Per program step (`code_start + pc`), the pair its word starts (`u32::MAX`: none).
+    pair_at: Vec<u32>,
+}
+
+/// A value list's forms by their words: forms that start alike share a path from the root
+/// (node 0), and a form ends at the node of its last word.
+#[derive(Debug, Default)]
+struct FormTrie {
+    nodes: Vec<FormNode>,
+}
+
+#[derive(Debug, Default)]
+struct FormNode {
+    word: u32,
+    children: Vec<u32>,
+    /// The forms ending here: `(index among the list's forms, value)`.
+    ends: Vec<(u32, u32)>,
+}
+
+impl FormTrie {
+    fn of(list: &CompiledList) -> FormTrie {
+        let mut trie = FormTrie {
+            nodes: vec![FormNode::default()],
+        };
+        let CompiledList::Values { tokens, forms, .. } = list else {
+            return trie;
+        };
+        for (index, f) in forms.iter().enumerate() {
+            let mut node = 0usize;
+            let form = tokens
+                .get(f.start as usize..(f.start + f.len) as usize)
+                .unwrap_or(&[]);
+            for &word in form {
+                let found = trie.nodes[node]
+                    .children
+                    .iter()
+                    .copied()
+                    .find(|&c| trie.nodes[c as usize].word == word);
+                node = match found {
+                    Some(c) => c as usize,
+                    None => {
+                        trie.nodes.push(FormNode {
+                            word,
+                            ..FormNode::default()
+                        });
+                        let c = trie.nodes.len() - 1;
+                        trie.nodes[node].children.push(c as u32);
+                        c
+                    }
+                };
+            }
+            if node != 0 {
+                trie.nodes[node].ends.push((index as u32, f.value));
+            }
+        }
+        trie
+    }
+}
+
+/// The words, lists and pairs a template's program has, each once.
+#[derive(Debug, Default)]
+struct TemplateUse {
+    words: Vec<u32>,
+    value_lists: Vec<u32>,
+    range_lists: Vec<u32>,
+    /// Indices into [`Vocabulary::pairs`].
+    pairs: Vec<u32>,
+    wildcard: bool,
 }
 
 impl Vocabulary {
@@ -95,10 +180,79 @@ impl Vocabulary {
                 to.copy_from_slice(from);
             }
         }
+        let list_words = c
+            .lists
+            .iter()
+            .map(|l| match l {
+                CompiledList::Values { tokens, .. } => {
+                    let mut words = tokens.clone();
+                    words.sort_unstable();
+                    words.dedup();
+                    words
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        let mut pairs = Vec::new();
+        let mut pair_ids: HashMap<(u32, u32), u32, FastHash> = HashMap::default();
+        let mut uses = Vec::with_capacity(c.templates.len());
+        let mut pair_at = vec![u32::MAX; c.code.len()];
+        for t in &c.templates {
+            let program = c.program(t);
+            let mut u = TemplateUse::default();
+            for (pc, inst) in program.iter().enumerate() {
+                match *inst {
+                    Inst::Tok(id) => {
+                        u.words.push(id);
+                        let Some(&Inst::Tok(next)) = program.get(pc + 1) else {
+                            continue;
+                        };
+                        let (Some(x), Some(y)) =
+                            (sounds.get(id as usize), sounds.get(next as usize))
+                        else {
+                            continue;
+                        };
+                        if x.is_han() {
+                            continue;
+                        }
+                        let pair = *pair_ids.entry((id, next)).or_insert_with(|| {
+                            pairs.push((id, next, Sound::joined(&[x, y])));
+                            pairs.len() as u32 - 1
+                        });
+                        u.pairs.push(pair);
+                        if let Some(at) = pair_at.get_mut(t.code_start as usize + pc) {
+                            *at = pair;
+                        }
+                    }
+                    Inst::Slot { list, .. } => match c.lists.get(list as usize) {
+                        Some(CompiledList::Values { .. }) => u.value_lists.push(list),
+                        Some(CompiledList::Range(_)) => u.range_lists.push(list),
+                        Some(CompiledList::Wildcard) => u.wildcard = true,
+                        None => {}
+                    },
+                    _ => {}
+                }
+            }
+            for v in [
+                &mut u.words,
+                &mut u.value_lists,
+                &mut u.range_lists,
+                &mut u.pairs,
+            ] {
+                v.sort_unstable();
+                v.dedup();
+            }
+            uses.push(u);
+        }
         Vocabulary {
             sounds,
             reach,
             reach_at,
+            uses,
+            list_words,
+            tries: c.lists.iter().map(FormTrie::of).collect(),
+            pairs,
+            pair_at,
         }
     }
 
@@ -359,8 +513,31 @@ pub(crate) fn recognize(
     } else {
         f64::INFINITY
     };
+    // Generous by a hair, as in `Aligner::align`.
+    let hair = |limit: f64| limit as f32 * (1.0 + 1e-5) + 1e-5;
+    let reach = |ti: usize| vocab.reach.get(ti).copied().unwrap_or(u32::MAX);
+    // Per template, what each heard word costs it at least; then the templates whose bound is
+    // lowest first (the estimate breaking ties), so that a good match soon tightens the limit.
+    let mut floors: Vec<Vec<WordFloor>> = Vec::new();
+    let mut order = order;
+    if prune && limit.is_finite() {
+        floors = (0..c.templates.len()).map(|ti| a.floors(ti)).collect();
+        let l = hair(limit);
+        let mut keyed: Vec<(f32, usize)> = order
+            .iter()
+            .map(|&ti| (excess_bound(&floors[ti], reach(ti), l), ti))
+            .filter(|&(bound, _)| bound <= 1e-3)
+            .collect();
+        keyed.sort_by(|x, y| x.0.total_cmp(&y.0));
+        order = keyed.into_iter().map(|(_, ti)| ti).collect();
+    }
     let mut best: Option<(f64, usize, IntentMatch)> = None;
     for ti in order {
+        if let (Some(f), true) = (floors.get(ti), limit.is_finite()) {
+            if excess_bound(f, reach(ti), hair(limit)) > 1e-3 {
+                continue;
+            }
+        }
         let Some(mut al) = a.align(ti, limit, prune) else {
             continue;
         };
@@ -480,6 +657,37 @@ fn hear(norm: &Normalized, c: &CompiledLanguage) -> Vec<Heard> {
     out
 }
 
+/// The least cost a heard word adds to an alignment, per way of aligning it: alone (matched
+/// with one template or list word, added, taken by a wildcard or a number), as one of `k`
+/// heard words said for one template word (the cost shared by the `k`), or for two template
+/// words. An alignment's cost minus `limit` per aligned word (its excess) is at least the sum
+/// over the heard words of [`WordFloor::excess`], plus the dropped template words' (none
+/// below `limit` 0.35): when that is above 0 the template cannot score `limit`.
+#[derive(Clone, Copy)]
+struct WordFloor {
+    one: f32,
+    /// Merged into one template word with the heard word(s) around it, `k = 2, 3`.
+    merged: [f32; MAX_MERGE - 1],
+    pair: f32,
+}
+
+impl WordFloor {
+    fn excess(&self, limit: f32) -> f32 {
+        let mut e = (self.one - limit).min(self.pair - 2.0 * limit);
+        for (k, m) in self.merged.iter().enumerate() {
+            e = e.min((m - limit) / (k + 2) as f32);
+        }
+        e
+    }
+}
+
+/// A lower bound of an alignment's excess over `limit` (see [`WordFloor`]) for a template
+/// whose programme passes at most `reach` template and list words.
+fn excess_bound(floors: &[WordFloor], reach: u32, limit: f32) -> f32 {
+    let words: f32 = floors.iter().map(|f| f.excess(limit)).sum();
+    words + reach as f32 * (DEL_SMALL - limit).min(0.0)
+}
+
 /// What a list gives from a heard position, worked out once per sentence.
 type PerListAndPosition<T> = HashMap<(u32, usize), Arc<Vec<T>>, FastHash>;
 
@@ -493,12 +701,27 @@ struct Aligner<'a> {
     /// Distance of heard span `(i, k)` to word id: `span * words + id`, NaN = not yet known.
     sub: Vec<f32>,
     words: usize,
-    /// Distance of heard word `i` to two template words said as one.
-    pairs: HashMap<(usize, u32, u32), f32, FastHash>,
+    /// Distance of heard word `i` to pair `p` ([`Vocabulary::pairs`]): `i * pairs + p`, NaN =
+    /// not yet known.
+    pair_distances: Vec<f32>,
     /// A list's fillers from heard position `i`: `(end, cost, units, value)`.
     slots: PerListAndPosition<(usize, f32, f32, u32)>,
     /// A range list's readings from heard position `i`.
     ranges: PerListAndPosition<(f64, usize)>,
+    /// [`Aligner::span_bound`]s, laid out as `sub`; NaN = not yet known.
+    bounds: Vec<f32>,
+    /// Spans whose `bounds` are all known ([`Aligner::bound_row`]).
+    rows_done: Vec<bool>,
+    /// [`Aligner::list_bound`]s: `span * lists + list`.
+    list_bounds: Vec<f32>,
+    /// Bound of heard word `i` to pair `p`: `i * pairs + p`.
+    pair_bounds: Vec<f32>,
+    /// Heard positions each range list can take.
+    covers: HashMap<u32, Vec<bool>, FastHash>,
+    /// [`Aligner::filler_floor`] by word id; NaN = not yet known.
+    filler_floors: Vec<f32>,
+    /// [`Aligner::futures`] by list.
+    futures: HashMap<u32, Arc<Vec<f32>>, FastHash>,
     grid: Grid,
 }
 
@@ -525,27 +748,174 @@ impl<'a> Aligner<'a> {
             c,
             vocab,
             heard,
+            bounds: vec![f32::NAN; spans.len() * words],
+            rows_done: vec![false; spans.len()],
+            list_bounds: vec![f32::NAN; spans.len() * vocab.list_words.len()],
+            pair_bounds: vec![f32::NAN; n * vocab.pairs.len()],
+            covers: HashMap::default(),
+            filler_floors: vec![f32::NAN; words],
+            futures: HashMap::default(),
             sub: vec![f32::NAN; spans.len() * words],
             spans,
             words,
-            pairs: HashMap::default(),
+            pair_distances: vec![f32::NAN; n * vocab.pairs.len()],
             slots: HashMap::default(),
             ranges: HashMap::default(),
             grid: Grid::default(),
         }
     }
 
-    /// A cheap lower bound of [`Aligner::span_distance`] (from lengths alone).
-    fn span_lower_bound(&self, i: usize, k: usize, id: u32) -> f32 {
-        match (
-            self.spans
-                .get(i * MAX_MERGE + k - 1)
-                .and_then(Option::as_ref),
+    /// A lower bound of [`Aligner::span_distance`] of span `span` (`i * MAX_MERGE + k - 1`)
+    /// and word `id`: the distance itself when known, else [`quick_bound`] (memoised).
+    fn span_bound(&mut self, span: usize, id: u32) -> f32 {
+        let at = span * self.words + id as usize;
+        if let Some(&d) = self.sub.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
+        }
+        if let Some(&d) = self.bounds.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
+        }
+        let d = match (
+            self.spans.get(span).and_then(Option::as_ref),
             self.vocab.sound(id),
         ) {
-            (Some(s), Some(w)) => lower_bound(s, w),
-            _ => 0.0,
+            (Some(s), Some(w)) => quick_bound(s, w),
+            _ => 1.0,
+        };
+        if let Some(slot) = self.bounds.get_mut(at) {
+            *slot = d;
         }
+        d
+    }
+
+    /// [`quick_bound`] of span `span` and every word, by word id (computed in one pass the
+    /// first time: the template bounds read most of them).
+    fn bound_row(&mut self, span: usize) -> &[f32] {
+        let words = self.words;
+        let range = span * words..(span + 1) * words;
+        if !self.rows_done.get(span).copied().unwrap_or(true) {
+            if let (Some(row), Some(Some(s))) =
+                (self.bounds.get_mut(range.clone()), self.spans.get(span))
+            {
+                for (b, w) in row.iter_mut().zip(&self.vocab.sounds) {
+                    *b = quick_bound(s, w);
+                }
+            }
+            if let Some(done) = self.rows_done.get_mut(span) {
+                *done = true;
+            }
+        }
+        self.bounds.get(range).unwrap_or(&[])
+    }
+
+    /// The least [`Aligner::span_bound`] of span `span` over the words of list `list`.
+    fn list_bound(&mut self, span: usize, list: u32) -> f32 {
+        let vocab = self.vocab;
+        let lists = vocab.list_words.len();
+        let at = span * lists + list as usize;
+        if let Some(&d) = self.list_bounds.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
+        }
+        let mut d: f32 = 1.0;
+        for &w in vocab
+            .list_words
+            .get(list as usize)
+            .map_or(&[][..], Vec::as_slice)
+        {
+            d = d.min(self.span_bound(span, w));
+            if d <= 0.0 {
+                break;
+            }
+        }
+        if let Some(slot) = self.list_bounds.get_mut(at) {
+            *slot = d;
+        }
+        d
+    }
+
+    /// Heard positions a number of range list `list` can take (cost 0).
+    fn range_covers(&mut self, list: u32) -> Vec<bool> {
+        let n = self.heard.len();
+        let mut covers = vec![false; n];
+        if let Some(CompiledList::Range(r)) = self.c.lists.get(list as usize) {
+            for i in 0..n {
+                for &(_, used) in self.range_fillers(list, r, i).iter() {
+                    for c in covers.iter_mut().skip(i).take(used) {
+                        *c = true;
+                    }
+                }
+            }
+        }
+        covers
+    }
+
+    /// What each heard word of an alignment with template `ti` costs at least, per way it can
+    /// be aligned (see [`WordFloor`]).
+    fn floors(&mut self, ti: usize) -> Vec<WordFloor> {
+        let vocab = self.vocab;
+        let n = self.heard.len();
+        let Some(u) = vocab.uses.get(ti) else {
+            return Vec::new();
+        };
+        // Per heard span: the least distance to a word of the template or of its lists.
+        let mut near = vec![1.0f32; self.spans.len()];
+        for (span, d) in near.iter_mut().enumerate() {
+            if self.spans.get(span).is_none_or(Option::is_none) {
+                continue;
+            }
+            let row = self.bound_row(span);
+            for &w in &u.words {
+                *d = d.min(row.get(w as usize).copied().unwrap_or(0.0));
+            }
+            for &l in &u.value_lists {
+                *d = d.min(self.list_bound(span, l));
+            }
+        }
+        let mut covered = vec![false; n];
+        for &l in &u.range_lists {
+            let covers = match self.covers.get(&l) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.range_covers(l);
+                    self.covers.insert(l, c.clone());
+                    c
+                }
+            };
+            for (c, by) in covered.iter_mut().zip(covers) {
+                *c |= by;
+            }
+        }
+        (0..n)
+            .map(|i| {
+                let mut one = self.ins_cost(i).min(near[i * MAX_MERGE]);
+                if u.wildcard {
+                    one = one.min(WILD_WORD);
+                }
+                if covered[i] {
+                    one = 0.0;
+                }
+                let mut merged = [1.0f32 + MERGE_COST; MAX_MERGE - 1];
+                for k in 2..=MAX_MERGE {
+                    for j in i.saturating_sub(k - 1)..=i {
+                        if j + k <= n {
+                            let d = near[j * MAX_MERGE + k - 1] + MERGE_COST * (k - 1) as f32;
+                            merged[k - 2] = merged[k - 2].min(d);
+                        }
+                    }
+                }
+                let mut pair = 1.0f32 + MERGE_COST;
+                for &p in &u.pairs {
+                    pair = pair.min(self.pair_bound(i, p) + MERGE_COST);
+                }
+                WordFloor { one, merged, pair }
+            })
+            .collect()
     }
 
     /// Numbers range list `list` reads from heard position `i`: `(value, words used)`.
@@ -581,18 +951,44 @@ impl<'a> Aligner<'a> {
         d
     }
 
-    /// Distance of heard word `i` to template words `a` `b` said as one ("sunroof").
-    fn pair_distance(&mut self, i: usize, a: u32, b: u32) -> f32 {
-        if let Some(&d) = self.pairs.get(&(i, a, b)) {
-            return d;
+    /// Distance of heard word `i` to pair `p`, two template words said as one ("sunroof").
+    fn pair_distance(&mut self, i: usize, p: u32) -> f32 {
+        let at = i * self.vocab.pairs.len() + p as usize;
+        if let Some(&d) = self.pair_distances.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
         }
-        let d = match (self.vocab.sound(a), self.vocab.sound(b)) {
-            (Some(x), Some(y)) if !x.is_han() && !self.heard[i].sound.is_han() => {
-                distance(&self.heard[i].sound, &Sound::joined(&[x, y]))
+        let d = match self.vocab.pairs.get(p as usize) {
+            Some((_, _, joined)) if !self.heard[i].sound.is_han() => {
+                distance(&self.heard[i].sound, joined)
             }
             _ => 1.0,
         };
-        self.pairs.insert((i, a, b), d);
+        if let Some(slot) = self.pair_distances.get_mut(at) {
+            *slot = d;
+        }
+        d
+    }
+
+    /// A lower bound of [`Aligner::pair_distance`] ([`quick_bound`], memoised).
+    fn pair_bound(&mut self, i: usize, p: u32) -> f32 {
+        let at = i * self.vocab.pairs.len() + p as usize;
+        if let Some(&d) = self.pair_bounds.get(at) {
+            if !d.is_nan() {
+                return d;
+            }
+        }
+        let d = self
+            .vocab
+            .pairs
+            .get(p as usize)
+            .map_or(1.0, |(_, _, joined)| {
+                quick_bound(&self.heard[i].sound, joined)
+            });
+        if let Some(slot) = self.pair_bounds.get_mut(at) {
+            *slot = d;
+        }
         d
     }
 
@@ -611,11 +1007,197 @@ impl<'a> Aligner<'a> {
         }
     }
 
-    /// Ways list `list` can fill a slot from heard position `i`: per end, the cheapest value.
+    /// Ways list `list` can fill a slot from heard position `i`: per end, the cheapest value
+    /// (the first form of the list among equally cheap ones).
+    ///
+    /// The forms are aligned along the list's [`FormTrie`], so that forms which start alike
+    /// ("one thirty pm", "one thirty in the evening") align their common words once; the
+    /// columns are those of [`Aligner::align_linear`], relaxed in the same order, so each
+    /// form's alignment is the same as on its own.
     fn slot_fillers(&mut self, list: u32, i: usize) -> Arc<Vec<(usize, f32, f32, u32)>> {
         if let Some(f) = self.slots.get(&(list, i)) {
             return f.clone();
         }
+        let vocab = self.vocab;
+        let n = self.heard.len();
+        let rows = n - i + 1;
+        // Per end: (cost, units, value, form index).
+        let mut by_end: Vec<Option<(f32, f32, u32, u32)>> = vec![None; rows];
+        if let Some(trie) = vocab.tries.get(list as usize) {
+            // Per depth: the column after the node's word, without and with words added
+            // after it (a form's last word takes none).
+            let mut plain: Vec<Vec<(f32, f32)>> = Vec::new();
+            let mut open: Vec<Vec<(f32, f32)>> = vec![vec![(f32::INFINITY, 0.0); rows]];
+            if let Some(c) = open[0].first_mut() {
+                *c = (0.0, 0.0);
+            }
+            let futures = self.futures(list);
+            // Heard words added between a form's words lower its excess by at most this.
+            let small = self.heard[i..].iter().filter(|h| h.sound.small).count() as f32;
+            let credit = (FILLER_RATIO - INS_SMALL) * small;
+            let mut stack: Vec<(u32, usize)> = Vec::new();
+            if let Some(root) = trie.nodes.first() {
+                stack.extend(root.children.iter().rev().map(|&c| (c, 1)));
+            }
+            while let Some((node, depth)) = stack.pop() {
+                let Some(nd) = trie.nodes.get(node as usize) else {
+                    continue;
+                };
+                while plain.len() <= depth {
+                    plain.push(vec![(f32::INFINITY, 0.0); rows]);
+                }
+                while open.len() <= depth {
+                    open.push(vec![(f32::INFINITY, 0.0); rows]);
+                }
+                let mut reached = false;
+                for r in 0..rows {
+                    // In `align_linear`'s order: spans of 3, 2, 1 heard words, an added
+                    // word, the word dropped; the first of equal costs stays.
+                    let mut best = (f32::INFINITY, 0.0);
+                    for k in (1..=MAX_MERGE.min(r)).rev() {
+                        let (d, u) = open[depth - 1][r - k];
+                        if d.is_finite() {
+                            let s = self.span_distance(i + r - k, k, nd.word);
+                            let c = d + s + MERGE_COST * (k - 1) as f32;
+                            if c < best.0 {
+                                best = (c, u + 1.0);
+                            }
+                        }
+                    }
+                    let mut with_ins = best;
+                    // A heard word added after this word (before the next).
+                    if r > 0 {
+                        let (d, u) = open[depth][r - 1];
+                        if d.is_finite() {
+                            let c = d + self.ins_cost(i + r - 1);
+                            if c < with_ins.0 {
+                                with_ins = (c, u + 1.0);
+                            }
+                        }
+                    }
+                    let (d, u) = open[depth - 1][r];
+                    if d.is_finite() {
+                        let c = d + self.del_cost(nd.word);
+                        if c < best.0 {
+                            best = (c, u + 1.0);
+                        }
+                        if c < with_ins.0 {
+                            with_ins = (c, u + 1.0);
+                        }
+                    }
+                    plain[depth][r] = best;
+                    open[depth][r] = with_ins;
+                    reached |= with_ins.0.is_finite();
+                }
+                let reach = (n - i).min(depth * MAX_MERGE + 1);
+                for &(form, value) in &nd.ends {
+                    for r in 1..=reach {
+                        let (d, u) = plain[depth][r];
+                        // A value no heard word resembles is no filler.
+                        if !(d.is_finite() && d < FILLER_RATIO * u.max(1.0)) {
+                            continue;
+                        }
+                        match &mut by_end[r] {
+                            Some(b) if b.0 <= d => {}
+                            b => *b = Some((d, u, value, form)),
+                        }
+                    }
+                }
+                if reached {
+                    // The least excess (cost over `FILLER_RATIO` per aligned word) so far; a
+                    // child whose forms cannot bring it under 0 is not followed.
+                    let least = open[depth]
+                        .iter()
+                        .filter(|c| c.0.is_finite())
+                        .map(|&(d, u)| d - FILLER_RATIO * u)
+                        .fold(f32::INFINITY, f32::min);
+                    for &c in nd.children.iter().rev() {
+                        let future = futures
+                            .get(c as usize)
+                            .copied()
+                            .unwrap_or(f32::NEG_INFINITY);
+                        if least + future - credit <= 1e-4 {
+                            stack.push((c, depth + 1));
+                        }
+                    }
+                }
+            }
+        }
+        let best: Vec<(usize, f32, f32, u32)> = by_end
+            .iter()
+            .enumerate()
+            .filter_map(|(r, b)| b.map(|(d, u, value, _)| (i + r, d, u, value)))
+            .collect();
+        #[cfg(test)]
+        self.check_fillers(list, i, &best);
+        let best = Arc::new(best);
+        self.slots.insert((list, i), best.clone());
+        best
+    }
+
+    /// Per node of list `list`'s trie, the least excess (cost over `FILLER_RATIO` per aligned
+    /// word) its word and the words of the cheapest way on to a form's end add, from
+    /// [`Aligner::filler_floor`]s (memoised per list).
+    fn futures(&mut self, list: u32) -> Arc<Vec<f32>> {
+        if let Some(f) = self.futures.get(&list) {
+            return f.clone();
+        }
+        let vocab = self.vocab;
+        let mut futures = Vec::new();
+        if let Some(trie) = vocab.tries.get(list as usize) {
+            futures = vec![0.0f32; trie.nodes.len()];
+            // Children come after their parent.
+            for (index, node) in trie.nodes.iter().enumerate().rev() {
+                let mut on = if node.ends.is_empty() {
+                    f32::INFINITY
+                } else {
+                    0.0
+                };
+                for &c in &node.children {
+                    on = on.min(futures.get(c as usize).copied().unwrap_or(f32::INFINITY));
+                }
+                let own = if index == 0 {
+                    0.0
+                } else {
+                    self.filler_floor(node.word)
+                };
+                futures[index] = own + on;
+            }
+        }
+        let futures = Arc::new(futures);
+        self.futures.insert(list, futures.clone());
+        futures
+    }
+
+    /// What list word `id` adds at least to a form's excess over `FILLER_RATIO` per aligned
+    /// word, wherever in the sentence it is aligned: dropped, or said as some heard word(s).
+    fn filler_floor(&mut self, id: u32) -> f32 {
+        if let Some(&f) = self.filler_floors.get(id as usize) {
+            if !f.is_nan() {
+                return f;
+            }
+        }
+        let mut least = self.del_cost(id);
+        for span in 0..self.spans.len() {
+            let merged = MERGE_COST * (span % MAX_MERGE) as f32;
+            if merged < least
+                && self.spans[span].is_some()
+                && self.span_bound(span, id) + merged < least
+            {
+                let (i, k) = (span / MAX_MERGE, span % MAX_MERGE + 1);
+                least = least.min(self.span_distance(i, k, id) + merged);
+            }
+        }
+        let floor = least - FILLER_RATIO;
+        if let Some(slot) = self.filler_floors.get_mut(id as usize) {
+            *slot = floor;
+        }
+        floor
+    }
+
+    /// The fillers of [`Aligner::slot_fillers`], form by form (what it must give).
+    #[cfg(test)]
+    fn check_fillers(&mut self, list: u32, i: usize, got: &[(usize, f32, f32, u32)]) {
         let mut best: Vec<(usize, f32, f32, u32)> = Vec::new();
         if let Some(CompiledList::Values { tokens, forms, .. }) = self.c.lists.get(list as usize) {
             for f in forms {
@@ -629,13 +1211,14 @@ impl<'a> Aligner<'a> {
                 }
             }
         }
-        let best = Arc::new(best);
-        self.slots.insert((list, i), best.clone());
-        best
+        best.sort_by_key(|b| b.0);
+        assert_eq!(got, &best[..], "fillers of list {list} from {i}");
+        CHECKED_FILLERS.with(|c| c.set(c.get() + 1));
     }
 
     /// Aligns word ids `form` with heard words from `i`: `(end, cost, units)` for each end
     /// within reach (no insertions before the first word).
+    #[cfg(test)]
     fn align_linear(&mut self, i: usize, form: &[u32]) -> Vec<(usize, f32, f32)> {
         let n = self.heard.len();
         let m = form.len();
@@ -678,7 +1261,7 @@ impl<'a> Aligner<'a> {
             .filter_map(|r| {
                 let (d, u) = cost[r * w + m];
                 // A value no heard word resembles is no filler.
-                (d.is_finite() && d < 0.45 * u.max(1.0)).then_some((i + r, d, u))
+                (d.is_finite() && d < FILLER_RATIO * u.max(1.0)).then_some((i + r, d, u))
             })
             .collect()
     }
@@ -727,9 +1310,10 @@ impl<'a> Aligner<'a> {
     /// that passes with it is aligned again without it (see [`recognize`]); one that fails
     /// with it fails without it too.
     fn align(&mut self, ti: usize, limit: f64, excess: bool) -> Option<Aligned> {
-        let c = self.c;
+        let (c, vocab) = (self.c, self.vocab);
         let t = &c.templates[ti];
         let program = c.program(t);
+        let code_start = t.code_start as usize;
         let len = program.len();
         let n = self.heard.len();
         if len == 0 || (n + 1) * len > MAX_CELLS {
@@ -786,14 +1370,14 @@ impl<'a> Aligner<'a> {
                         g.relax(i, pc + 1, d + self.del_cost(id), u + 1.0, (i, pc), Op::Del);
                         for k in 1..=MAX_MERGE.min(n - i) {
                             let merge = MERGE_COST * (k - 1) as f32;
-                            // Not worth a distance when even a perfect one is too dear.
-                            if !g.admits(i + k, pc + 1, d + merge, u + 1.0)
-                                || !g.admits(
-                                    i + k,
-                                    pc + 1,
-                                    d + merge + self.span_lower_bound(i, k, id),
-                                    u + 1.0,
-                                )
+                            // Not worth a distance when even a perfect one is too dear, or
+                            // when the least it can cost does not beat what the cell has.
+                            if !g.admits(i + k, pc + 1, d + merge, u + 1.0) {
+                                continue;
+                            }
+                            let least = d + merge + self.span_bound(i * MAX_MERGE + k - 1, id);
+                            if !g.admits(i + k, pc + 1, least, u + 1.0)
+                                || g.get(i + k, pc + 1).cost <= least
                             {
                                 continue;
                             }
@@ -806,9 +1390,17 @@ impl<'a> Aligner<'a> {
                             };
                             g.relax(i + k, pc + 1, d + s + merge, u + 1.0, (i, pc), op);
                         }
-                        if i < n && g.admits(i + 1, pc + 2, d + MERGE_COST, u + 2.0) {
-                            if let Some(&Inst::Tok(next)) = program.get(pc + 1) {
-                                let s = self.pair_distance(i, id, next);
+                        let pair = vocab.pair_at.get(code_start + pc).copied();
+                        let pair = pair.filter(|&p| p != u32::MAX);
+                        if let (true, Some(p)) = (
+                            i < n && g.admits(i + 1, pc + 2, d + MERGE_COST, u + 2.0),
+                            pair,
+                        ) {
+                            let least = d + self.pair_bound(i, p) + MERGE_COST;
+                            if g.admits(i + 1, pc + 2, least, u + 2.0)
+                                && g.get(i + 1, pc + 2).cost > least
+                            {
+                                let s = self.pair_distance(i, p);
                                 if s < 1.0 {
                                     let op = Op::Word { exact: false };
                                     let cost = d + s + MERGE_COST;
@@ -922,5 +1514,38 @@ impl<'a> Aligner<'a> {
                 captures,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CHECKED_FILLERS;
+    use crate::nlu::{DialogueContext, Grammar, Language, Recognizer};
+
+    /// The trie walk of `slot_fillers` gives each list's fillers as aligning form by form
+    /// does (`check_fillers` asserts it on every call in test builds).
+    #[test]
+    fn list_fillers_along_the_trie_are_those_form_by_form() {
+        let r = Recognizer::new(Grammar::builtin().expect("catalog")).expect("compile");
+        let ctx = DialogueContext::new();
+        for (lang, text) in [
+            ("en", include_str!("../../tests/data/nlu/en.tsv")),
+            ("zh-CN", include_str!("../../tests/data/nlu/zh-CN.tsv")),
+        ] {
+            let language = Language::parse(lang).expect("tag");
+            for line in text.lines().filter(|l| !l.starts_with('#')).take(120) {
+                let sentence = line.split('\t').next().unwrap_or_default();
+                let dropped: Vec<&str> = sentence
+                    .split_whitespace()
+                    .enumerate()
+                    .filter(|(i, _)| *i != 1)
+                    .map(|(_, w)| w)
+                    .collect();
+                for s in [sentence.to_string(), dropped.join(" ")] {
+                    let _ = r.recognize_tolerant_exhaustive(&s, &language, &ctx);
+                }
+            }
+        }
+        assert!(CHECKED_FILLERS.with(|c| c.get()) > 100);
     }
 }
