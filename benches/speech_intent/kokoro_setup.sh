@@ -38,7 +38,11 @@ check() { # file sha256
   [ "$got" = "$2" ] || { say "sha256 mismatch for $1 (got $got, want $2)"; rm -f "$1"; exit 1; }
 }
 
-if [ -f "$STAMP" ] && [ -x "$VENV/bin/python" ]; then
+ready=1
+for f in "$STAMP" "$DIR/kokoro-v1.0.int8.onnx" "$DIR/vocab.json" $(for v in $VOICES; do echo "$DIR/voices/$v.bin"; done); do
+  [ -f "$f" ] || ready=0
+done
+if [ "$ready" = 1 ] && [ -x "$VENV/bin/python" ]; then
   echo "$VENV/bin/python"
   exit 0
 fi
