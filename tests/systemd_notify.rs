@@ -123,7 +123,7 @@ fn ready_after_name_and_models_then_status_and_watchdog() {
         .take_while(|m| !m.contains("READY=1"))
         .collect();
     for status in [
-        "STATUS=loading the speech models",
+        "STATUS=loading the intent grammar and the speech models",
         "STATUS=connecting to the session bus",
         "STATUS=loading the language model",
     ] {
