@@ -3,17 +3,18 @@
 //! `synthesize`. Nothing here knows JNI types except the event bridge it hands to turns.
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use skylark::assistant::{AudioIn, BuildOptions};
 use skylark::audio::AudioPusher;
 use skylark::config::Config;
 use skylark::engine::{AskOptions, CancelToken, Engine, Recognition, TurnId};
+use skylark::listen::{Listener, WakeLoop};
 use skylark::nlu::Language;
 use skylark::speech::VoiceSpeaker;
 
-use crate::events::{self, Bridge};
+use crate::events::{self, Bridge, WakeListener, Woken};
 use crate::policy::BindingError;
 
 /// How long running turns get to end when the app closes the assistant.
@@ -28,6 +29,12 @@ pub struct Handle {
     runtime: tokio::runtime::Runtime,
     engine: Engine,
     pusher: AudioPusher,
+    /// The listening front end over the fed audio (VAD, wake word), when it could load.
+    listener: Option<Arc<Listener>>,
+    /// The engine's wake-word loop over the fed audio, started when the wake word is first
+    /// turned on.
+    wake_loop: Mutex<Option<WakeLoop>>,
+    wake_listener: WakeListener,
     voices: Result<VoiceSpeaker, String>,
     missing: Vec<String>,
 }
@@ -92,6 +99,9 @@ impl Handle {
             runtime,
             engine: assistant.engine,
             pusher,
+            listener: assistant.listener,
+            wake_loop: Mutex::new(None),
+            wake_listener: Arc::new(Mutex::new(None)),
             voices,
             missing,
         })
@@ -101,8 +111,13 @@ impl Handle {
     /// them up to a second, then stops the runtime.
     pub fn close(self) {
         let Handle {
-            runtime, engine, ..
+            runtime,
+            engine,
+            wake_loop,
+            ..
         } = self;
+        // Stops the wake-word loop first (it joins its thread): no turn starts while closing.
+        drop(wake_loop.into_inner().unwrap_or_else(|e| e.into_inner()));
         runtime.block_on(engine.shutdown(CLOSE_GRACE));
         drop(engine);
         runtime.shutdown_timeout(Duration::from_millis(300));
@@ -149,6 +164,51 @@ impl Handle {
         let turn = self.engine.start_listening(language)?;
         events::forward(receiver, turn, bridge)?;
         Ok(turn.0 as i64)
+    }
+
+    /// Turns the wake word on or off. On: the audio fed from now on is listened to for the
+    /// wake word; each detection starts a listening turn (the command after it), whose events
+    /// go to the wake listener. Starts the engine's wake-word loop the first time.
+    pub fn set_wake_word_enabled(&self, enabled: bool) -> Result<(), BindingError> {
+        self.engine.set_wake_word_enabled(enabled)?;
+        if !enabled {
+            return Ok(());
+        }
+        let mut wake_loop = self.wake_loop.lock().unwrap_or_else(|e| e.into_inner());
+        if wake_loop.is_some() {
+            return Ok(());
+        }
+        let Some(listener) = self.listener.clone() else {
+            let _ = self.engine.set_wake_word_enabled(false);
+            return Err(BindingError::Skylark(
+                "wake-word detection is not available: listening could not load (see missingStages)"
+                    .into(),
+            ));
+        };
+        let _runtime = self.runtime.enter();
+        // Subscribed before the loop starts: no event of a wake-word turn can be missed.
+        let receiver = self.engine.subscribe();
+        let (woken, woken_rx) = std::sync::mpsc::channel::<Woken>();
+        events::forward_wake_turns(receiver, woken_rx, self.wake_listener.clone())?;
+        let on_wake = Box::new(
+            move |d: &skylark::listen::Detection,
+                  started: Result<TurnId, &skylark::engine::EngineError>| {
+                if let Ok(turn) = started {
+                    let _ = woken.send(Woken {
+                        keyword: d.keyword.clone(),
+                        score: d.score,
+                        turn,
+                    });
+                }
+            },
+        );
+        *wake_loop = Some(WakeLoop::spawn_with(self.engine.clone(), listener, on_wake));
+        Ok(())
+    }
+
+    /// Where the turns the wake word starts are delivered; `None`: nowhere (they still run).
+    pub fn set_wake_listener(&self, bridge: Option<Bridge>) {
+        *self.wake_listener.lock().unwrap_or_else(|e| e.into_inner()) = bridge.map(Arc::new);
     }
 
     pub fn feed_audio(&self, pcm: &[i16], sample_rate: u32) -> Result<(), BindingError> {

@@ -252,3 +252,38 @@ pub extern "system" fn Java_io_skylark_Assistant_nativeCancel<'caller>(
         .with_env(|_env| -> Result<(), BindingError> { handle(ptr)?.cancel(turn) })
         .resolve::<ThrowSkylark>()
 }
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_skylark_Assistant_nativeSetWakeWordEnabled<'caller>(
+    mut unowned: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    ptr: jlong,
+    enabled: jni::sys::jboolean,
+) {
+    unowned
+        .with_env(|_env| -> Result<(), BindingError> {
+            handle(ptr)?.set_wake_word_enabled(enabled)
+        })
+        .resolve::<ThrowSkylark>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_skylark_Assistant_nativeSetWakeListener<'caller>(
+    mut unowned: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    ptr: jlong,
+    bridge: JObject<'caller>,
+) {
+    unowned
+        .with_env(|env| -> Result<(), BindingError> {
+            let h = handle(ptr)?;
+            let bridge = if bridge.is_null() {
+                None
+            } else {
+                Some(events::Bridge::new(env, &bridge)?)
+            };
+            h.set_wake_listener(bridge);
+            Ok(())
+        })
+        .resolve::<ThrowSkylark>()
+}

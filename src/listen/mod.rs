@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use listener::{ListenConfig, Listener, ListenerError};
 pub use segmenter::{SegmenterConfig, SpeechSegment, VadEvent, VadSegmenter};
-pub use service::{add_listening, MicCapture, WakeLoop};
+pub use service::{add_listening, MicCapture, OnWake, WakeLoop};
 pub use vad::{EnergyVad, SileroVad, VoiceActivityDetector};
 pub use wakeword::{Detection, WakeWordDetector};
 

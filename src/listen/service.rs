@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use super::listener::{ListenConfig, Listener};
 use super::segmenter::SegmenterConfig;
-use super::wakeword::WakeWordDetector;
+use super::wakeword::{Detection, WakeWordDetector};
 use crate::audio::AudioSource;
 use crate::config::Config;
-use crate::engine::{Audio, CancelToken, Capture, Engine, Stage, StageError, Stages};
+use crate::engine::{
+    Audio, CancelToken, Capture, Engine, EngineError, Stage, StageError, Stages, TurnId,
+};
 use crate::models::Manifest;
 
 /// The engine's `Capture` stage: one utterance from the shared [`Listener`].
@@ -166,6 +168,14 @@ pub struct WakeLoop {
 impl WakeLoop {
     /// Must be called inside the Tokio runtime that runs the engine's turns.
     pub fn spawn(engine: Engine, listener: Arc<Listener>) -> WakeLoop {
+        WakeLoop::spawn_with(engine, listener, Box::new(|_, _| {}))
+    }
+
+    /// As [`WakeLoop::spawn`], and `on_wake` is told, on the loop's thread, of each detection
+    /// and the turn it started (or why none started) before the loop waits for that turn: an
+    /// embedding app (Android) hands the turn's events to its own listener. `on_wake` is
+    /// dropped when the loop ends.
+    pub fn spawn_with(engine: Engine, listener: Arc<Listener>, on_wake: OnWake) -> WakeLoop {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let runtime = tokio::runtime::Handle::try_current();
@@ -179,7 +189,7 @@ impl WakeLoop {
                     return;
                 };
                 let _entered = runtime.enter();
-                wake_loop(&engine, &listener, &flag)
+                wake_loop(&engine, &listener, &flag, &*on_wake)
             })
             .map_err(|e| tracing::error!("cannot start the wake-word thread: {e}"))
             .ok();
@@ -196,7 +206,15 @@ impl Drop for WakeLoop {
     }
 }
 
-fn wake_loop(engine: &Engine, listener: &Listener, stop: &AtomicBool) {
+/// See [`WakeLoop::spawn_with`].
+pub type OnWake = Box<dyn Fn(&Detection, Result<TurnId, &EngineError>) + Send>;
+
+fn wake_loop(
+    engine: &Engine,
+    listener: &Listener,
+    stop: &AtomicBool,
+    on_wake: &(dyn Fn(&Detection, Result<TurnId, &EngineError>) + Send),
+) {
     let idle = || engine.wake_word_enabled() && engine.state() == crate::engine::State::Idle;
     let mut mic_error_logged = false;
     while !stop.load(Ordering::SeqCst) {
@@ -207,7 +225,9 @@ fn wake_loop(engine: &Engine, listener: &Listener, stop: &AtomicBool) {
         match listener.wait_for_wake_word(&|| !stop.load(Ordering::SeqCst) && idle()) {
             Ok(Some(d)) => {
                 mic_error_logged = false;
-                match engine.wake_word_detected(&d.keyword, f64::from(d.score)) {
+                let started = engine.wake_word_detected(&d.keyword, f64::from(d.score));
+                on_wake(&d, started.as_ref().map(|t| *t));
+                match started {
                     Ok(turn) => {
                         while engine.is_running(turn) && !stop.load(Ordering::SeqCst) {
                             std::thread::sleep(Duration::from_millis(50));

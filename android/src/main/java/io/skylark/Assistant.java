@@ -128,6 +128,41 @@ public final class Assistant implements AutoCloseable {
     }
 
     /**
+     * Turns the wake word ("hey livekit", the {@code [wakeword]} keywords of the configuration)
+     * on or off. While it is on and no turn runs, the audio {@link #feedAudio fed} is listened
+     * to for the wake word; hearing it starts a listening turn on the command that follows
+     * (until the end of speech), handled as {@link #ask}. Those turns go to the
+     * {@link #setWakeListener wake listener}, {@link TurnListener#onWakeWord} first. Feed audio
+     * continuously while it is on.
+     *
+     * @throws SkylarkException when no wake-word model or voice activity detection could load
+     *     (see {@link #missingStages})
+     */
+    public void setWakeWordEnabled(boolean enabled) {
+        long h = acquire();
+        try {
+            nativeSetWakeWordEnabled(h, enabled);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Receives the turns the wake word starts: {@link TurnListener#onWakeWord}, then the turn's
+     * events as for {@link #startListening}, one turn after the other, from one native thread.
+     * {@code null} removes it (the turns still run, unheard). Set it before
+     * {@link #setWakeWordEnabled turning the wake word on}.
+     */
+    public void setWakeListener(TurnListener listener) {
+        long h = acquire();
+        try {
+            nativeSetWakeListener(h, listener == null ? null : new TurnBridge(listener));
+        } finally {
+            release();
+        }
+    }
+
+    /**
      * Audio the app captured: 16-bit mono PCM at any rate from 8000 to 192000 Hz (resampled to
      * 16 kHz). Feed it as it arrives, e.g. every 20 ms from {@code AudioRecord.read}.
      */
@@ -250,4 +285,8 @@ public final class Assistant implements AutoCloseable {
     private static native void nativeSetList(long handle, String name, String[] spoken, String[] values);
 
     private static native void nativeCancel(long handle, long turn);
+
+    private static native void nativeSetWakeWordEnabled(long handle, boolean enabled);
+
+    private static native void nativeSetWakeListener(long handle, TurnBridge bridge);
 }

@@ -13,6 +13,7 @@ final class TurnBridge {
     private static final int RESPONSE_CHUNK = 2;
     private static final int FINISHED = 3;
     private static final int ERROR = 4;
+    private static final int WAKE_WORD = 5;
 
     private final TurnListener listener;
 
@@ -38,6 +39,9 @@ final class TurnBridge {
                     break;
                 case ERROR:
                     listener.onError(turn, a);
+                    break;
+                case WAKE_WORD:
+                    listener.onWakeWord(turn, a, Double.parseDouble(b));
                     break;
                 default:
                     LOG.warning("unknown turn event kind " + kind);

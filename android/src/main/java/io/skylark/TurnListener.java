@@ -1,8 +1,8 @@
 package io.skylark;
 
 /**
- * What happens in a turn ({@link Assistant#ask}, {@link Assistant#startListening}), in order:
- * transcripts (listening turns only: partial ones, then the final one), the intent, the answer
+ * What happens in a turn ({@link Assistant#ask}, {@link Assistant#startListening}, or one the wake
+ * word started), in order: the wake word (those turns only), transcripts (listening turns only: partial ones, then the final one), the intent, the answer
  * in chunks as it streams, then {@link #onFinished} last of all, once. A failed turn calls
  * {@link #onError} just before {@link #onFinished}.
  *
@@ -11,6 +11,13 @@ package io.skylark;
  * views. Whatever a method throws is logged and ignored; the next calls still come.
  */
 public interface TurnListener {
+    /**
+     * The wake word was heard and started turn {@code turn} (wake listener only, see
+     * {@link Assistant#setWakeListener}); first call of that turn. {@code score}: the
+     * detector's confidence, 0 to 1.
+     */
+    default void onWakeWord(long turn, String keyword, double score) {}
+
     /** What was heard so far ({@code isFinal == false}) or in the end. */
     default void onTranscript(long turn, String text, boolean isFinal) {}
 

@@ -64,6 +64,8 @@ public final class AssistantTest {
         tests.put("listener_that_throws_is_survived", AssistantTest::listenerThrows);
         tests.put("cancel_long_answer", AssistantTest::cancelLongAnswer);
         tests.put("feed_audio_48khz", AssistantTest::feedAudio48k);
+        tests.put("speech_without_wake_word_no_turn", AssistantTest::noWakeWordNoTurn);
+        tests.put("wake_word_then_command_48khz", AssistantTest::wakeWordThenCommand);
         tests.put("synthesize_then_hear_it", AssistantTest::synthesizeRoundTrip);
         tests.put("threads_8x1250_recognize", AssistantTest::threads);
         tests.put("use_after_close", AssistantTest::useAfterClose);
@@ -154,7 +156,7 @@ public final class AssistantTest {
     // --- ask ---------------------------------------------------------------------------------
 
     /** Records every callback as one line, in order. */
-    static final class Recorder implements TurnListener {
+    static class Recorder implements TurnListener {
         final List<String> events = Collections.synchronizedList(new ArrayList<>());
         final CountDownLatch finished = new CountDownLatch(1);
         final CountDownLatch firstChunk = new CountDownLatch(1);
@@ -369,6 +371,116 @@ public final class AssistantTest {
         check("ok".equals(r.status.get()), "status ok expected: " + r.events);
         int transcript = r.index("transcript:");
         check(transcript >= 0 && transcript < r.index("intent:"), "the final transcript comes before the intent: " + r.events);
+    }
+
+    static short[] silence(int ms, int rate) {
+        return new short[rate / 1000 * ms];
+    }
+
+    static short[] concat(short[]... parts) {
+        int n = 0;
+        for (short[] p : parts) {
+            n += p.length;
+        }
+        short[] all = new short[n];
+        int at = 0;
+        for (short[] p : parts) {
+            System.arraycopy(p, 0, all, at, p.length);
+            at += p.length;
+        }
+        return all;
+    }
+
+    /**
+     * Feeds {@code pcm} in 20 ms pieces at the pace AudioRecord delivers them, then silence,
+     * as a phone's microphone would, until {@code done} or {@code seconds} have passed.
+     */
+    static void feedLive(short[] pcm, int rate, CountDownLatch done, int seconds) throws Exception {
+        int piece = rate / 50;
+        long start = System.nanoTime();
+        short[] quiet = new short[piece];
+        for (long i = 0; ; i++) {
+            long at = i * piece;
+            if (at >= pcm.length && (done.getCount() == 0 || System.nanoTime() - start > seconds * 1_000_000_000L)) {
+                return;
+            }
+            short[] chunk = quiet;
+            if (at < pcm.length) {
+                chunk = new short[(int) Math.min(piece, pcm.length - at)];
+                System.arraycopy(pcm, (int) at, chunk, 0, chunk.length);
+            }
+            assistant.feedAudio(chunk, rate);
+            long due = start + (i + 1) * 20_000_000L;
+            long wait = due - System.nanoTime();
+            if (wait > 0) {
+                Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+            }
+        }
+    }
+
+    static short[] clip48k(String name) throws IOException {
+        int[] rate = new int[1];
+        short[] pcm = readWav(data.resolve(name), rate);
+        return upsample(pcm, rate[0], 48_000);
+    }
+
+    /** A wake-word listener that records the turn and throws from onWakeWord (survived). */
+    static final class WakeRecorder extends Recorder {
+        final AtomicReference<String> keyword = new AtomicReference<>();
+        final CountDownLatch woken = new CountDownLatch(1);
+
+        @Override
+        public void onWakeWord(long turn, String kw, double score) {
+            events.add("wake:" + kw + ":" + score);
+            keyword.set(kw);
+            woken.countDown();
+            throw new IllegalStateException("a listener that throws from onWakeWord");
+        }
+    }
+
+    /**
+     * The wake word on: "hey livekit", a pause, "turn on the air conditioning", fed at 48 kHz
+     * in 20 ms pieces in real time, gives onWakeWord, the transcript, climate.set_ac, finished.
+     */
+    static void wakeWordThenCommand() throws Exception {
+        WakeRecorder r = new WakeRecorder();
+        assistant.setWakeListener(r);
+        assistant.setWakeWordEnabled(true);
+        try {
+            short[] all = concat(silence(500, 48_000), clip48k("wakeword/positive.wav"), silence(400, 48_000),
+                    clip48k("listen/turn_on_the_air_conditioning.wav"));
+            feedLive(all, 48_000, r.finished, 90);
+            r.await(1);
+        } finally {
+            assistant.setWakeWordEnabled(false);
+            assistant.setWakeListener(null);
+        }
+        check("hey_livekit".equals(r.keyword.get()), "the wake word hey_livekit expected: " + r.events);
+        check(r.index("wake:") == 0, "onWakeWord comes first: " + r.events);
+        check(r.finalTranscript.get().toLowerCase().contains("air conditioning"), "transcript: " + r.events);
+        check(r.intent.get() != null && r.intent.get().intent().equals("climate.set_ac"), "climate.set_ac expected: " + r.events);
+        check("ok".equals(r.status.get()), "status ok expected: " + r.events);
+        int transcript = r.index("transcript:");
+        check(transcript > 0 && transcript < r.index("intent:"), "wake word, transcript, then intent: " + r.events);
+        check(r.index("finished:") == r.events.size() - 1, "finished comes last: " + r.events);
+        check(!r.threadName.get().equals(Thread.currentThread().getName()), "callbacks come from a native thread");
+    }
+
+    /** The wake word on, a command without it: no wake word, no turn. */
+    static void noWakeWordNoTurn() throws Exception {
+        WakeRecorder r = new WakeRecorder();
+        assistant.setWakeListener(r);
+        assistant.setWakeWordEnabled(true);
+        try {
+            short[] all = concat(silence(500, 48_000), clip48k("listen/turn_on_the_air_conditioning.wav"),
+                    silence(3000, 48_000));
+            feedLive(all, 48_000, new CountDownLatch(0), 0);
+            check(!r.woken.await(1, TimeUnit.SECONDS), "no wake word expected: " + r.events);
+        } finally {
+            assistant.setWakeWordEnabled(false);
+            assistant.setWakeListener(null);
+        }
+        check(r.events.isEmpty(), "no turn expected: " + r.events);
     }
 
     static void synthesizeRoundTrip() throws Exception {
