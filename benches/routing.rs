@@ -169,7 +169,11 @@ fn main() {
         }
         // Hybrid with the lite model (it answers first, the gate escalates) and without one
         // (every open question goes to the server): the latter is the escalated turn.
-        for (e, llm) in [(e, with_llm), (engine(&config, false), false)] {
+        let mut engines = vec![(e, with_llm)];
+        if with_llm {
+            engines.push((engine(&config, false), false));
+        }
+        for (e, llm) in engines {
             e.set_routing_mode("hybrid").expect("mode");
             let before = e.usage().cloud_turns;
             let mut hybrid = Vec::new();
@@ -196,9 +200,6 @@ fn main() {
                 QUESTIONS.len(),
                 median(hybrid)
             );
-            if !with_llm {
-                break;
-            }
         }
 
         // 3. The 1,000-turn mix: 80% commands, 10% private, 10% open questions.

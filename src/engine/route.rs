@@ -275,26 +275,32 @@ fn private_reason(
     if !policy.send_contact_names && inner.router.names_a_contact(text) {
         return Some("it names a contact");
     }
-    let catalog = inner.recognizer.catalog(language)?;
-    let nearest = catalog.examples.nearest(text, 1);
-    match nearest.first() {
-        Some((sample, sim)) if *sim >= PRIVATE_SIMILARITY && policy.is_private(&sample.intent) => {
+    match nearest_grammar_sentence(inner, text, language) {
+        Some((intent, sim)) if sim >= PRIVATE_SIMILARITY && policy.is_private(&intent) => {
             Some("it is like a private intent's sentences (calls, messages, contacts)")
         }
         _ => None,
     }
 }
 
+/// The intent of the grammar sentence nearest to `text` (TF-IDF) and how alike they are.
+fn nearest_grammar_sentence(
+    inner: &Inner,
+    text: &str,
+    language: &Language,
+) -> Option<(String, f32)> {
+    let catalog = inner.recognizer.catalog(language)?;
+    let nearest = catalog.examples.nearest(text, 1);
+    nearest
+        .first()
+        .map(|(sample, sim)| (sample.intent.clone(), *sim))
+}
+
 /// Whether `text`, which the device did not understand, is near a sentence of the grammar:
 /// a command in other words, not an open question.
 fn like_a_command(inner: &Inner, text: &str, language: &Language) -> bool {
-    inner.recognizer.catalog(language).is_some_and(|catalog| {
-        catalog
-            .examples
-            .nearest(text, 1)
-            .first()
-            .is_some_and(|(_, sim)| *sim >= COMMAND_SIMILARITY)
-    })
+    nearest_grammar_sentence(inner, text, language)
+        .is_some_and(|(_, sim)| sim >= COMMAND_SIMILARITY)
 }
 
 /// What the device and the cloud made of a sentence the grammar did not match.
@@ -391,7 +397,9 @@ async fn route(
     if has_model {
         tally.usage.device_tokens += estimate_tokens(text);
     }
-    let device_first = has_model && !like_a_command(inner, text, language);
+    // Only `hybrid` escalates on what follows, so only it pays for the nearest-sentence look-up.
+    let device_first =
+        has_model && !(mode == RoutingMode::Hybrid && like_a_command(inner, text, language));
     if !device_first && escalate(mode, DeviceOutcome::NoIntent) {
         if let Some(b) = ask_cloud(inner, Some(id), text, language, cancel, streamed, tally).await {
             return b;
