@@ -11,6 +11,8 @@ pub mod config;
 pub mod dbus;
 pub mod doctor;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod listen;
 pub mod llm;
 pub mod logging;

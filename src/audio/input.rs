@@ -222,6 +222,22 @@ pub fn read_audio_file(
     read_client_audio(&file, false, max_seconds).map_err(fail)
 }
 
+/// [`read_client_audio`] of audio already in memory, read as a regular file holding exactly
+/// `bytes` would be (the fuzz target `client_audio`, `crate::fuzzing`).
+pub fn read_client_bytes(
+    bytes: &[u8],
+    raw: bool,
+    max_seconds: u32,
+) -> Result<Vec<f32>, AudioInputError> {
+    let size = Some(bytes.len() as u64);
+    let mut reader = Cursor::new(bytes);
+    if raw {
+        read_raw(&mut reader, max_seconds, size)
+    } else {
+        read_wav(&mut reader, max_seconds, size)
+    }
+}
+
 /// Audio from a file that was refused, with the file's path.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]

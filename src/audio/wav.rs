@@ -104,7 +104,7 @@ pub fn read_wav_from<R: Read>(reader: R, origin: &str) -> Result<Vec<f32>, WavEr
             rate: spec.sample_rate,
         });
     }
-    let interleaved = decode_samples(reader, spec, origin)?;
+    let mut interleaved = decode_samples(reader, spec, origin)?;
     // A NaN or infinity would poison every output sample of the resampler's FFT (and has
     // made it panic): refuse the file, naming the first bad sample.
     if let Some(index) = interleaved.iter().position(|s| !s.is_finite()) {
@@ -112,6 +112,11 @@ pub fn read_wav_from<R: Read>(reader: R, origin: &str) -> Result<Vec<f32>, WavEr
             origin: origin.into(),
             index,
         });
+    }
+    // Float samples past full scale are clipped there, as a sound card would: values near
+    // f32::MAX (found by fuzzing) overflowed to infinity in the resampler.
+    for s in &mut interleaved {
+        *s = s.clamp(-1.0, 1.0);
     }
     if interleaved.len() < channels {
         return Err(WavError::Empty {

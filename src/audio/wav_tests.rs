@@ -111,6 +111,25 @@ fn reads_32_bit_float_exactly() {
     assert_eq!(got, src);
 }
 
+#[test]
+fn float_samples_past_full_scale_are_clipped_not_overflowed() {
+    // Found by fuzzing: near-f32::MAX samples at 8 kHz came out of the resampler infinite.
+    let src: Vec<f32> = (0..800)
+        .map(|i| if i % 2 == 0 { 3.0e38 } else { -2.5 })
+        .collect();
+    let got = read_wav_from(
+        Cursor::new(wav_bytes(spec(1, 8_000, 32, true), &src)),
+        "big",
+    )
+    .unwrap();
+    assert!(!got.is_empty());
+    assert!(
+        got.iter().all(|s| s.is_finite() && s.abs() <= 1.5),
+        "{:?}",
+        &got[..8]
+    );
+}
+
 /// Frequency check by the Goertzel algorithm: share of the signal's energy at `freq`.
 fn energy_share(x: &[f32], rate: f32, freq: f32) -> f32 {
     let w = 2.0 * PI * freq / rate;

@@ -327,6 +327,23 @@ impl State {
     }
 }
 
+/// What the automaton makes of `written` (the model's bytes after [`PREFIX`]) for `sentence`
+/// in the language `intents` come from: the whole JSON when it takes every byte and reaches
+/// the end, else `None`. Forced bytes are the model's to write too (the decoder writes them
+/// for it). For the fuzz target `intent_json` (`crate::fuzzing`).
+pub fn accepted_intent_json(
+    intents: &[IntentSchema],
+    language: &crate::nlu::Language,
+    sentence: &str,
+    written: &str,
+) -> Option<String> {
+    let said = crate::nlu::numbers::numbers_in(sentence, language);
+    let cat = Catalog::new(intents.to_vec(), sentence, &said);
+    let mut state = State::start();
+    (state.feed_all(&cat, written.as_bytes()) && state.is_done())
+        .then(|| format!("{PREFIX}{written}"))
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }

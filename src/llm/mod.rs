@@ -26,6 +26,7 @@ mod stream;
 use std::path::PathBuf;
 
 pub use chat::ChatTemplate;
+pub use constrain::accepted_intent_json;
 pub use decoder::{DecodeState, DecoderModel};
 pub use gate::{GateSettings, GateStep, SentenceGate};
 pub use intent::{IntentEngine, IntentOptions, LlmIntent};

@@ -211,3 +211,22 @@ impl DialogueContext {
         }
     }
 }
+
+/// For the fuzz target `grammar_yaml` (`crate::fuzzing`): wherever the fast YAML reader
+/// answers, yaml-rust2 must read the same tree (positions and depth limit included).
+#[doc(hidden)]
+pub fn yaml_agreement(text: &str) {
+    if let Some(fast) = yaml_fast::parse(text) {
+        match yaml::parse_events(text) {
+            Ok(full) => assert_eq!(
+                format!("{fast:?}"),
+                format!("{full:?}"),
+                "the fast YAML reader and yaml-rust2 read different trees"
+            ),
+            Err(e) => panic!(
+                "the fast YAML reader accepted what yaml-rust2 refuses at {:?}: {}",
+                e.pos, e.message
+            ),
+        }
+    }
+}

@@ -347,6 +347,27 @@ mod fast_path_tests {
     }
 
     #[test]
+    fn a_mapping_starts_at_its_first_colon_after_spaces() {
+        let (fast, slow) = both("lists:\n  room:\n    values= :\n      - a\n");
+        assert_eq!(fast.as_deref(), Some(slow.as_str()));
+    }
+
+    #[test]
+    fn control_characters_go_to_the_full_reader() {
+        for text in [
+            "a: \"x\u{0}y\"\n",
+            "a: b\u{7}\n",
+            "a: \u{85}b\u{9f}\n",
+            "a: \u{ffff}\n",
+            "a: \"b\rc\"\n",
+            "a: \t\"b\"\n",
+        ] {
+            assert!(super::super::yaml_fast::parse(text).is_none(), "{text:?}");
+        }
+        assert!(super::super::yaml_fast::parse("a: \"é 二 ¡\"\n").is_some());
+    }
+
+    #[test]
     fn fast_path_agrees_or_gives_up() {
         for text in [
             "a: 1\nb: [x]\n",

@@ -10,6 +10,31 @@
 use super::yaml::{scalar_node, Kind, Node, Pos, MAX_DEPTH};
 use std::borrow::Cow;
 
+/// Whether every character is one the fast path can take as YAML does: line feed, carriage
+/// return before a line feed, and printable characters (no tab); no C0 or C1 controls (NEL included: YAML 1.1
+/// calls it a line break), no DEL, no U+FFFE / U+FFFF. Found by fuzzing: a NUL inside a
+/// quoted scalar passed here and was refused by yaml-rust2.
+fn printable(b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            // A carriage return alone is a line break to YAML, and not to the line splitter.
+            b'\r' if b.get(i + 1) != Some(&b'\n') => return false,
+            b'\n' | b'\r' | 0x20..=0x7e => {}
+            // Tabs too: YAML takes them as separation in places the fast path does not
+            // (found by fuzzing: `key: <tab>"value"`).
+            0x00..=0x1f | 0x7f => return false,
+            0xc2 if matches!(b.get(i + 1), Some(0x80..=0x9f)) => return false,
+            0xef if b.get(i + 1) == Some(&0xbf) && matches!(b.get(i + 2), Some(0xbe | 0xbf)) => {
+                return false
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
 struct Line<'a> {
     /// 1-based line number.
     number: usize,
@@ -25,8 +50,11 @@ struct Line<'a> {
 /// The tree of `text`, or `None` when it uses YAML beyond the fast path's subset.
 pub fn parse(text: &str) -> Option<Node<'_>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = Vec::new();
     let b = text.as_bytes();
+    if !printable(b) {
+        return None; // yaml-rust2 names the character and its line
+    }
+    let mut lines = Vec::new();
     let (mut at, mut number) = (0, 0);
     // `str::lines` and the trims by hand: byte loops beat memchr on ~50-byte lines.
     while at < b.len() {
@@ -240,7 +268,15 @@ impl<'a> P<'a> {
         // yaml-rust2 starts a block mapping where it finds the first key's `:`.
         let first = &self.lines[self.i];
         let (key, _) = key_split(first.content)?;
-        let start = pos(first, indent + first.content[..key.len()].chars().count());
+        // The key is trimmed; the `:` may stand after spaces (found by fuzzing: `values= :`).
+        let spaces = first.content[key.len()..]
+            .bytes()
+            .take_while(|&b| b == b' ')
+            .count();
+        let start = pos(
+            first,
+            indent + first.content[..key.len()].chars().count() + spaces,
+        );
         let mut entries = Vec::new();
         while let Some(line) = self.lines.get(self.i) {
             if line.indent != indent || is_seq_item(line.content) {
