@@ -198,14 +198,7 @@ fn voice_barges_in_and_the_command_is_understood() {
 #[test]
 fn own_voice_looped_back_does_not_barge_in() {
     let mut rig = Rig::start("voice", false);
-    let loopback = ok(rig.pulse.pactl(&[
-        "load-module",
-        "module-loopback",
-        "source=speaker.monitor",
-        "sink=vmic",
-        "latency_msec=60",
-    ]));
-    assert!(!loopback.trim().is_empty(), "module-loopback not loaded");
+    loop_back(&rig.pulse, "100%");
     let speaker = rig.pulse.record("speaker.monitor");
     let mic = rig.pulse.record("vmic.monitor");
     let answer = rig.speak_long(&speaker, 0.5);
@@ -225,6 +218,10 @@ fn own_voice_looped_back_does_not_barge_in() {
     );
     let log = rig.daemon.log();
     assert!(!log.contains("barge-in:"), "{log}");
+    println!(
+        "own voice at 0 dB: no barge-in; gate: lag_ms{}",
+        gate_figures(&rig.daemon)
+    );
     assert!(
         !rig.monitor
             .seen
@@ -232,6 +229,70 @@ fn own_voice_looped_back_does_not_barge_in() {
             .any(|l| l.contains(".Transcript") || l.contains(".IntentRecognized")),
         "a listening turn started: {:#?}",
         rig.monitor.seen
+    );
+}
+
+/// Loads `module-loopback` from the speaker's monitor into the microphone at `volume`
+/// (PulseAudio's cubic scale: 100% is 0 dB, 50% about -18 dB).
+fn loop_back(pulse: &PulseServer, volume: &str) {
+    let module = ok(pulse.pactl(&[
+        "load-module",
+        "module-loopback",
+        "source=speaker.monitor",
+        "sink=vmic",
+        "latency_msec=60",
+    ]));
+    assert!(!module.trim().is_empty(), "module-loopback not loaded");
+    let inputs = ok(pulse.pactl(&["list", "short", "sink-inputs"]));
+    let input = inputs
+        .lines()
+        .find(|l| l.contains("module-loopback"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no loopback stream in {inputs}"))
+        .to_string();
+    ok(pulse.pactl(&["set-sink-input-volume", &input, volume]));
+}
+
+/// The echo gate's figures the daemon logged (learned delay and coupling).
+fn gate_figures(daemon: &Daemon) -> String {
+    daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("echo gate at the end") || l.contains("barge-in: voice"))
+        .map(|l| {
+            l.split_once("lag_ms")
+                .map(|(_, r)| r)
+                .unwrap_or(l)
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Voice mode with the assistant's own voice in the microphone too (looped back at about
+/// -18 dB, a speaker a little away from the microphone): the command still barges in above the
+/// echo, and is understood.
+#[test]
+fn voice_barges_in_over_its_own_echo() {
+    let mut rig = Rig::start("voice", false);
+    loop_back(&rig.pulse, "50%");
+    let speaker = rig.pulse.record("speaker.monitor");
+    let answer = rig.speak_long(&speaker, 3.0);
+    rig.pulse
+        .play_into("vmic", &data("listen/turn_on_the_air_conditioning.wav"));
+    let finished = rig.finished(&answer);
+    assert!(
+        finished.contains("'cancelled'"),
+        "the answer was not interrupted: {finished}\n{}",
+        rig.daemon.log()
+    );
+    let intent = rig
+        .monitor
+        .wait_for_within(SPEECH_PATIENCE, |l| l.contains(".IntentRecognized"));
+    assert!(is_set_ac_on(&intent), "{intent}\n{}", rig.daemon.log());
+    println!(
+        "barge-in over a -18 dB echo; gate: lag_ms{}",
+        gate_figures(&rig.daemon)
     );
 }
 

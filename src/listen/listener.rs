@@ -270,7 +270,14 @@ impl Listener {
         let mut run = 0usize;
         loop {
             match self.read_while(front, keep_going, Duration::from_millis(200))? {
-                None => return Ok(None),
+                None => {
+                    tracing::debug!(
+                        lag_ms = gate.lag().map(|l| l.as_millis() as u64),
+                        gain_db = 10.0 * gate.gain().max(1e-12).log10(),
+                        "echo gate at the end of speaking"
+                    );
+                    return Ok(None);
+                }
                 Some(false) => continue,
                 Some(true) => {}
             }
