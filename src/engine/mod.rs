@@ -498,6 +498,14 @@ impl Engine {
     /// playback stops within one 10 ms poll; it ends `cancelled`), then a listening turn starts
     /// on the audio that follows, as after a wake word. Called by the wake-word loop.
     pub fn barge_in(&self, keyword: Option<(&str, f64)>) -> Result<TurnId, EngineError> {
+        // The keyword first, then the interrupted turn's end: signals in the order they
+        // happened.
+        if let Some((keyword, score)) = keyword {
+            self.inner.emit(Event::WakeWordDetected {
+                keyword: keyword.to_string(),
+                score,
+            });
+        }
         let stopped = {
             let s = self.inner.shared();
             let mut n = 0;
@@ -512,12 +520,6 @@ impl Engine {
             by = keyword.map(|(k, _)| k).unwrap_or("voice"),
             "barge-in: speaking stopped"
         );
-        if let Some((keyword, score)) = keyword {
-            self.inner.emit(Event::WakeWordDetected {
-                keyword: keyword.to_string(),
-                score,
-            });
-        }
         self.listen_turn(None)
     }
 
