@@ -21,7 +21,7 @@ const SOUND: f32 = 0.005;
 /// Bounds a turn's signals (whisper on a loaded 2-core machine); not a performance figure.
 const SPEECH_PATIENCE: Duration = Duration::from_secs(240);
 
-/// Long enough (about 40 s of Piper) that it is still speaking when the command comes.
+/// Long enough (about 18 s of Piper) that it is still speaking when the command comes.
 const LONG_ANSWER: &str = "Here is the forecast for the whole week. On Monday it will be sunny, \
      with a light breeze from the west and temperatures around twenty four degrees. \
      On Tuesday clouds will come in from the sea in the morning, and it may rain in the \
@@ -177,10 +177,11 @@ fn voice_barges_in_and_the_command_is_understood() {
         said_on_speaker as f64 / 16_000.0,
         stopped as f64 / 16_000.0
     );
-    // The answer did stop (not a timing assertion): well under its length was played.
+    // The answer did stop (not a timing assertion): about 3 s of its 18 s were played before
+    // the command; the command's own answer ("Turning on …") adds about 1.5 s.
     let played = active_seconds(&speaker, SOUND);
     assert!(
-        played < 20.0,
+        played < 9.0,
         "{played:.1} s of the answer played despite the barge-in"
     );
     assert!(
