@@ -301,11 +301,7 @@ impl Speaker for HeldSink {
 /// end; with no microphone in this engine the listening turn cannot start (`NotReady`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_cancels_the_speaking_turn() {
-    let sink = Arc::new(HeldSink::default());
-    let mut stages = Stages::text_only();
-    stages.speaker = Stage::Ready(sink.clone());
-    let recognizer = Recognizer::new(Grammar::builtin().expect("catalog")).expect("compiles");
-    let e = Engine::new(EngineConfig::default(), recognizer, stages);
+    let (_sink, e) = speaking_engine();
     let mut rx = e.subscribe();
     let one = e
         .speak("a long answer", None, std::future::ready(()))
@@ -336,11 +332,7 @@ async fn barge_in_cancels_the_speaking_turn() {
 /// is `InvalidArgument` and changes nothing.
 #[tokio::test]
 async fn volume_is_checked_and_reaches_the_speaker() {
-    let sink = Arc::new(HeldSink::default());
-    let mut stages = Stages::text_only();
-    stages.speaker = Stage::Ready(sink.clone());
-    let recognizer = Recognizer::new(Grammar::builtin().expect("catalog")).expect("compiles");
-    let e = Engine::new(EngineConfig::default(), recognizer, stages);
+    let (sink, e) = speaking_engine();
     assert_eq!(e.volume(), 1.0);
     let mut rx = e.subscribe();
     e.set_volume(0.3).expect("in range");
@@ -367,15 +359,23 @@ async fn volume_is_checked_and_reaches_the_speaker() {
     assert_eq!(changes, 1);
 }
 
-/// The speaker is one audio path: a second turn waits for it, State says speaking, and a
-/// cancelled turn stops its speech.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn turns_take_the_speaker_one_at_a_time() {
+/// An engine on the built-in catalog whose speaker is a [`HeldSink`].
+fn speaking_engine() -> (Arc<HeldSink>, Engine) {
     let sink = Arc::new(HeldSink::default());
     let mut stages = Stages::text_only();
     stages.speaker = Stage::Ready(sink.clone());
     let recognizer = Recognizer::new(Grammar::builtin().expect("catalog")).expect("compiles");
-    let e = Engine::new(EngineConfig::default(), recognizer, stages);
+    (
+        sink,
+        Engine::new(EngineConfig::default(), recognizer, stages),
+    )
+}
+
+/// The speaker is one audio path: a second turn waits for it, State says speaking, and a
+/// cancelled turn stops its speech.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_take_the_speaker_one_at_a_time() {
+    let (sink, e) = speaking_engine();
     let mut rx = e.subscribe();
     let one = e.speak("one", None, std::future::ready(())).expect("one");
     loop {
