@@ -207,6 +207,12 @@ pub struct TtsConfig {
     pub espeak_voice_zh: String,
     /// Loudness of speech, 0 (silent) to 1 (as synthesised).
     pub volume: f32,
+    /// What interrupts the assistant while it speaks: `wake` (the wake word), `voice` (the
+    /// wake word or any voice that is not the assistant's own echo) or `off`.
+    pub barge_in: String,
+    /// How far (dB) the microphone must be above the predicted echo of the assistant's own
+    /// voice to count as the user's.
+    pub barge_in_margin_db: f32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -408,6 +414,8 @@ impl Default for TtsConfig {
             voice_en: "piper-joe".into(),
             espeak_voice_zh: "cmn-latn-pinyin".into(),
             volume: 1.0,
+            barge_in: "wake".into(),
+            barge_in_margin_db: 10.0,
         }
     }
 }
@@ -543,6 +551,20 @@ impl Config {
                 "tts.volume",
                 self.tts.volume.to_string(),
                 "expected a number from 0 to 1",
+            ));
+        }
+        if !matches!(self.tts.barge_in.as_str(), "wake" | "voice" | "off") {
+            return Err(bad(
+                "tts.barge_in",
+                self.tts.barge_in.clone(),
+                "expected wake, voice or off",
+            ));
+        }
+        if !(0.0..=40.0).contains(&self.tts.barge_in_margin_db) {
+            return Err(bad(
+                "tts.barge_in_margin_db",
+                self.tts.barge_in_margin_db.to_string(),
+                "expected a number of dB from 0 to 40",
             ));
         }
         if !(0.0..=1.0).contains(&self.wakeword.threshold) {
@@ -931,6 +953,11 @@ mod tests {
         assert!(err.contains("wakeword.threshold"), "{err}");
         let err = parse("[tts]\nvolume = 1.5\n").unwrap_err().to_string();
         assert!(err.contains("tts.volume"), "{err}");
+        let err = parse("[tts]\nbarge_in = \"always\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tts.barge_in"), "{err}");
+        assert!(parse("[tts]\nbarge_in = \"voice\"\n").is_ok());
         let err = parse("[dbus]\nmax_text_bytes = \"big\"\n")
             .unwrap_err()
             .to_string();

@@ -215,6 +215,21 @@ fn properties_get_set_and_properties_changed() {
     ]));
     assert_eq!(get("RoutingMode"), "s \"hybrid\"");
     monitor.wait_for(|l| l.contains("'RoutingMode': <'hybrid'>"));
+    // Volume mirrors tts.volume (1.0 by default), is writable, and says so.
+    assert_eq!(get("Volume"), "d 1");
+    ok(bus.busctl(&["set-property", NAME, PATH, IFACE, "Volume", "d", "0.25"]));
+    assert_eq!(get("Volume"), "d 0.25");
+    monitor.wait_for(|l| l.contains("PropertiesChanged") && l.contains("'Volume': <0.25>"));
+    for bad in ["<1.5>", "<-0.1>", "<nan>"] {
+        let err = fails(bus.gdbus_call_set("Volume", bad));
+        assert!(
+            err.contains("io.skylark.Assistant1.Error.InvalidArgument"),
+            "{bad}: {err}"
+        );
+    }
+    let err = fails(bus.gdbus_call_set("Volume", "<'loud'>"));
+    assert!(err.contains("InvalidArg"), "{err}");
+    assert_eq!(get("Volume"), "d 0.25");
 
     // Bad values get named errors and change nothing.
     let err = fails(bus.gdbus_call_set("Language", "<'fr'>"));

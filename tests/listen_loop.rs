@@ -181,3 +181,49 @@ fn wake_word_wait_yields_when_told_to() {
     let l = listener(silence(100), true, ListenConfig::default());
     assert!(l.wait_for_wake_word(&|| false).unwrap().is_none());
 }
+
+/// Barge-in by voice (`tts.barge_in = "voice"`; nothing is playing in this process, so the
+/// echo gate predicts no echo): the watch returns on the command's first syllables, and the
+/// capture that follows starts from the speech already heard, so whisper hears the whole
+/// command, its first word included.
+#[test]
+fn voice_barge_in_keeps_the_start_of_the_command() {
+    use skylark::listen::{BargeIn, BargeMode};
+    let mut clip = silence(600);
+    clip.extend(command());
+    clip.extend(silence(1500));
+    let config = ListenConfig {
+        barge_in: BargeMode::Voice,
+        ..ListenConfig::default()
+    };
+    let l = listener(clip, false, config);
+    let barge = l
+        .watch_for_barge_in(&|| true, false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    match barge {
+        Some(BargeIn::Voice { onset_ms }) => assert!(onset_ms <= 100, "{onset_ms}"),
+        other => panic!("expected a voice barge-in, got {other:?}"),
+    }
+    let audio = l
+        .capture_utterance(&|| false, &mut |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = transcribe(&audio);
+    assert!(text.contains("turn on the air conditioning"), "{text:?}");
+}
+
+/// `wake` mode without a wake word, and `off`, do not listen while the assistant speaks.
+#[test]
+fn barge_in_off_or_without_a_wake_word_returns_at_once() {
+    use skylark::listen::BargeMode;
+    for mode in [BargeMode::Off, BargeMode::Wake] {
+        let config = ListenConfig {
+            barge_in: mode,
+            ..ListenConfig::default()
+        };
+        let l = listener(command(), false, config);
+        let r = l
+            .watch_for_barge_in(&|| true, true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.is_none(), "{mode:?}: {r:?}");
+    }
+}

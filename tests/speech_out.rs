@@ -142,6 +142,44 @@ fn say_without_a_sound_server_names_the_fix() {
     );
 }
 
+/// The D-Bus `Volume` property turns the daemon's speech down (and back up) without a restart.
+#[test]
+fn dbus_volume_property_turns_speech_down() {
+    let text = "Turning on the air conditioning.";
+    let pulse = PulseServer::start();
+    let bus = Bus::start();
+    let d = Daemon::start_with_models(&bus, "", &pulse.env());
+    let mut monitor = Watcher::monitor(&bus);
+    let mut level = |volume: &str| {
+        ok(bus.busctl(&[
+            "set-property",
+            common::NAME,
+            common::PATH,
+            common::IFACE,
+            "Volume",
+            "d",
+            volume,
+        ]));
+        let rec = pulse.record("speaker.monitor");
+        let turn = turn_path_in(&ok(bus.gdbus_call("Speak", &[text, "{}"])));
+        let finished = monitor.wait_for(|l| l.contains(".TurnFinished") && l.contains(&turn));
+        assert!(finished.contains("'ok'"), "{finished}\n{}", d.log());
+        let samples = rec.stop();
+        let span = active_span(&samples, 0.001).expect("something was played");
+        let voiced =
+            &samples[(span.0 * 16000.0) as usize..((span.1 * 16000.0) as usize).min(samples.len())];
+        rms(voiced)
+    };
+    let full = level("1");
+    let quarter = level("0.25");
+    let again = level("1");
+    eprintln!("RMS at Volume 1: {full}, 0.25: {quarter}, 1 again: {again}");
+    assert!(
+        quarter > 0.0 && quarter < full * 0.5 && quarter < again * 0.5,
+        "Volume 0.25 played at RMS {quarter} against {full} / {again} at 1"
+    );
+}
+
 /// `Speak` over D-Bus plays on the speaker and finishes `ok`; `Cancel` stops a long one
 /// mid-sentence: it finishes `cancelled` and the speaker goes quiet.
 #[test]

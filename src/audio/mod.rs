@@ -4,6 +4,7 @@
 #[cfg(target_os = "linux")]
 pub mod alsa_log;
 pub mod capture;
+pub mod echo;
 pub mod input;
 pub mod playback;
 pub mod source;

@@ -7,6 +7,8 @@
 //! milliseconds against a PulseAudio server.
 
 use std::num::NonZero;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rodio::buffer::SamplesBuffer;
@@ -44,6 +46,8 @@ pub struct Output {
     _sink: MixerDeviceSink,
     device: String,
     queued: Duration,
+    /// Where the volume is read from while playing (f32 bits), when it can change.
+    level: Option<Arc<AtomicU32>>,
 }
 
 impl Output {
@@ -73,12 +77,31 @@ impl Output {
             _sink: sink,
             device: format!("{} ({})", name, host.id().name()),
             queued: Duration::ZERO,
+            level: None,
         })
     }
 
     /// Loudness of what plays, 0 (silent) to 1 (as given); clamped.
     pub fn set_volume(&self, volume: f32) {
-        self.player.set_volume(volume.clamp(0.0, 1.0));
+        let volume = volume.clamp(0.0, 1.0);
+        self.player.set_volume(volume);
+        super::echo::played().set_volume(volume);
+    }
+
+    /// Takes the volume from `level` (an `f32`'s bits) now and while playing, so a change
+    /// (the D-Bus `Volume` property) reaches an utterance that is already playing.
+    pub fn follow_volume(&mut self, level: Arc<AtomicU32>) {
+        self.set_volume(f32::from_bits(level.load(Ordering::Relaxed)));
+        self.level = Some(level);
+    }
+
+    fn apply_volume(&self) {
+        if let Some(level) = &self.level {
+            let v = f32::from_bits(level.load(Ordering::Relaxed)).clamp(0.0, 1.0);
+            if (self.player.volume() - v).abs() > f32::EPSILON {
+                self.set_volume(v);
+            }
+        }
     }
 
     pub fn device(&self) -> &str {
@@ -94,8 +117,14 @@ impl Output {
             return;
         }
         self.queued += Duration::from_secs_f64(samples.len() as f64 / f64::from(sample_rate));
-        self.player
-            .append(SamplesBuffer::new(NonZero::<u16>::MIN, rate, samples));
+        // What plays is metered into the played-energy reference the barge-in gate hears our
+        // own voice by.
+        let reference: Arc<dyn Fn(Instant, f32) + Send + Sync> =
+            Arc::new(|at, power| super::echo::played().push(at, power));
+        self.player.append(super::echo::Metered::new(
+            SamplesBuffer::new(NonZero::<u16>::MIN, rate, samples),
+            reference,
+        ));
     }
 
     /// Queues `d` of silence (the pause between sentences).
@@ -122,6 +151,7 @@ impl Output {
         // A guard against a device that stopped consuming: never wait much past the audio.
         let deadline = Instant::now() + self.queued + Duration::from_secs(5);
         while !self.player.empty() {
+            self.apply_volume();
             if stop() {
                 self.player.stop();
                 return false;
@@ -146,6 +176,7 @@ impl Output {
     ) -> bool {
         use std::sync::mpsc::RecvTimeoutError;
         loop {
+            self.apply_volume();
             if stop() {
                 self.player.stop();
                 return false;

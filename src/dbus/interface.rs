@@ -364,6 +364,17 @@ impl Assistant {
         Ok(self.engine.set_wake_word_enabled(value)?)
     }
 
+    /// Loudness of speech, 0 (silent) to 1 (as synthesised); starts at `tts.volume`.
+    #[zbus(property)]
+    fn volume(&self) -> f64 {
+        self.engine.volume()
+    }
+
+    #[zbus(property)]
+    fn set_volume(&self, value: f64) -> Result<(), MethodError> {
+        Ok(self.engine.set_volume(value)?)
+    }
+
     /// The intents of the grammar, sorted (fixed for the life of the daemon).
     #[zbus(property(emits_changed_signal = "const"))]
     fn intents(&self) -> Vec<String> {

@@ -239,13 +239,14 @@ async fn emit(emitter: &SignalEmitter<'_>, event: Event) -> zbus::Result<()> {
             )
             .await
         }
-        // State is sent with its value above. Language, RoutingMode and WakeWordEnabled change
+        // State is sent with its value above. Language, RoutingMode, WakeWordEnabled and Volume change
         // only through their D-Bus setters here, which emit PropertiesChanged themselves.
         Event::PropertyChanged(
             Property::State
             | Property::Language
             | Property::RoutingMode
-            | Property::WakeWordEnabled,
+            | Property::WakeWordEnabled
+            | Property::Volume,
         ) => Ok(()),
         Event::WakeWordDetected { keyword, score } => {
             Assistant::wake_word_detected(emitter, &keyword, score).await

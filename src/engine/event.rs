@@ -34,6 +34,8 @@ pub enum Property {
     Language,
     RoutingMode,
     WakeWordEnabled,
+    /// Loudness of speech (`Volume`, 0–1).
+    Volume,
     /// The cloud tier's state (`off`, `ready`, `open`): the breaker opened or closed.
     CloudState,
 }

@@ -73,6 +73,7 @@ struct Shared {
     language: Language,
     routing: RoutingMode,
     wake_word_enabled: bool,
+    volume: f64,
     state: State,
     next_turn: u64,
     active: HashMap<TurnId, ActiveTurn>,
@@ -129,6 +130,7 @@ impl Engine {
             language,
             routing: RoutingMode::Local,
             wake_word_enabled: false,
+            volume: config.volume.clamp(0.0, 1.0),
             state: State::Idle,
             next_turn: 1,
             active: HashMap::new(),
@@ -299,6 +301,34 @@ impl Engine {
         Ok(())
     }
 
+    /// Loudness of speech, 0 (silent) to 1 (as synthesised).
+    pub fn volume(&self) -> f64 {
+        self.inner.shared().volume
+    }
+
+    /// Sets the loudness of speech (0–1; anything else, NaN included, is `InvalidArgument`).
+    /// It applies to what is spoken from now on, also to an utterance already playing.
+    pub fn set_volume(&self, volume: f64) -> Result<(), EngineError> {
+        if !(0.0..=1.0).contains(&volume) {
+            return Err(EngineError::InvalidArgument(format!(
+                "volume {volume} is out of range: expected a number from 0 to 1"
+            )));
+        }
+        let changed = {
+            let mut s = self.inner.shared();
+            let changed = s.volume != volume;
+            s.volume = volume;
+            changed
+        };
+        if let Stage::Ready(speaker) = &self.inner.stages.speaker {
+            speaker.set_volume(volume as f32);
+        }
+        if changed {
+            self.inner.emit(Event::PropertyChanged(Property::Volume));
+        }
+        Ok(())
+    }
+
     /// Intent names of the grammar, sorted.
     pub fn intents(&self) -> Vec<String> {
         self.inner.recognizer.intents().to_vec()
@@ -460,6 +490,36 @@ impl Engine {
             keyword: keyword.to_string(),
             score,
         });
+        self.listen_turn(None)
+    }
+
+    /// The user interrupted the assistant while it spoke (barge-in: the wake word, with
+    /// `keyword`, or voice that is not its own echo): every speaking turn is cancelled (its
+    /// playback stops within one 10 ms poll; it ends `cancelled`), then a listening turn starts
+    /// on the audio that follows, as after a wake word. Called by the wake-word loop.
+    pub fn barge_in(&self, keyword: Option<(&str, f64)>) -> Result<TurnId, EngineError> {
+        // The keyword first, then the interrupted turn's end: signals in the order they
+        // happened.
+        if let Some((keyword, score)) = keyword {
+            self.inner.emit(Event::WakeWordDetected {
+                keyword: keyword.to_string(),
+                score,
+            });
+        }
+        let stopped = {
+            let s = self.inner.shared();
+            let mut n = 0;
+            for t in s.active.values().filter(|t| t.state == State::Speaking) {
+                t.cancel.cancel();
+                n += 1;
+            }
+            n
+        };
+        tracing::info!(
+            stopped,
+            by = keyword.map(|(k, _)| k).unwrap_or("voice"),
+            "barge-in: speaking stopped"
+        );
         self.listen_turn(None)
     }
 

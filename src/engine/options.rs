@@ -23,6 +23,8 @@ pub struct EngineConfig {
     /// (`nlu.tolerant_threshold`).
     pub tolerant: bool,
     pub tolerant_threshold: f64,
+    /// Loudness of speech at start, 0–1 (`tts.volume`; the `Volume` property changes it).
+    pub volume: f64,
 }
 
 impl EngineConfig {
@@ -39,6 +41,7 @@ impl EngineConfig {
             max_audio_seconds: config.asr.max_audio_seconds,
             tolerant: config.nlu.tolerant,
             tolerant_threshold: config.nlu.tolerant_threshold,
+            volume: f64::from(config.tts.volume),
         })
     }
 }
@@ -55,6 +58,7 @@ impl Default for EngineConfig {
             max_audio_seconds: 600,
             tolerant: true,
             tolerant_threshold: crate::nlu::DEFAULT_TOLERANT_THRESHOLD,
+            volume: 1.0,
         })
     }
 }

@@ -80,6 +80,10 @@ pub trait Speaker: Send + Sync {
     fn available(&self, _language: &Language) -> Result<(), String> {
         Ok(())
     }
+
+    /// Loudness from now on, 0 (silent) to 1 (as synthesised); also for an utterance that is
+    /// playing. A speaker without a volume ignores it.
+    fn set_volume(&self, _volume: f32) {}
 }
 
 /// Microphone → one utterance (until end of speech or `cancel`). Blocking.

@@ -266,6 +266,8 @@ async fn shutdown_cancels_running_turns() {
 struct HeldSink {
     said: std::sync::Mutex<Vec<String>>,
     release: std::sync::atomic::AtomicUsize,
+    /// The last volume set (f32 bits; 0 until set).
+    volume: std::sync::atomic::AtomicU32,
 }
 
 impl Speaker for HeldSink {
@@ -288,17 +290,92 @@ impl Speaker for HeldSink {
         }
         Ok(())
     }
+
+    fn set_volume(&self, volume: f32) {
+        self.volume
+            .store(volume.to_bits(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Barge-in: the speaking turn is cancelled and the keyword is announced before that turn's
+/// end; with no microphone in this engine the listening turn cannot start (`NotReady`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_cancels_the_speaking_turn() {
+    let (_sink, e) = speaking_engine();
+    let mut rx = e.subscribe();
+    let one = e
+        .speak("a long answer", None, std::future::ready(()))
+        .expect("one");
+    loop {
+        if let Event::StateChanged(State::Speaking) = rx.recv().await.expect("event") {
+            break;
+        }
+    }
+    let r = e.barge_in(Some(("hey_livekit", 0.9)));
+    assert!(matches!(r, Err(EngineError::NotReady(_))), "{r:?}");
+    let mut order = Vec::new();
+    loop {
+        match rx.recv().await.expect("event") {
+            Event::WakeWordDetected { keyword, .. } => order.push(keyword),
+            Event::TurnFinished { turn, status, .. } => {
+                assert_eq!((turn, status), (one, TurnStatus::Cancelled));
+                order.push("finished".into());
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(order, vec!["hey_livekit".to_string(), "finished".into()]);
+}
+
+/// `Volume`: 0–1, told to the speaker, `PropertyChanged` only when it changes; anything else
+/// is `InvalidArgument` and changes nothing.
+#[tokio::test]
+async fn volume_is_checked_and_reaches_the_speaker() {
+    let (sink, e) = speaking_engine();
+    assert_eq!(e.volume(), 1.0);
+    let mut rx = e.subscribe();
+    e.set_volume(0.3).expect("in range");
+    e.set_volume(0.3).expect("same again");
+    assert_eq!(e.volume(), 0.3);
+    assert_eq!(
+        f32::from_bits(sink.volume.load(std::sync::atomic::Ordering::SeqCst)),
+        0.3
+    );
+    for bad in [1.01, -0.5, f64::NAN, f64::INFINITY] {
+        let r = e.set_volume(bad);
+        assert!(
+            matches!(r, Err(EngineError::InvalidArgument(_))),
+            "{bad}: {r:?}"
+        );
+    }
+    assert_eq!(e.volume(), 0.3);
+    let mut changes = 0;
+    while let Ok(ev) = rx.try_recv() {
+        if ev == Event::PropertyChanged(Property::Volume) {
+            changes += 1;
+        }
+    }
+    assert_eq!(changes, 1);
+}
+
+/// An engine on the built-in catalog whose speaker is a [`HeldSink`].
+fn speaking_engine() -> (Arc<HeldSink>, Engine) {
+    let sink = Arc::new(HeldSink::default());
+    let mut stages = Stages::text_only();
+    stages.speaker = Stage::Ready(sink.clone());
+    let recognizer = Recognizer::new(Grammar::builtin().expect("catalog")).expect("compiles");
+    (
+        sink,
+        Engine::new(EngineConfig::default(), recognizer, stages),
+    )
 }
 
 /// The speaker is one audio path: a second turn waits for it, State says speaking, and a
 /// cancelled turn stops its speech.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turns_take_the_speaker_one_at_a_time() {
-    let sink = Arc::new(HeldSink::default());
-    let mut stages = Stages::text_only();
-    stages.speaker = Stage::Ready(sink.clone());
-    let recognizer = Recognizer::new(Grammar::builtin().expect("catalog")).expect("compiles");
-    let e = Engine::new(EngineConfig::default(), recognizer, stages);
+    let (sink, e) = speaking_engine();
     let mut rx = e.subscribe();
     let one = e.speak("one", None, std::future::ready(())).expect("one");
     loop {

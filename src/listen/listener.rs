@@ -38,6 +38,44 @@ pub struct ListenConfig {
     pub wake_gap_ms: u32,
     /// … and the most audio skipped waiting for it (ms).
     pub wake_gap_max_ms: u32,
+    /// What interrupts the assistant while it speaks (`tts.barge_in`).
+    pub barge_in: BargeMode,
+    /// The echo gate's margin over the predicted echo (`tts.barge_in_margin_db`).
+    pub barge_in_margin_db: f32,
+}
+
+/// What may interrupt the assistant while it speaks (`tts.barge_in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BargeMode {
+    /// Nothing: the microphone is not listened to while the assistant speaks.
+    Off,
+    /// The wake word (heard over the assistant's own voice).
+    Wake,
+    /// The wake word, or voice that is not the assistant's own echo.
+    Voice,
+}
+
+impl BargeMode {
+    /// `wake`, `voice` or `off` (the config's values; anything else is `Wake`).
+    pub fn parse(s: &str) -> BargeMode {
+        match s {
+            "off" => BargeMode::Off,
+            "voice" => BargeMode::Voice,
+            _ => BargeMode::Wake,
+        }
+    }
+}
+
+/// Why the assistant was interrupted.
+#[derive(Debug, Clone)]
+pub enum BargeIn {
+    /// The wake word, heard above the assistant's echo.
+    WakeWord(Detection),
+    /// Voice above the assistant's echo (`tts.barge_in = "voice"`).
+    Voice {
+        /// Audio from the first voiced frame to the detection (ms).
+        onset_ms: u32,
+    },
 }
 
 impl Default for ListenConfig {
@@ -49,6 +87,8 @@ impl Default for ListenConfig {
             max_utterance_ms: 15_000,
             wake_gap_ms: 150,
             wake_gap_max_ms: 800,
+            barge_in: BargeMode::Wake,
+            barge_in_margin_db: 10.0,
         }
     }
 }
@@ -70,6 +110,9 @@ struct Front {
     wake: Option<WakeWordDetector>,
     /// Set when a wake word fired: the next capture continues the stream from there.
     after_wake: bool,
+    /// Set when voice barged in: the next capture starts with this audio (the speech heard
+    /// so far, with a little before it) and continues the stream.
+    after_voice: Option<Vec<f32>>,
     read_buf: Vec<f32>,
     /// 16 kHz samples read but not yet a whole VAD frame.
     carry: Vec<f32>,
@@ -82,6 +125,16 @@ pub struct Listener {
     waiting_captures: AtomicUsize,
     config: ListenConfig,
 }
+
+/// Consecutive VAD frames (32 ms) of voice beyond the echo that barge in (`voice` mode).
+pub const BARGE_VOICE_FRAMES: usize = 2;
+/// A wake word heard while speaking counts only with this many frames of voice beyond the
+/// echo within the last [`BARGE_WAKE_WINDOW_FRAMES`] (the keyword is the user's, not a false
+/// alarm on the assistant's own voice).
+const BARGE_WAKE_MIN_FRAMES: usize = 4;
+const BARGE_WAKE_WINDOW_FRAMES: usize = 50;
+/// Audio before a voice barge-in handed to the capture that follows (ms).
+const BARGE_KEEP_MS: u32 = 600;
 
 /// A read of at most this much audio means the loop keeps up with the microphone.
 const CAUGHT_UP_MS: u32 = 120;
@@ -105,6 +158,7 @@ impl Listener {
                 vad,
                 wake,
                 after_wake: false,
+                after_voice: None,
                 read_buf: Vec::new(),
                 carry: Vec::new(),
             }),
@@ -147,15 +201,10 @@ impl Listener {
             w.reset();
         }
         loop {
-            if !keep_going() || self.waiting_captures.load(Ordering::SeqCst) > 0 {
-                return Ok(None);
-            }
-            front.read_buf.clear();
-            front
-                .mic
-                .read(&mut front.read_buf, Duration::from_secs(1))?;
-            if front.read_buf.is_empty() {
-                continue;
+            match self.read_while(front, keep_going, Duration::from_secs(1))? {
+                None => return Ok(None),
+                Some(false) => continue,
+                Some(true) => {}
             }
             let Some(wake) = front.wake.as_mut() else {
                 return Err(ListenerError::NoWakeWord);
@@ -167,10 +216,167 @@ impl Listener {
             {
                 tracing::info!(keyword = %best.keyword, score = best.score, "wake word");
                 front.after_wake = true;
+                front.after_voice = None;
                 front.carry.clear();
                 return Ok(Some(best));
             }
         }
+    }
+
+    /// While the assistant speaks: listens through the echo gate (the played-energy reference,
+    /// [`crate::audio::echo`]) until the wake word is heard above the assistant's own voice, or
+    /// (with [`BargeMode::Voice`]) speech that is not its echo lasts [`BARGE_VOICE_FRAMES`]
+    /// frames. Returns `None` when `keep_going` turns false (the assistant stopped speaking)
+    /// or a capture wants the microphone. After `Some`, the next capture continues the stream:
+    /// after a wake word as [`wait_for_wake_word`](Self::wait_for_wake_word); after voice it
+    /// starts with the speech heard so far.
+    pub fn watch_for_barge_in(
+        &self,
+        keep_going: &dyn Fn() -> bool,
+        wake_word: bool,
+    ) -> Result<Option<BargeIn>, ListenerError> {
+        let mode = self.config.barge_in;
+        let voice = mode == BargeMode::Voice;
+        let wake_word = wake_word && mode != BargeMode::Off;
+        if !voice && !wake_word {
+            return Ok(None);
+        }
+        let mut guard = self.lock();
+        let front = &mut *guard;
+        let wake_word = wake_word && front.wake.is_some();
+        if !voice && !wake_word {
+            return Ok(None);
+        }
+        front.mic.flush()?;
+        front.carry.clear();
+        front.vad.reset();
+        if let Some(w) = front.wake.as_mut() {
+            w.reset();
+        }
+        let reference = crate::audio::echo::played();
+        let mut gate = crate::audio::echo::EchoGate::new(
+            reference,
+            crate::audio::echo::GateConfig {
+                margin_db: self.config.barge_in_margin_db,
+                ..Default::default()
+            },
+        );
+        let threshold = self.config.segmenter.threshold;
+        // Recent audio (for the capture that follows) and which recent frames were the
+        // user's voice (a wake word must have some).
+        let keep = samples(BARGE_KEEP_MS);
+        let mut recent: std::collections::VecDeque<f32> = std::collections::VecDeque::new();
+        let mut voiced: std::collections::VecDeque<bool> = std::collections::VecDeque::new();
+        let mut run = 0usize;
+        loop {
+            match self.read_while(front, keep_going, Duration::from_millis(200))? {
+                None => {
+                    tracing::debug!(
+                        lag_ms = gate.lag().map(|l| l.as_millis() as u64),
+                        gain_db = 10.0 * gate.gain().max(1e-12).log10(),
+                        "echo gate at the end of speaking"
+                    );
+                    return Ok(None);
+                }
+                Some(false) => continue,
+                Some(true) => {}
+            }
+            let now = std::time::Instant::now();
+            let mut input = std::mem::take(&mut front.carry);
+            input.extend_from_slice(&front.read_buf);
+            let whole = input.len() / FRAME_SAMPLES * FRAME_SAMPLES;
+            let mut barged: Option<usize> = None;
+            for (k, frame) in input[..whole].chunks_exact(FRAME_SAMPLES).enumerate() {
+                // The last sample read arrived about now; earlier ones one sample period apart.
+                let after = input.len() - (k + 1) * FRAME_SAMPLES;
+                let end = now
+                    .checked_sub(Duration::from_secs_f64(
+                        after as f64 / f64::from(SAMPLE_RATE),
+                    ))
+                    .unwrap_or(now);
+                let prob = front.vad.process(frame)?;
+                let judged = gate.judge(frame, end);
+                let user = judged.beyond_echo && prob >= threshold;
+                voiced.push_back(user);
+                if voiced.len() > BARGE_WAKE_WINDOW_FRAMES {
+                    voiced.pop_front();
+                }
+                run = if user { run + 1 } else { 0 };
+                if voice && run >= BARGE_VOICE_FRAMES && barged.is_none() {
+                    barged = Some(run);
+                    tracing::info!(
+                        frames = run,
+                        power_db = 10.0 * judged.power.max(1e-12).log10(),
+                        echo_db = 10.0 * judged.echo.max(1e-12).log10(),
+                        lag_ms = gate.lag().map(|l| l.as_millis() as u64),
+                        gain = gate.gain(),
+                        "barge-in: voice beyond the assistant's echo"
+                    );
+                }
+            }
+            recent.extend(&input[..whole]);
+            while recent.len() > keep {
+                recent.pop_front();
+            }
+            if let Some(frames) = barged {
+                let mut heard: Vec<f32> = recent.iter().copied().collect();
+                heard.extend_from_slice(&input[whole..]);
+                front.carry.clear();
+                front.after_wake = false;
+                front.after_voice = Some(heard);
+                let onset_ms = (frames * FRAME_SAMPLES * 1000 / SAMPLE_RATE as usize) as u32;
+                return Ok(Some(BargeIn::Voice { onset_ms }));
+            }
+            front.carry = input[whole..].to_vec();
+            if !wake_word {
+                continue;
+            }
+            let Some(wake) = front.wake.as_mut() else {
+                continue;
+            };
+            let detections = wake.process(&front.read_buf)?;
+            if let Some(best) = detections
+                .into_iter()
+                .max_by(|a, b| a.score.total_cmp(&b.score))
+            {
+                let user_frames = voiced.iter().filter(|v| **v).count();
+                if user_frames < BARGE_WAKE_MIN_FRAMES {
+                    tracing::info!(
+                        keyword = %best.keyword,
+                        score = best.score,
+                        user_frames,
+                        "wake word while speaking, but not above the assistant's echo: ignored"
+                    );
+                    continue;
+                }
+                tracing::info!(
+                    keyword = %best.keyword,
+                    score = best.score,
+                    user_frames,
+                    "barge-in: wake word"
+                );
+                front.after_wake = true;
+                front.after_voice = None;
+                front.carry.clear();
+                return Ok(Some(BargeIn::WakeWord(best)));
+            }
+        }
+    }
+
+    /// One read of a waiting loop into `front.read_buf`: `None` when the loop should stop
+    /// (`keep_going` is false, or a capture wants the microphone), else whether audio came.
+    fn read_while(
+        &self,
+        front: &mut Front,
+        keep_going: &dyn Fn() -> bool,
+        wait: Duration,
+    ) -> Result<Option<bool>, ListenerError> {
+        if !keep_going() || self.waiting_captures.load(Ordering::SeqCst) > 0 {
+            return Ok(None);
+        }
+        front.read_buf.clear();
+        front.mic.read(&mut front.read_buf, wait)?;
+        Ok(Some(!front.read_buf.is_empty()))
     }
 
     /// Captures one utterance: from now (push-to-talk) or from the last wake word, until the
@@ -204,7 +410,13 @@ impl Listener {
         partial: &mut dyn FnMut(&[f32]),
     ) -> Result<Vec<f32>, ListenerError> {
         let continuing = std::mem::take(&mut front.after_wake);
-        if !continuing {
+        let after_voice = front.after_voice.take();
+        if let Some(heard) = after_voice {
+            // Voice barged in: its start is already heard; go on from there.
+            let mut input = heard;
+            input.append(&mut front.carry);
+            front.carry = input;
+        } else if !continuing {
             front.mic.flush()?;
             front.carry.clear();
         }

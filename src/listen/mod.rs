@@ -13,7 +13,7 @@ pub mod wakeword;
 
 use std::path::{Path, PathBuf};
 
-pub use listener::{ListenConfig, Listener, ListenerError};
+pub use listener::{BargeIn, BargeMode, ListenConfig, Listener, ListenerError};
 pub use segmenter::{SegmenterConfig, SpeechSegment, VadEvent, VadSegmenter};
 pub use service::{add_listening, MicCapture, OnWake, WakeLoop};
 pub use vad::{EnergyVad, SileroVad, VoiceActivityDetector};

@@ -118,6 +118,8 @@ pub fn listen_config(config: &Config) -> ListenConfig {
         partial_interval_ms: config.asr.partial_interval_ms,
         start_timeout_ms: v.start_timeout_ms,
         max_utterance_ms: v.max_utterance_ms,
+        barge_in: super::listener::BargeMode::parse(&config.tts.barge_in),
+        barge_in_margin_db: config.tts.barge_in_margin_db,
         ..ListenConfig::default()
     }
 }
@@ -159,7 +161,9 @@ fn load_wake_word(
 }
 
 /// The wake-word loop: while `WakeWordEnabled` is on and no turn runs, listen for the keyword;
-/// on a detection start a listening turn and wait for it to end. On its own thread.
+/// on a detection start a listening turn. While the assistant speaks, watch for barge-in
+/// (`tts.barge_in`: the wake word, or voice beyond the assistant's echo) and interrupt it
+/// ([`Engine::barge_in`]). On its own thread.
 pub struct WakeLoop {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -215,11 +219,49 @@ fn wake_loop(
     stop: &AtomicBool,
     on_wake: &(dyn Fn(&Detection, Result<TurnId, &EngineError>) + Send),
 ) {
-    let idle = || engine.wake_word_enabled() && engine.state() == crate::engine::State::Idle;
+    use crate::engine::State;
+    let idle = || engine.wake_word_enabled() && engine.state() == State::Idle;
+    let speaking = || engine.state() == State::Speaking;
+    let barge_mode = listener.config().barge_in;
     let mut mic_error_logged = false;
+    fn mic_error(logged: &mut bool, e: &dyn std::fmt::Display) {
+        if !*logged {
+            tracing::warn!("wake-word listening paused: {e}");
+            *logged = true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     while !stop.load(Ordering::SeqCst) {
+        // While the assistant speaks: barge-in (`tts.barge_in`). The wake word barges in only
+        // while `WakeWordEnabled` is on; voice whenever it is configured.
+        if speaking() && barge_mode != super::BargeMode::Off {
+            let keep_going = || !stop.load(Ordering::SeqCst) && speaking();
+            match listener.watch_for_barge_in(&keep_going, engine.wake_word_enabled()) {
+                Ok(Some(barge)) => {
+                    mic_error_logged = false;
+                    match barge {
+                        super::BargeIn::WakeWord(d) => {
+                            let started = engine.barge_in(Some((&d.keyword, f64::from(d.score))));
+                            on_wake(&d, started.as_ref().map(|t| *t));
+                            if let Err(e) = started {
+                                tracing::warn!("barge-in, but no turn started: {e}");
+                            }
+                        }
+                        super::BargeIn::Voice { onset_ms } => {
+                            tracing::debug!(onset_ms, "voice barge-in");
+                            if let Err(e) = engine.barge_in(None) {
+                                tracing::warn!("barge-in, but no turn started: {e}");
+                            }
+                        }
+                    }
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => mic_error(&mut mic_error_logged, &e),
+            }
+            continue;
+        }
         if !idle() {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
             continue;
         }
         match listener.wait_for_wake_word(&|| !stop.load(Ordering::SeqCst) && idle()) {
@@ -227,23 +269,14 @@ fn wake_loop(
                 mic_error_logged = false;
                 let started = engine.wake_word_detected(&d.keyword, f64::from(d.score));
                 on_wake(&d, started.as_ref().map(|t| *t));
-                match started {
-                    Ok(turn) => {
-                        while engine.is_running(turn) && !stop.load(Ordering::SeqCst) {
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                    }
-                    Err(e) => tracing::warn!("wake word heard but no turn started: {e}"),
+                // The turn listens, thinks and speaks; the loop watches for barge-in while it
+                // speaks and waits for the keyword again once all is idle.
+                if let Err(e) = started {
+                    tracing::warn!("wake word heard but no turn started: {e}");
                 }
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => {
-                if !mic_error_logged {
-                    tracing::warn!("wake-word listening paused: {e}");
-                    mic_error_logged = true;
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
+            Err(e) => mic_error(&mut mic_error_logged, &e),
         }
     }
 }

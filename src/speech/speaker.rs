@@ -9,7 +9,8 @@
 //! checks it every 10 ms, also while a sentence is still being synthesised.
 
 use std::path::Path;
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::espeak::EspeakVoice;
@@ -24,8 +25,8 @@ use crate::tts::PiperVoice;
 pub struct VoiceSpeaker {
     piper: Result<Mutex<PiperVoice>, String>,
     espeak: Result<EspeakVoice, String>,
-    /// `tts.volume`.
-    volume: f32,
+    /// `tts.volume`, then the `Volume` property (an `f32`'s bits; the player follows it).
+    volume: Arc<AtomicU32>,
 }
 
 /// What one utterance cost, for the log (and the report's real-time factor).
@@ -61,7 +62,7 @@ impl VoiceSpeaker {
                 Ok(VoiceSpeaker {
                     piper,
                     espeak,
-                    volume: config.tts.volume,
+                    volume: Arc::new(AtomicU32::new(config.tts.volume.to_bits())),
                 })
             }
         }
@@ -321,8 +322,8 @@ impl Speaker for VoiceSpeaker {
             return Ok(());
         }
         let voice = self.voice(language)?;
-        let out = Output::open().map_err(|e| StageError(e.to_string()))?;
-        out.set_volume(self.volume);
+        let mut out = Output::open().map_err(|e| StageError(e.to_string()))?;
+        out.follow_volume(self.volume.clone());
         let device = out.device().to_string();
         let spoken = self.speak_pieces(text, voice, out, cancel)?;
         let audio = spoken.audio.as_secs_f64();
@@ -337,6 +338,11 @@ impl Speaker for VoiceSpeaker {
             "spoke"
         );
         Ok(())
+    }
+
+    fn set_volume(&self, volume: f32) {
+        self.volume
+            .store(volume.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
     }
 
     fn available(&self, language: &Language) -> Result<(), String> {

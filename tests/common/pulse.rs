@@ -133,6 +133,13 @@ impl PulseServer {
             .dir
             .path()
             .join(format!("rec-{}-{}.raw", source, std::process::id()));
+        // Other clients (a daemon's microphone) may record already: wait for one more stream.
+        let streams = |p: &PulseServer| {
+            String::from_utf8_lossy(&p.pactl(&["list", "short", "source-outputs"]).stdout)
+                .lines()
+                .count()
+        };
+        let before = streams(self);
         let child = self
             .command("parec")
             .args([
@@ -152,11 +159,7 @@ impl PulseServer {
             .expect("parec must be installed (apt-get install pulseaudio-utils)");
         // parec is connected once the source lists a recording stream.
         let start = Instant::now();
-        while self
-            .pactl(&["list", "short", "source-outputs"])
-            .stdout
-            .is_empty()
-        {
+        while streams(self) <= before {
             assert!(start.elapsed() < PATIENCE, "parec did not connect");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -204,6 +207,13 @@ impl Recording {
             .collect()
     }
 
+    /// Samples written so far (parec writes every 20 ms).
+    pub fn len(&self) -> i64 {
+        std::fs::metadata(&self.path)
+            .map(|m| (m.len() / 2) as i64)
+            .unwrap_or(0)
+    }
+
     /// Stops parec (by pid) and returns everything recorded.
     pub fn stop(mut self) -> Vec<f32> {
         // parec writes every 20 ms; give the last block time to land.
@@ -249,4 +259,18 @@ pub fn active_span(samples: &[f32], threshold: f32) -> Option<(f32, f32)> {
     let first = blocks.iter().position(|a| *a)?;
     let last = blocks.iter().rposition(|a| *a)?;
     Some((first as f32 * 0.05, (last + 1) as f32 * 0.05))
+}
+
+/// How many samples `a` is ahead of `b` (both running): sample `i` of `b` was recorded at
+/// the same moment as sample `i + offset` of `a`. The median of 25 simultaneous looks at both
+/// files' lengths, 20 ms apart, so parec's 20 ms writes average out (about ±10 ms).
+pub fn sample_offset(a: &Recording, b: &Recording) -> i64 {
+    let mut diffs: Vec<i64> = (0..25)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            a.len() - b.len()
+        })
+        .collect();
+    diffs.sort_unstable();
+    diffs[diffs.len() / 2]
 }
