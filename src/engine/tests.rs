@@ -110,6 +110,29 @@ async fn ask_without_handler_uses_the_default_response() {
     assert!(trace.at(Mark::Cancel).is_none() && trace.at(Mark::FirstAudio).is_none());
 }
 
+/// A misheard command the tolerant match takes is traced as `tolerant`, source `grammar`.
+#[tokio::test]
+async fn a_tolerant_match_is_traced_as_such() {
+    let e = engine(EngineConfig::default());
+    let mut rx = e.subscribe();
+    // 空调 (air conditioning) heard as 空条: a 同音字 only the tolerant match takes.
+    let options = AskOptions {
+        language: Some("zh-CN".into()),
+        ..AskOptions::default()
+    };
+    let id = e
+        .ask("打开空条", options, std::future::ready(()))
+        .expect("turn");
+    let (status, _, _) = finished(&mut rx, id).await;
+    assert_eq!(status, TurnStatus::Ok);
+    let record = e.recent_turns(1).pop().expect("recorded");
+    assert_eq!(record.intent.as_deref(), Some("climate.set_ac"));
+    assert_eq!(record.language, "zh-CN");
+    assert_eq!(record.trace.tier, Some(Tier::Tolerant));
+    assert_eq!(record.source(), "grammar");
+    assert!(record.log_line().contains(" source=grammar tier=tolerant "));
+}
+
 /// Finished turns are kept newest first, at most `RECENT_TURNS`, each traced once.
 #[tokio::test]
 async fn recent_turns_are_newest_first_and_bounded() {
