@@ -238,3 +238,46 @@ fn recent_turns_trace_signal_log_line_and_stats() {
         assert!(text.contains(part), "{part} missing:\n{text}");
     }
 }
+
+/// A turn cancelled while its handler (a jeepney client that never answers) holds it: the
+/// trace has the intent and the cancel, no handler reply, and `TurnTrace` says so too.
+#[test]
+fn a_cancelled_turn_is_traced_with_its_cancel() {
+    let bus = Bus::start();
+    let _d = Daemon::start(&bus, CONFIG);
+    let mut monitor = Watcher::monitor(&bus);
+    let mut cmd = bus.command(python().to_str().expect("utf-8 path"));
+    cmd.arg(client_script("handler.py")).args([
+        "--intent",
+        "climate.set_temperature",
+        "--ask",
+        "set the temperature to 22 degrees",
+        "--mode",
+        "never",
+    ]);
+    let mut client = Watcher::spawn(cmd);
+    let asked = client.wait_for(|l| l.contains("\"asked\""));
+    let asked: Value = serde_json::from_str(&asked).expect("json");
+    let turn = asked["turn"].as_str().expect("turn").to_string();
+    client.wait_for(|l| l.contains("\"handle\""));
+    ok(bus.busctl(&["call", NAME, PATH, IFACE, "Cancel", "o", &turn]));
+    let finished = monitor.wait_for(|l| l.contains(".TurnFinished") && l.contains(&turn));
+    assert!(finished.contains("'cancelled'"), "{finished}");
+    let trace = monitor.wait_for(|l| l.contains(".TurnTrace"));
+    assert!(
+        trace.contains(&turn) && trace.contains("'cancel_ms'"),
+        "{trace}"
+    );
+    let turns = recent_turns(&bus, 5);
+    assert_eq!(turns.len(), 1, "{turns:?}");
+    let t = &turns[0];
+    assert_eq!(t["status"], "cancelled");
+    assert_eq!(t["intent"], "climate.set_temperature");
+    let (intent_at, cancel_at, total) = (
+        ms(t, "intent_recognized_ms").expect("intent mark"),
+        ms(t, "cancel_ms").expect("cancel mark"),
+        ms(t, "total_ms").expect("total"),
+    );
+    assert!(intent_at <= cancel_at && cancel_at <= total, "{t:?}");
+    assert!(ms(t, "handler_reply_ms").is_none(), "{t:?}");
+}

@@ -75,6 +75,8 @@ struct ActiveTurn {
     cancel: Arc<CancelToken>,
     /// The grammar's tag of the turn's language, for its record.
     language: String,
+    /// The intent recognized (kept for the record of a turn cancelled after it).
+    intent: Option<String>,
     trace: TurnTrace,
 }
 
@@ -799,7 +801,14 @@ impl Inner {
             _ => None,
         };
         if let Some((turn, mark)) = mark {
-            self.mark(turn, mark);
+            let intent = match &event {
+                Event::IntentRecognized { intent, .. } => Some(intent.clone()),
+                _ => None,
+            };
+            if let Some(t) = self.shared().active.get_mut(&turn) {
+                t.trace.mark(mark);
+                t.intent = intent.or(t.intent.take());
+            }
         }
         // No subscriber is not an error: the CLI may not listen.
         let _ = self.events.send(event);

@@ -455,6 +455,7 @@ impl Inner {
                 state,
                 cancel: cancel.clone(),
                 language: language.to_string(),
+                intent: None,
                 trace: TurnTrace::start(),
             },
         );
@@ -475,9 +476,9 @@ impl Inner {
     /// `TurnFinished` with the record, updates `State`.
     fn finish_turn(&self, id: TurnId, kind: TurnKind, outcome: Outcome) {
         let mut s = self.shared();
-        let (language, mut trace) = match s.active.remove(&id) {
-            Some(t) => (t.language, t.trace),
-            None => (String::new(), TurnTrace::start()),
+        let (language, recognized, mut trace) = match s.active.remove(&id) {
+            Some(t) => (t.language, t.intent, t.trace),
+            None => (String::new(), None, TurnTrace::start()),
         };
         trace.finish();
         if outcome.status == TurnStatus::Cancelled {
@@ -489,7 +490,8 @@ impl Inner {
             id,
             kind,
             status: outcome.status,
-            intent: outcome.intent,
+            // A turn cancelled after its intent was recognized keeps it in its record.
+            intent: outcome.intent.or(recognized),
             language,
             trace,
         };
