@@ -39,6 +39,15 @@ fn recent_turns(bus: &Bus, count: u32) -> Vec<serde_json::Map<String, Value>> {
         .collect()
 }
 
+/// The jeepney handler serving `climate.set_temperature`, asking "set the temperature to 22
+/// degrees" once; `extra`: how it answers.
+fn temperature_handler(bus: &Bus, extra: &[&str]) -> Watcher {
+    let mut args = vec!["--intent", "climate.set_temperature"];
+    args.extend(["--ask", "set the temperature to 22 degrees"]);
+    args.extend_from_slice(extra);
+    handler_client(bus, &args)
+}
+
 fn ms(turn: &serde_json::Map<String, Value>, key: &str) -> Option<f64> {
     turn.get(key).and_then(Value::as_f64)
 }
@@ -55,16 +64,7 @@ fn recent_turns_trace_signal_log_line_and_stats() {
     let mut monitor = Watcher::monitor(&bus);
 
     // 1: handled by an independent client.
-    let mut cmd = bus.command(python().to_str().expect("utf-8 path"));
-    cmd.arg(client_script("handler.py")).args([
-        "--intent",
-        "climate.set_temperature",
-        "--ask",
-        "set the temperature to 22 degrees",
-        "--speech",
-        "Twenty-two it is.",
-    ]);
-    let mut client = Watcher::spawn(cmd);
+    let mut client = temperature_handler(&bus, &["--speech", "Twenty-two it is."]);
     let asked = client.wait_for(|l| l.contains("\"asked\""));
     let handled: Value = serde_json::from_str(&asked).expect("json");
     let handled = handled["turn"].as_str().expect("turn").to_string();
@@ -246,16 +246,7 @@ fn a_cancelled_turn_is_traced_with_its_cancel() {
     let bus = Bus::start();
     let _d = Daemon::start(&bus, CONFIG);
     let mut monitor = Watcher::monitor(&bus);
-    let mut cmd = bus.command(python().to_str().expect("utf-8 path"));
-    cmd.arg(client_script("handler.py")).args([
-        "--intent",
-        "climate.set_temperature",
-        "--ask",
-        "set the temperature to 22 degrees",
-        "--mode",
-        "never",
-    ]);
-    let mut client = Watcher::spawn(cmd);
+    let mut client = temperature_handler(&bus, &["--mode", "never"]);
     let asked = client.wait_for(|l| l.contains("\"asked\""));
     let asked: Value = serde_json::from_str(&asked).expect("json");
     let turn = asked["turn"].as_str().expect("turn").to_string();
