@@ -7,9 +7,11 @@
 //! 2. slow pipes: 300 `Transcribe` calls on pipes that trickle a byte every 4 s, from 30
 //!    connections, while a second client calls `Recognize` in a loop. Target: its p99 < 10 ms.
 //!
-//!     cargo bench --bench hostile                    # both
-//!     SKYLARK_HOSTILE=memory cargo bench --bench hostile
-//!     SKYLARK_HOSTILE=pipes cargo bench --bench hostile
+//! ```text
+//! cargo bench --bench hostile                    # both
+//! SKYLARK_HOSTILE=memory cargo bench --bench hostile
+//! SKYLARK_HOSTILE=pipes cargo bench --bench hostile
+//! ```
 
 use std::collections::HashMap;
 use std::io::Write;

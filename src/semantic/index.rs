@@ -145,6 +145,7 @@ pub fn decide(neighbours: &[Neighbour], s: &SemanticSettings) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::f32::consts::FRAC_1_SQRT_2;
 
     fn sample(text: &str, intent: &str) -> Sample {
         Sample {
@@ -179,7 +180,7 @@ mod tests {
             matches!(decide(&n, &settings()), Decision::Intent { ref intent, .. } if intent == "light.on")
         );
         // Halfway between two intents: no clear winner.
-        let n = ix.nearest(&[0.7071, 0.7071], 3);
+        let n = ix.nearest(&[FRAC_1_SQRT_2, FRAC_1_SQRT_2], 3);
         assert!(matches!(decide(&n, &settings()), Decision::None { .. }));
         // Nearest to an open question: no intent.
         let n = ix.nearest(&[-1.0, 0.0], 3);

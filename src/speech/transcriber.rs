@@ -117,8 +117,7 @@ impl WhisperTranscriber {
         only: Option<&Language>,
     ) -> Result<WhisperTranscriber, String> {
         let manifest = Manifest::builtin().map_err(|e| e.to_string())?;
-        let mut options = AsrOptions::default();
-        options.threads = match config.asr.threads {
+        let threads = match config.asr.threads {
             // One core less than the machine has (at least 1, at most 4): whisper.cpp's worker
             // threads spin while they wait for each other, and when they outnumber the cores
             // left free by Piper, the reactor and other programs, a decode becomes ten times
@@ -129,6 +128,10 @@ impl WhisperTranscriber {
                 .unwrap_or(1)
                 .clamp(1, 4),
             n => n,
+        };
+        let options = AsrOptions {
+            threads,
+            ..AsrOptions::default()
         };
         let load = |id: &str, language: &str| -> Loaded {
             let path = manifest

@@ -239,7 +239,11 @@ fn minus(sign: &str, english: bool) -> &'static str {
 fn en_time(hour: u32, minute: u32, marker: Option<char>) -> String {
     let (h12, suffix) = match marker {
         Some(m) => (
-            if hour % 12 == 0 { 12 } else { hour % 12 },
+            if hour.is_multiple_of(12) {
+                12
+            } else {
+                hour % 12
+            },
             if m.eq_ignore_ascii_case(&'a') {
                 "a m"
             } else {
