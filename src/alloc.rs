@@ -46,3 +46,36 @@ pub fn give_back() {
         libc::malloc_trim(0);
     }
 }
+
+/// The process's resident memory now (`VmRSS`), in bytes; `None` where `/proc` cannot say.
+pub fn resident_bytes() -> Option<u64> {
+    proc_status_bytes("VmRSS:")
+}
+
+/// The most resident memory the process has had (`VmHWM`), in bytes.
+pub fn peak_resident_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// A `kB` line of `/proc/self/status`, in bytes.
+fn proc_status_bytes(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn resident_memory_is_read() {
+        let rss = super::resident_bytes().expect("VmRSS");
+        let peak = super::peak_resident_bytes().expect("VmHWM");
+        assert!(rss > 1 << 20 && peak >= rss, "{rss} {peak}");
+    }
+}

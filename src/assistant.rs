@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use crate::audio::AudioSource;
 use crate::config::Config;
-use crate::engine::{Engine, EngineConfig, EngineError, Stage, Stages};
+use crate::engine::{
+    measure_memory, Engine, EngineConfig, EngineError, Stage, StageMemory, Stages,
+};
 use crate::listen::Listener;
 use crate::nlu::{Grammar, NluError, Recognizer};
 
@@ -91,14 +93,16 @@ pub fn build(
     models_dir: &Path,
     options: BuildOptions,
 ) -> Result<Assistant, BuildError> {
-    let recognizer = configured_recognizer(config)?;
+    let mut memory = vec![crate::engine::memory_at_start()];
+    let recognizer = measure_memory(&mut memory, "grammar", || configured_recognizer(config))?;
     let engine_config = EngineConfig::from_config(config)?;
     if !recognizer.supports(&engine_config.language) {
         tracing::warn!(language = %engine_config.language, "no intent grammar for the configured language; using the first one loaded");
     }
-    let (stages, listener) = speech_stages(config, models_dir, options);
+    let (stages, listener) = speech_stages(config, models_dir, options, &mut memory);
     let missing = stages.missing();
     let engine = Engine::new(engine_config, recognizer, stages);
+    engine.note_memory(memory);
     start_cloud(&engine, config);
     Ok(Assistant {
         engine,
@@ -111,16 +115,24 @@ pub fn build(
 /// `engine`, each when configured and installed; blocking, seconds. Without them the grammar
 /// answers alone.
 pub fn load_language_models(engine: &Engine, config: &Config, models_dir: &Path) {
-    if let Some(llm) = crate::llm::load_configured(config, models_dir) {
+    let mut memory = Vec::new();
+    let llm = measure_memory(&mut memory, "llm", || {
+        crate::llm::load_configured(config, models_dir)
+    });
+    if let Some(llm) = llm {
         engine.set_llm(Arc::new(llm), config.llm.max_waiting);
     }
-    if let Some(tier) = crate::semantic::load_configured(config, models_dir) {
-        let tier = Arc::new(tier);
+    let tier = measure_memory(&mut memory, "semantic", || {
+        let tier = crate::semantic::load_configured(config, models_dir)?;
         if let Err(e) = tier.index(engine.recognizer(), &engine.language()) {
             tracing::warn!("semantic index: {e}");
         }
-        engine.set_semantic(tier);
+        Some(tier)
+    });
+    if let Some(tier) = tier {
+        engine.set_semantic(Arc::new(tier));
     }
+    engine.note_memory(memory);
 }
 
 /// Sets the cloud tier (when `[cloud]` has a URL and its key can be read) and the routing mode
@@ -140,15 +152,20 @@ fn speech_stages(
     config: &Config,
     models_dir: &Path,
     options: BuildOptions,
+    memory: &mut Vec<StageMemory>,
 ) -> (Stages, Option<Arc<Listener>>) {
     let mut stages = Stages::text_only();
     stages.transcriber = if options.transcriber {
-        crate::speech::transcriber(config, models_dir)
+        measure_memory(memory, "speech_recognition", || {
+            crate::speech::transcriber(config, models_dir)
+        })
     } else {
         Stage::Missing(format!("speech recognition is {NOT_ASKED}"))
     };
     stages.speaker = if options.speaker {
-        crate::speech::speaker(config, models_dir)
+        measure_memory(memory, "speech_output", || {
+            crate::speech::speaker(config, models_dir)
+        })
     } else {
         Stage::Missing(format!("speech output is {NOT_ASKED}"))
     };
@@ -165,5 +182,7 @@ fn speech_stages(
         AudioIn::Microphone => Box::new(crate::audio::Microphone::open(&config.audio.input_device)),
         AudioIn::Source(source) => source,
     };
-    crate::listen::add_listening(stages, config, models_dir, source)
+    measure_memory(memory, "listening", || {
+        crate::listen::add_listening(stages, config, models_dir, source)
+    })
 }

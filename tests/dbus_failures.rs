@@ -19,12 +19,6 @@ fn recognize_still_works(bus: &Bus) {
     assert!(out.contains("\"climate.set_ac\""), "{out}");
 }
 
-fn handler_client(bus: &Bus, args: &[&str]) -> Watcher {
-    let mut cmd = bus.command(python().to_str().expect("utf-8 path"));
-    cmd.arg(client_script("handler.py")).args(args);
-    Watcher::spawn(cmd)
-}
-
 fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }

@@ -257,6 +257,12 @@ fn only_group_members_call_and_only_handlers_register() {
     let out = ok(bus.call(CLIENT, "Ask", "sa{sv}", &ask));
     assert!(out.contains("/io/skylark/Assistant1/turn/"), "{out}");
     ok(bus.busctl(CLIENT, &["get-property", NAME, PATH, IFACE, "State"]));
+    // A client reads the figures `skylark stats --system` shows; an outsider does not.
+    let out = ok(bus.call(CLIENT, "RecentTurns", "u", &["5"]));
+    assert!(out.starts_with("aa{sv}"), "{out}");
+    ok(bus.busctl(CLIENT, &["call", NAME, PATH, IFACE, "MemoryUsage"]));
+    let o = bus.call(OUTSIDER, "RecentTurns", "u", &["5"]);
+    assert!(denied(&o), "an outsider could read RecentTurns: {o:?}");
     let o = register(&bus, CLIENT);
     assert!(denied(&o), "a client could RegisterHandler: {o:?}");
     // A handler registers.

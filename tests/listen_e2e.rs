@@ -328,6 +328,44 @@ fn wake_word_then_command_gives_the_intent() {
     let i = pos(&|l| l.contains(".IntentRecognized"));
     let f = pos(&|l| l.contains(".TurnFinished"));
     assert!(t < i && i < f, "{lines:#?}");
+
+    // Its trace (TurnTrace, right after TurnFinished) has every moment of a spoken turn, in
+    // order, from the wake word to the end of playback.
+    let trace = rig.monitor.wait_for(|l| l.contains(".TurnTrace"));
+    assert!(trace.contains(&turn), "{trace}");
+    let mut last = 0.0;
+    for key in [
+        "wake_word_ms",
+        "speech_start_ms",
+        "speech_end_ms",
+        "final_transcript_ms",
+        "intent_recognized_ms",
+        "first_token_ms",
+        "first_audio_ms",
+        "playback_end_ms",
+        "total_ms",
+    ] {
+        let at = figure(&trace, key).unwrap_or_else(|| panic!("no {key} in {trace}"));
+        assert!(at >= last, "{key} = {at} before {last}: {trace}");
+        last = at;
+    }
+    for key in ["capture_ms", "transcribe_ms", "recognize_ms", "speak_ms"] {
+        assert!(figure(&trace, key).is_some(), "no {key} in {trace}");
+    }
+    assert!(trace.contains("'tier': <'grammar'>") || trace.contains("'tier': <'tolerant'>"));
+    let log = rig.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("kind=listen status=ok intent=climate.set_ac"))
+        .unwrap_or_else(|| panic!("no turn line in the log:\n{log}"));
+    eprintln!("{line}"); // the figures README § Turn traces quotes
+}
+
+/// A number of a gdbus-printed a{sv}: `'key': <12.5>`.
+fn figure(line: &str, key: &str) -> Option<f64> {
+    let start = line.find(&format!("'{key}': <"))? + key.len() + 5;
+    let end = start + line[start..].find('>')?;
+    line[start..end].parse().ok()
 }
 
 /// Push-to-talk without the wake word: the command gives the intent; silence and noise end

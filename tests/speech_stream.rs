@@ -34,7 +34,9 @@ impl Speaker for RecordingSpeaker {
         text: &mut (dyn Iterator<Item = String> + Send),
         _: &Language,
         _: &CancelToken,
+        first_audio: &(dyn Fn() + Sync),
     ) -> Result<(), StageError> {
+        first_audio();
         for chunk in text {
             self.chunks
                 .lock()

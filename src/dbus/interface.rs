@@ -311,6 +311,30 @@ impl Assistant {
         Ok(super::usage::turn_to_dbus(&u))
     }
 
+    /// The last finished turns, newest first, at most `count` (and at most the last 256):
+    /// each turn's record and trace as a{sv} (README § Turn traces).
+    #[zbus(out_args("turns"))]
+    async fn recent_turns(
+        &self,
+        count: u32,
+    ) -> Result<Vec<HashMap<String, OwnedVariant>>, MethodError> {
+        let _permit = self.admit()?;
+        Ok(self
+            .engine
+            .recent_turns(count as usize)
+            .iter()
+            .map(super::usage::trace_to_dbus)
+            .collect())
+    }
+
+    /// Where the resident memory goes (a{sv}): rss_bytes, peak_rss_bytes (t), other_bytes
+    /// (x), stages (a{sx}: what each stage's load at start-up added).
+    #[zbus(out_args("memory"))]
+    async fn memory_usage(&self) -> Result<HashMap<String, OwnedVariant>, MethodError> {
+        let _permit = self.admit()?;
+        Ok(super::usage::memory_to_dbus(&self.engine.memory()))
+    }
+
     /// Device and cloud accounting since the daemon started (a{sv}; see README § Hybrid
     /// scheduling). Not signalled: it changes every turn.
     #[zbus(property(emits_changed_signal = "false"))]
@@ -432,5 +456,14 @@ impl Assistant {
         turn: ObjectPath<'_>,
         status: &str,
         response: &str,
+    ) -> zbus::Result<()>;
+
+    /// The trace of `turn`, sent right after its TurnFinished: the same a{sv} as one entry of
+    /// RecentTurns.
+    #[zbus(signal)]
+    pub async fn turn_trace(
+        emitter: &SignalEmitter<'_>,
+        turn: ObjectPath<'_>,
+        trace: HashMap<String, OwnedVariant>,
     ) -> zbus::Result<()>;
 }

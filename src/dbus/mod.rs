@@ -280,15 +280,12 @@ async fn emit(emitter: &SignalEmitter<'_>, event: Event) -> zbus::Result<()> {
             turn,
             status,
             response,
-            ..
+            record,
         } => {
-            Assistant::turn_finished(
-                emitter,
-                turn_path(turn).as_ref(),
-                status.as_str(),
-                &response,
-            )
-            .await
+            let path = turn_path(turn);
+            Assistant::turn_finished(emitter, path.as_ref(), status.as_str(), &response).await?;
+            let trace = usage::trace_to_dbus(&record);
+            Assistant::turn_trace(emitter, path.as_ref(), trace).await
         }
     }
 }

@@ -1,11 +1,12 @@
-//! The accounting as D-Bus `a{sv}` (the `Usage` property, the `TurnUsage` method), and the
-//! client side `skylark stats` reads it with (the only other zbus user is this module).
+//! The accounting as D-Bus `a{sv}` (the `Usage` property, the `TurnUsage` method), turn
+//! traces (`RecentTurns`, the `TurnTrace` signal), the memory report (`MemoryUsage`), and the
+//! client side `skylark stats` reads them with (the only other zbus user is this module).
 
 use std::collections::{BTreeMap, HashMap};
 
 use zbus::{OwnedVariant, Variant};
 
-use crate::engine::{TurnUsage, UsageTotals};
+use crate::engine::{MemoryReport, TurnRecord, TurnUsage, UsageTotals};
 
 fn owned(v: Variant<'static>) -> OwnedVariant {
     OwnedVariant::try_from(v).unwrap_or_else(|_| OwnedVariant::from(false))
@@ -64,6 +65,62 @@ pub fn turn_to_dbus(t: &TurnUsage) -> HashMap<String, OwnedVariant> {
     m
 }
 
+/// A turn's record and trace (`RecentTurns`, `TurnTrace`): turn (o), id (t), kind, status,
+/// intent ("" for none), source (grammar, llm, cloud, none; "" when nothing was understood
+/// or asked), tier (grammar, tolerant, semantic, llm, cloud, none; ""), language (s),
+/// started_unix_us (t, wall clock), and each figure the turn has as d milliseconds: spans
+/// (queued_ms, capture_ms, transcribe_ms, recognize_ms, handler_ms, speak_ms, total_ms) and
+/// marks, offsets from the start (wake_word_ms, speech_start_ms, speech_end_ms,
+/// first_partial_ms, final_transcript_ms, intent_recognized_ms, handler_reply_ms,
+/// first_token_ms, first_audio_ms, playback_end_ms, cancel_ms). A figure is absent when the
+/// turn did not reach it.
+pub fn trace_to_dbus(r: &TurnRecord) -> HashMap<String, OwnedVariant> {
+    let mut m = HashMap::new();
+    let mut text = |k: &str, v: &str| {
+        m.insert(k.to_string(), owned(Variant::from(v.to_string())));
+    };
+    text("kind", r.kind.as_str());
+    text("status", r.status.as_str());
+    text("intent", r.intent.as_deref().unwrap_or(""));
+    text("source", r.source());
+    text("tier", r.trace.tier.map(|t| t.as_str()).unwrap_or(""));
+    text("language", &r.language);
+    let path = super::convert::turn_path(r.id);
+    m.insert("turn".into(), owned(Variant::from(path.into_inner())));
+    m.insert("id".into(), owned(Variant::U64(r.id.0)));
+    let started = r
+        .trace
+        .started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    m.insert("started_unix_us".into(), owned(Variant::U64(started)));
+    for (k, d) in r.trace.figures() {
+        m.insert(k.into(), owned(Variant::F64(d.as_secs_f64() * 1000.0)));
+    }
+    m
+}
+
+/// `MemoryUsage`: rss_bytes, peak_rss_bytes (t), other_bytes (x: RSS not explained by the
+/// start-up and the loads), stages (a{sx}: what each stage's load added, bytes; `start` is
+/// the process before any load).
+pub fn memory_to_dbus(r: &MemoryReport) -> HashMap<String, OwnedVariant> {
+    let mut m = HashMap::new();
+    m.insert("rss_bytes".into(), owned(Variant::U64(r.rss_bytes)));
+    m.insert(
+        "peak_rss_bytes".into(),
+        owned(Variant::U64(r.peak_rss_bytes)),
+    );
+    m.insert("other_bytes".into(), owned(Variant::I64(r.other_bytes())));
+    let stages: HashMap<String, i64> = r
+        .stages
+        .iter()
+        .map(|s| (s.stage.clone(), s.bytes))
+        .collect();
+    m.insert("stages".into(), owned(Variant::from(stages)));
+    m
+}
+
 /// A value of the `Usage` property as the client reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Figure {
@@ -82,13 +139,17 @@ impl std::fmt::Display for Figure {
     }
 }
 
+async fn connect(system: bool) -> zbus::Result<zbus::Connection> {
+    if system {
+        zbus::Connection::system().await
+    } else {
+        zbus::Connection::session().await
+    }
+}
+
 /// Reads the running daemon's `Usage` property (session bus, or system with `system`).
 pub async fn read_usage(system: bool) -> zbus::Result<BTreeMap<String, Figure>> {
-    let conn = if system {
-        zbus::Connection::system().await?
-    } else {
-        zbus::Connection::session().await?
-    };
+    let conn = connect(system).await?;
     let proxy = zbus::fdo::PropertiesProxy::builder(&conn)
         .destination(super::NAME)
         .path(super::PATH)
@@ -111,4 +172,71 @@ pub async fn read_usage(system: bool) -> zbus::Result<BTreeMap<String, Figure>> 
             (k, f)
         })
         .collect())
+}
+
+/// The daemon's last `count` turn traces (`RecentTurns`), newest first, as JSON objects.
+pub async fn read_recent_turns(
+    system: bool,
+    count: u32,
+) -> zbus::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let conn = connect(system).await?;
+    let reply = conn
+        .call_method(
+            Some(super::NAME),
+            super::PATH,
+            Some(super::INTERFACE),
+            "RecentTurns",
+            &(count,),
+        )
+        .await?;
+    let turns: Vec<HashMap<String, OwnedVariant>> = reply.body().deserialize()?;
+    Ok(turns.iter().map(dict_to_json).collect())
+}
+
+/// The daemon's `MemoryUsage`, as a JSON object.
+pub async fn read_memory(system: bool) -> zbus::Result<serde_json::Map<String, serde_json::Value>> {
+    let conn = connect(system).await?;
+    let reply = conn
+        .call_method(
+            Some(super::NAME),
+            super::PATH,
+            Some(super::INTERFACE),
+            "MemoryUsage",
+            &(),
+        )
+        .await?;
+    let memory: HashMap<String, OwnedVariant> = reply.body().deserialize()?;
+    Ok(dict_to_json(&memory))
+}
+
+fn dict_to_json(m: &HashMap<String, OwnedVariant>) -> serde_json::Map<String, serde_json::Value> {
+    m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()
+}
+
+/// A D-Bus value as JSON: numbers as numbers, strings and paths as strings, dicts as objects.
+fn to_json(v: &Variant<'_>) -> serde_json::Value {
+    use serde_json::json;
+    match v {
+        Variant::U64(n) => json!(n),
+        Variant::U32(n) => json!(n),
+        Variant::I64(n) => json!(n),
+        Variant::I32(n) => json!(n),
+        Variant::F64(x) => json!(x),
+        Variant::Bool(b) => json!(b),
+        Variant::Str(s) => json!(s.as_str()),
+        Variant::ObjectPath(p) => json!(p.as_str()),
+        Variant::Variant(inner) => to_json(inner),
+        Variant::Dict(d) => {
+            let mut obj = serde_json::Map::new();
+            for (k, v) in d.iter() {
+                let key = match k {
+                    Variant::Str(s) => s.to_string(),
+                    other => other.to_string(),
+                };
+                obj.insert(key, to_json(v));
+            }
+            serde_json::Value::Object(obj)
+        }
+        other => json!(other.to_string()),
+    }
 }

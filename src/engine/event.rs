@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::turn::{StageTimings, State, TurnId, TurnStatus};
+use super::turn::{State, TurnId, TurnRecord, TurnStatus};
 use crate::nlu::SlotValue;
 
 /// Where an intent came from (`Recognize`'s and `IntentRecognized`'s `source`).
@@ -23,6 +23,56 @@ impl Source {
             Source::Llm => "llm",
             Source::Cloud => "cloud",
             Source::None => "none",
+        }
+    }
+}
+
+/// Which tier understood (or answered) a turn: finer than [`Source`], for the turn's trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// The grammar's exact match.
+    Grammar,
+    /// The grammar's tolerant match of what speech recognition heard (`nlu.tolerant`).
+    Tolerant,
+    /// The semantic tier (nearest grammar sentences by meaning).
+    Semantic,
+    /// The lite LLM: an intent, or an answer.
+    Llm,
+    Cloud,
+    /// Nothing understood it.
+    None,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Grammar => "grammar",
+            Tier::Tolerant => "tolerant",
+            Tier::Semantic => "semantic",
+            Tier::Llm => "llm",
+            Tier::Cloud => "cloud",
+            Tier::None => "none",
+        }
+    }
+
+    /// The contract's source: grammar (exact or tolerant), llm (the device's models), cloud,
+    /// none.
+    pub fn source(self) -> Source {
+        match self {
+            Tier::Grammar | Tier::Tolerant => Source::Grammar,
+            Tier::Semantic | Tier::Llm => Source::Llm,
+            Tier::Cloud => Source::Cloud,
+            Tier::None => Source::None,
+        }
+    }
+
+    /// The tier of a turn known only by its source.
+    pub fn of_source(source: Source) -> Tier {
+        match source {
+            Source::Grammar => Tier::Grammar,
+            Source::Llm => Tier::Llm,
+            Source::Cloud => Tier::Cloud,
+            Source::None => Tier::None,
         }
     }
 }
@@ -69,6 +119,7 @@ pub enum Event {
         turn: TurnId,
         status: TurnStatus,
         response: String,
-        timings: StageTimings,
+        /// The turn's record and trace (also kept for `Engine::recent_turns`).
+        record: Box<TurnRecord>,
     },
 }

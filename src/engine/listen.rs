@@ -11,7 +11,7 @@ use tracing::Instrument;
 use super::event::Event;
 use super::run::{finish, respond, until_cancelled, Outcome};
 use super::stages::{Audio, Stage};
-use super::turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnStatus};
+use super::turn::{CancelToken, Mark, Span, State, TurnId, TurnKind, TurnStatus};
 use super::Inner;
 use crate::nlu::Language;
 
@@ -25,10 +25,9 @@ pub(super) async fn listen(
     let span = tracing::info_span!("turn", id = id.0, kind = "listen");
     async move {
         let t0 = Instant::now();
-        let mut timings = StageTimings::default();
         let body = async {
-            timings.queued = Some(t0.elapsed());
-            let text = match hear(&inner, id, &cancel, &language, &mut timings).await {
+            inner.span(id, Span::Queued, t0.elapsed());
+            let text = match hear(&inner, id, &cancel, &language).await {
                 Ok(Some(text)) => text,
                 Ok(None) => {
                     return Outcome {
@@ -46,10 +45,10 @@ pub(super) async fn listen(
                     };
                 }
             };
-            respond(&inner, id, &text, &language, &mut timings, &cancel, speak).await
+            respond(&inner, id, &text, &language, &cancel, speak).await
         };
         let outcome = until_cancelled(body, &cancel).await;
-        finish(&inner, id, TurnKind::Listen, outcome, timings, t0);
+        finish(&inner, id, TurnKind::Listen, outcome);
     }
     .instrument(span)
     .await
@@ -61,7 +60,6 @@ async fn hear(
     id: TurnId,
     cancel: &Arc<CancelToken>,
     language: &Language,
-    timings: &mut StageTimings,
 ) -> Result<Option<String>, String> {
     let capture = match &inner.stages.capture {
         Stage::Ready(c) => c.clone(),
@@ -110,10 +108,14 @@ async fn hear(
             tracing::warn!("no partial transcripts: cannot start their thread: {e}");
         }
     }
+    // When speech began: the first utterance-so-far the listener hands over started its
+    // length ago (it hands it over only when caught up with the microphone).
+    let speech_start = Arc::new(std::sync::OnceLock::<Instant>::new());
     let job = {
-        let token = cancel.clone();
+        let (token, speech_start) = (cancel.clone(), speech_start.clone());
         super::blocking::stage("capture", move || {
             capture.capture_with_partials(&token, &mut |so_far: &Audio| {
+                speech_start.get_or_init(|| before(Instant::now(), audio_length(so_far)));
                 let _ = slot.try_send(so_far.clone());
             })
         })
@@ -130,12 +132,25 @@ async fn hear(
     capturing.store(false, std::sync::atomic::Ordering::SeqCst);
     // A partial still being decoded now would arrive after the final transcript: drop it.
     drop(partials);
-    timings.capture = Some(t.elapsed());
+    let captured_at = Instant::now();
+    inner.span(id, Span::Capture, captured_at - t);
     let audio = match captured {
         Ok(Ok(audio)) => audio,
         Ok(Err(e)) => return Err(e.0),
         Err(e) => return Err(format!("capture stopped: {e}")),
     };
+    if !audio.samples.is_empty() {
+        // Without a partial (a short command), the utterance ended at the end of capture: an
+        // estimate late by the endpointer's trailing silence.
+        let started = speech_start
+            .get()
+            .copied()
+            .unwrap_or_else(|| before(captured_at, audio_length(&audio)));
+        inner.with_trace(id, |trace| {
+            trace.mark_at(Mark::SpeechStart, started);
+            trace.mark_at(Mark::SpeechEnd, captured_at);
+        });
+    }
     inner.set_turn_state(id, State::Thinking);
     if audio.samples.is_empty() {
         tracing::info!("nothing was said");
@@ -150,7 +165,7 @@ async fn hear(
         transcriber.transcribe_command(&audio, &language, &sentences, &token)
     })
     .await;
-    timings.transcribe = Some(t.elapsed());
+    inner.span(id, Span::Transcribe, t.elapsed());
     let text = match result {
         Ok(Ok(text)) => text,
         Ok(Err(e)) => return Err(e.0),
@@ -167,4 +182,15 @@ async fn hear(
         is_final: true,
     });
     Ok((!text.trim().is_empty()).then_some(text))
+}
+
+/// How long `audio` (16 kHz) lasts.
+fn audio_length(audio: &Audio) -> std::time::Duration {
+    let rate = f64::from(crate::audio::TARGET_SAMPLE_RATE);
+    std::time::Duration::from_secs_f64(audio.samples.len() as f64 / rate)
+}
+
+/// `at - d`, or `at` if that is before the clock's origin.
+fn before(at: Instant, d: std::time::Duration) -> Instant {
+    at.checked_sub(d).unwrap_or(at)
 }

@@ -17,6 +17,7 @@ mod handlers;
 mod health;
 mod listen;
 mod llm;
+mod memory;
 mod options;
 mod places;
 mod route;
@@ -29,20 +30,25 @@ mod turn;
 mod usage;
 
 pub use error::EngineError;
-pub use event::{Event, Property, Source};
+pub use event::{Event, Property, Source, Tier};
 pub use handlers::{
     DispatchError, DispatchFuture, HandlerAddress, HandlerCall, HandlerRegistry, HandlerReply,
     IntentDispatcher,
 };
 pub use health::{Health, STALL_HOOK};
 pub use llm::{GateReason, LanguageModel, ModelAnswer, ModelIntent, Verdict};
+pub use memory::{
+    at_start as memory_at_start, measure as measure_memory, MemoryReport, StageMemory,
+};
 pub use options::{AskOptions, EngineConfig, Recognition, RoutingMode};
 pub use route::{
     escalate, CloudAnswer, CloudFailure, CloudModel, CloudReply, CloudRequest, DeviceOutcome,
 };
 pub use semantic::{SemanticIntent, SemanticMatcher};
 pub use stages::{Audio, Capture, Speaker, Stage, StageError, Stages, Transcriber};
-pub use turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
+pub use turn::{
+    format_ms, CancelToken, Mark, Span, State, TurnId, TurnKind, TurnRecord, TurnStatus, TurnTrace,
+};
 pub use usage::{TurnUsage, UsageTotals};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -67,6 +73,11 @@ const MAX_LIST_ITEM_BYTES: usize = 512;
 struct ActiveTurn {
     state: State,
     cancel: Arc<CancelToken>,
+    /// The grammar's tag of the turn's language, for its record.
+    language: String,
+    /// The intent recognized (kept for the record of a turn cancelled after it).
+    intent: Option<String>,
+    trace: TurnTrace,
 }
 
 struct Shared {
@@ -103,6 +114,8 @@ pub(crate) struct Inner {
     idle: tokio::sync::Notify,
     /// Whether "speech output is not available" was logged at warn level already.
     speech_missing_logged: std::sync::atomic::AtomicBool,
+    /// What each stage's load added to the resident memory (`note_memory`).
+    memory: Mutex<Vec<StageMemory>>,
 }
 
 /// The engine. Cheap to clone (an `Arc`); every method may be called from any thread.
@@ -154,6 +167,7 @@ impl Engine {
                 speaker_lock: tokio::sync::Mutex::new(()),
                 idle: tokio::sync::Notify::new(),
                 speech_missing_logged: std::sync::atomic::AtomicBool::new(false),
+                memory: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -338,9 +352,36 @@ impl Engine {
         env!("CARGO_PKG_VERSION")
     }
 
-    /// The most recent finished turns, oldest first.
-    pub fn recent_turns(&self) -> Vec<TurnRecord> {
-        self.inner.shared().recent.iter().cloned().collect()
+    /// Notes what loading stages added to the resident memory (the assistant's builder
+    /// measures each load with [`measure_memory`]); a stage noted again replaces its entry.
+    pub fn note_memory(&self, loads: Vec<StageMemory>) {
+        let mut memory = lock(&self.inner.memory);
+        for load in loads {
+            memory.retain(|m| m.stage != load.stage);
+            memory.push(load);
+        }
+    }
+
+    /// The resident memory now, its peak, and what each stage's load added.
+    pub fn memory(&self) -> MemoryReport {
+        MemoryReport {
+            rss_bytes: crate::alloc::resident_bytes().unwrap_or(0),
+            peak_rss_bytes: crate::alloc::peak_resident_bytes().unwrap_or(0),
+            stages: lock(&self.inner.memory).clone(),
+        }
+    }
+
+    /// The most recent finished turns (at most `count`, and at most the last 256), newest
+    /// first.
+    pub fn recent_turns(&self, count: usize) -> Vec<TurnRecord> {
+        self.inner
+            .shared()
+            .recent
+            .iter()
+            .rev()
+            .take(count)
+            .cloned()
+            .collect()
     }
 
     // --- methods ----------------------------------------------------------------------------
@@ -395,7 +436,7 @@ impl Engine {
         self.inner.check_text(text)?;
         let language = self.inner.resolve_language(language)?;
         let context = self.inner.shared().dialogue.clone();
-        if let Some(m) = self
+        if let Some((m, _)) = self
             .inner
             .understand_off_reactor(text, &language, &context)
             .await
@@ -443,7 +484,7 @@ impl Engine {
             ));
         }
         let language = self.inner.resolve_language(options.language.as_deref())?;
-        let (id, cancel) = self.inner.begin_turn(State::Thinking)?;
+        let (id, cancel) = self.inner.begin_turn(State::Thinking, &language)?;
         let inner = self.inner.clone();
         let text = text.to_string();
         let speak = options.speak.unwrap_or(true);
@@ -465,7 +506,7 @@ impl Engine {
             ));
         }
         let language = self.inner.resolve_language(language)?;
-        let (id, cancel) = self.inner.begin_turn(State::Thinking)?;
+        let (id, cancel) = self.inner.begin_turn(State::Thinking, &language)?;
         tokio::spawn(run::speak(
             self.inner.clone(),
             id,
@@ -480,7 +521,7 @@ impl Engine {
     /// Push-to-talk: capture one utterance, then as [`Engine::ask`]. The microphone is one
     /// audio path: while a turn listens, another `StartListening` is `Busy`.
     pub fn start_listening(&self, language: Option<&str>) -> Result<TurnId, EngineError> {
-        self.listen_turn(language)
+        self.listen_turn(language, false)
     }
 
     /// A wake word was heard: emits `WakeWordDetected` and starts a listening turn whose audio
@@ -490,7 +531,7 @@ impl Engine {
             keyword: keyword.to_string(),
             score,
         });
-        self.listen_turn(None)
+        self.listen_turn(None, true)
     }
 
     /// The user interrupted the assistant while it spoke (barge-in: the wake word, with
@@ -528,7 +569,8 @@ impl Engine {
         self.inner.shared().active.contains_key(&id)
     }
 
-    fn listen_turn(&self, language: Option<&str>) -> Result<TurnId, EngineError> {
+    /// A listening turn; `wake`: a wake word started it (noted in its trace).
+    fn listen_turn(&self, language: Option<&str>, wake: bool) -> Result<TurnId, EngineError> {
         let language = self.inner.resolve_language(language)?;
         if let Stage::Missing(why) = &self.inner.stages.capture {
             return Err(EngineError::NotReady(why.clone()));
@@ -547,7 +589,10 @@ impl Engine {
                 "another turn is listening; the microphone serves one turn at a time".into(),
             ));
         }
-        let (id, cancel) = self.inner.begin_turn(State::Listening)?;
+        let (id, cancel) = self.inner.begin_turn(State::Listening, &language)?;
+        if wake {
+            self.inner.mark(id, Mark::WakeWord);
+        }
         tokio::spawn(listen::listen(
             self.inner.clone(),
             id,
@@ -592,11 +637,12 @@ impl Engine {
     /// Stops turn `id` at once. A turn that already finished is left alone (no error): the
     /// caller may have raced its end. A turn that never existed is `NotFound`.
     pub fn cancel(&self, id: TurnId) -> Result<(), EngineError> {
-        let s = self.inner.shared();
+        let mut s = self.inner.shared();
         if id.0 == 0 || id.0 >= s.next_turn {
             return Err(EngineError::NotFound(format!("turn {id} does not exist")));
         }
-        if let Some(t) = s.active.get(&id) {
+        if let Some(t) = s.active.get_mut(&id) {
+            t.trace.mark(Mark::Cancel);
             t.cancel.cancel();
         }
         Ok(())
@@ -729,7 +775,8 @@ impl Engine {
         {
             let mut s = self.inner.shared();
             s.shutting_down = true;
-            for t in s.active.values() {
+            for t in s.active.values_mut() {
+                t.trace.mark(Mark::Cancel);
                 t.cancel.cancel();
             }
         }
@@ -768,15 +815,15 @@ impl Inner {
 
     /// [`Inner::understand`] for async callers: the exact match (microseconds) on the
     /// caller's thread; after an exact miss the tolerant match (milliseconds) on a blocking
-    /// thread, so the reactor never waits for it.
+    /// thread, so the reactor never waits for it. The tier says which matched.
     pub(crate) async fn understand_off_reactor(
         self: &Arc<Self>,
         text: &str,
         language: &Language,
         context: &DialogueContext,
-    ) -> Option<crate::nlu::IntentMatch> {
+    ) -> Option<(crate::nlu::IntentMatch, Tier)> {
         if let Some(m) = self.recognizer.recognize(text, language, context) {
-            return Some(m);
+            return Some((m, Tier::Grammar));
         }
         if !self.config.tolerant {
             return None;
@@ -791,15 +838,57 @@ impl Inner {
         .await
         .ok()
         .flatten()
+        .map(|m| (m, Tier::Tolerant))
     }
 
     fn shared(&self) -> MutexGuard<'_, Shared> {
         lock(&self.shared)
     }
 
+    /// Sends `event` to the adapters; a turn's `Transcript`, `IntentRecognized` and first
+    /// `ResponseChunk` are noted in its trace. Never called with the `shared` lock held for
+    /// those events (noting takes it).
     fn emit(&self, event: Event) {
+        let mark = match &event {
+            Event::Transcript {
+                turn,
+                is_final: false,
+                ..
+            } => Some((*turn, Mark::FirstPartial)),
+            Event::Transcript { turn, .. } => Some((*turn, Mark::FinalTranscript)),
+            Event::IntentRecognized { turn, .. } => Some((*turn, Mark::IntentRecognized)),
+            Event::ResponseChunk { turn, .. } => Some((*turn, Mark::FirstToken)),
+            _ => None,
+        };
+        if let Some((turn, mark)) = mark {
+            let intent = match &event {
+                Event::IntentRecognized { intent, .. } => Some(intent.clone()),
+                _ => None,
+            };
+            if let Some(t) = self.shared().active.get_mut(&turn) {
+                t.trace.mark(mark);
+                t.intent = intent.or(t.intent.take());
+            }
+        }
         // No subscriber is not an error: the CLI may not listen.
         let _ = self.events.send(event);
+    }
+
+    /// Changes the trace of running turn `id` (nothing when it finished already).
+    fn with_trace(&self, id: TurnId, f: impl FnOnce(&mut TurnTrace)) {
+        if let Some(t) = self.shared().active.get_mut(&id) {
+            f(&mut t.trace);
+        }
+    }
+
+    /// Notes `mark` now in turn `id`'s trace (the first time counts).
+    fn mark(&self, id: TurnId, mark: Mark) {
+        self.with_trace(id, |t| t.mark(mark));
+    }
+
+    /// Notes how long `span` of turn `id` took.
+    fn span(&self, id: TurnId, span: Span, took: Duration) {
+        self.with_trace(id, |t| t.set_span(span, took));
     }
 
     fn check_text(&self, text: &str) -> Result<(), EngineError> {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::breaker::{Breaker, BreakerState, Transition};
-use super::event::{Event, Property, Source};
+use super::event::{Event, Property, Source, Tier};
 use super::options::RoutingMode;
 use super::run::Outcome;
 use super::turn::{CancelToken, TurnId, TurnStatus};
@@ -305,8 +305,8 @@ fn like_a_command(inner: &Inner, text: &str, language: &Language) -> bool {
 
 /// What the device and the cloud made of a sentence the grammar did not match.
 pub(super) enum Beyond {
-    /// An intent, from the device's models (`llm`) or the cloud.
-    Intent(IntentMatch, Source),
+    /// An intent, from the device's models (semantic tier, LLM) or the cloud.
+    Intent(IntentMatch, Tier),
     /// The turn's outcome (an answer, a cut answer, or nothing understood).
     Done(Outcome),
 }
@@ -357,10 +357,14 @@ pub(super) async fn beyond_grammar(
     let u = &mut tally.usage;
     if u.source.is_none() {
         u.source = Some(match &beyond {
-            Beyond::Intent(_, s) => *s,
+            Beyond::Intent(_, tier) => tier.source(),
             Beyond::Done(o) if o.status == TurnStatus::Ok => Source::Llm,
             Beyond::Done(_) => Source::None,
         });
+    }
+    // A turn without an intent (an answer, or nothing understood) is traced by who answered.
+    if let (Beyond::Done(_), Some(source)) = (&beyond, u.source) {
+        inner.with_trace(id, |t| t.tier = Some(Tier::of_source(source)));
     }
     inner.router.record(id, tally.usage);
     beyond
@@ -385,9 +389,9 @@ async fn route(
     let t = Instant::now();
     let found = super::semantic::or_llm(inner, text, language, cancel).await;
     tally.usage.device_time += t.elapsed();
-    if let Some(m) = found {
+    if let Some((m, tier)) = found {
         tally.usage.device_tokens += estimate_tokens(text);
-        return Beyond::Intent(m, Source::Llm);
+        return Beyond::Intent(m, tier);
     }
     // Hybrid asks the device's own answer first when there is a model to give one and the
     // sentence is a question rather than a command in other words; the answer gate decides
@@ -485,20 +489,20 @@ async fn recognize_routed(
     let cancel = Arc::new(CancelToken::new());
     let mut streamed = false;
     if escalate(mode, DeviceOutcome::GrammarMissed) {
-        if let Some(Beyond::Intent(m, s)) =
+        if let Some(Beyond::Intent(m, tier)) =
             ask_cloud(inner, None, text, language, &cancel, &mut streamed, tally).await
         {
-            return Some((m, s));
+            return Some((m, tier.source()));
         }
     }
-    if let Some(m) = super::semantic::or_llm(inner, text, language, &cancel).await {
-        return Some((m, Source::Llm));
+    if let Some((m, tier)) = super::semantic::or_llm(inner, text, language, &cancel).await {
+        return Some((m, tier.source()));
     }
     if escalate(mode, DeviceOutcome::NoIntent) {
-        if let Some(Beyond::Intent(m, s)) =
+        if let Some(Beyond::Intent(m, tier)) =
             ask_cloud(inner, None, text, language, &cancel, &mut streamed, tally).await
         {
-            return Some((m, s));
+            return Some((m, tier.source()));
         }
     }
     None
@@ -716,7 +720,7 @@ fn settle(
                         inner
                             .recognizer
                             .complete_match(language, &intent, slots, CLOUD_CONFIDENCE);
-                    Some(Beyond::Intent(m, Source::Cloud))
+                    Some(Beyond::Intent(m, Tier::Cloud))
                 }
                 CloudAnswer::Text(answer) if turn.is_some() && !answer.trim().is_empty() => {
                     u.source = Some(Source::Cloud);

@@ -11,7 +11,9 @@ use super::error::EngineError;
 use super::event::{Event, Property, Source};
 use super::handlers::{DispatchError, HandlerCall};
 use super::stages::Stage;
-use super::turn::{CancelToken, StageTimings, State, TurnId, TurnKind, TurnRecord, TurnStatus};
+use super::turn::{
+    CancelToken, Mark, Span, State, TurnId, TurnKind, TurnRecord, TurnStatus, TurnTrace,
+};
 use super::{ActiveTurn, Inner, Shared, RECENT_TURNS};
 use crate::nlu::Language;
 
@@ -34,14 +36,13 @@ pub(super) async fn ask(
     let span = tracing::info_span!("turn", id = id.0, kind = "ask");
     async move {
         let t0 = Instant::now();
-        let mut timings = StageTimings::default();
         let body = async {
             start.await;
-            timings.queued = Some(t0.elapsed());
-            respond(&inner, id, &text, &language, &mut timings, &cancel, speak).await
+            inner.span(id, Span::Queued, t0.elapsed());
+            respond(&inner, id, &text, &language, &cancel, speak).await
         };
         let outcome = until_cancelled(body, &cancel).await;
-        finish(&inner, id, TurnKind::Ask, outcome, timings, t0);
+        finish(&inner, id, TurnKind::Ask, outcome);
     }
     .instrument(span)
     .await
@@ -58,15 +59,14 @@ pub(super) async fn speak(
     let span = tracing::info_span!("turn", id = id.0, kind = "speak");
     async move {
         let t0 = Instant::now();
-        let mut timings = StageTimings::default();
         let body = async {
             start.await;
-            timings.queued = Some(t0.elapsed());
+            inner.span(id, Span::Queued, t0.elapsed());
             inner.emit(Event::ResponseChunk {
                 turn: id,
                 text: text.clone(),
             });
-            let spoken = say(&inner, id, &cancel, &text, &language, &mut timings).await;
+            let spoken = say(&inner, id, &cancel, &text, &language).await;
             let status = if spoken.is_ok() {
                 TurnStatus::Ok
             } else {
@@ -79,7 +79,7 @@ pub(super) async fn speak(
             }
         };
         let outcome = until_cancelled(body, &cancel).await;
-        finish(&inner, id, TurnKind::Speak, outcome, timings, t0);
+        finish(&inner, id, TurnKind::Speak, outcome);
     }
     .instrument(span)
     .await
@@ -118,7 +118,6 @@ pub(super) async fn respond(
     id: TurnId,
     text: &str,
     language: &Language,
-    timings: &mut StageTimings,
     cancel: &Arc<CancelToken>,
     speak: bool,
 ) -> Outcome {
@@ -140,7 +139,7 @@ pub(super) async fn respond(
     let answering = async {
         let mut streamed = false;
         let outcome = {
-            let thinking = think(inner, id, text, language, timings, cancel, &mut streamed);
+            let thinking = think(inner, id, text, language, cancel, &mut streamed);
             tokio::pin!(thinking);
             loop {
                 let Some(rx_events) = events.as_mut() else {
@@ -181,15 +180,12 @@ pub(super) async fn respond(
         outcome
     };
     let speaking = async {
-        match speaker {
-            Some(speaker) => say_stream(inner, id, cancel, speaker, rx, language).await.1,
-            None => None,
+        if let Some(speaker) = speaker {
+            // A failure is logged by `say_stream`; the answer was given in text already.
+            let _ = say_stream(inner, id, cancel, speaker, rx, language).await;
         }
     };
-    let (outcome, spoke) = tokio::join!(answering, speaking);
-    if spoke.is_some() {
-        timings.speak = spoke;
-    }
+    let (outcome, ()) = tokio::join!(answering, speaking);
     outcome
 }
 
@@ -200,16 +196,14 @@ pub(super) async fn think(
     id: TurnId,
     text: &str,
     language: &Language,
-    timings: &mut StageTimings,
     cancel: &Arc<CancelToken>,
     streamed: &mut bool,
 ) -> Outcome {
     let t = Instant::now();
     let context = inner.shared().dialogue.clone();
     let found = inner.understand_off_reactor(text, language, &context).await;
-    let mut source = Source::Grammar;
-    let m = match found {
-        Some(m) => m,
+    let (m, tier) = match found {
+        Some(found) => found,
         None => {
             let grammar_time = t.elapsed();
             match super::route::beyond_grammar(
@@ -223,22 +217,24 @@ pub(super) async fn think(
             )
             .await
             {
-                super::route::Beyond::Intent(m, s) => {
-                    source = s;
-                    m
-                }
+                super::route::Beyond::Intent(m, tier) => (m, tier),
                 super::route::Beyond::Done(outcome) => {
-                    timings.recognize = Some(t.elapsed());
+                    inner.span(id, Span::Recognize, t.elapsed());
                     return outcome;
                 }
             }
         }
     };
+    let source = tier.source();
     if source == Source::Grammar {
         super::route::note_grammar(inner, id, t.elapsed());
     }
-    timings.recognize = Some(t.elapsed());
-    tracing::info!(intent = %m.intent, confidence = m.confidence, source = source.as_str(), "intent recognized");
+    let recognize = t.elapsed();
+    inner.with_trace(id, |trace| {
+        trace.set_span(Span::Recognize, recognize);
+        trace.tier = Some(tier);
+    });
+    tracing::info!(intent = %m.intent, confidence = m.confidence, source = source.as_str(), tier = tier.as_str(), "intent recognized");
     inner.shared().dialogue.remember(&m);
     inner.emit(Event::IntentRecognized {
         turn: id,
@@ -273,7 +269,10 @@ pub(super) async fn think(
         dispatcher.dispatch(&handler, call),
     )
     .await;
-    timings.handler = Some(t.elapsed());
+    inner.span(id, Span::Handler, t.elapsed());
+    if matches!(reply, Ok(Ok(_))) {
+        inner.mark(id, Mark::HandlerReply);
+    }
     let intent = Some(m.intent.clone());
     match reply {
         Ok(Ok(reply)) => {
@@ -335,7 +334,6 @@ pub(super) async fn say(
     cancel: &Arc<CancelToken>,
     text: &str,
     language: &Language,
-    timings: &mut StageTimings,
 ) -> Result<(), EngineError> {
     let Some(speaker) = ready_speaker(inner, id, language) else {
         return Ok(());
@@ -343,9 +341,7 @@ pub(super) async fn say(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let _ = tx.send(text.to_string());
     drop(tx);
-    let (result, elapsed) = say_stream(inner, id, cancel, speaker, rx, language).await;
-    timings.speak = elapsed;
-    result
+    say_stream(inner, id, cancel, speaker, rx, language).await
 }
 
 /// The speaker, when it can speak `language`; else `None`, logged (once at warn level: every
@@ -379,7 +375,8 @@ fn ready_speaker(
 
 /// Speaks the text that comes on `text` as it comes (`Speaker::speak_stream`). The audio path
 /// is taken, and the turn shown `speaking`, only once there is a first chunk; nothing is said
-/// when the sender closes without one. Returns the result and how long speaking took.
+/// when the sender closes without one. The turn's trace gets the time spoken (`speak`), the
+/// first audio (from the speaker) and the end of playback.
 async fn say_stream(
     inner: &Arc<Inner>,
     id: TurnId,
@@ -387,20 +384,26 @@ async fn say_stream(
     speaker: Arc<dyn super::Speaker>,
     mut text: tokio::sync::mpsc::UnboundedReceiver<String>,
     language: &Language,
-) -> (Result<(), EngineError>, Option<std::time::Duration>) {
+) -> Result<(), EngineError> {
     let Some(first) = text.recv().await else {
-        return (Ok(()), None);
+        return Ok(());
     };
     let _audio_path = inner.speaker_lock.lock().await;
     inner.set_turn_state(id, State::Speaking);
     let t = Instant::now();
-    let (language, token) = (language.clone(), cancel.clone());
+    let (language, token, i2) = (language.clone(), cancel.clone(), inner.clone());
     let result = super::blocking::stage("speak", move || {
         let mut chunks = std::iter::once(first).chain(std::iter::from_fn(|| text.blocking_recv()));
-        speaker.speak_stream(&mut chunks, &language, &token)
+        let first_audio = || i2.mark(id, Mark::FirstAudio);
+        speaker.speak_stream(&mut chunks, &language, &token, &first_audio)
     })
     .await;
-    let elapsed = Some(t.elapsed());
+    inner.with_trace(id, |trace| {
+        trace.set_span(Span::Speak, t.elapsed());
+        if matches!(result, Ok(Ok(()))) && !cancel.is_cancelled() {
+            trace.mark(Mark::PlaybackEnd);
+        }
+    });
     inner.set_turn_state(id, State::Thinking);
     let result = match result {
         Ok(Ok(())) => Ok(()),
@@ -413,34 +416,13 @@ async fn say_stream(
             Err(EngineError::Failed(e.to_string()))
         }
     };
-    (result, elapsed)
+    result
 }
 
-pub(super) fn finish(
-    inner: &Arc<Inner>,
-    id: TurnId,
-    kind: TurnKind,
-    outcome: Outcome,
-    mut timings: StageTimings,
-    t0: Instant,
-) {
-    timings.total = t0.elapsed();
-    tracing::info!(
-        status = outcome.status.as_str(),
-        total_us = timings.total.as_micros() as u64,
-        recognize_us = timings.recognize.map(|d| d.as_micros() as u64),
-        handler_us = timings.handler.map(|d| d.as_micros() as u64),
-        speak_us = timings.speak.map(|d| d.as_micros() as u64),
-        "turn finished"
-    );
-    let record = TurnRecord {
-        id,
-        kind,
-        status: outcome.status,
-        intent: outcome.intent,
-        timings,
-    };
-    inner.finish_turn(record, outcome.response);
+/// Ends turn `id` with `outcome`: its record is kept, logged as one line and sent with
+/// `TurnFinished`.
+pub(super) fn finish(inner: &Arc<Inner>, id: TurnId, kind: TurnKind, outcome: Outcome) {
+    inner.finish_turn(id, kind, outcome);
 }
 
 /// Turn bookkeeping: the set of running turns, their states and the `State` property.
@@ -449,6 +431,7 @@ impl Inner {
     pub(super) fn begin_turn(
         &self,
         state: State,
+        language: &Language,
     ) -> Result<(TurnId, Arc<CancelToken>), EngineError> {
         let mut s = self.shared();
         if s.shutting_down {
@@ -471,6 +454,9 @@ impl Inner {
             ActiveTurn {
                 state,
                 cancel: cancel.clone(),
+                language: language.to_string(),
+                intent: None,
+                trace: TurnTrace::start(),
             },
         );
         self.update_state(&mut s);
@@ -486,20 +472,40 @@ impl Inner {
         self.update_state(&mut s);
     }
 
-    /// Ends turn `id`: records it, emits `TurnFinished`, updates `State`.
-    fn finish_turn(&self, record: TurnRecord, response: String) {
+    /// Ends turn `id`: records it (the last `RECENT_TURNS`), logs its line, emits
+    /// `TurnFinished` with the record, updates `State`.
+    fn finish_turn(&self, id: TurnId, kind: TurnKind, outcome: Outcome) {
         let mut s = self.shared();
-        s.active.remove(&record.id);
-        if s.recent.len() == RECENT_TURNS {
+        let (language, recognized, mut trace) = match s.active.remove(&id) {
+            Some(t) => (t.language, t.intent, t.trace),
+            None => (String::new(), None, TurnTrace::start()),
+        };
+        trace.finish();
+        if outcome.status == TurnStatus::Cancelled {
+            // Cancelled by its own stage (the token set elsewhere): the end is the moment.
+            let now = Instant::now();
+            trace.mark_at(Mark::Cancel, now);
+        }
+        let record = TurnRecord {
+            id,
+            kind,
+            status: outcome.status,
+            // A turn cancelled after its intent was recognized keeps it in its record.
+            intent: outcome.intent.or(recognized),
+            language,
+            trace,
+        };
+        tracing::info!("{}", record.log_line());
+        if s.recent.len() >= RECENT_TURNS {
             s.recent.pop_front();
         }
         s.recent.push_back(record.clone());
         // Emitted under the lock so that TurnFinished and the State change keep their order.
         self.emit(Event::TurnFinished {
-            turn: record.id,
+            turn: id,
             status: record.status,
-            response,
-            timings: record.timings.clone(),
+            response: outcome.response,
+            record: Box::new(record),
         });
         self.update_state(&mut s);
         if s.active.is_empty() {

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::event::Tier;
 use super::stages::StageError;
 use super::turn::CancelToken;
 use super::{lock, Inner};
@@ -101,15 +102,17 @@ async fn fill_slots(
 }
 
 /// The on-device model tier for a sentence the grammar did not match: the semantic stage,
-/// then the LLM.
+/// then the LLM; the tier says which found the intent.
 pub(super) async fn or_llm(
     inner: &Arc<Inner>,
     text: &str,
     language: &Language,
     cancel: &Arc<CancelToken>,
-) -> Option<IntentMatch> {
+) -> Option<(IntentMatch, Tier)> {
     match intent(inner, text, language, cancel).await {
-        Some(m) => Some(m),
-        None => super::llm::intent(inner, text, language, cancel).await,
+        Some(m) => Some((m, Tier::Semantic)),
+        None => super::llm::intent(inner, text, language, cancel)
+            .await
+            .map(|m| (m, Tier::Llm)),
     }
 }

@@ -63,14 +63,18 @@ pub trait Speaker: Send + Sync {
 
     /// Text that arrives in chunks (an answer streamed by a model), spoken as it comes: a
     /// speaker that can should start on the first complete clause rather than wait for the
-    /// whole text. `text` blocks until the next chunk and ends with the answer. The default
-    /// waits for all of it, then [`speak`](Self::speak)s.
+    /// whole text. `text` blocks until the next chunk and ends with the answer.
+    /// `first_audio` is called (from any thread) when the first audio goes to the output, for
+    /// the turn's trace; a speaker that cannot tell does not call it. The default waits for
+    /// all of the text, then [`speak`](Self::speak)s.
     fn speak_stream(
         &self,
         text: &mut (dyn Iterator<Item = String> + Send),
         language: &Language,
         cancel: &CancelToken,
+        first_audio: &(dyn Fn() + Sync),
     ) -> Result<(), StageError> {
+        let _ = first_audio;
         let whole: String = text.collect();
         self.speak(&whole, language, cancel)
     }

@@ -95,8 +95,72 @@ async fn ask_without_handler_uses_the_default_response() {
         .iter()
         .any(|e| matches!(e, Event::StateChanged(State::Thinking))));
     assert_eq!(e.state(), State::Idle);
-    let record = e.recent_turns().pop().expect("recorded");
-    assert!(record.timings.recognize.is_some() && record.timings.handler.is_none());
+    let record = e.recent_turns(1).pop().expect("recorded");
+    let trace = &record.trace;
+    assert!(trace.took(Span::Recognize).is_some() && trace.took(Span::Handler).is_none());
+    assert_eq!(trace.tier, Some(Tier::Grammar));
+    assert_eq!(record.source(), "grammar");
+    assert_eq!(record.intent.as_deref(), Some("climate.set_temperature"));
+    assert_eq!(record.language, "en");
+    let (intent, token) = (
+        trace.at(Mark::IntentRecognized).expect("intent mark"),
+        trace.at(Mark::FirstToken).expect("first token mark"),
+    );
+    assert!(intent <= token && token <= trace.total, "{trace:?}");
+    assert!(trace.at(Mark::Cancel).is_none() && trace.at(Mark::FirstAudio).is_none());
+}
+
+/// A misheard command the tolerant match takes is traced as `tolerant`, source `grammar`.
+#[tokio::test]
+async fn a_tolerant_match_is_traced_as_such() {
+    let e = engine(EngineConfig::default());
+    let mut rx = e.subscribe();
+    // 空调 (air conditioning) heard as 空条: a 同音字 only the tolerant match takes.
+    let options = AskOptions {
+        language: Some("zh-CN".into()),
+        ..AskOptions::default()
+    };
+    let id = e
+        .ask("打开空条", options, std::future::ready(()))
+        .expect("turn");
+    let (status, _, _) = finished(&mut rx, id).await;
+    assert_eq!(status, TurnStatus::Ok);
+    let record = e.recent_turns(1).pop().expect("recorded");
+    assert_eq!(record.intent.as_deref(), Some("climate.set_ac"));
+    assert_eq!(record.language, "zh-CN");
+    assert_eq!(record.trace.tier, Some(Tier::Tolerant));
+    assert_eq!(record.source(), "grammar");
+    assert!(record.log_line().contains(" source=grammar tier=tolerant "));
+}
+
+/// Finished turns are kept newest first, at most `RECENT_TURNS`, each traced once.
+#[tokio::test]
+async fn recent_turns_are_newest_first_and_bounded() {
+    let e = engine(EngineConfig::default());
+    let mut rx = e.subscribe();
+    let mut last = None;
+    for i in 0..(super::RECENT_TURNS + 4) {
+        let text = if i % 2 == 0 {
+            "turn on the ac"
+        } else {
+            "blorp the quux"
+        };
+        let id = e
+            .ask(text, AskOptions::default(), std::future::ready(()))
+            .expect("turn");
+        finished(&mut rx, id).await;
+        last = Some(id);
+    }
+    let all = e.recent_turns(usize::MAX);
+    assert_eq!(all.len(), super::RECENT_TURNS);
+    assert_eq!(Some(all[0].id), last);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+    let two = e.recent_turns(2);
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[1].status, TurnStatus::Ok);
+    assert_eq!(two[0].status, TurnStatus::NoIntent);
+    assert_eq!(two[0].trace.tier, Some(Tier::None));
+    assert_eq!(two[0].intent, None);
 }
 
 #[tokio::test]
@@ -415,11 +479,21 @@ async fn turns_take_the_speaker_one_at_a_time() {
     let said = sink.said.lock().unwrap().clone();
     assert_eq!(said.len(), 3, "{said:?}");
     assert_eq!(e.state(), State::Idle);
-    let timings = e
-        .recent_turns()
-        .into_iter()
-        .find(|t| t.id == two)
-        .expect("recorded")
-        .timings;
-    assert!(timings.speak.is_some());
+    let recent = e.recent_turns(3);
+    let trace = |id| {
+        recent
+            .iter()
+            .find(|t| t.id == id)
+            .expect("recorded")
+            .trace
+            .clone()
+    };
+    let (one, two) = (trace(one), trace(two));
+    assert!(two.took(Span::Speak).is_some());
+    assert!(two.at(Mark::PlaybackEnd).is_some() && two.at(Mark::Cancel).is_none());
+    assert!(one.at(Mark::Cancel).is_some() && one.at(Mark::PlaybackEnd).is_none());
+    assert!(
+        two.at(Mark::FirstAudio).is_none(),
+        "this sink does not report audio"
+    );
 }

@@ -79,6 +79,7 @@ impl VoiceSpeaker {
         voice: Voice<'_>,
         out: Output,
         cancel: &CancelToken,
+        first_audio: &(dyn Fn() + Sync),
     ) -> Result<Spoken, StageError> {
         let (tx, rx) = mpsc::sync_channel::<(Vec<f32>, u32)>(2);
         std::thread::scope(|scope| {
@@ -90,6 +91,7 @@ impl VoiceSpeaker {
                     started: Instant::now(),
                     audio: Duration::ZERO,
                     first_sound: None,
+                    first_audio,
                     after_sentence: false,
                 };
                 let mut stream = TextStream::new();
@@ -211,6 +213,8 @@ struct Producer<'a> {
     started: Instant,
     audio: Duration,
     first_sound: Option<Duration>,
+    /// Told when the first audio goes to the player (the turn's trace).
+    first_audio: &'a (dyn Fn() + Sync),
     /// Whether the last piece sent ended a sentence (the next one starts after a pause).
     after_sentence: bool,
 }
@@ -269,8 +273,10 @@ impl Producer<'_> {
                 return false;
             }
         }
-        self.first_sound
-            .get_or_insert_with(|| self.started.elapsed());
+        if self.first_sound.is_none() {
+            self.first_sound = Some(self.started.elapsed());
+            (self.first_audio)();
+        }
         self.audio += Duration::from_secs_f64(samples.len() as f64 / f64::from(rate));
         self.after_sentence = ends_sentence;
         self.tx.send((samples, rate)).is_ok()
@@ -308,7 +314,12 @@ impl Speaker for VoiceSpeaker {
         language: &Language,
         cancel: &CancelToken,
     ) -> Result<(), StageError> {
-        self.speak_stream(&mut std::iter::once(text.to_string()), language, cancel)
+        self.speak_stream(
+            &mut std::iter::once(text.to_string()),
+            language,
+            cancel,
+            &|| {},
+        )
     }
 
     fn speak_stream(
@@ -316,6 +327,7 @@ impl Speaker for VoiceSpeaker {
         text: &mut (dyn Iterator<Item = String> + Send),
         language: &Language,
         cancel: &CancelToken,
+        first_audio: &(dyn Fn() + Sync),
     ) -> Result<(), StageError> {
         self.available(language).map_err(StageError)?;
         if cancel.is_cancelled() {
@@ -325,7 +337,7 @@ impl Speaker for VoiceSpeaker {
         let mut out = Output::open().map_err(|e| StageError(e.to_string()))?;
         out.follow_volume(self.volume.clone());
         let device = out.device().to_string();
-        let spoken = self.speak_pieces(text, voice, out, cancel)?;
+        let spoken = self.speak_pieces(text, voice, out, cancel, first_audio)?;
         let audio = spoken.audio.as_secs_f64();
         tracing::info!(
             %device,

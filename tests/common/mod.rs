@@ -84,6 +84,14 @@ pub fn client_script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The jeepney handler script (`tests/clients/handler.py`) with `args`, on `bus`, its JSON
+/// lines read as they come.
+pub fn handler_client(bus: &Bus, args: &[&str]) -> Watcher {
+    let mut cmd = bus.command(python().to_str().expect("utf-8 path"));
+    cmd.arg(client_script("handler.py")).args(args);
+    Watcher::spawn(cmd)
+}
+
 /// A private session bus: `dbus-daemon --session --print-address=1 --print-pid=1 --fork`.
 pub struct Bus {
     pub address: String,
