@@ -12,8 +12,11 @@ use std::sync::OnceLock;
 
 use crate::nlu::{DialogueContext, Grammar, IntentSchema, Language, Recognizer};
 
+/// A target: arbitrary bytes in, a panic when a promise breaks.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `fuzz/fuzz_targets/NAME.rs` and `fuzz/corpus/NAME/` call it.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("grammar_yaml", grammar_yaml),
     ("client_audio", client_audio),
     ("config", config),

@@ -176,7 +176,7 @@ fn every_target_survives_its_corpus_and_mutations_of_it() {
                 failures.push(e);
             }
         }
-        let mut rng = Rng(0x5eed ^ name.len() as u64 * 0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng(0x5eed ^ (name.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         for i in 0..mutations {
             let (_, a) = &inputs[rng.below(inputs.len())];
             let (_, b) = &inputs[rng.below(inputs.len())];

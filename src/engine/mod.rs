@@ -561,7 +561,7 @@ impl Engine {
             by = keyword.map(|(k, _)| k).unwrap_or("voice"),
             "barge-in: speaking stopped"
         );
-        self.listen_turn(None)
+        self.listen_turn(None, keyword.is_some())
     }
 
     /// Whether turn `id` is still running.
