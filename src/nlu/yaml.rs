@@ -63,6 +63,9 @@ pub(super) const MAX_ALIAS_EXPANSION: usize = 100_000;
 
 /// Parses the first document of `text`. An empty file is `Null`.
 pub fn parse(text: &str) -> Result<Node<'_>, YamlError> {
+    // A byte-order mark opens the stream, it is not content (both readers get the text
+    // without it).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match super::yaml_fast::parse(text) {
         Some(node) => Ok(node),
         None => parse_events(text),
@@ -347,6 +350,12 @@ mod fast_path_tests {
     }
 
     #[test]
+    fn a_leading_byte_order_mark_is_not_content() {
+        let with = parse("\u{feff}language: en\n").expect("parses");
+        assert_eq!(with.get("language").and_then(|n| n.as_str()), Some("en"));
+    }
+
+    #[test]
     fn a_mapping_starts_at_its_first_colon_after_spaces() {
         let (fast, slow) = both("lists:\n  room:\n    values= :\n      - a\n");
         assert_eq!(fast.as_deref(), Some(slow.as_str()));
@@ -361,6 +370,8 @@ mod fast_path_tests {
             "a: \u{ffff}\n",
             "a: \"b\rc\"\n",
             "a: \t\"b\"\n",
+            "\u{feff}a: b\n",
+            "a: b\u{feff}\n",
         ] {
             assert!(super::super::yaml_fast::parse(text).is_none(), "{text:?}");
         }

@@ -28,6 +28,9 @@ fn printable(b: &[u8]) -> bool {
             0xef if b.get(i + 1) == Some(&0xbf) && matches!(b.get(i + 2), Some(0xbe | 0xbf)) => {
                 return false
             }
+            // A byte-order mark: `yaml::parse` strips a leading one; anywhere else
+            // yaml-rust2 reads it as content (found by fuzzing).
+            0xef if b.get(i + 1) == Some(&0xbb) && b.get(i + 2) == Some(&0xbf) => return false,
             _ => {}
         }
         i += 1;
@@ -49,7 +52,6 @@ struct Line<'a> {
 
 /// The tree of `text`, or `None` when it uses YAML beyond the fast path's subset.
 pub fn parse(text: &str) -> Option<Node<'_>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let b = text.as_bytes();
     if !printable(b) {
         return None; // yaml-rust2 names the character and its line
