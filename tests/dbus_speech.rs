@@ -125,7 +125,19 @@ fn transcribe_good_and_bad_audio_over_dbus() {
     ]);
     heard_window_command(&transcribe(&bus, &stereo, &[]));
 
-    // 8 kHz Mandarin with language=zh-CN: Chinese characters come back.
+    // An English daemon holds only the English model until Mandarin is asked for.
+    let loads = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains("speech model loaded"))
+            .map(str::to_string)
+            .collect()
+    };
+    let before = loads(&d.log());
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(before[0].contains("ggml-tiny.en.bin"), "{before:?}");
+
+    // 8 kHz Mandarin with language=zh-CN: Chinese characters come back, from whisper base
+    // loaded on this first use.
     let zh = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audio/zh_liliana.wav");
     let reply = transcribe(&bus, &zh, &["--language", "zh-CN"]);
     let t = text_of(&reply);
@@ -133,6 +145,9 @@ fn transcribe_good_and_bad_audio_over_dbus() {
         t.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
         "{reply}"
     );
+    let after = loads(&d.log());
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after[1].contains("ggml-base.bin"), "{after:?}");
 
     // Truncated: the header promises more data than there is; and a header cut short.
     let bytes = std::fs::read(&clip).expect("read clip");

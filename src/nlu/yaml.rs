@@ -350,6 +350,13 @@ mod fast_path_tests {
     }
 
     #[test]
+    fn keys_past_yamls_implicit_key_limit_go_to_the_full_reader() {
+        // yaml-rust2 refuses some of these (a nested one found by fuzzing) and reads others.
+        let text = format!("a:\n  b:\n    {}: x\n", "k ".repeat(600));
+        assert!(super::super::yaml_fast::parse(&text).is_none());
+    }
+
+    #[test]
     fn a_leading_byte_order_mark_is_not_content() {
         let with = parse("\u{feff}language: en\n").expect("parses");
         assert_eq!(with.get("language").and_then(|n| n.as_str()), Some("en"));

@@ -385,6 +385,8 @@ fn node_str(value: Cow<'_, str>, pos: Pos) -> Node<'_> {
 }
 
 /// Splits `key: value` (value may be empty); `None` if the line is not a mapping entry.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 fn key_split(s: &str) -> Option<(&str, &str)> {
     let key_end = match s.chars().next()? {
         '"' => {
@@ -409,6 +411,11 @@ fn key_split(s: &str) -> Option<(&str, &str)> {
             }
         }
     };
+    // YAML allows an implicit key of at most 1024 characters; longer ones are yaml-rust2's to
+    // refuse (found by fuzzing). Bytes bound characters from above.
+    if key_end > MAX_IMPLICIT_KEY {
+        return None;
+    }
     let after = &s[key_end..];
     let value = after.strip_prefix(':')?;
     if !(value.is_empty() || value.starts_with(' ')) {

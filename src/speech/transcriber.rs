@@ -1,13 +1,15 @@
 //! [`WhisperTranscriber`]: the engine's speech-recognition stage over whisper.cpp.
 //!
 //! English uses the configured English model (`asr.model_en`, whisper tiny.en by default:
-//! small and fast), Mandarin the multilingual one (`asr.model_multilingual`). Each model is
-//! loaded once, at start, and shared by every call (calls on one model take turns on its
-//! decoder state). A model that is missing or corrupt only takes its language away: the stage
-//! answers for the other, and says which file is at fault and how to fix it for this one.
+//! small and fast), Mandarin the multilingual one (`asr.model_multilingual`). The configured
+//! language's model is loaded at start, the other's on its first use (memory: whisper base is
+//! not held by an English cockpit that never hears Mandarin); each is loaded once and shared
+//! by every call (calls on one model take turns on its decoder state). A model that is missing
+//! or corrupt only takes its language away: the stage answers for the other, and says which
+//! file is at fault and how to fix it for this one.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::asr::{
@@ -70,9 +72,62 @@ fn pieces(samples: &[f32]) -> Vec<&[f32]> {
 /// A loaded model, or why it could not be loaded (naming the file and the fix).
 type Loaded = Result<Arc<WhisperRecognizer>, String>;
 
+/// One whisper model, loaded at start (the configured language's) or on its first use (the
+/// other language's: an English cockpit need not hold whisper base for Mandarin until someone
+/// speaks Mandarin). Loading on first use runs on the calling (blocking) thread; concurrent
+/// first calls wait for one load.
+struct Model {
+    /// The model file, or why there is none (unknown id, a command that skipped it).
+    path: Result<PathBuf, String>,
+    language: &'static str,
+    options: AsrOptions,
+    loaded: OnceLock<Loaded>,
+}
+
+impl Model {
+    fn new(path: Result<PathBuf, String>, language: &'static str, options: &AsrOptions) -> Model {
+        Model {
+            path,
+            language,
+            options: options.clone(),
+            loaded: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &Loaded {
+        self.loaded.get_or_init(|| {
+            let path = self.path.clone()?;
+            let t = Instant::now();
+            let opts = AsrOptions {
+                language: self.language.into(),
+                ..self.options.clone()
+            };
+            let r = WhisperRecognizer::load(&path, &opts).map_err(|e| e.to_string())?;
+            tracing::info!(model = %path.display(), language = self.language, ms = t.elapsed().as_millis() as u64, "speech model loaded");
+            Ok(Arc::new(r))
+        })
+    }
+
+    /// Whether the model is loaded or could be, without loading it: for the async callers
+    /// that check before they hand the work to a blocking thread.
+    fn usable(&self) -> Result<(), String> {
+        match self.loaded.get() {
+            Some(loaded) => loaded.as_ref().map(|_| ()).map_err(Clone::clone),
+            None => match &self.path {
+                Ok(p) if p.is_file() => Ok(()),
+                Ok(p) => Err(format!(
+                    "the model file {} is missing; install it with `skylark models fetch`",
+                    p.display()
+                )),
+                Err(why) => Err(why.clone()),
+            },
+        }
+    }
+}
+
 pub struct WhisperTranscriber {
-    english: Loaded,
-    mandarin: Loaded,
+    english: Arc<Model>,
+    mandarin: Arc<Model>,
     /// `asr.beam_size`: 0 per language, 1 greedy, more is beam search.
     beam_size: u32,
     /// `asr.grammar_guided`.
@@ -103,8 +158,9 @@ fn decoding(language: &Language, beam_size: u32) -> (Search, AudioContext) {
 }
 
 impl WhisperTranscriber {
-    /// Loads the models `config` names from `models_dir`. `Err` when neither loads, with both
-    /// reasons.
+    /// Loads the model of the configured language (`language`) from `models_dir`; the other
+    /// language's loads on its first use. `Err` when the configured language's model and the
+    /// other both fail, with both reasons.
     pub fn load(config: &Config, models_dir: &Path) -> Result<WhisperTranscriber, String> {
         Self::load_for(config, models_dir, None)
     }
@@ -133,73 +189,103 @@ impl WhisperTranscriber {
             threads,
             ..AsrOptions::default()
         };
-        let load = |id: &str, language: &str| -> Loaded {
-            let path = manifest
+        let path = |id: &str| {
+            manifest
                 .primary_path(models_dir, id)
-                .map_err(|e| e.to_string())?;
-            let t = Instant::now();
-            let opts = AsrOptions {
-                language: language.into(),
-                ..options.clone()
-            };
-            let r = WhisperRecognizer::load(&path, &opts).map_err(|e| e.to_string())?;
-            tracing::info!(model = %path.display(), language, ms = t.elapsed().as_millis() as u64, "speech model loaded");
-            Ok(Arc::new(r))
+                .map_err(|e| e.to_string())
         };
+        let skipped = || Err("not loaded by this command".to_string());
         let zh_only = only.is_some_and(|l| l.primary() == "zh");
         let en_only = only.is_some_and(|l| l.primary() != "zh");
-        let skipped = || Err("not loaded by this command".to_string());
-        let english = if zh_only {
-            skipped()
-        } else {
-            load(&config.asr.model_en, "en")
-        };
+        let english = Arc::new(Model::new(
+            if zh_only {
+                skipped()
+            } else {
+                path(&config.asr.model_en)
+            },
+            "en",
+            &options,
+        ));
         let mandarin = if config.asr.model_multilingual == config.asr.model_en && !zh_only {
             english.clone()
-        } else if en_only {
-            skipped()
         } else {
-            load(&config.asr.model_multilingual, "zh-CN")
+            Arc::new(Model::new(
+                if en_only {
+                    skipped()
+                } else {
+                    path(&config.asr.model_multilingual)
+                },
+                "zh-CN",
+                &options,
+            ))
         };
-        // English still works from the multilingual model when the English one is missing.
-        let english = match (english, &mandarin) {
-            (Err(why), Ok(m)) => {
-                tracing::warn!(
-                    "{why}; English is recognised with the multilingual model {}",
-                    m.model_path().display()
-                );
-                Ok(m.clone())
+        let transcriber = WhisperTranscriber {
+            english,
+            mandarin,
+            beam_size: config.asr.beam_size,
+            grammar_guided: config.asr.grammar_guided,
+        };
+        // The language that will be spoken loads now; the other waits for its first use,
+        // unless the first cannot load (then it is the fallback, and loads now too).
+        let first = match only {
+            Some(l) => l.clone(),
+            None => Language::parse(&config.language).unwrap_or_else(|_| Language::english()),
+        };
+        let zh_first = first.primary() == "zh";
+        let (now, later) = if zh_first {
+            (&transcriber.mandarin, &transcriber.english)
+        } else {
+            (&transcriber.english, &transcriber.mandarin)
+        };
+        if let Err(first_why) = now.get() {
+            if only.is_some() {
+                return Err(first_why.clone());
             }
-            (e, _) => e,
-        };
-        match (&english, &mandarin) {
-            (Err(en), Err(_)) if en_only => Err(en.clone()),
-            (Err(_), Err(zh)) if zh_only => Err(zh.clone()),
-            (Err(en), Err(zh)) if en == zh => Err(en.clone()),
-            (Err(en), Err(zh)) => Err(format!("{en}; {zh}")),
-            _ => {
-                if let (Err(why), None) = (&mandarin, only) {
-                    tracing::warn!("Mandarin speech recognition is not available: {why}");
-                }
-                Ok(WhisperTranscriber {
-                    english,
-                    mandarin,
-                    beam_size: config.asr.beam_size,
-                    grammar_guided: config.asr.grammar_guided,
-                })
+            if let Err(other_why) = later.get() {
+                return Err(if first_why == other_why {
+                    first_why.clone()
+                } else {
+                    format!("{first_why}; {other_why}")
+                });
+            }
+        } else if only.is_none() {
+            if let Err(why) = later.usable() {
+                let other = if zh_first { "English" } else { "Mandarin" };
+                tracing::warn!("{other} speech recognition is not available: {why}");
             }
         }
+        Ok(transcriber)
     }
 
+    /// The model for `language`, loading it on its first use. English falls back to the
+    /// multilingual model when its own cannot load.
     fn model(&self, language: &Language) -> Result<&Arc<WhisperRecognizer>, String> {
         let loaded = if language.primary() == "zh" {
-            &self.mandarin
+            self.mandarin.get()
         } else {
-            &self.english
+            let english = self.english.get();
+            // Only when English cannot load is the multilingual model loaded for it.
+            if english.is_err() && self.mandarin.get().is_ok() {
+                self.mandarin.get()
+            } else {
+                english
+            }
         };
         loaded
             .as_ref()
             .map_err(|why| format!("speech recognition is not available in {language}: {why}"))
+    }
+
+    /// As [`model`](Self::model) without loading: whether it is loaded or could be.
+    fn usable(&self, language: &Language) -> Result<(), String> {
+        let usable = if language.primary() == "zh" {
+            self.mandarin.usable()
+        } else {
+            self.english
+                .usable()
+                .or_else(|why| self.mandarin.usable().map_err(|_| why))
+        };
+        usable.map_err(|why| format!("speech recognition is not available in {language}: {why}"))
     }
 }
 
@@ -291,7 +377,7 @@ impl Transcriber for WhisperTranscriber {
     }
 
     fn available(&self, language: &Language) -> Result<(), String> {
-        self.model(language).map(|_| ())
+        self.usable(language)
     }
 }
 
