@@ -5,7 +5,7 @@
 //! is written to `target/fuzz-failures/NAME-*` to replay with `cargo +nightly fuzz run NAME
 //! FILE`. The long coverage-guided runs are `cargo +nightly fuzz run` (see fuzz/README.md).
 //!
-//! `SKYLARK_FUZZ_MUTATIONS=N` changes the number of mutations per target (default 3000).
+//! `SKYLARK_FUZZ_MUTATIONS=N` changes the number of mutations per target (default 30000, a few seconds).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -164,7 +164,7 @@ fn every_target_survives_its_corpus_and_mutations_of_it() {
     let mutations: usize = std::env::var("SKYLARK_FUZZ_MUTATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+        .unwrap_or(30_000);
     // The panics are caught and reported below; keep the default hook's noise out.
     std::panic::set_hook(Box::new(|_| {}));
     let mut failures = Vec::new();
