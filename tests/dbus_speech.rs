@@ -293,3 +293,56 @@ fn missing_model_is_not_ready_with_the_fix() {
     let out = ok(bus.gdbus_call("Recognize", &["turn on the air conditioning", "{}"]));
     assert!(out.contains("climate.set_ac"), "{out}\n{}", d.log());
 }
+
+/// Faults while the daemon runs: the Mandarin model deleted, then corrupted, before its first
+/// use. `Transcribe` in Mandarin says which file is wrong; English and text keep working; the
+/// model put back is picked up on the next call, without a restart.
+#[test]
+fn a_model_deleted_or_corrupted_while_running_takes_only_its_language() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    // The installed models, linked; whisper's folder holds its own links so one can go.
+    let models = tmp.path().join("models");
+    std::fs::create_dir_all(models.join("whisper")).expect("models dir");
+    for entry in std::fs::read_dir(models_dir()).expect("installed models") {
+        let entry = entry.expect("entry");
+        if entry.file_name() == "whisper" {
+            for f in std::fs::read_dir(entry.path()).expect("whisper models") {
+                let f = f.expect("entry");
+                std::os::unix::fs::symlink(f.path(), models.join("whisper").join(f.file_name()))
+                    .expect("link");
+            }
+        } else {
+            std::os::unix::fs::symlink(entry.path(), models.join(entry.file_name())).expect("link");
+        }
+    }
+    let clip = piper_clip(tmp.path(), "clip.wav", "Open the driver window.");
+    let zh = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audio/zh_liliana.wav");
+    let bus = Bus::start();
+    let d = Daemon::spawn_with(&bus, CONFIG, &[], Some(&models), &[]);
+    d.wait_ready(&bus);
+
+    let base = models.join("whisper/ggml-base.bin");
+    let real = std::fs::read_link(&base).expect("a link to the installed model");
+    std::fs::remove_file(&base).expect("delete");
+    let reply = transcribe(&bus, &zh, &["--language", "zh-CN"]);
+    assert_error(&reply, "NotReady", "ggml-base.bin");
+    assert_error(&reply, "NotReady", "skylark models fetch");
+    heard_window_command(&transcribe(&bus, &clip, &[]));
+
+    std::fs::write(&base, vec![7u8; 4096]).expect("corrupt");
+    let reply = transcribe(&bus, &zh, &["--language", "zh-CN"]);
+    assert_error(&reply, "Failed", "ggml-base.bin");
+    heard_window_command(&transcribe(&bus, &clip, &[]));
+    let out = ok(bus.gdbus_call("Recognize", &["turn on the air conditioning", "{}"]));
+    assert!(out.contains("climate.set_ac"), "{out}");
+
+    std::fs::remove_file(&base).expect("remove the corrupt file");
+    std::os::unix::fs::symlink(&real, &base).expect("put the model back");
+    let reply = transcribe(&bus, &zh, &["--language", "zh-CN"]);
+    let t = text_of(&reply);
+    assert!(
+        t.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "{reply}\n{}",
+        d.log()
+    );
+}

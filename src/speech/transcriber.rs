@@ -9,8 +9,8 @@
 //! file is at fault and how to fix it for this one.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
 
 use crate::asr::{
     command_prompt, AsrOptions, AudioContext, Search, TranscribeOptions, WhisperRecognizer,
@@ -75,13 +75,27 @@ type Loaded = Result<Arc<WhisperRecognizer>, String>;
 /// One whisper model, loaded at start (the configured language's) or on its first use (the
 /// other language's: an English cockpit need not hold whisper base for Mandarin until someone
 /// speaks Mandarin). Loading on first use runs on the calling (blocking) thread; concurrent
-/// first calls wait for one load.
+/// first calls wait for one load. A load that failed is tried again once the file changed
+/// (replaced, re-fetched), so a repaired model is picked up without a restart.
 struct Model {
     /// The model file, or why there is none (unknown id, a command that skipped it).
     path: Result<PathBuf, String>,
     language: &'static str,
     options: AsrOptions,
-    loaded: OnceLock<Loaded>,
+    state: Mutex<ModelState>,
+}
+
+enum ModelState {
+    Unloaded,
+    Loaded(Arc<WhisperRecognizer>),
+    /// Why the load failed, and the file's size and time then (`None`: no file).
+    Failed(String, Option<(u64, SystemTime)>),
+}
+
+/// Size and modification time of `path`: what tells a repaired file from the broken one.
+fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
 }
 
 impl Model {
@@ -90,37 +104,61 @@ impl Model {
             path,
             language,
             options: options.clone(),
-            loaded: OnceLock::new(),
+            state: Mutex::new(ModelState::Unloaded),
         }
     }
 
-    fn get(&self) -> &Loaded {
-        self.loaded.get_or_init(|| {
-            let path = self.path.clone()?;
-            let t = Instant::now();
-            let opts = AsrOptions {
-                language: self.language.into(),
-                ..self.options.clone()
-            };
-            let r = WhisperRecognizer::load(&path, &opts).map_err(|e| e.to_string())?;
-            tracing::info!(model = %path.display(), language = self.language, ms = t.elapsed().as_millis() as u64, "speech model loaded");
-            Ok(Arc::new(r))
-        })
+    fn lock(&self) -> std::sync::MutexGuard<'_, ModelState> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn get(&self) -> Loaded {
+        let path = self.path.clone()?;
+        let mut state = self.lock();
+        match &*state {
+            ModelState::Loaded(m) => return Ok(m.clone()),
+            ModelState::Failed(why, was) if *was == stamp(&path) => return Err(why.clone()),
+            _ => {}
+        }
+        let t = Instant::now();
+        let opts = AsrOptions {
+            language: self.language.into(),
+            ..self.options.clone()
+        };
+        match WhisperRecognizer::load(&path, &opts) {
+            Ok(r) => {
+                tracing::info!(model = %path.display(), language = self.language, ms = t.elapsed().as_millis() as u64, "speech model loaded");
+                let r = Arc::new(r);
+                *state = ModelState::Loaded(r.clone());
+                Ok(r)
+            }
+            Err(e) => {
+                let why = e.to_string();
+                *state = ModelState::Failed(why.clone(), stamp(&path));
+                Err(why)
+            }
+        }
     }
 
     /// Whether the model is loaded or could be, without loading it: for the async callers
     /// that check before they hand the work to a blocking thread.
     fn usable(&self) -> Result<(), String> {
-        match self.loaded.get() {
-            Some(loaded) => loaded.as_ref().map(|_| ()).map_err(Clone::clone),
-            None => match &self.path {
-                Ok(p) if p.is_file() => Ok(()),
-                Ok(p) => Err(format!(
-                    "the model file {} is missing; install it with `skylark models fetch`",
-                    p.display()
-                )),
-                Err(why) => Err(why.clone()),
-            },
+        let path = self.path.as_ref().map_err(Clone::clone)?;
+        match &*self.lock() {
+            ModelState::Loaded(_) => return Ok(()),
+            ModelState::Failed(why, was) if *was == stamp(path) => return Err(why.clone()),
+            _ => {}
+        }
+        if path.is_file() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the model file {} is missing; install it with `skylark models fetch`",
+                path.display()
+            ))
         }
     }
 }
@@ -239,11 +277,11 @@ impl WhisperTranscriber {
         };
         if let Err(first_why) = now.get() {
             if only.is_some() {
-                return Err(first_why.clone());
+                return Err(first_why);
             }
             if let Err(other_why) = later.get() {
                 return Err(if first_why == other_why {
-                    first_why.clone()
+                    first_why
                 } else {
                     format!("{first_why}; {other_why}")
                 });
@@ -259,21 +297,16 @@ impl WhisperTranscriber {
 
     /// The model for `language`, loading it on its first use. English falls back to the
     /// multilingual model when its own cannot load.
-    fn model(&self, language: &Language) -> Result<&Arc<WhisperRecognizer>, String> {
+    fn model(&self, language: &Language) -> Loaded {
         let loaded = if language.primary() == "zh" {
             self.mandarin.get()
         } else {
-            let english = self.english.get();
             // Only when English cannot load is the multilingual model loaded for it.
-            if english.is_err() && self.mandarin.get().is_ok() {
-                self.mandarin.get()
-            } else {
-                english
-            }
+            self.english
+                .get()
+                .or_else(|why| self.mandarin.get().map_err(|_| why))
         };
-        loaded
-            .as_ref()
-            .map_err(|why| format!("speech recognition is not available in {language}: {why}"))
+        loaded.map_err(|why| format!("speech recognition is not available in {language}: {why}"))
     }
 
     /// As [`model`](Self::model) without loading: whether it is loaded or could be.
