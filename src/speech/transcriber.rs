@@ -147,11 +147,20 @@ impl Model {
     /// that check before they hand the work to a blocking thread.
     fn usable(&self) -> Result<(), String> {
         let path = self.path.as_ref().map_err(Clone::clone)?;
-        match &*self.lock() {
+        // Never waits: the caller is on the async runtime, and a load holds the lock for
+        // seconds. While one is running the model counts as usable; the call that follows
+        // waits for the load on its blocking thread.
+        let state = match self.state.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+        };
+        match &*state {
             ModelState::Loaded(_) => return Ok(()),
             ModelState::Failed(why, was) if *was == stamp(path) => return Err(why.clone()),
             _ => {}
         }
+        drop(state);
         if path.is_file() {
             Ok(())
         } else {
