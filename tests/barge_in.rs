@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::pulse::{active_seconds, rms, sample_offset, PulseServer, Recording};
-use common::{ok, turn_path_in, Bus, Daemon, Watcher, PATIENCE};
+use common::{is_set_ac_on, ok, turn_path_in, Bus, Daemon, Watcher, PATIENCE};
 
 /// Audible, in 16 kHz samples' RMS (about -46 dBFS).
 const SOUND: f32 = 0.005;
@@ -44,6 +44,22 @@ struct Rig {
 }
 
 impl Rig {
+    /// The answer's turn ends `cancelled`, then the command's `IntentRecognized` (set_ac on)
+    /// arrives; its monitor line.
+    fn interrupted_then_understood(&mut self, answer: &str) -> String {
+        let finished = self.finished(answer);
+        assert!(
+            finished.contains("'cancelled'"),
+            "the answer was not interrupted: {finished}\n{}",
+            self.daemon.log()
+        );
+        let intent = self
+            .monitor
+            .wait_for_within(SPEECH_PATIENCE, |l| l.contains(".IntentRecognized"));
+        assert!(is_set_ac_on(&intent), "{intent}\n{}", self.daemon.log());
+        intent
+    }
+
     fn start(barge_in: &str, wake_word: bool) -> Rig {
         let pulse = PulseServer::start();
         let bus = Bus::start();
@@ -127,12 +143,6 @@ fn sound_end(samples: &[f32], from: usize, threshold: f32, quiet_ms: usize) -> u
     last * 160
 }
 
-fn is_set_ac_on(line: &str) -> bool {
-    line.contains(".IntentRecognized")
-        && line.contains("'climate.set_ac'")
-        && line.contains("'state': <'on'>")
-}
-
 /// `tts.barge_in = "voice"`: a command spoken into the microphone while a long answer plays
 /// stops the answer (its turn ends `cancelled`), and a new listening turn hears the command.
 /// Prints the stop latency: speech onset at the microphone → last sound at the speaker.
@@ -146,16 +156,7 @@ fn voice_barges_in_and_the_command_is_understood() {
     let mic_before = mic.len().max(0) as usize;
     rig.pulse
         .play_into("vmic", &data("listen/turn_on_the_air_conditioning.wav"));
-    let finished = rig.finished(&answer);
-    assert!(
-        finished.contains("'cancelled'"),
-        "the answer was not interrupted: {finished}\n{}",
-        rig.daemon.log()
-    );
-    let intent = rig
-        .monitor
-        .wait_for_within(SPEECH_PATIENCE, |l| l.contains(".IntentRecognized"));
-    assert!(is_set_ac_on(&intent), "{intent}\n{}", rig.daemon.log());
+    let intent = rig.interrupted_then_understood(&answer);
     let command_turn = turn_path_in(&intent);
     assert_ne!(command_turn, answer);
     let done = rig.finished(&command_turn);
@@ -294,16 +295,7 @@ fn voice_barges_in_over_its_own_echo() {
     let answer = rig.speak_long(&speaker, 3.0);
     rig.pulse
         .play_into("vmic", &data("listen/turn_on_the_air_conditioning.wav"));
-    let finished = rig.finished(&answer);
-    assert!(
-        finished.contains("'cancelled'"),
-        "the answer was not interrupted: {finished}\n{}",
-        rig.daemon.log()
-    );
-    let intent = rig
-        .monitor
-        .wait_for_within(SPEECH_PATIENCE, |l| l.contains(".IntentRecognized"));
-    assert!(is_set_ac_on(&intent), "{intent}\n{}", rig.daemon.log());
+    rig.interrupted_then_understood(&answer);
     println!(
         "barge-in over a -18 dB echo; gate: lag_ms{}",
         gate_figures(&rig.daemon)

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ok, turn_path_in, Bus, Watcher, PATIENCE};
+use common::{is_set_ac_on, ok, turn_path_in, Bus, Watcher, PATIENCE};
 
 /// Bounds waits for a turn's signals: whisper with 2 threads on a loaded 2-core machine took
 /// 2.6 to 30 s for a 2.6 s command (its threads spin-wait for each other); the daemons here run
@@ -284,12 +284,6 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name)
-}
-
-fn is_set_ac_on(line: &str) -> bool {
-    line.contains(".IntentRecognized")
-        && line.contains("'climate.set_ac'")
-        && line.contains("'state': <'on'>")
 }
 
 /// "hey livekit", a short pause, "turn on the air conditioning": the wake word starts a turn

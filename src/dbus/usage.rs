@@ -179,34 +179,33 @@ pub async fn read_recent_turns(
     system: bool,
     count: u32,
 ) -> zbus::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-    let conn = connect(system).await?;
-    let reply = conn
-        .call_method(
-            Some(super::NAME),
-            super::PATH,
-            Some(super::INTERFACE),
-            "RecentTurns",
-            &(count,),
-        )
-        .await?;
-    let turns: Vec<HashMap<String, OwnedVariant>> = reply.body().deserialize()?;
+    let turns: Vec<HashMap<String, OwnedVariant>> = call(system, "RecentTurns", &(count,)).await?;
     Ok(turns.iter().map(dict_to_json).collect())
 }
 
 /// The daemon's `MemoryUsage`, as a JSON object.
 pub async fn read_memory(system: bool) -> zbus::Result<serde_json::Map<String, serde_json::Value>> {
+    let memory: HashMap<String, OwnedVariant> = call(system, "MemoryUsage", &()).await?;
+    Ok(dict_to_json(&memory))
+}
+
+/// `method` of the daemon's interface on the session (or system) bus, its reply deserialized.
+async fn call<B, R>(system: bool, method: &str, body: &B) -> zbus::Result<R>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+    R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
+{
     let conn = connect(system).await?;
     let reply = conn
         .call_method(
             Some(super::NAME),
             super::PATH,
             Some(super::INTERFACE),
-            "MemoryUsage",
-            &(),
+            method,
+            body,
         )
         .await?;
-    let memory: HashMap<String, OwnedVariant> = reply.body().deserialize()?;
-    Ok(dict_to_json(&memory))
+    reply.body().deserialize()
 }
 
 fn dict_to_json(m: &HashMap<String, OwnedVariant>) -> serde_json::Map<String, serde_json::Value> {

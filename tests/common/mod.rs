@@ -496,6 +496,14 @@ impl Drop for Watcher {
     }
 }
 
+/// A gdbus monitor line: `IntentRecognized` of `climate.set_ac` with state on (what the test
+/// clip "turn on the air conditioning" gives).
+pub fn is_set_ac_on(line: &str) -> bool {
+    line.contains(".IntentRecognized")
+        && line.contains("'climate.set_ac'")
+        && line.contains("'state': <'on'>")
+}
+
 /// The turn path in gdbus's / busctl's output.
 pub fn turn_path_in(text: &str) -> String {
     let start = text
