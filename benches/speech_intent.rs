@@ -4,25 +4,33 @@
 //! (`tests/data/grammars/smarthome/en.yaml`), spoken by several voices and speeds (see
 //! `speech_intent/testset.rs`), mixed with generated road, fan, music and babble noise at
 //! clean, 24, 18, 12 and 6 dB SNR (the noise kind turns with the clip); plus unrelated speech
-//! (news, chit-chat) for false acceptance. Each clip goes through two paths in the same run:
+//! (news, chit-chat) for false acceptance. Each clip goes through these paths in the same run:
 //!
 //! - **(a) plain**: free transcription (`Transcriber::transcribe`) and the grammar's exact
 //!   matcher (`Recognizer::recognize`) — what skylark did before grammar-aware decoding;
-//! - **(b) guided**: command-mode transcription guided by the grammar
-//!   (`Transcriber::transcribe_command`) and `Engine::recognize` (exact, then the tolerant
-//!   matcher) — the path with `asr.grammar_guided = true`;
-//! - **(c) default**: the free transcript of (a) and `Engine::recognize` — what skylark
-//!   ships by default (`asr.grammar_guided = false`).
+//! - **(b) guided** (with `SKYLARK_SPEECHBENCH_GUIDED=1`): command-mode transcription primed
+//!   with the grammar (`asr.grammar_guided = true`) and `Engine::recognize`;
+//! - **(c) tolerant**: the free transcript of (a) and `Engine::recognize` (exact, then the
+//!   tolerant matcher) — what skylark shipped before grammar rescoring;
+//! - **(d) rescored**: command-mode transcription (`Transcriber::transcribe_command`) with the
+//!   grammar's closest sentences weighed against the audio (`asr.grammar_rescoring`), then
+//!   `Engine::recognize` — what skylark ships by default.
 //!
 //! A command is accepted when the intent and every slot are right. The false-acceptance rate
-//! is the share of unrelated utterances given any intent. The decode-time ratio (b)/(a) is
-//! measured on the same clips in the same run.
+//! is the share of unrelated utterances given any intent. Decode times per path are measured
+//! on the same clips in the same run.
+//!
+//! `SKYLARK_SPEECHBENCH_SPLIT=dev` speaks the development split instead of the test split: the
+//! next `PER_INTENT` sentences of each intent after the test split's, and other unrelated
+//! sentences (what the rescoring margin was chosen on; the test split is what the README
+//! reports).
 //!
 //! Environment: `SKYLARK_SPEECHBENCH_PER_INTENT` (sentences per intent, default 1),
 //! `SKYLARK_SPEECHBENCH_ALL_VOICES=1` (every voice says every sentence; default: voices take
 //! turns), `SKYLARK_SPEECHBENCH_SNRS` (default `clean,24,18,12,6`),
 //! `SKYLARK_SPEECHBENCH_LANGS` (default `en,zh-CN`; `none`: the second grammar only), `SKYLARK_SPEECHBENCH_SMARTHOME=0` to skip
-//! the second grammar, `SKYLARK_SPEECHBENCH_VERBOSE=1` to print every miss.
+//! the second grammar, `SKYLARK_SPEECHBENCH_VERBOSE=1` to print every miss,
+//! `RUST_LOG=skylark::speech=debug` to print every rescoring's log-probabilities.
 
 #[path = "speech_intent/noise.rs"]
 mod noise;
@@ -34,7 +42,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use skylark::config::Config;
-use skylark::engine::{Audio, CancelToken, Engine, EngineConfig, Stages, Transcriber};
+use skylark::engine::{
+    Audio, CancelToken, CommandGrammar, Engine, EngineConfig, Stages, Transcriber,
+};
 use skylark::nlu::{DialogueContext, Grammar, Language, Recognizer, SlotValue};
 use skylark::speech::WhisperTranscriber;
 
@@ -80,7 +90,7 @@ struct Suite {
     language: Language,
     recognizer: Recognizer,
     engine: Engine,
-    grammar: Vec<String>,
+    grammar: CommandGrammar,
     commands: Vec<Utterance>,
     unrelated: Vec<Utterance>,
 }
@@ -89,8 +99,9 @@ struct Suite {
 struct Tally {
     n: usize,
     plain: usize,
-    new: usize,
-    default: usize,
+    guided: usize,
+    tolerant: usize,
+    rescored: usize,
 }
 
 fn pct(k: usize, n: usize) -> String {
@@ -110,6 +121,13 @@ fn main() {
         .max(1);
     let all_voices = env("SKYLARK_SPEECHBENCH_ALL_VOICES").is_some_and(|v| v == "1");
     let verbose = env("SKYLARK_SPEECHBENCH_VERBOSE").is_some_and(|v| v == "1");
+    // `RUST_LOG=skylark::speech=debug` shows each rescoring's log-probabilities (on stderr).
+    if let Some(filter) = env("RUST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let snrs: Vec<Option<f32>> = env("SKYLARK_SPEECHBENCH_SNRS")
         .unwrap_or_else(|| "clean,24,18,12,6".into())
         .split(',')
@@ -137,22 +155,35 @@ fn main() {
 
     // The default threads (one less than the cores): with every core busy, whisper.cpp's
     // spinning workers slow each other down many times over.
-    let mut config = Config::default();
-    config.asr.grammar_guided = true; // path (b) is the guided one, whatever the default
+    let config = Config::default();
     let engine_config = EngineConfig::from_config(&config).unwrap_or_else(|e| panic!("{e}"));
+    // Path (d) is the default configuration's command mode; (b) primes without rescoring.
+    let mut rescoring = config.clone();
+    rescoring.asr.grammar_guided = false;
+    rescoring.asr.grammar_rescoring = true;
     let transcriber =
-        WhisperTranscriber::load(&config, &models_dir).unwrap_or_else(|e| panic!("{e}"));
+        WhisperTranscriber::load(&rescoring, &models_dir).unwrap_or_else(|e| panic!("{e}"));
+    let guided = env("SKYLARK_SPEECHBENCH_GUIDED")
+        .is_some_and(|v| v == "1")
+        .then(|| {
+            let mut c = config.clone();
+            c.asr.grammar_guided = true;
+            c.asr.grammar_rescoring = false;
+            WhisperTranscriber::load(&c, &models_dir).unwrap_or_else(|e| panic!("{e}"))
+        });
+    let dev = env("SKYLARK_SPEECHBENCH_SPLIT").is_some_and(|v| v == "dev");
 
     let mut suites = Vec::new();
     let builtin = || Recognizer::new(Grammar::builtin().expect("catalog")).expect("catalog");
     for lang in &langs {
         let recognizer = builtin();
-        let commands = testset::commands(&recognizer, lang, per_intent, all_voices, &mut synth);
-        let unrelated = testset::unrelated_speech(lang, &mut synth);
+        let commands =
+            testset::commands(&recognizer, lang, per_intent, dev, all_voices, &mut synth);
+        let unrelated = testset::unrelated_speech(lang, dev, &mut synth);
         let mut ec = engine_config.clone();
         ec.language = lang.clone();
         let engine = Engine::new(ec, builtin(), Stages::text_only());
-        let grammar = engine.command_sentences(lang);
+        let grammar = engine.command_grammar(lang);
         suites.push(Suite {
             name: format!("catalog {lang}"),
             language: lang.clone(),
@@ -176,13 +207,14 @@ fn main() {
             &recognizer,
             &lang,
             per_intent.max(2),
+            dev,
             all_voices,
             &mut synth,
         );
         let mut ec = engine_config.clone();
         ec.language = lang.clone();
         let engine = Engine::new(ec, load(), Stages::text_only());
-        let grammar = engine.command_sentences(&lang);
+        let grammar = engine.command_grammar(&lang);
         suites.push(Suite {
             name: "smarthome en".into(),
             language: lang,
@@ -205,10 +237,36 @@ fn main() {
 
     let cancel = CancelToken::new();
     let mut summary = Vec::new();
+    let has_guided = guided.is_some();
+    let transcribe = |audio: &Audio, suite: &Suite| -> (String, Option<String>, String, [f64; 3]) {
+        let t = Instant::now();
+        let plain = transcriber
+            .transcribe(audio, &suite.language, &cancel)
+            .unwrap_or_else(|e| panic!("{}", e.0));
+        let ms_plain = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let g = guided.as_ref().map(|g| {
+            g.transcribe_command(audio, &suite.language, &suite.grammar, &cancel)
+                .unwrap_or_else(|e| panic!("{}", e.0))
+        });
+        let ms_guided = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let rescored = transcriber
+            .transcribe_command(audio, &suite.language, &suite.grammar, &cancel)
+            .unwrap_or_else(|e| panic!("{}", e.0));
+        let ms_rescored = t.elapsed().as_secs_f64() * 1e3;
+        (plain, g, rescored, [ms_plain, ms_guided, ms_rescored])
+    };
     for suite in &suites {
         let mut per_snr: Vec<Tally> = vec![Tally::default(); snrs.len()];
-        let (mut ms_plain, mut ms_new) = (0.0f64, 0.0f64);
+        let mut ms = [0.0f64; 3];
         let mut clip_no = 0u64;
+        let recognize = |text: &str| {
+            suite
+                .engine
+                .recognize(text, Some(suite.language.tag()))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
         for u in &suite.commands {
             for (si, snr) in snrs.iter().enumerate() {
                 clip_no += 1;
@@ -217,16 +275,10 @@ fn main() {
                 let audio = Audio {
                     samples: noise::mix(&u.samples, &noise, *snr),
                 };
-                let t = Instant::now();
-                let plain = transcriber
-                    .transcribe(&audio, &suite.language, &cancel)
-                    .unwrap_or_else(|e| panic!("{}", e.0));
-                ms_plain += t.elapsed().as_secs_f64() * 1e3;
-                let t = Instant::now();
-                let guided = transcriber
-                    .transcribe_command(&audio, &suite.language, &suite.grammar, &cancel)
-                    .unwrap_or_else(|e| panic!("{}", e.0));
-                ms_new += t.elapsed().as_secs_f64() * 1e3;
+                let (plain, g, rescored, took) = transcribe(&audio, suite);
+                for (m, t) in ms.iter_mut().zip(took) {
+                    *m += t;
+                }
                 let expected = u.expected.as_ref().expect("a command");
                 let a =
                     suite
@@ -235,25 +287,24 @@ fn main() {
                 let ok_a = a
                     .as_ref()
                     .is_some_and(|m| accepted(expected, &m.intent, &m.slots));
-                let b = suite
-                    .engine
-                    .recognize(&guided, Some(suite.language.tag()))
-                    .unwrap_or_else(|e| panic!("{e}"));
-                let ok_b = accepted(expected, &b.intent, &b.slots);
-                let c = suite
-                    .engine
-                    .recognize(&plain, Some(suite.language.tag()))
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let b = g.as_deref().map(recognize);
+                let ok_b = b
+                    .as_ref()
+                    .is_some_and(|b| accepted(expected, &b.intent, &b.slots));
+                let c = recognize(&plain);
                 let ok_c = accepted(expected, &c.intent, &c.slots);
+                let d = recognize(&rescored);
+                let ok_d = accepted(expected, &d.intent, &d.slots);
                 let tally = &mut per_snr[si];
                 tally.n += 1;
                 tally.plain += usize::from(ok_a);
-                tally.new += usize::from(ok_b);
-                tally.default += usize::from(ok_c);
-                if verbose && (!ok_a || !ok_b || !ok_c) {
+                tally.guided += usize::from(ok_b);
+                tally.tolerant += usize::from(ok_c);
+                tally.rescored += usize::from(ok_d);
+                if verbose && (!ok_a || !ok_c || !ok_d || (has_guided && !ok_b)) {
                     let snr_s = snr.map_or("clean".into(), |s| format!("{s} dB {}", kind.name()));
                     println!(
-                        "  miss [{}] {} {} | {:?} | plain {:?} → {} | default → {} {:?} | guided {:?} → {} {:?}",
+                        "  miss [{}] {} {} | {:?} | plain {:?} → {} | tolerant → {} {:?} | rescored {:?} → {} {:?}{}",
                         suite.name,
                         snr_s,
                         u.voice.name(),
@@ -262,9 +313,13 @@ fn main() {
                         a.map(|m| m.intent).unwrap_or_default(),
                         c.intent,
                         c.slots,
-                        guided,
-                        b.intent,
-                        b.slots
+                        rescored,
+                        d.intent,
+                        d.slots,
+                        match (&g, &b) {
+                            (Some(g), Some(b)) => format!(" | guided {g:?} → {} {:?}", b.intent, b.slots),
+                            _ => String::new(),
+                        }
                     );
                 }
             }
@@ -276,34 +331,26 @@ fn main() {
             let audio = Audio {
                 samples: u.samples.clone(),
             };
-            let plain = transcriber
-                .transcribe(&audio, &suite.language, &cancel)
-                .unwrap_or_else(|e| panic!("{}", e.0));
-            let guided = transcriber
-                .transcribe_command(&audio, &suite.language, &suite.grammar, &cancel)
-                .unwrap_or_else(|e| panic!("{}", e.0));
+            let (plain, g, rescored, _) = transcribe(&audio, suite);
             let a = suite
                 .recognizer
                 .recognize(&plain, &suite.language, &DialogueContext::new());
-            let b = suite
-                .engine
-                .recognize(&guided, Some(suite.language.tag()))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let c = suite
-                .engine
-                .recognize(&plain, Some(suite.language.tag()))
-                .unwrap_or_else(|e| panic!("{e}"));
+            let b = g.as_deref().map(recognize);
+            let c = recognize(&plain);
+            let d = recognize(&rescored);
             fa.n += 1;
             fa.plain += usize::from(a.is_some());
-            fa.new += usize::from(!b.intent.is_empty());
-            fa.default += usize::from(!c.intent.is_empty());
+            fa.guided += usize::from(b.as_ref().is_some_and(|b| !b.intent.is_empty()));
+            fa.tolerant += usize::from(!c.intent.is_empty());
+            fa.rescored += usize::from(!d.intent.is_empty());
             if verbose {
                 println!(
-                    "  unrelated [{}] {:?} | plain {:?} → default {:?} | guided {:?} → {:?}",
-                    suite.name, u.text, plain, c.intent, guided, b.intent
+                    "  unrelated [{}] {:?} | plain {:?} → tolerant {:?} | rescored {:?} → {:?}",
+                    suite.name, u.text, plain, c.intent, rescored, d.intent
                 );
             }
         }
+        let guided_pct = |k: usize, n: usize| if has_guided { pct(k, n) } else { "-".into() };
         println!(
             "\n== {} — {} command clips × {} SNRs (noise: road/fan/music/babble in turn) ==",
             suite.name,
@@ -311,45 +358,43 @@ fn main() {
             snrs.len()
         );
         println!(
-            "{:<8} {:>5} {:>14} {:>14} {:>14}",
-            "SNR", "n", "(a) plain", "(b) guided", "(c) default"
+            "{:<8} {:>5} {:>13} {:>13} {:>13} {:>13}",
+            "SNR", "n", "(a) plain", "(b) guided", "(c) tolerant", "(d) rescored"
         );
         for (snr, t) in snrs.iter().zip(&per_snr) {
             let label = snr.map_or("clean".into(), |s| format!("{s} dB"));
             println!(
-                "{label:<8} {:>5} {:>14} {:>14} {:>14}",
+                "{label:<8} {:>5} {:>13} {:>13} {:>13} {:>13}",
                 t.n,
                 pct(t.plain, t.n),
-                pct(t.new, t.n),
-                pct(t.default, t.n)
+                guided_pct(t.guided, t.n),
+                pct(t.tolerant, t.n),
+                pct(t.rescored, t.n)
             );
         }
         if fa.n > 0 {
             println!(
-                "false acceptance on {} unrelated clips (clean): (a) {}  (b) {}  (c) {}",
+                "false acceptance on {} unrelated clips (clean): (a) {}  (b) {}  (c) {}  (d) {}",
                 fa.n,
                 pct(fa.plain, fa.n),
-                pct(fa.new, fa.n),
-                pct(fa.default, fa.n)
+                guided_pct(fa.guided, fa.n),
+                pct(fa.tolerant, fa.n),
+                pct(fa.rescored, fa.n)
             );
         }
         let n_dec = per_snr.iter().map(|t| t.n).sum::<usize>().max(1) as f64;
         println!(
-            "decode time per clip: free {:.0} ms, grammar-guided {:.0} ms, ratio {:.2}",
-            ms_plain / n_dec,
-            ms_new / n_dec,
-            ms_new / ms_plain.max(1e-9)
+            "decode time per clip: free {:.0} ms, grammar-guided {}, rescored {:.0} ms (ratio to free {:.2})",
+            ms[0] / n_dec,
+            if has_guided { format!("{:.0} ms (ratio {:.2})", ms[1] / n_dec, ms[1] / ms[0].max(1e-9)) } else { "-".into() },
+            ms[2] / n_dec,
+            ms[2] / ms[0].max(1e-9)
         );
-        summary.push((
-            suite.name.clone(),
-            per_snr.clone(),
-            fa.clone(),
-            ms_new / ms_plain.max(1e-9),
-        ));
+        summary.push((suite.name.clone(), per_snr.clone(), fa.clone()));
     }
     println!("\nload average at end: {}", load());
     println!("\n== Summary (acceptance: intent and every slot right) ==");
-    for (name, per_snr, fa, ratio) in &summary {
+    for (name, per_snr, fa) in &summary {
         let row: Vec<String> = snrs
             .iter()
             .zip(per_snr)
@@ -358,18 +403,17 @@ fn main() {
                     "{} {}/{}/{}",
                     s.map_or("clean".into(), |s| format!("{s}dB")),
                     pct(t.plain, t.n),
-                    pct(t.new, t.n),
-                    pct(t.default, t.n)
+                    pct(t.tolerant, t.n),
+                    pct(t.rescored, t.n)
                 )
             })
             .collect();
         println!(
-            "  {name} (a) plain / (b) guided / (c) default: {}; FA {}/{}/{}; guided/free time {:.2}",
+            "  {name} (a) plain / (c) tolerant / (d) rescored: {}; FA {}/{}/{}",
             row.join(", "),
             pct(fa.plain, fa.n),
-            pct(fa.new, fa.n),
-            pct(fa.default, fa.n),
-            ratio
+            pct(fa.tolerant, fa.n),
+            pct(fa.rescored, fa.n),
         );
     }
 }

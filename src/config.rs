@@ -95,6 +95,11 @@ pub struct AsrConfig {
     /// words are likelier; other speech is still transcribed freely. Off by default until it
     /// pays: on the spoken bench it won at 6 dB, lost in clean audio and decoded 1.8× slower.
     pub grammar_guided: bool,
+    /// In command mode, when the transcript matches no template, the grammar's closest
+    /// sentences are weighed against the audio by the recogniser's decoder, and one that fits
+    /// about as well as the transcript replaces it ("Closeness and roof." → "Close the
+    /// sunroof."). Needs `nlu.tolerant`.
+    pub grammar_rescoring: bool,
 }
 
 /// The microphone.
@@ -359,6 +364,7 @@ impl Default for AsrConfig {
             max_audio_seconds: 600,
             beam_size: 0,
             grammar_guided: false,
+            grammar_rescoring: true,
         }
     }
 }

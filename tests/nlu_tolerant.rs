@@ -188,6 +188,85 @@ fn unrelated_speech_gets_no_intent() {
     }
 }
 
+/// The sentences a recogniser weighs against the audio (`Recognizer::closest_sentences`):
+/// what the template says along the alignment, list values in the form closest to what was
+/// heard, heard words kept for numbers and wildcards, contractions joined back; nothing when
+/// the transcript matches exactly.
+#[test]
+fn closest_sentences_read_the_grammar_back() {
+    let r = catalog();
+    let ctx = DialogueContext::new();
+    let closest = |text: &str, lang: &Language| -> Vec<String> {
+        r.closest_sentences(text, lang, &ctx, 0.2, 6)
+            .into_iter()
+            .map(|c| c.sentence)
+            .collect()
+    };
+    let first = |text: &str, lang: &Language| closest(text, lang).into_iter().next();
+    assert_eq!(
+        first("Lower back-lust window.", &en()).as_deref(),
+        Some("lower back left window"),
+        "the list form heard ('back left'), not the list's first ('rear left')"
+    );
+    assert_eq!(
+        first("Turn on the air research dulation.", &en()).as_deref(),
+        Some("turn on the air recirculation")
+    );
+    let forecast = closest(
+        "What has the forecast gonna be for now in Berlin this week and out there?",
+        &en(),
+    );
+    assert!(
+        forecast.contains(
+            &"what's the forecast gonna be for now in Berlin this weekend out there".to_string()
+        ),
+        "a wildcard keeps the heard words and \"what s\" is written \"what's\": {forecast:?}"
+    );
+    assert_eq!(
+        first("Change the volume level of 17.", &en()).as_deref(),
+        Some("change the volume level 17"),
+        "a number is kept as heard"
+    );
+    let all = closest("Closeness and roof.", &en());
+    let top = r.recognize(&all[0], &en(), &ctx).map(|m| m.intent);
+    assert_eq!(top.as_deref(), Some("sunroof.close"), "{all:?}");
+    assert_eq!(
+        all.len(),
+        all.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        "distinct: {all:?}"
+    );
+    assert!(all.len() <= 6);
+    assert_eq!(first("打开空条", &zh()).as_deref(), Some("打开空调"));
+    // Every sentence read back is one the grammar takes word for word.
+    for (heard, lang) in [
+        ("Closeness and roof.", en()),
+        ("Send untext to John saying I'm on my way.", en()),
+        ("Set the pass in just side to 24 degrees.", en()),
+        ("Show me kid friendly Malma head.", en()),
+        (
+            "What has the forecast gonna be for now in Berlin this week and out there?",
+            en(),
+        ),
+        ("把文度调到二十二度", zh()),
+        ("他以下空调。", zh()),
+        ("开前储伤。", zh()),
+    ] {
+        let sentences = closest(heard, &lang);
+        assert!(!sentences.is_empty(), "{heard:?}");
+        for s in sentences {
+            assert!(
+                r.recognize(&s, &lang, &ctx).is_some(),
+                "{heard:?}: {s:?} is not a sentence of the grammar"
+            );
+        }
+    }
+    assert!(
+        closest("open the window", &en()).is_empty(),
+        "an exact match needs no correction"
+    );
+    assert!(closest("", &en()).is_empty());
+}
+
 #[test]
 fn exact_matches_keep_full_confidence_and_the_threshold_is_a_knob() {
     let r = catalog();

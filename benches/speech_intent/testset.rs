@@ -337,9 +337,17 @@ pub fn commands(
     recognizer: &skylark::nlu::Recognizer,
     language: &Language,
     per_intent: usize,
+    dev: bool,
     all_voices: bool,
     synth: &mut Synth,
 ) -> Vec<Utterance> {
+    // The test split is each intent's first `per_intent` usable sentences, the development
+    // split the next `per_intent`.
+    let (skip, take) = if dev {
+        (per_intent, 2 * per_intent)
+    } else {
+        (0, per_intent)
+    };
     let zh = language.primary() == "zh";
     let long_enough = |t: &str| {
         if zh {
@@ -354,7 +362,7 @@ pub fn commands(
         let n = taken.entry(s.intent.clone()).or_default();
         // Sentences the grammar itself reads back as another intent are ambiguous: skip them.
         let own = recognizer.recognize(&s.text, language, &skylark::nlu::DialogueContext::new());
-        if *n >= per_intent
+        if *n >= take
             || !long_enough(&s.text)
             || own
                 .map(|m| m.intent != s.intent || m.slots != s.slots)
@@ -363,7 +371,9 @@ pub fn commands(
             continue;
         }
         *n += 1;
-        picked.push(s);
+        if *n > skip {
+            picked.push(s);
+        }
     }
     let voices = synth.voices(language);
     let mut out = Vec::new();
@@ -387,9 +397,51 @@ pub fn commands(
 }
 
 /// The unrelated sentences of `language`, each by the next voice in turn.
-pub fn unrelated_speech(language: &Language, synth: &mut Synth) -> Vec<Utterance> {
+/// Unrelated speech of the development split: other sentences of the same kinds (and some
+/// that start like commands), never in the test split or the babble.
+pub fn unrelated_dev(language: &Language) -> &'static [&'static str] {
+    if language.primary() == "zh" {
+        &[
+            "我昨天去超市买了很多水果。",
+            "这个周末我们打算去爬山。",
+            "明年的奥运会在哪里举行？",
+            "我的电脑最近运行得很慢。",
+            "孩子们在公园里放风筝。",
+            "打开这本书的第一页就很有意思。",
+            "他每天早上六点起床跑步。",
+            "这部电影的导演是谁？",
+            "我们班下周有一次数学考试。",
+            "妈妈做的红烧肉特别好吃。",
+            "你觉得这件衣服的颜色怎么样？",
+            "天气预报说的不一定准。",
+        ]
+    } else {
+        &[
+            "The museum opens at nine in the morning.",
+            "How was your weekend?",
+            "My brother is learning to play the violin.",
+            "The train was delayed by twenty minutes this morning.",
+            "We should paint the kitchen a lighter color.",
+            "She finally finished writing her first novel.",
+            "Turn the page and read the next chapter aloud.",
+            "The stock market fell sharply after the announcement.",
+            "I can't remember where I parked my bicycle.",
+            "Our neighbors adopted a puppy last week.",
+            "Play it cool and don't tell anyone about the party.",
+            "What time does the bakery close on Sundays?",
+        ]
+    }
+}
+
+/// Unrelated speech of the test split (`dev` false) or the development split.
+pub fn unrelated_speech(language: &Language, dev: bool, synth: &mut Synth) -> Vec<Utterance> {
     let voices = synth.voices(language);
-    unrelated(language)
+    let sentences = if dev {
+        unrelated_dev(language)
+    } else {
+        unrelated(language)
+    };
+    sentences
         .iter()
         .enumerate()
         .map(|(i, t)| {

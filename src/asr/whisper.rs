@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+    WhisperTokenId,
 };
 
 use super::ggml_check::check_ggml_whisper;
@@ -259,6 +260,27 @@ impl WhisperRecognizer {
         audio: &[f32],
         opts: &TranscribeOptions,
     ) -> Result<Transcript, AsrError> {
+        self.transcribe_weighing(audio, opts, &mut |_| (Vec::new(), Fit::default()))
+            .map(|w| w.transcript)
+    }
+
+    /// Transcribe one utterance, then weigh other texts against the same audio: `alternatives`
+    /// gets the transcript and returns sentences it might have been, best first (a grammar's
+    /// closest commands, say), and how they must fit to replace it. Each is scored by the decoder's log-probability of its tokens
+    /// given the audio (teacher-forced, the encoder's output reused), beside the transcript's
+    /// own. Of those that `fit`, the one with the best log-probability less `fit.rank_cost`
+    /// per place down the list is chosen: the order given is a prior that only the audio's
+    /// clear preference overturns. An alternative is abandoned as soon as its tokens so far
+    /// fall below what fits or what could still win (log-probabilities only fall as tokens
+    /// are added), and once none further down could win the rest are not scored. With no
+    /// alternatives nothing is scored and this costs what [`transcribe`](Self::transcribe)
+    /// does; an alternative costs at most one decoder pass per token.
+    pub fn transcribe_weighing(
+        &self,
+        audio: &[f32],
+        opts: &TranscribeOptions,
+        alternatives: &mut dyn FnMut(&Transcript) -> (Vec<String>, Fit),
+    ) -> Result<Weighed, AsrError> {
         let tag = opts.language.as_deref().unwrap_or(&self.options.language);
         let lang = resolve_language(tag)?;
         if !self.multilingual && !matches!(lang.code, "en" | "auto") {
@@ -280,11 +302,16 @@ impl WhisperRecognizer {
         }
         let peak = audio.iter().fold(0.0f32, |m, s| m.max(s.abs()));
         if peak < SILENCE_PEAK {
-            return Ok(Transcript {
-                text: String::new(),
-                language: code.to_string(),
-                no_speech_prob: 1.0,
-                segments: Vec::new(),
+            return Ok(Weighed {
+                transcript: Transcript {
+                    text: String::new(),
+                    language: code.to_string(),
+                    no_speech_prob: 1.0,
+                    segments: Vec::new(),
+                },
+                heard: None,
+                alternatives: Vec::new(),
+                chosen: None,
             });
         }
         let prompt = match (&opts.initial_prompt, lang.simplified_chinese) {
@@ -339,6 +366,7 @@ impl WhisperRecognizer {
 
         let mut state = self.state.lock().map_err(|_| AsrError::Poisoned)?;
         let started = std::time::Instant::now();
+        let threads = self.options.threads.clamp(1, 64);
         state
             .full(params, audio)
             .map_err(|source| AsrError::Whisper {
@@ -363,12 +391,17 @@ impl WhisperRecognizer {
                 no_speech_prob: seg.no_speech_probability(),
             });
         }
+        let lang_id = state.full_lang_id_from_state();
         let language = if code == "auto" {
-            whisper_rs::get_lang_str(state.full_lang_id_from_state()).unwrap_or("auto")
+            whisper_rs::get_lang_str(lang_id).unwrap_or("auto")
         } else {
             code
         };
-        drop(state);
+        let leading_space = state
+            .as_iter()
+            .next()
+            .and_then(|seg| seg.to_str_lossy().ok().map(|t| t.starts_with(' ')))
+            .unwrap_or(true);
 
         let no_speech_prob = segments
             .iter()
@@ -388,13 +421,298 @@ impl WhisperRecognizer {
             %text,
             "whisper transcription"
         );
-        Ok(Transcript {
+        let transcript = Transcript {
             text,
             language: language.to_string(),
             no_speech_prob: no_speech_prob.unwrap_or(1.0),
             segments,
+        };
+        let (others, fit) = if transcript.text.is_empty() {
+            (Vec::new(), Fit::default())
+        } else {
+            alternatives(&transcript)
+        };
+        if others.is_empty() {
+            return Ok(Weighed {
+                transcript,
+                heard: None,
+                alternatives: Vec::new(),
+                chosen: None,
+            });
+        }
+        let t = std::time::Instant::now();
+        let prefix = self.decoder_prefix(prompt, self.multilingual.then_some(lang_id))?;
+        let mut scorer = Scorer::new(&self._context, &mut state, prefix, threads)?;
+        let heard = scorer.score(
+            &transcript.text,
+            leading_space,
+            f32::NEG_INFINITY,
+            f32::NEG_INFINITY,
+        )?;
+        let floor = heard.logprob - fit.margin.max(0.0);
+        let rank_cost = fit.rank_cost.max(0.0);
+        let mut scored: Vec<TextScore> = Vec::with_capacity(others.len());
+        // The chosen alternative and its score (log-probability less its rank's cost).
+        let mut chosen: Option<(usize, f32)> = None;
+        for (rank, other) in others.iter().enumerate() {
+            let cost = rank_cost * rank as f32;
+            // To win, this one needs a log-probability over the best score plus its cost.
+            let to_win = chosen.map_or(f32::NEG_INFINITY, |(_, best)| best + cost);
+            if to_win >= 0.0 {
+                break; // no log-probability is over 0: nothing further down can win
+            }
+            let text = styled_like(&transcript.text, other);
+            let score = scorer.score(&text, leading_space, floor.max(to_win), fit.min_per_token)?;
+            if score.complete && score.logprob >= floor && score.logprob > to_win {
+                chosen = Some((rank, score.logprob - cost));
+            }
+            scored.push(score);
+        }
+        let chosen = chosen.map(|(i, _)| i);
+        drop(state);
+        tracing::debug!(
+            ms = t.elapsed().as_millis() as u64,
+            heard = %transcript.text,
+            heard_logprob = heard.logprob,
+            heard_tokens = heard.tokens,
+            alternatives = ?scored.iter().map(|a| (&a.text, a.logprob, a.tokens, a.complete)).collect::<Vec<_>>(),
+            "alternatives weighed against the audio"
+        );
+        Ok(Weighed {
+            transcript,
+            heard: Some(heard),
+            alternatives: scored,
+            chosen,
         })
     }
+
+    /// The tokens whisper's decoder starts from, as `whisper_full` builds them: the prompt
+    /// after `<|startofprev|>`, then `<|startoftranscript|>`, the language and task for a
+    /// multilingual model, and `<|notimestamps|>`.
+    fn decoder_prefix(
+        &self,
+        prompt: Option<&str>,
+        lang_id: Option<i32>,
+    ) -> Result<Vec<WhisperTokenId>, AsrError> {
+        let ctx = &self._context;
+        let mut prefix = Vec::new();
+        if let Some(p) = prompt.filter(|p| !p.is_empty()) {
+            let tokens =
+                ctx.tokenize(p, MAX_SCORED_TOKENS * 4)
+                    .map_err(|source| AsrError::Whisper {
+                        stage: "reading the prompt",
+                        source,
+                    })?;
+            let keep = (ctx.n_text_ctx() as usize / 2).saturating_sub(1);
+            prefix.push(ctx.token_prev());
+            prefix.extend_from_slice(&tokens[tokens.len().saturating_sub(keep)..]);
+        }
+        prefix.push(ctx.token_sot());
+        if let Some(id) = lang_id {
+            prefix.push(ctx.token_lang(id));
+            prefix.push(ctx.token_transcribe());
+        }
+        prefix.push(ctx.token_not());
+        Ok(prefix)
+    }
+}
+
+/// When an alternative fits the audio well enough to replace the transcript
+/// ([`WhisperRecognizer::transcribe_weighing`]): its log-probability (natural log, end of text
+/// included) is at most `margin` below the transcript's, and at least `min_per_token` per
+/// token on average (whisper itself counts a decoding with an average under -1 as failed and
+/// decodes again). Among those that fit, each place down the list costs `rank_cost`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fit {
+    pub margin: f32,
+    pub min_per_token: f32,
+    pub rank_cost: f32,
+}
+
+impl Default for Fit {
+    /// Nothing fits: only the transcript is scored (when alternatives are asked for at all).
+    fn default() -> Self {
+        Fit {
+            margin: 0.0,
+            min_per_token: 0.0,
+            rank_cost: 0.0,
+        }
+    }
+}
+
+/// Most tokens of one weighed text: a command is far shorter.
+const MAX_SCORED_TOKENS: usize = 64;
+
+/// A transcript and, when alternatives were asked for, how likely the decoder finds it and
+/// each alternative given the audio ([`WhisperRecognizer::transcribe_weighing`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weighed {
+    pub transcript: Transcript,
+    /// The transcript's own score; `None` when nothing was weighed.
+    pub heard: Option<TextScore>,
+    /// The alternatives weighed, in the order given (styled like the transcript), up to the
+    /// chosen one.
+    pub alternatives: Vec<TextScore>,
+    /// Which of `alternatives` replaces the transcript (see [`Fit`]).
+    pub chosen: Option<usize>,
+}
+
+/// One text's fit to the audio: the decoder's log-probability of its tokens and the end of
+/// text, over the text vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextScore {
+    pub text: String,
+    /// Sum of the tokens' natural-log probabilities (end of text included); ≤ 0. For a text
+    /// abandoned part way, the sum where it was abandoned.
+    pub logprob: f32,
+    /// Tokens scored (end of text included).
+    pub tokens: usize,
+    /// Whether every token was scored and the whole stayed above the floor it was weighed
+    /// against (see [`Fit`]).
+    pub complete: bool,
+}
+
+/// Teacher-forced scoring on a state whose encoder has run on the audio: the prefix is
+/// decoded once, then each text token by token from there.
+struct Scorer<'a> {
+    ctx: &'a WhisperContext,
+    state: &'a mut WhisperState,
+    prefix_len: usize,
+    /// Log-probabilities of the first text token after the prefix.
+    first: Vec<f32>,
+    threads: usize,
+    eot: WhisperTokenId,
+}
+
+impl<'a> Scorer<'a> {
+    fn new(
+        ctx: &'a WhisperContext,
+        state: &'a mut WhisperState,
+        prefix: Vec<WhisperTokenId>,
+        threads: usize,
+    ) -> Result<Self, AsrError> {
+        let eot = ctx.token_eot();
+        state
+            .decode(&prefix, 0, threads)
+            .map_err(|source| AsrError::Whisper {
+                stage: "weighing alternatives",
+                source,
+            })?;
+        let first = text_log_probs(state, eot)?;
+        Ok(Self {
+            ctx,
+            state,
+            prefix_len: prefix.len(),
+            first,
+            threads,
+            eot,
+        })
+    }
+
+    /// `text`'s log-probability, abandoned (incomplete) once it falls below `floor` or below
+    /// `min_per_token` times its tokens (end of text included).
+    fn score(
+        &mut self,
+        text: &str,
+        leading_space: bool,
+        floor: f32,
+        min_per_token: f32,
+    ) -> Result<TextScore, AsrError> {
+        let spaced;
+        let text_in = if leading_space && !text.starts_with(' ') {
+            spaced = format!(" {text}");
+            spaced.as_str()
+        } else {
+            text
+        };
+        let mut tokens = self
+            .ctx
+            .tokenize(text_in, MAX_SCORED_TOKENS)
+            .map_err(|source| AsrError::Whisper {
+                stage: "reading an alternative",
+                source,
+            })?;
+        tokens.retain(|&t| t < self.eot);
+        let floor = floor.max(min_per_token * (tokens.len() + 1) as f32);
+        let mut logprob = 0.0f32;
+        let mut next = self.first.clone();
+        for (k, &tok) in tokens.iter().enumerate() {
+            logprob += next.get(tok as usize).copied().unwrap_or(f32::NEG_INFINITY);
+            if logprob < floor {
+                return Ok(TextScore {
+                    text: text.to_string(),
+                    logprob,
+                    tokens: k + 1,
+                    complete: false,
+                });
+            }
+            self.state
+                .decode(&[tok], self.prefix_len + k, self.threads)
+                .map_err(|source| AsrError::Whisper {
+                    stage: "weighing alternatives",
+                    source,
+                })?;
+            next = text_log_probs(self.state, self.eot)?;
+        }
+        logprob += next
+            .get(self.eot as usize)
+            .copied()
+            .unwrap_or(f32::NEG_INFINITY);
+        Ok(TextScore {
+            text: text.to_string(),
+            logprob,
+            tokens: tokens.len() + 1,
+            complete: logprob >= floor,
+        })
+    }
+}
+
+/// Log-softmax of the last decoded position's logits over the text tokens and end of text
+/// (the special and timestamp tokens after it are never decoded in a transcript).
+fn text_log_probs(state: &WhisperState, eot: WhisperTokenId) -> Result<Vec<f32>, AsrError> {
+    let logits = state.get_logits().map_err(|source| AsrError::Whisper {
+        stage: "weighing alternatives",
+        source,
+    })?;
+    let n = (eot as usize + 1).min(logits.len());
+    let row = &logits[..n];
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = row.iter().map(|&l| (l - max).exp()).sum();
+    let lse = max + sum.ln();
+    Ok(row.iter().map(|&l| l - lse).collect())
+}
+
+/// `text` written the way whisper wrote `like`: a capital first letter when it has one, and
+/// its closing punctuation mark. Grammar sentences are lower case without punctuation, which
+/// whisper's decoder finds unlikely whatever was said.
+fn styled_like(like: &str, text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        return String::new();
+    }
+    let mut out = String::with_capacity(text.len() + 4);
+    let capital = like
+        .chars()
+        .find(|c| c.is_alphabetic())
+        .is_some_and(char::is_uppercase);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) if capital => out.extend(c.to_uppercase()),
+        Some(c) => out.push(c),
+        None => {}
+    }
+    out.extend(chars);
+    if let Some(p) = like
+        .trim_end()
+        .chars()
+        .last()
+        .filter(|c| matches!(c, '.' | '?' | '!' | '。' | '？' | '！'))
+    {
+        if !out.ends_with(p) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -470,6 +788,26 @@ mod tests {
         );
         assert_eq!(collapse_repeats("bye bye"), "bye bye");
         assert_eq!(collapse_repeats(""), "");
+    }
+
+    #[test]
+    fn alternatives_are_written_as_whisper_wrote_the_transcript() {
+        assert_eq!(
+            styled_like("Closeness and roof.", "close the sunroof"),
+            "Close the sunroof."
+        );
+        assert_eq!(
+            styled_like("where is it?", "how late is it"),
+            "how late is it?"
+        );
+        assert_eq!(
+            styled_like("Turn on", "turn on the radio"),
+            "Turn on the radio"
+        );
+        assert_eq!(styled_like("打开空条。", "打开空调"), "打开空调。");
+        assert_eq!(styled_like("打开空条", "打开空调"), "打开空调");
+        assert_eq!(styled_like("Go.", "go."), "Go.", "no second full stop");
+        assert_eq!(styled_like("Go.", ""), "");
     }
 
     #[test]

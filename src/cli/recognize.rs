@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, args: RecognizeArgs) -> Result<ExitCode> {
     let mut out = out.lock();
     if let Some(audio) = &args.audio {
         let language = engine.language();
-        let grammar = engine.command_sentences(&language);
+        let grammar = engine.command_grammar(&language);
         let transcript = super::speech::transcribe_file(ctx, audio, &language, Some(&grammar))?;
         let r = engine.recognize(&transcript, None)?;
         if args.json || args.jsonl {

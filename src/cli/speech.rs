@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use skylark::config::normalize_language;
-use skylark::engine::{Audio, CancelToken, Speaker as _, Transcriber as _};
+use skylark::engine::{Audio, CancelToken, CommandGrammar, Speaker as _, Transcriber as _};
 use skylark::models::Manifest;
 use skylark::nlu::Language;
 use skylark::speech::espeak::EspeakVoice;
@@ -36,7 +36,7 @@ pub fn transcribe_file(
     ctx: &Context,
     path: &Path,
     language: &Language,
-    command: Option<&[String]>,
+    command: Option<&CommandGrammar>,
 ) -> Result<String> {
     let samples = skylark::audio::input::read_audio_file(path, ctx.config().asr.max_audio_seconds)?;
     let transcriber =
@@ -48,7 +48,7 @@ pub fn transcribe_file(
     let audio = Audio { samples };
     let cancel = CancelToken::new();
     let text = match command {
-        Some(sentences) => transcriber.transcribe_command(&audio, language, sentences, &cancel),
+        Some(grammar) => transcriber.transcribe_command(&audio, language, grammar, &cancel),
         None => transcriber.transcribe(&audio, language, &cancel),
     }
     .map_err(|e| anyhow::anyhow!("speech recognition of {} failed: {e}", path.display()))?;

@@ -158,11 +158,11 @@ async fn hear(
     }
     let t = Instant::now();
     let (token, language) = (cancel.clone(), language.clone());
-    // Command mode: the active grammar guides the recogniser (see `asr::prompt`).
-    let grammar = inner.recognizer.samples(&language);
+    // Command mode: the active grammar guides the recogniser (see `asr::prompt`) and its
+    // closest sentences are weighed against the audio.
+    let grammar = inner.command_grammar(&language);
     let result = super::blocking::stage("transcribe", move || {
-        let sentences: Vec<String> = grammar.into_iter().map(|s| s.text).collect();
-        transcriber.transcribe_command(&audio, &language, &sentences, &token)
+        transcriber.transcribe_command(&audio, &language, &grammar, &token)
     })
     .await;
     inner.span(id, Span::Transcribe, t.elapsed());

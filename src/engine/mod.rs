@@ -45,7 +45,9 @@ pub use route::{
     escalate, CloudAnswer, CloudFailure, CloudModel, CloudReply, CloudRequest, DeviceOutcome,
 };
 pub use semantic::{SemanticIntent, SemanticMatcher};
-pub use stages::{Audio, Capture, Speaker, Stage, StageError, Stages, Transcriber};
+pub use stages::{
+    Alternatives, Audio, Capture, CommandGrammar, Speaker, Stage, StageError, Stages, Transcriber,
+};
 pub use turn::{
     format_ms, CancelToken, Mark, Span, State, TurnId, TurnKind, TurnRecord, TurnStatus, TurnTrace,
 };
@@ -413,16 +415,12 @@ impl Engine {
         })
     }
 
-    /// Sentences the active grammar of `language` accepts (generated from its templates and
-    /// lists, `SetList` values included): what grammar-aware decoding primes the speech
-    /// recogniser with in command mode ([`Transcriber::transcribe_command`]).
-    pub fn command_sentences(&self, language: &Language) -> Vec<String> {
-        self.inner
-            .recognizer
-            .samples(language)
-            .into_iter()
-            .map(|s| s.text)
-            .collect()
+    /// What command mode hands the speech recogniser about the active grammar of `language`
+    /// ([`Transcriber::transcribe_command`]): its sentences, for grammar-aware decoding, and
+    /// (with `nlu.tolerant`) its closest sentences to a transcript, for the recogniser to
+    /// weigh against the audio.
+    pub fn command_grammar(&self, language: &Language) -> CommandGrammar {
+        self.inner.command_grammar(language)
     }
 
     /// Text → intent with the hybrid order: the grammar first, then (when it has no match) the
@@ -797,7 +795,43 @@ impl Engine {
     }
 }
 
+/// How many of the grammar's closest sentences a recogniser weighs against the audio, and
+/// down to which tolerant confidence they are taken (far below the tolerant threshold: the
+/// audio decides among them; see `speech::transcriber`).
+const CLOSEST_SENTENCES: usize = 6;
+const CLOSEST_FLOOR: f64 = 0.2;
+
 impl Inner {
+    /// See [`Engine::command_grammar`]. The dialogue context is the one at the call.
+    pub(crate) fn command_grammar(self: &Arc<Self>, language: &Language) -> CommandGrammar {
+        let sentences = self
+            .recognizer
+            .samples(language)
+            .into_iter()
+            .map(|s| s.text)
+            .collect();
+        let closest = self.config.tolerant.then(|| {
+            let inner = self.clone();
+            let language = language.clone();
+            let context = self.shared().dialogue.clone();
+            Box::new(move |text: &str| {
+                let closest = inner.recognizer.closest_sentences(
+                    text,
+                    &language,
+                    &context,
+                    CLOSEST_FLOOR,
+                    CLOSEST_SENTENCES,
+                );
+                let threshold = inner.recognizer.tolerant_threshold();
+                Alternatives {
+                    understood: closest.first().is_some_and(|c| c.confidence >= threshold),
+                    sentences: closest.into_iter().map(|c| c.sentence).collect(),
+                }
+            }) as Box<dyn Fn(&str) -> Alternatives + Send + Sync>
+        });
+        CommandGrammar { sentences, closest }
+    }
+
     /// The grammar's answer: the exact match, else (with `nlu.tolerant`) the tolerant one,
     /// whose confidence is below 1. The LLM comes after this.
     pub(crate) fn understand(

@@ -21,6 +21,39 @@ pub struct Audio {
     pub samples: Vec<f32>,
 }
 
+/// What command mode tells the recogniser about the active grammar
+/// ([`Transcriber::transcribe_command`]; built by [`Engine::command_grammar`](super::Engine::command_grammar)).
+#[derive(Default)]
+pub struct CommandGrammar {
+    /// Sentences the grammar accepts (templates and lists, `SetList` values included): what
+    /// grammar-aware decoding primes the recogniser with.
+    pub sentences: Vec<String>,
+    /// The grammar's sentences that sound most like a transcript, best first; none when the
+    /// transcript matches a template as it is. A recogniser that can weighs them against the
+    /// audio and may answer with one of them instead of its first reading.
+    #[allow(clippy::type_complexity)]
+    pub closest: Option<Box<dyn Fn(&str) -> Alternatives + Send + Sync>>,
+}
+
+/// The grammar's closest sentences to a transcript ([`CommandGrammar::closest`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Alternatives {
+    /// Best first.
+    pub sentences: Vec<String>,
+    /// Whether the transcript is understood as it is (the tolerant matcher accepts it): then
+    /// only a sentence the audio supports better than the transcript should replace it.
+    pub understood: bool,
+}
+
+impl std::fmt::Debug for CommandGrammar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandGrammar")
+            .field("sentences", &self.sentences.len())
+            .field("closest", &self.closest.is_some())
+            .finish()
+    }
+}
+
 /// Speech → text. Blocking: the engine runs it on a blocking thread.
 pub trait Transcriber: Send + Sync {
     fn transcribe(
@@ -31,14 +64,15 @@ pub trait Transcriber: Send + Sync {
     ) -> Result<String, StageError>;
 
     /// Speech → text for a command (after the wake word, `StartListening`,
-    /// `recognize --audio`): `grammar` holds sentences the active grammar accepts, which a
-    /// recogniser may use to favour the grammar's words (grammar-aware decoding) while still
-    /// transcribing anything else freely. Without such support, as [`transcribe`](Self::transcribe).
+    /// `recognize --audio`): a recogniser may use the active `grammar` to favour its words
+    /// (grammar-aware decoding) or to weigh the grammar's closest sentences against the audio,
+    /// while still transcribing anything else freely. Without such support, as
+    /// [`transcribe`](Self::transcribe).
     fn transcribe_command(
         &self,
         audio: &Audio,
         language: &Language,
-        grammar: &[String],
+        grammar: &CommandGrammar,
         cancel: &CancelToken,
     ) -> Result<String, StageError> {
         let _ = grammar;

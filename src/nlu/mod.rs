@@ -44,6 +44,7 @@ pub use schema::{IntentCatalog, IntentSchema, SlotKind, SlotSchema};
 pub use similar::SimilarityIndex;
 pub use stated::StatedSlots;
 pub use tolerant::confidence as tolerant_confidence;
+pub use tolerant::Closest;
 
 use serde::Serialize;
 use std::collections::BTreeMap;

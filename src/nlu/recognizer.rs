@@ -239,6 +239,37 @@ impl Recognizer {
         found
     }
 
+    /// Up to `limit` sentences of the active grammar that sound most like `text`, best first,
+    /// for a speech recogniser to weigh against the audio it heard (the transcript of a
+    /// command can be a mishearing of one of them: "Closeness and roof." for "close the
+    /// sunroof"). Empty when `text` matches a template exactly (nothing to correct). The
+    /// sentences come from tolerant alignments down to confidence `floor`, far below the
+    /// tolerant threshold: the audio, not the spelling, decides among them.
+    pub fn closest_sentences(
+        &self,
+        text: &str,
+        language: &Language,
+        context: &DialogueContext,
+        floor: f64,
+        limit: usize,
+    ) -> Vec<super::tolerant::Closest> {
+        if limit == 0
+            || text.len() > MAX_SENTENCE_BYTES
+            || self.recognize(text, language, context).is_some()
+        {
+            return Vec::new();
+        }
+        let Some((lang, c)) = self.compiled(language) else {
+            return Vec::new();
+        };
+        let vocab = c
+            .vocabulary
+            .get_or_init(|| Arc::new(super::tolerant::Vocabulary::build(&c)))
+            .clone();
+        let norm = normalize(text, c.split_letters);
+        super::tolerant::closest(&c, &vocab, &lang, &norm, context, floor, limit)
+    }
+
     /// The cost per aligned word of the best tolerant alignment of `text` (lower is closer),
     /// for calibrating the confidence curve and threshold; `None` when nothing aligns.
     pub fn tolerant_score(&self, text: &str, language: &Language) -> Option<f64> {

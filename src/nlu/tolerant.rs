@@ -68,6 +68,8 @@ pub const MIDPOINT: f64 = 0.38;
 #[derive(Debug, Default)]
 pub(crate) struct Vocabulary {
     sounds: Vec<Sound>,
+    /// The words by token id, for reading an alignment back as a sentence.
+    texts: Vec<String>,
     /// Per template: the most template and list words any way through its program has (with
     /// the heard words, a bound on an alignment's aligned words, see [`Aligner::align`]).
     reach: Vec<u32>,
@@ -155,9 +157,13 @@ struct TemplateUse {
 impl Vocabulary {
     pub fn build(c: &CompiledLanguage) -> Vocabulary {
         let mut sounds = vec![Sound::default(); c.words.len()];
+        let mut texts = vec![String::new(); c.words.len()];
         for (word, &id) in &c.words {
             if let Some(s) = sounds.get_mut(id as usize) {
                 *s = Sound::of(word);
+            }
+            if let Some(t) = texts.get_mut(id as usize) {
+                *t = word.to_string();
             }
         }
         let longest: Vec<u32> = c
@@ -246,6 +252,7 @@ impl Vocabulary {
         }
         Vocabulary {
             sounds,
+            texts,
             reach,
             reach_at,
             uses,
@@ -468,6 +475,34 @@ struct Aligned {
     score: f64,
     template: usize,
     m: TemplateMatch,
+    /// What the template says along it, in order.
+    said: Vec<Said>,
+}
+
+/// One piece of what a template says along an alignment (see [`realize`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Said {
+    /// A template word (matched or dropped).
+    Word(u32),
+    /// A list value, said for heard positions `from..to` (read as its form closest to them).
+    Value {
+        list: u32,
+        value: u32,
+        from: u32,
+        to: u32,
+    },
+    /// Heard words taken as they were (a number, a wildcard): heard positions `from..to`.
+    Heard { from: u32, to: u32 },
+}
+
+/// A grammar sentence close to what was heard, from [`closest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closest {
+    /// The sentence, as the grammar would read it exactly (normalised words).
+    pub sentence: String,
+    pub intent: String,
+    /// The tolerant confidence of the alignment it came from.
+    pub confidence: f64,
 }
 
 /// The best tolerant match of `text`, with its confidence, when it reaches `threshold`.
@@ -486,9 +521,81 @@ pub(crate) fn recognize(
     threshold: f64,
     prune: bool,
 ) -> Option<IntentMatch> {
+    let (_, found) = search(c, vocab, lang, norm, context, threshold, prune, 1);
+    let Found { score, mut m, .. } = found.into_iter().next()?;
+    let confidence = confidence(score);
+    m.confidence = (confidence * 1000.0).round() / 1000.0;
+    tracing::debug!(
+        language = %lang,
+        intent = %m.intent,
+        template = %m.template,
+        cost_per_word = score,
+        confidence = m.confidence,
+        "tolerant grammar match"
+    );
+    Some(m)
+}
+
+/// Up to `limit` grammar sentences that sound most like `norm`, best first, each distinct,
+/// from alignments reaching `threshold`: what a speech recogniser weighs against the audio
+/// when the transcript itself matches no template (see `asr::WhisperRecognizer::
+/// transcribe_weighing`). A sentence reads the template's words along the alignment (words
+/// it dropped included, words it added left out), a list value by its spoken form closest
+/// to what was heard for it, and a number or wildcard by the words heard for it.
+pub(crate) fn closest(
+    c: &CompiledLanguage,
+    vocab: &Vocabulary,
+    lang: &Language,
+    norm: &Normalized,
+    context: &DialogueContext,
+    threshold: f64,
+    limit: usize,
+) -> Vec<Closest> {
+    // Templates often say the same sentence along their best alignments (alternatives that
+    // differ where nothing was heard): keep a few more than asked, then the distinct ones.
+    let (heard, found) = search(c, vocab, lang, norm, context, threshold, true, limit * 3);
+    let mut out: Vec<Closest> = Vec::new();
+    for f in found {
+        let sentence = realize(c, vocab, &heard, &norm.display, &f.said);
+        if sentence.is_empty() || out.iter().any(|o| o.sentence == sentence) {
+            continue;
+        }
+        out.push(Closest {
+            sentence,
+            intent: f.m.intent,
+            confidence: (confidence(f.score) * 1000.0).round() / 1000.0,
+        });
+        if out.len() == limit {
+            break;
+        }
+    }
+    out
+}
+
+/// One template's alignment that reached the threshold.
+struct Found {
+    score: f64,
+    template: usize,
+    m: IntentMatch,
+    said: Vec<Said>,
+}
+
+/// The best `keep` alignments (one per template) reaching `threshold`, best first, with the
+/// heard words they align.
+#[allow(clippy::too_many_arguments)]
+fn search(
+    c: &CompiledLanguage,
+    vocab: &Vocabulary,
+    lang: &Language,
+    norm: &Normalized,
+    context: &DialogueContext,
+    threshold: f64,
+    prune: bool,
+    keep: usize,
+) -> (Vec<Heard>, Vec<Found>) {
     let heard = hear(norm, c);
-    if heard.is_empty() || heard.len() > MAX_HEARD || threshold > 0.999 {
-        return None;
+    if heard.is_empty() || heard.len() > MAX_HEARD || threshold > 0.999 || keep == 0 {
+        return (heard, Vec::new());
     }
     let norm = Normalized {
         display: norm.display.clone(),
@@ -507,7 +614,8 @@ pub(crate) fn recognize(
     } else {
         (0..c.templates.len()).collect()
     };
-    // The score an alignment must not exceed to matter: the threshold's, then the best match's.
+    // The score an alignment must not exceed to matter: the threshold's, then (once `keep`
+    // are found) the worst kept match's.
     let mut limit = if prune {
         max_score(threshold)
     } else {
@@ -531,7 +639,8 @@ pub(crate) fn recognize(
         keyed.sort_by(|x, y| x.0.total_cmp(&y.0));
         order = keyed.into_iter().map(|(_, ti)| ti).collect();
     }
-    let mut best: Option<(f64, usize, IntentMatch)> = None;
+    // Sorted by (score, template), at most `keep`.
+    let mut best: Vec<Found> = Vec::new();
     for ti in order {
         if let (Some(f), true) = (floors.get(ti), limit.is_finite()) {
             if excess_bound(f, reach(ti), hair(limit)) > 1e-3 {
@@ -553,9 +662,11 @@ pub(crate) fn recognize(
                 _ => continue,
             }
         }
-        if let Some((score, t, _)) = &best {
-            if (al.score, al.template) >= (*score, *t) {
-                continue;
+        if best.len() == keep {
+            if let Some(worst) = best.last() {
+                if (al.score, al.template) >= (worst.score, worst.template) {
+                    continue;
+                }
             }
         }
         let block = &c.blocks[c.templates[al.template].block];
@@ -576,23 +687,118 @@ pub(crate) fn recognize(
         let Some(m) = build_match(c, lang, &norm, context, cand) else {
             continue;
         };
-        if prune {
-            limit = limit.min(al.score);
+        let at = best.partition_point(|f| (f.score, f.template) < (al.score, al.template));
+        best.insert(
+            at,
+            Found {
+                score: al.score,
+                template: al.template,
+                m,
+                said: al.said,
+            },
+        );
+        best.truncate(keep);
+        if prune && best.len() == keep {
+            if let Some(worst) = best.last() {
+                limit = limit.min(worst.score);
+            }
         }
-        best = Some((al.score, al.template, m));
     }
-    let (score, _, mut m) = best?;
-    let confidence = confidence(score);
-    m.confidence = (confidence * 1000.0).round() / 1000.0;
-    tracing::debug!(
-        language = %lang,
-        intent = %m.intent,
-        template = %m.template,
-        cost_per_word = score,
-        confidence = m.confidence,
-        "tolerant grammar match"
-    );
-    Some(m)
+    (heard, best)
+}
+
+/// The sentence an alignment reads (see [`closest`]): words joined by spaces, or without for a
+/// language written without them; English contractions the normaliser split ("what s") are
+/// joined back ("what's").
+fn realize(
+    c: &CompiledLanguage,
+    vocab: &Vocabulary,
+    heard: &[Heard],
+    display: &str,
+    said: &[Said],
+) -> String {
+    // The byte range of `display` heard at positions `from..to`.
+    let range = |from: u32, to: u32| -> Option<(usize, usize)> {
+        let (from, to) = (from as usize, to as usize);
+        match (
+            heard.get(from),
+            to.checked_sub(1).and_then(|l| heard.get(l)),
+        ) {
+            (Some(first), Some(last)) if from < to => Some((first.start, last.end)),
+            _ => None,
+        }
+    };
+    let span = |from: u32, to: u32| -> &str {
+        range(from, to)
+            .and_then(|(a, b)| display.get(a..b))
+            .unwrap_or("")
+            .trim()
+    };
+    // Two heard pieces from one written token ("24" read as "twenty four", taken in two
+    // steps) are written once.
+    let mut last_heard = None;
+    let mut words: Vec<&str> = Vec::with_capacity(said.len());
+    for piece in said {
+        match *piece {
+            Said::Word(id) => {
+                if let Some(t) = vocab.texts.get(id as usize) {
+                    words.push(t);
+                }
+            }
+            Said::Value {
+                list,
+                value,
+                from,
+                to,
+            } => {
+                let Some(CompiledList::Values { values, .. }) = c.lists.get(list as usize) else {
+                    continue;
+                };
+                let Some(v) = values.get(value as usize) else {
+                    continue;
+                };
+                let heard_text = fold(span(from, to));
+                let form = v
+                    .spoken
+                    .iter()
+                    .min_by_key(|f| crate::asr::char_edits(&fold(f), &heard_text).0);
+                if let Some(form) = form {
+                    words.push(form.trim());
+                }
+            }
+            Said::Heard { from, to } => {
+                let r = range(from, to);
+                if r.is_none() || r != last_heard {
+                    words.push(span(from, to));
+                }
+                last_heard = r;
+            }
+        }
+    }
+    words.retain(|w| !w.is_empty());
+    if c.split_letters {
+        return words.concat();
+    }
+    let mut out = String::new();
+    for w in words {
+        if !out.is_empty() {
+            if matches!(w, "s" | "t" | "ll" | "re" | "ve" | "d" | "m") {
+                out.push('\'');
+            } else {
+                out.push(' ');
+            }
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+/// Lower case, letters and digits only: how list forms and heard words are compared.
+fn fold(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// The best alignment score (cost per aligned word) of `text` over all templates, for
@@ -1467,17 +1673,44 @@ impl<'a> Aligner<'a> {
         let len = g.len;
         let end = g.get(n, len - 1);
         let mut captures = Vec::new();
+        let mut said = Vec::new();
+        let program = self.c.program(&self.c.templates[ti]);
+        let word_at = |pc: usize| match program.get(pc) {
+            Some(&Inst::Tok(id)) => Some(Said::Word(id)),
+            _ => None,
+        };
         let (mut literal, mut wildcard, mut inserted) = (0, 0, 0usize);
         let (mut i, mut pc) = (n, len - 1);
         let mut guard = (n + 1) * len + 1;
         while guard > 0 {
             guard -= 1;
             let cell = g.get(i, pc);
+            let from_pc = cell.from_pc as usize;
             match cell.op {
                 Op::Start => break,
-                Op::Word { exact: true } => literal += 1,
+                Op::Word { exact } => {
+                    literal += usize::from(exact);
+                    // Read backwards: a pair's second word first.
+                    if pc == from_pc + 2 {
+                        said.extend(word_at(from_pc + 1));
+                    }
+                    said.extend(word_at(from_pc));
+                }
+                Op::Del => said.extend(word_at(from_pc)),
                 Op::Ins => inserted += 1,
                 Op::Slot { slot, fill } => {
+                    said.push(match fill {
+                        Fill::Value { list, value } => Said::Value {
+                            list,
+                            value,
+                            from: u32::from(cell.from_i),
+                            to: i as u32,
+                        },
+                        Fill::Number(_) | Fill::Wildcard => Said::Heard {
+                            from: u32::from(cell.from_i),
+                            to: i as u32,
+                        },
+                    });
                     let filled = match fill {
                         Fill::Value { list, value } => Filled::Value {
                             list: list as usize,
@@ -1502,6 +1735,7 @@ impl<'a> Aligner<'a> {
             pc = cell.from_pc as usize;
         }
         captures.reverse();
+        said.reverse();
         Aligned {
             // Cost per aligned word, plus the share of heard words the template has no place
             // for: unrelated speech is mostly such words, a misheard command few of them.
@@ -1513,6 +1747,7 @@ impl<'a> Aligner<'a> {
                 wildcard,
                 captures,
             },
+            said,
         }
     }
 }
