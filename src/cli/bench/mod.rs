@@ -1,0 +1,299 @@
+//! `skylark bench [--json] [--quick] [--out FILE.json] [--chart FILE.svg]`: the standard
+//! scenarios on the installed default models, each with its target and, where one exists, its
+//! anchor (the same path without the part under test).
+//!
+//! In process (`inprocess.rs`, one engine built as `skylark ask` builds it): text → intent,
+//! spoken command → intent and → first audio of the answer (the clips of `tests/data/bench/`,
+//! built into the binary), open question → first answer token. Against a real daemon
+//! (`daemon.rs`, a private `dbus-daemon` and `skylark daemon` started by the bench): cold start
+//! to `READY=1`, `Recognize` over D-Bus (anchor: `Peer.Ping`), idle CPU with the microphone open
+//! and the wake word listening, and RSS with every default model loaded. Prints a table (or,
+//! with `--json`, one JSON object), writes the JSON to `--out`, and draws a waterfall of each
+//! scenario's stages as SVG (`chart.rs`).
+
+mod chart;
+mod daemon;
+mod inprocess;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use serde_json::{json, Value};
+
+use super::stats::percentile;
+use super::Context;
+
+/// A sentence the grammar accepts, with its language tag: (`en`, "turn on the AC").
+pub(crate) type Sentence = (String, String);
+
+/// What the command line asks for.
+pub struct BenchArgs {
+    pub json: bool,
+    pub quick: bool,
+    pub out: Option<PathBuf>,
+    pub chart: PathBuf,
+}
+
+/// A target a scenario is held to: `stat` (`p50`, `p95`) at most `max` (in the scenario's
+/// unit).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target {
+    pub stat: &'static str,
+    pub max: f64,
+}
+
+/// The same path without the part under test, measured in the same run.
+#[derive(Debug, Clone)]
+pub(crate) struct Anchor {
+    pub name: String,
+    pub samples: Vec<f64>,
+}
+
+/// One scenario's measurements.
+#[derive(Debug, Clone)]
+pub(crate) struct Scenario {
+    pub id: &'static str,
+    pub title: String,
+    /// `ms`, `%` (of one core) or `MB`.
+    pub unit: &'static str,
+    pub samples: Vec<f64>,
+    /// The stages one run goes through, in order, each with its samples (the waterfall).
+    pub stages: Vec<(String, Vec<f64>)>,
+    pub anchor: Option<Anchor>,
+    pub target: Option<Target>,
+    /// Why the scenario could not run (then `samples` is empty).
+    pub skipped: Option<String>,
+    /// What was measured exactly, in a sentence.
+    pub note: String,
+    /// Runs that ended as expected (the right intent, an answer), when that is checked.
+    pub correct: Option<(usize, usize)>,
+}
+
+impl Scenario {
+    pub fn new(id: &'static str, title: &str, unit: &'static str, note: &str) -> Scenario {
+        Scenario {
+            id,
+            title: title.to_string(),
+            unit,
+            samples: Vec::new(),
+            stages: Vec::new(),
+            anchor: None,
+            target: None,
+            skipped: None,
+            note: note.to_string(),
+            correct: None,
+        }
+    }
+
+    pub fn skipped(id: &'static str, title: &str, unit: &'static str, why: String) -> Scenario {
+        let mut s = Scenario::new(id, title, unit, "");
+        s.skipped = Some(why);
+        s
+    }
+
+    pub fn with_target(mut self, stat: &'static str, max: f64) -> Scenario {
+        self.target = Some(Target { stat, max });
+        self
+    }
+
+    /// p50 / p95 of the samples (`None` without samples).
+    pub fn p(&self, which: f64) -> Option<f64> {
+        stat(&self.samples, which)
+    }
+
+    /// Whether the target holds (`None`: no target, or nothing measured).
+    pub fn pass(&self) -> Option<bool> {
+        let target = self.target?;
+        let value = self.p(if target.stat == "p95" { 95.0 } else { 50.0 })?;
+        Some(value <= target.max)
+    }
+
+    fn to_json(&self) -> Value {
+        let summary = |samples: &[f64]| {
+            json!({
+                "n": samples.len(),
+                "p50": stat(samples, 50.0),
+                "p95": stat(samples, 95.0),
+            })
+        };
+        let mut v = summary(&self.samples);
+        let obj = v.as_object_mut().expect("a JSON object");
+        obj.insert("id".into(), json!(self.id));
+        obj.insert("title".into(), json!(self.title));
+        obj.insert("unit".into(), json!(self.unit));
+        obj.insert("note".into(), json!(self.note));
+        obj.insert("skipped".into(), json!(self.skipped));
+        obj.insert(
+            "target".into(),
+            match self.target {
+                Some(t) => json!({"stat": t.stat, "max": t.max}),
+                None => Value::Null,
+            },
+        );
+        obj.insert("pass".into(), json!(self.pass()));
+        obj.insert(
+            "anchor".into(),
+            match &self.anchor {
+                Some(a) => {
+                    let mut v = summary(&a.samples);
+                    v["name"] = json!(a.name);
+                    v
+                }
+                None => Value::Null,
+            },
+        );
+        obj.insert(
+            "stages".into(),
+            Value::Array(
+                self.stages
+                    .iter()
+                    .map(|(name, samples)| {
+                        let mut v = summary(samples);
+                        v["name"] = json!(name);
+                        v
+                    })
+                    .collect(),
+            ),
+        );
+        obj.insert(
+            "correct".into(),
+            match self.correct {
+                Some((ok, of)) => json!({"ok": ok, "of": of}),
+                None => Value::Null,
+            },
+        );
+        v
+    }
+}
+
+/// The nearest-rank percentile of `samples` (any order), `None` when empty or not finite.
+pub(crate) fn stat(samples: &[f64], p: f64) -> Option<f64> {
+    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(percentile(&v, p))
+}
+
+/// The machine the figures come from.
+fn machine() -> Value {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<f64> = load
+        .split_whitespace()
+        .take(3)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
+    json!({"cpus": cpus, "cpu": cpu_model, "load_average": load})
+}
+
+pub fn run(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let load_before = machine();
+    let (mut scenarios, sentences) = inprocess::run(ctx, args.quick)?;
+    scenarios.extend(daemon::run(ctx, args.quick, &sentences));
+    let report = json!({
+        "skylark": env!("CARGO_PKG_VERSION"),
+        "quick": args.quick,
+        "machine": load_before,
+        "load_average_after": machine()["load_average"],
+        "seconds": started.elapsed().as_secs_f64(),
+        "chart": args.chart.display().to_string(),
+        "scenarios": scenarios.iter().map(Scenario::to_json).collect::<Vec<_>>(),
+    });
+    chart::draw(&args.chart, &scenarios, &report["machine"])
+        .with_context(|| format!("cannot draw the chart {}", args.chart.display()))?;
+    let text = serde_json::to_string_pretty(&report)?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{text}\n"))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    if args.json {
+        println!("{text}");
+    } else {
+        print_table(&scenarios, &report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A figure in its unit, for the table.
+fn show(x: Option<f64>, unit: &str) -> String {
+    match x {
+        None => "—".into(),
+        Some(x) if unit == "ms" && x < 10.0 => format!("{x:.3}"),
+        Some(x) => format!("{x:.1}"),
+    }
+}
+
+fn print_table(scenarios: &[Scenario], report: &Value) {
+    println!(
+        "{:<34} {:>5} {:>10} {:>10} {:<5} {:>12} {:<6} {:<26}",
+        "scenario", "n", "p50", "p95", "unit", "target", "result", "anchor p50"
+    );
+    for s in scenarios {
+        if let Some(why) = &s.skipped {
+            println!("{:<34} skipped: {why}", s.title);
+            continue;
+        }
+        let target = s
+            .target
+            .map(|t| format!("{} ≤ {}", t.stat, t.max))
+            .unwrap_or_else(|| "—".into());
+        let result = match s.pass() {
+            Some(true) => "pass",
+            Some(false) => "FAIL",
+            None => "—",
+        };
+        let anchor = s
+            .anchor
+            .as_ref()
+            .map(|a| format!("{} {}", a.name, show(stat(&a.samples, 50.0), s.unit)))
+            .unwrap_or_else(|| "—".into());
+        println!(
+            "{:<34} {:>5} {:>10} {:>10} {:<5} {:>12} {:<6} {:<26}",
+            s.title,
+            s.samples.len(),
+            show(s.p(50.0), s.unit),
+            show(s.p(95.0), s.unit),
+            s.unit,
+            target,
+            result,
+            anchor
+        );
+    }
+    println!();
+    for s in scenarios.iter().filter(|s| s.skipped.is_none()) {
+        let stages: Vec<String> = s
+            .stages
+            .iter()
+            .map(|(name, v)| format!("{name} {}", show(stat(v, 50.0), s.unit)))
+            .collect();
+        let correct = s
+            .correct
+            .map(|(ok, of)| format!(" ({ok}/{of} as expected)"))
+            .unwrap_or_default();
+        if !stages.is_empty() {
+            println!("{}: {}{correct}", s.id, stages.join(" → "));
+        } else if !correct.is_empty() {
+            println!("{}:{correct}", s.id);
+        }
+    }
+    println!(
+        "\nmachine: {} cpus ({}), load average {} before, {} after; chart: {}",
+        report["machine"]["cpus"],
+        report["machine"]["cpu"].as_str().unwrap_or(""),
+        report["machine"]["load_average"],
+        report["load_average_after"],
+        report["chart"].as_str().unwrap_or("")
+    );
+}
