@@ -125,7 +125,7 @@ fn with_bus(
         "text_intent_dbus",
         DBUS,
         "ms",
-        "Recognize round trip from a client on the same private bus (zbus), catalog sentences in English and Mandarin",
+        "Recognize round trip from a client on the same private bus, catalog sentences in English and Mandarin",
     )
     .with_target("p50", 1.0);
     let mut ping = Vec::new();
