@@ -118,6 +118,10 @@ fn quick_bench_measures_every_scenario_and_draws_the_chart() {
     // The clips are catalog commands: each reaches its intent.
     let correct = &by_id("spoken_intent")["correct"];
     assert_eq!(correct["ok"], correct["of"], "spoken clips: {correct}");
+    positive(
+        &by_id("spoken_intent")["by_language"]["en"]["p50"],
+        "spoken English p50",
+    );
     // Over D-Bus, with the bus's own Ping as the anchor.
     let dbus = by_id("text_intent_dbus");
     assert_eq!(dbus["anchor"]["name"], "Peer.Ping");

@@ -177,6 +177,7 @@ fn text_to_intent(engine: &Engine, sentences: &[Sentence], repeat: usize) -> Sce
 /// One spoken command: transcription in command mode (as after the wake word), then a turn
 /// on its text (`speak=false`), then the first piece of the answer synthesised.
 struct SpokenRun {
+    language: &'static str,
     transcribe: f64,
     /// End of speech → `IntentRecognized` (`None`: no intent).
     intent: Option<f64>,
@@ -254,6 +255,11 @@ async fn spoken(ctx: &Context, engine: &Engine, rounds: &Rounds) -> Vec<Scenario
         ),
     ];
     intent.correct = Some((runs.iter().filter(|r| r.correct).count(), runs.len()));
+    for r in &runs {
+        if let Some(x) = r.intent {
+            intent.note_language(r.language, x);
+        }
+    }
     let mut audio = Scenario::new(
         "spoken_first_audio",
         AUDIO,
@@ -264,10 +270,13 @@ async fn spoken(ctx: &Context, engine: &Engine, rounds: &Rounds) -> Vec<Scenario
     match &voices {
         Err(why) => audio.skipped = Some(format!("no voice: {why}")),
         Ok(_) => {
-            audio.samples = runs
-                .iter()
-                .filter_map(|r| Some(r.first_token? + r.synthesis?))
-                .collect();
+            let first_audio = |r: &SpokenRun| Some(r.first_token? + r.synthesis?);
+            for r in &runs {
+                if let Some(x) = first_audio(r) {
+                    audio.samples.push(x);
+                    audio.note_language(r.language, x);
+                }
+            }
             audio.stages = vec![
                 intent.stages[0].clone(),
                 intent.stages[1].clone(),
@@ -307,6 +316,7 @@ async fn spoken_once(
     });
     let transcribe = ms(end_of_speech.elapsed());
     let mut run = SpokenRun {
+        language: clip.language,
         transcribe,
         intent: None,
         first_token: None,
@@ -399,6 +409,7 @@ async fn open_question(engine: &Engine, rounds: &Rounds) -> Scenario {
         of += 1;
         if let Some(first) = record.trace.at(Mark::FirstToken) {
             s.samples.push(ms(first));
+            s.note_language(language, ms(first));
             if record.status == skylark::engine::TurnStatus::Ok {
                 answered += 1;
             }

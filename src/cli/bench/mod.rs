@@ -68,6 +68,8 @@ pub(crate) struct Scenario {
     pub note: String,
     /// Runs that ended as expected (the right intent, an answer), when that is checked.
     pub correct: Option<(usize, usize)>,
+    /// The samples split by language (`en`, `zh-CN`), when both are measured.
+    pub by_language: Vec<(String, Vec<f64>)>,
 }
 
 impl Scenario {
@@ -83,6 +85,7 @@ impl Scenario {
             skipped: None,
             note: note.to_string(),
             correct: None,
+            by_language: Vec::new(),
         }
     }
 
@@ -95,6 +98,14 @@ impl Scenario {
     pub fn with_target(mut self, stat: &'static str, max: f64) -> Scenario {
         self.target = Some(Target { stat, max });
         self
+    }
+
+    /// Files sample `x` (already in `samples`) under `language` too.
+    pub fn note_language(&mut self, language: &str, x: f64) {
+        match self.by_language.iter_mut().find(|(l, _)| l == language) {
+            Some((_, v)) => v.push(x),
+            None => self.by_language.push((language.to_string(), vec![x])),
+        }
     }
 
     /// p50 / p95 of the samples (`None` without samples).
@@ -157,6 +168,15 @@ impl Scenario {
             ),
         );
         obj.insert(
+            "by_language".into(),
+            Value::Object(
+                self.by_language
+                    .iter()
+                    .map(|(language, samples)| (language.clone(), summary(samples)))
+                    .collect(),
+            ),
+        );
+        obj.insert(
             "correct".into(),
             match self.correct {
                 Some((ok, of)) => json!({"ok": ok, "of": of}),
@@ -197,7 +217,39 @@ fn machine() -> Value {
     json!({"cpus": cpus, "cpu": cpu_model, "load_average": load})
 }
 
+/// The default models that are not installed (size checked), one line each.
+fn missing_models(ctx: &Context) -> Result<Vec<String>> {
+    use skylark::models::{Check, Manifest, Store};
+    let manifest = Manifest::builtin()?;
+    let store = Store::new(&ctx.models_dir);
+    Ok(manifest
+        .models
+        .iter()
+        .filter_map(|model| {
+            let problems = store.check_model(model, Check::Size);
+            let (file, problem) = problems.first()?;
+            Some(format!(
+                "{}: {} {problem}",
+                model.id,
+                ctx.models_dir.join(&file.path).display()
+            ))
+        })
+        .collect())
+}
+
 pub fn run(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
+    // Figures without a model would look better and mean nothing: refuse.
+    let missing = missing_models(ctx)?;
+    if !missing.is_empty() {
+        eprintln!(
+            "skylark bench: the scenarios run on the installed default models, and these are missing:"
+        );
+        for line in &missing {
+            eprintln!("  {line}");
+        }
+        eprintln!("Fix: run `skylark models fetch` (or pass --models-dir).");
+        return Ok(ExitCode::from(1));
+    }
     let started = std::time::Instant::now();
     let load_before = machine();
     let (mut scenarios, sentences) = inprocess::run(ctx, args.quick)?;
@@ -286,6 +338,15 @@ fn print_table(scenarios: &[Scenario], report: &Value) {
             println!("{}: {}{correct}", s.id, stages.join(" → "));
         } else if !correct.is_empty() {
             println!("{}:{correct}", s.id);
+        }
+        for (language, samples) in &s.by_language {
+            println!(
+                "  {language}: n {}, p50 {}, p95 {} {}",
+                samples.len(),
+                show(stat(samples, 50.0), s.unit),
+                show(stat(samples, 95.0), s.unit),
+                s.unit
+            );
         }
     }
     println!(
