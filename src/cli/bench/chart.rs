@@ -83,7 +83,7 @@ where
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 14))
         .margin(6)
-        .x_label_area_size(22)
+        .x_label_area_size(34)
         .y_label_area_size(10)
         .build_cartesian_2d(0f64..xmax, 0f64..rows as f64)?;
     chart

@@ -21,7 +21,8 @@ const READY_PATIENCE: Duration = Duration::from_secs(180);
 struct Rounds {
     cold_starts: usize,
     calls: usize,
-    idle: Duration,
+    /// One-second windows of idle listening measured.
+    idle_windows: usize,
 }
 
 impl Rounds {
@@ -30,13 +31,13 @@ impl Rounds {
             Rounds {
                 cold_starts: 1,
                 calls: 200,
-                idle: Duration::from_secs(3),
+                idle_windows: 3,
             }
         } else {
             Rounds {
                 cold_starts: 3,
                 calls: 2000,
-                idle: Duration::from_secs(10),
+                idle_windows: 10,
             }
         }
     }
@@ -171,29 +172,38 @@ fn with_bus(
             Err(e) => Err(format!("the wake word cannot listen: {e}")),
         },
     };
+    let mut rss_samples = Vec::new();
     match &listening {
         Err(why) => idle.skipped = Some(why.clone()),
         Ok(device) => {
-            eprintln!("bench: idle listening on {device} for {:?}…", rounds.idle);
+            eprintln!(
+                "bench: idle listening on {device} for {} s…",
+                rounds.idle_windows
+            );
             std::thread::sleep(Duration::from_secs(1));
-            let (t0, c0) = (Instant::now(), cpu_ticks(daemon.pid())?);
-            std::thread::sleep(rounds.idle);
-            let (t1, c1) = (Instant::now(), cpu_ticks(daemon.pid())?);
-            let seconds = c1.saturating_sub(c0) as f64 / clock_ticks();
-            idle.samples = vec![100.0 * seconds / (t1 - t0).as_secs_f64()];
-            idle.note = format!("{} ({device})", idle.note);
+            let (mut t0, mut c0) = (Instant::now(), cpu_ticks(daemon.pid())?);
+            for _ in 0..rounds.idle_windows {
+                std::thread::sleep(Duration::from_secs(1));
+                let (t1, c1) = (Instant::now(), cpu_ticks(daemon.pid())?);
+                let seconds = c1.saturating_sub(c0) as f64 / clock_ticks();
+                idle.samples.push(100.0 * seconds / (t1 - t0).as_secs_f64());
+                rss_samples.push(rss_mb(daemon.pid())?);
+                (t0, c0) = (t1, c1);
+            }
+            idle.note = format!("{}, one-second windows ({device})", idle.note);
         }
     }
     let mut rss = Scenario::new(
         "rss",
         RSS,
         "MB",
-        "the daemon's VmRSS (/proc/PID/status) after READY=1 and the calls above",
+        "the daemon's VmRSS (/proc/PID/status) after READY=1 and the calls above, read at the end of each idle window",
     )
     .with_target("p50", 400.0);
-    let bytes = skylark::alloc::resident_bytes_of(daemon.pid())
-        .with_context(|| format!("no VmRSS in /proc/{}/status", daemon.pid()))?;
-    rss.samples = vec![bytes as f64 / 1_048_576.0];
+    if rss_samples.is_empty() {
+        rss_samples.push(rss_mb(daemon.pid())?);
+    }
+    rss.samples = rss_samples;
     rss.note = match &listening {
         Ok(_) => format!("{}, listening for the wake word", rss.note),
         Err(why) => format!("{}, not listening ({why})", rss.note),
@@ -376,4 +386,11 @@ fn clock_ticks() -> f64 {
     } else {
         100.0
     }
+}
+
+/// The resident memory of `pid`, in MB (MiB).
+fn rss_mb(pid: u32) -> Result<f64> {
+    let bytes = skylark::alloc::resident_bytes_of(pid)
+        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))?;
+    Ok(bytes as f64 / 1_048_576.0)
 }
