@@ -419,3 +419,19 @@ async fn open_question(engine: &Engine, rounds: &Rounds) -> Scenario {
     s.stages = vec![("to first token".into(), s.samples.clone())];
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_clips_are_two_to_three_second_commands() {
+        for clip in &CLIPS {
+            let samples = skylark::audio::input::read_client_bytes(clip.wav, false, 30)
+                .unwrap_or_else(|e| panic!("{}: {e}", clip.name));
+            let seconds = samples.len() as f64 / 16_000.0;
+            assert!((1.9..=3.0).contains(&seconds), "{}: {seconds} s", clip.name);
+            assert!(Language::parse(clip.language).is_ok(), "{}", clip.name);
+        }
+    }
+}

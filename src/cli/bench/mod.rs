@@ -358,3 +358,32 @@ fn print_table(scenarios: &[Scenario], report: &Value) {
         report["chart"].as_str().unwrap_or("")
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_hold_on_the_named_percentile() {
+        let mut s = Scenario::new("x", "x", "ms", "").with_target("p50", 10.0);
+        assert_eq!(s.pass(), None, "nothing measured");
+        s.samples = vec![1.0, 2.0, 3.0, 50.0];
+        assert_eq!((s.p(50.0), s.p(95.0)), (Some(2.0), Some(50.0)));
+        assert_eq!(s.pass(), Some(true));
+        s.target = Some(Target {
+            stat: "p95",
+            max: 10.0,
+        });
+        assert_eq!(s.pass(), Some(false));
+        assert_eq!(stat(&[f64::NAN], 50.0), None);
+    }
+
+    #[test]
+    fn a_skipped_scenario_says_why_and_has_no_figures() {
+        let s = Scenario::skipped("idle_cpu", "idle", "%", "no microphone".into());
+        let v = s.to_json();
+        assert_eq!(v["skipped"], "no microphone");
+        assert_eq!(v["n"], 0);
+        assert!(v["p50"].is_null() && v["pass"].is_null());
+    }
+}
