@@ -127,6 +127,11 @@ fn quick_bench_measures_every_scenario_and_draws_the_chart() {
     assert_eq!(dbus["anchor"]["name"], "Peer.Ping");
     positive(&dbus["anchor"]["p50"], "Ping p50");
     assert_eq!(dbus["target"]["max"], 1.0);
+    // Idle listening beside the same daemon with the wake word off.
+    let idle = by_id("idle_cpu");
+    assert_eq!(idle["anchor"]["name"], "wake word off");
+    let quiet = idle["anchor"]["p50"].as_f64().unwrap_or(-1.0);
+    assert!(quiet.is_finite() && quiet >= 0.0, "wake word off: {quiet}");
     assert_eq!(by_id("cold_start_ready")["target"]["max"], 1500.0);
     assert_eq!(by_id("rss")["target"]["max"], 400.0);
 

@@ -164,7 +164,19 @@ fn with_bus(
         "the daemon's CPU time over a quiet interval (utime + stime in /proc/PID/stat) with the microphone open and WakeWordEnabled on, in % of one core",
     )
     .with_target("p50", 5.0);
-    let listening = match skylark::doctor::audio_device() {
+    // The anchor first: the same daemon idle with the wake word off (its default).
+    let device = skylark::doctor::audio_device();
+    let quiet = match &device {
+        Some(device) => {
+            eprintln!(
+                "bench: idle with the wake word off, then listening, on {device} ({} s each)…",
+                rounds.idle_windows
+            );
+            Some(idle_windows(daemon.pid(), rounds.idle_windows)?)
+        }
+        None => None,
+    };
+    let listening = match device {
         None => Err("no microphone (no PulseAudio server and no ALSA card)".to_string()),
         Some(device) => match rt.block_on(client.enable_wake_word()) {
             Ok(true) => Ok(device),
@@ -176,21 +188,16 @@ fn with_bus(
     match &listening {
         Err(why) => idle.skipped = Some(why.clone()),
         Ok(device) => {
-            eprintln!(
-                "bench: idle listening on {device} for {} s…",
-                rounds.idle_windows
-            );
-            std::thread::sleep(Duration::from_secs(1));
-            let (mut t0, mut c0) = (Instant::now(), cpu_ticks(daemon.pid())?);
-            for _ in 0..rounds.idle_windows {
-                std::thread::sleep(Duration::from_secs(1));
-                let (t1, c1) = (Instant::now(), cpu_ticks(daemon.pid())?);
-                let seconds = c1.saturating_sub(c0) as f64 / clock_ticks();
-                idle.samples.push(100.0 * seconds / (t1 - t0).as_secs_f64());
-                rss_samples.push(rss_mb(daemon.pid())?);
-                (t0, c0) = (t1, c1);
-            }
+            let (cpu, rss) = idle_windows(daemon.pid(), rounds.idle_windows)?;
+            idle.samples = cpu;
+            rss_samples = rss;
             idle.note = format!("{}, one-second windows ({device})", idle.note);
+            if let Some((cpu, _)) = quiet {
+                idle.anchor = Some(super::Anchor {
+                    name: "wake word off".into(),
+                    samples: cpu,
+                });
+            }
         }
     }
     let mut rss = Scenario::new(
@@ -360,6 +367,23 @@ fn tail(path: &PathBuf) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join(" | ")
+}
+
+/// `windows` one-second windows of `pid` after a settling second: its CPU in each (% of one
+/// core) and its RSS at the end of each (MB).
+fn idle_windows(pid: u32, windows: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut cpu, mut rss) = (Vec::new(), Vec::new());
+    std::thread::sleep(Duration::from_secs(1));
+    let (mut t0, mut c0) = (Instant::now(), cpu_ticks(pid)?);
+    for _ in 0..windows {
+        std::thread::sleep(Duration::from_secs(1));
+        let (t1, c1) = (Instant::now(), cpu_ticks(pid)?);
+        let seconds = c1.saturating_sub(c0) as f64 / clock_ticks();
+        cpu.push(100.0 * seconds / (t1 - t0).as_secs_f64());
+        rss.push(rss_mb(pid)?);
+        (t0, c0) = (t1, c1);
+    }
+    Ok((cpu, rss))
 }
 
 /// utime + stime of `pid`, in clock ticks.
