@@ -121,69 +121,49 @@ impl Scenario {
     }
 
     fn to_json(&self) -> Value {
-        let summary = |samples: &[f64]| {
-            json!({
+        let summary = |name: Option<&str>, samples: &[f64]| {
+            let mut v = json!({
                 "n": samples.len(),
                 "p50": stat(samples, 50.0),
                 "p95": stat(samples, 95.0),
-            })
+            });
+            if let (Some(name), Value::Object(obj)) = (name, &mut v) {
+                obj.insert("name".into(), json!(name));
+            }
+            v
         };
-        let mut v = summary(&self.samples);
-        let obj = v.as_object_mut().expect("a JSON object");
-        obj.insert("id".into(), json!(self.id));
-        obj.insert("title".into(), json!(self.title));
-        obj.insert("unit".into(), json!(self.unit));
-        obj.insert("note".into(), json!(self.note));
-        obj.insert("skipped".into(), json!(self.skipped));
-        obj.insert(
-            "target".into(),
-            match self.target {
-                Some(t) => json!({"stat": t.stat, "max": t.max}),
-                None => Value::Null,
-            },
-        );
-        obj.insert("pass".into(), json!(self.pass()));
-        obj.insert(
-            "anchor".into(),
-            match &self.anchor {
-                Some(a) => {
-                    let mut v = summary(&a.samples);
-                    v["name"] = json!(a.name);
-                    v
-                }
-                None => Value::Null,
-            },
-        );
-        obj.insert(
-            "stages".into(),
-            Value::Array(
-                self.stages
-                    .iter()
-                    .map(|(name, samples)| {
-                        let mut v = summary(samples);
-                        v["name"] = json!(name);
-                        v
-                    })
-                    .collect(),
-            ),
-        );
-        obj.insert(
-            "by_language".into(),
-            Value::Object(
-                self.by_language
-                    .iter()
-                    .map(|(language, samples)| (language.clone(), summary(samples)))
-                    .collect(),
-            ),
-        );
-        obj.insert(
-            "correct".into(),
-            match self.correct {
-                Some((ok, of)) => json!({"ok": ok, "of": of}),
-                None => Value::Null,
-            },
-        );
-        v
+        let target = self.target.map(|t| json!({"stat": t.stat, "max": t.max}));
+        let anchor = self
+            .anchor
+            .as_ref()
+            .map(|a| summary(Some(&a.name), &a.samples));
+        let stages: Vec<Value> = self
+            .stages
+            .iter()
+            .map(|(name, samples)| summary(Some(name), samples))
+            .collect();
+        let by_language: serde_json::Map<String, Value> = self
+            .by_language
+            .iter()
+            .map(|(language, samples)| (language.clone(), summary(None, samples)))
+            .collect();
+        let correct = self.correct.map(|(ok, of)| json!({"ok": ok, "of": of}));
+        json!({
+            "id": self.id,
+            "title": self.title,
+            "unit": self.unit,
+            "n": self.samples.len(),
+            "p50": stat(&self.samples, 50.0),
+            "p95": stat(&self.samples, 95.0),
+            "note": self.note,
+            "skipped": self.skipped,
+            "target": target,
+            "pass": self.pass(),
+            "anchor": anchor,
+            "stages": stages,
+            "by_language": by_language,
+            "correct": correct,
+        })
     }
 }
 
