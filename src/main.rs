@@ -81,7 +81,7 @@ pub enum Command {
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
-        /// Few iterations: a smoke run of every scenario (about a minute).
+        /// Few iterations: a smoke run of every scenario (about half a minute).
         #[arg(long)]
         quick: bool,
         /// Also write the JSON to this file.
