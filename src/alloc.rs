@@ -49,17 +49,23 @@ pub fn give_back() {
 
 /// The process's resident memory now (`VmRSS`), in bytes; `None` where `/proc` cannot say.
 pub fn resident_bytes() -> Option<u64> {
-    proc_status_bytes("VmRSS:")
+    proc_status_bytes("self", "VmRSS:")
+}
+
+/// Another process's resident memory now (`VmRSS` of `/proc/PID/status`), in bytes
+/// (`skylark bench` reads its daemon's).
+pub fn resident_bytes_of(pid: u32) -> Option<u64> {
+    proc_status_bytes(&pid.to_string(), "VmRSS:")
 }
 
 /// The most resident memory the process has had (`VmHWM`), in bytes.
 pub fn peak_resident_bytes() -> Option<u64> {
-    proc_status_bytes("VmHWM:")
+    proc_status_bytes("self", "VmHWM:")
 }
 
-/// A `kB` line of `/proc/self/status`, in bytes.
-fn proc_status_bytes(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A `kB` line of `/proc/PROCESS/status` (`self` or a pid), in bytes.
+fn proc_status_bytes(process: &str, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line[key.len()..]
         .trim()

@@ -207,6 +207,20 @@ fn unescape(s: &str) -> String {
 fn audio() -> Finding {
     const FIX: &str = "connect a sound card, or start PulseAudio (`pulseaudio --start`); \
                        text commands and D-Bus work without audio";
+    match audio_device() {
+        Some(device) => Finding::ok("audio", device),
+        None => Finding::bad(
+            Status::Warn,
+            "audio",
+            "no PulseAudio server and no ALSA sound card",
+            FIX,
+        ),
+    }
+}
+
+/// The audio device a microphone or speaker would open, described (`PulseAudio at …`,
+/// `ALSA: …`), or `None` when there is neither a PulseAudio server nor an ALSA card.
+pub fn audio_device() -> Option<String> {
     let pulse = std::env::var("PULSE_SERVER")
         .ok()
         .and_then(|s| s.strip_prefix("unix:").map(PathBuf::from))
@@ -215,19 +229,14 @@ fn audio() -> Finding {
         });
     if let Some(sock) = pulse {
         if UnixStream::connect(&sock).is_ok() {
-            return Finding::ok("audio", format!("PulseAudio at {}", sock.display()));
+            return Some(format!("PulseAudio at {}", sock.display()));
         }
     }
     let cards = std::fs::read_to_string("/proc/asound/cards").unwrap_or_default();
     if !cards.trim().is_empty() && !cards.contains("no soundcards") {
-        return Finding::ok("audio", format!("ALSA: {}", first_line(cards.trim())));
+        return Some(format!("ALSA: {}", first_line(cards.trim())));
     }
-    Finding::bad(
-        Status::Warn,
-        "audio",
-        "no PulseAudio server and no ALSA sound card",
-        FIX,
-    )
+    None
 }
 
 pub(crate) fn which(program: &str) -> Option<PathBuf> {

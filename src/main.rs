@@ -75,10 +75,21 @@ pub enum Command {
         #[arg(long)]
         system: bool,
     },
-    /// Run the built-in benchmarks.
+    /// Run the standard scenarios on the installed default models (in process, then against a
+    /// daemon on a private bus): print a table, draw an SVG chart.
     Bench {
+        /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
+        /// Few iterations: a smoke run of every scenario (about half a minute).
+        #[arg(long)]
+        quick: bool,
+        /// Also write the JSON to this file.
+        #[arg(long, value_name = "FILE.json")]
+        out: Option<PathBuf>,
+        /// Where to draw the chart.
+        #[arg(long, value_name = "FILE.svg", default_value = "skylark-bench.svg")]
+        chart: PathBuf,
     },
     /// Install the binary, systemd units, D-Bus policy, activation and interface files and a
     /// default config (system-wide, or for this user with --user).

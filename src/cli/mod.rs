@@ -2,6 +2,7 @@
 //! carries results (parsable where asked), stderr carries logs and errors.
 
 mod ask;
+mod bench;
 mod daemon;
 mod install;
 mod listen;
@@ -17,9 +18,6 @@ use anyhow::Result;
 use skylark::config::{self, Config};
 
 use crate::{Cli, Command, ConfigAction};
-
-/// Exit code of a capability that this build does not have yet (also clap's usage errors).
-pub const EXIT_UNAVAILABLE: u8 = 2;
 
 pub struct Context {
     pub loaded: config::Loaded,
@@ -69,7 +67,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => ask::run(&ctx, &text, lang.as_deref(), no_speak),
         Command::Listen => listen::run(&ctx),
         Command::Stats { json, system } => stats::run(json, system),
-        Command::Bench { .. } => unavailable("bench", "the built-in benchmarks"),
+        Command::Bench {
+            json,
+            quick,
+            out,
+            chart,
+        } => bench::run(
+            &ctx,
+            bench::BenchArgs {
+                json,
+                quick,
+                out,
+                chart,
+            },
+        ),
     }
 }
 
@@ -80,16 +91,6 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-/// A subcommand of the contract whose capability this build does not have yet: say so and exit
-/// 2, never pretend.
-pub(crate) fn unavailable(command: &str, capability: &str) -> Result<ExitCode> {
-    eprintln!(
-        "skylark {command}: not available yet — this build of skylark does not include {capability}. \
-         `skylark --help` lists what works today."
-    );
-    Ok(ExitCode::from(EXIT_UNAVAILABLE))
 }
 
 fn doctor(ctx: &Context) -> Result<ExitCode> {

@@ -186,7 +186,7 @@ fn summarize(turns: &[Map<String, Value>]) -> Recent {
 }
 
 /// The nearest-rank percentile of sorted, non-empty `values`.
-fn percentile(values: &[f64], p: f64) -> f64 {
+pub(super) fn percentile(values: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
     values[rank.clamp(1, values.len()) - 1]
 }

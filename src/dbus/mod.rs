@@ -6,6 +6,7 @@
 //! events into signals and `PropertiesChanged`. The contract is DESIGN.md § D-Bus API; its
 //! introspection is installed as `systemd/io.skylark.Assistant1.xml`.
 
+pub mod client;
 mod convert;
 mod error;
 mod handler;
