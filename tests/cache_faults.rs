@@ -126,12 +126,10 @@ fn a_full_cache_directory_is_named_and_the_daemon_serves() {
             .expect("absolute"),
     );
     let left: Vec<String> = std::fs::read_dir(&semantic)
-        .map(|r| {
-            r.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{}: {e}", semantic.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(left.is_empty(), "left in the full cache: {left:?}");
     assert!(d.running(), "{}", d.log());
 }
