@@ -571,6 +571,29 @@ async fn silent_pipes(bus: &str) {
     drop(keep);
 }
 
+/// 8 clients each `Transcribe` the clip `calls` times at once: every answer heard right or
+/// `Busy` (dbus.max_transcribe_reads); returns how many were Busy.
+async fn transcribe_flood(bus: &str, clip: &std::path::Path, calls: usize) -> usize {
+    let clip = clip.to_path_buf();
+    let results = clients(bus, 8, move |_, conn| {
+        let clip = clip.clone();
+        async move {
+            let mut busy = 0;
+            for _ in 0..calls {
+                let f = fd_of(std::fs::File::open(&clip).expect("clip"));
+                match transcribe(&conn, &f, false).await {
+                    Ok(text) => assert!(words(&text).contains(&"window".to_string()), "{text}"),
+                    Err(e) if e.contains("Error.Busy") => busy += 1,
+                    Err(e) => panic!("Transcribe: {e}"),
+                }
+            }
+            busy
+        }
+    })
+    .await;
+    results.into_iter().sum()
+}
+
 #[test]
 fn hostile_transcribe_leaves_no_trace() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -610,6 +633,7 @@ fn hostile_transcribe_leaves_no_trace() {
     // The warm-up: a real transcription, then each attack once.
     heard(&rt);
     rt.block_on(hostile_files(&address, &sparse, &sparse_wav, 1));
+    rt.block_on(transcribe_flood(&address, &clip, 1));
     heard(&rt);
     let mut target = Target::new(&bus, &mut d);
     rt.block_on(hostile_files(&address, &sparse, &sparse_wav, 5));
@@ -618,6 +642,10 @@ fn hostile_transcribe_leaves_no_trace() {
     rt.block_on(silent_pipes(&address));
     heard(&rt);
     target.check("Transcribe: 2 silent pipes that never close, a client leaving mid-call");
+    let busy = rt.block_on(transcribe_flood(&address, &clip, 3));
+    target.check(&format!(
+        "Transcribe flood: 8 clients x 3 at once, all heard right ({busy} Busy)"
+    ));
 }
 
 /// A short soak (the long one, with its slopes, is `cargo bench --bench soak`): 1,500 text
