@@ -5,31 +5,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
 
 const CONFIG: &str = "";
-
-fn skylark(args: &[&str]) -> std::process::Output {
-    run(Command::new(skylark_bin())
-        .args(args)
-        .env("SKYLARK_MODELS_DIR", models_dir())
-        .env("XDG_CONFIG_HOME", "/nonexistent-skylark-test"))
-}
-
-/// A Piper-made clip of `text` (22.05 kHz mono), made by `skylark say --out`.
-fn piper_clip(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let wav = dir.join(name);
-    ok(skylark(&[
-        "say",
-        text,
-        "--out",
-        wav.to_str().expect("utf-8"),
-    ]));
-    wav
-}
 
 fn sox(args: &[&str]) {
     ok(run(Command::new("sox").args(args)));

@@ -56,16 +56,6 @@ fn refused(out: &Output, needle: &str) -> String {
     text
 }
 
-fn vm_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let p = dir.join(name);
     std::fs::write(&p, bytes).expect("write");
@@ -304,7 +294,7 @@ fn long_requests_do_not_grow_memory() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let pid = d.pid();
-    let idle = vm_kib(pid, "VmRSS:");
+    let idle = status_kib(pid, "VmRSS:");
     let han: String = (0..1365)
         .map(|i| char::from_u32(0x4e00 + (i * 7919) % 20_000).unwrap_or('汉'))
         .collect();
@@ -317,8 +307,8 @@ fn long_requests_do_not_grow_memory() {
         let out = ok(bus.busctl(&["call", NAME, PATH, IFACE, "Recognize", "sa{sv}", &text, "0"]));
         assert!(out.starts_with("sa{sv}ds"), "{out}");
     }
-    let after = vm_kib(pid, "VmRSS:");
-    let peak = vm_kib(pid, "VmHWM:");
+    let after = status_kib(pid, "VmRSS:");
+    let peak = status_kib(pid, "VmHWM:");
     eprintln!(
         "RSS idle {idle} KiB, after three 4 KB requests {after} KiB, high-water mark {peak} KiB"
     );

@@ -151,7 +151,14 @@ impl SemanticTier {
             .and_then(|()| std::fs::write(&tmp, &out))
             .and_then(|()| std::fs::rename(&tmp, file));
         if let Err(e) = written {
-            tracing::warn!(file = %file.display(), "semantic embeddings not kept for the next start: {e}");
+            // A full disk must not stay full of our half-written file.
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!(
+                file = %file.display(),
+                "semantic embeddings not kept for the next start: {e}; the tier works from \
+                 memory, and the next start embeds the grammar again (free space in, or give \
+                 write access to, the cache directory)"
+            );
         }
     }
 

@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
+pub mod client;
 pub mod fault_server;
 pub mod llama_server;
 pub mod pulse;
+pub mod soak;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -263,6 +265,20 @@ impl Daemon {
         models: Option<&Path>,
         env: &[(String, String)],
     ) -> Daemon {
+        Daemon::spawn_wrapped(bus, config, extra_args, models, env, &[])
+    }
+
+    /// As [`spawn_with`](Self::spawn_with), run through `wrapper` (a program and its
+    /// arguments that ends by `exec`ing the command appended to it, e.g. `unshare -m sh -c
+    /// 'mount … && exec "$@"' sh`), so a fault can be set up around the daemon alone.
+    pub fn spawn_wrapped(
+        bus: &Bus,
+        config: &str,
+        extra_args: &[&str],
+        models: Option<&Path>,
+        env: &[(String, String)],
+        wrapper: &[&str],
+    ) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -273,8 +289,15 @@ impl Daemon {
         std::fs::create_dir_all(&models).expect("models dir");
         let log = dir.path().join("daemon.log");
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = bus
-            .command(skylark_bin())
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = bus.command(program);
+                c.args(args).arg(skylark_bin());
+                c
+            }
+            None => bus.command(skylark_bin()),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&config_path)
             .arg("daemon")
@@ -313,6 +336,12 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The daemon's own temporary folder (its config, log and, with no models given, the
+    /// empty models dir); removed when the daemon drops.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Waits until the daemon logs that the lite LLM loaded (it loads after the daemon is
@@ -513,4 +542,87 @@ pub fn turn_path_in(text: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '/' || *c == '_')
         .collect()
+}
+
+/// A `/proc/PID/status` field in KiB (`VmRSS:`, `VmHWM:`); 0 when the process is gone.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many file descriptors the process has open (`/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// A process's resident memory and open descriptors at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Footprint {
+    pub rss_kib: u64,
+    pub fds: usize,
+}
+
+impl Footprint {
+    pub fn of(pid: u32) -> Footprint {
+        Footprint {
+            rss_kib: status_kib(pid, "VmRSS:"),
+            fds: open_fds(pid),
+        }
+    }
+
+    /// Within 5 % of `base`: RSS at most 1.05×, descriptors at most 5 % more (so exactly as
+    /// many below 20).
+    pub fn within(&self, base: &Footprint) -> bool {
+        self.rss_kib * 100 <= base.rss_kib * 105 && self.fds * 100 <= base.fds * 105
+    }
+
+    /// Waits up to `patience` for `pid` to come back within 5 % of `base` (memory handed back,
+    /// descriptors closed); the last reading and whether it did.
+    pub fn settle(pid: u32, base: &Footprint, patience: Duration) -> (Footprint, bool) {
+        let start = Instant::now();
+        loop {
+            let now = Footprint::of(pid);
+            if now.within(base) {
+                return (now, true);
+            }
+            if start.elapsed() >= patience {
+                return (now, false);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// The least-squares slope of `y` over `x` (0 with fewer than two distinct x).
+pub fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx == 0.0 {
+        0.0
+    } else {
+        sxy / sxx
+    }
+}
+
+/// A Piper-made clip of `text` (22.05 kHz mono), made by `skylark say --out` on the installed
+/// models.
+pub fn piper_clip(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let wav = dir.join(name);
+    ok(run(Command::new(skylark_bin())
+        .args(["say", text, "--out"])
+        .arg(&wav)
+        .env("SKYLARK_MODELS_DIR", models_dir())
+        .env("XDG_CONFIG_HOME", "/nonexistent-skylark-test")));
+    wav
 }
