@@ -132,7 +132,7 @@ pub(super) fn run(ctx: &Context, quick: bool) -> Result<(Vec<Scenario>, Vec<Sent
 fn sentences(engine: &Engine, n: usize) -> Vec<Sentence> {
     let mut out = Vec::new();
     for language in engine.recognizer().languages() {
-        let all = engine.command_sentences(&language);
+        let all = engine.command_grammar(&language).sentences;
         let step = (all.len() / n.max(1)).max(1);
         out.extend(
             all.into_iter()
@@ -304,11 +304,11 @@ async fn spoken_once(
     language: &Language,
     audio: &Audio,
 ) -> SpokenRun {
-    let sentences = engine.command_sentences(language);
+    let grammar = engine.command_grammar(language);
     let cancel = CancelToken::new();
     let end_of_speech = Instant::now();
     let text = tokio::task::block_in_place(|| {
-        transcriber.transcribe_command(audio, language, &sentences, &cancel)
+        transcriber.transcribe_command(audio, language, &grammar, &cancel)
     })
     .unwrap_or_else(|e| {
         eprintln!("bench: clip {}: {e}", clip.name);
