@@ -30,7 +30,9 @@
 //! turns), `SKYLARK_SPEECHBENCH_SNRS` (default `clean,24,18,12,6`),
 //! `SKYLARK_SPEECHBENCH_LANGS` (default `en,zh-CN`; `none`: the second grammar only), `SKYLARK_SPEECHBENCH_SMARTHOME=0` to skip
 //! the second grammar, `SKYLARK_SPEECHBENCH_VERBOSE=1` to print every miss,
-//! `RUST_LOG=skylark::speech=debug` to print every rescoring's log-probabilities.
+//! `RUST_LOG=skylark::speech=debug` to print every rescoring's log-probabilities,
+//! `SKYLARK_SPEECHBENCH_MODEL_EN=whisper-base` to hear English with another model of the
+//! manifest than the default.
 
 #[path = "speech_intent/noise.rs"]
 mod noise;
@@ -155,7 +157,10 @@ fn main() {
 
     // The default threads (one less than the cores): with every core busy, whisper.cpp's
     // spinning workers slow each other down many times over.
-    let config = Config::default();
+    let mut config = Config::default();
+    if let Some(model) = env("SKYLARK_SPEECHBENCH_MODEL_EN") {
+        config.asr.model_en = model; // e.g. whisper-base, to compare with the default tiny.en
+    }
     let engine_config = EngineConfig::from_config(&config).unwrap_or_else(|e| panic!("{e}"));
     // Path (d) is the default configuration's command mode; (b) primes without rescoring.
     let mut rescoring = config.clone();
