@@ -157,6 +157,43 @@ fn liang_and_er_are_one_number() {
     assert_eq!(m.intent, "climate.set_temperature", "{m:?}");
 }
 
+/// whisper writes a Mandarin number it did not recognise as one with homophones ("十七" heard
+/// as "时期", "六档" as "流档"): a number slot reads characters that sound like numerals as
+/// them, at their sound distance, and the grammar's closest sentence writes the number.
+#[test]
+fn numbers_heard_as_homophones() {
+    let r = catalog();
+    for (heard, intent, slot, value) in [
+        (
+            "把车里气闻设置时期",
+            "climate.set_temperature",
+            "temperature",
+            17,
+        ),
+        ("风扇调流档", "climate.set_fan_speed", "level", 6),
+        ("音量设置酒时", "media.set_volume", "volume", 90),
+    ] {
+        let m = tolerant(&r, heard, &zh());
+        assert_eq!(m.intent, intent, "{heard:?} → {m:?}");
+        assert_eq!(
+            m.slots.get(slot),
+            Some(&SlotValue::Integer(value)),
+            "{heard:?} → {m:?}"
+        );
+        let closest = r.closest_sentences(heard, &zh(), &DialogueContext::new(), 0.2, 3);
+        let first = closest
+            .first()
+            .map(|c| c.sentence.clone())
+            .unwrap_or_default();
+        assert!(first.contains(&value.to_string()), "{heard:?} → {first:?}");
+        let back = r.recognize(&first, &zh(), &DialogueContext::new());
+        assert_eq!(back.map(|m| m.intent).as_deref(), Some(intent), "{first:?}");
+    }
+    // A character that only sounds like a numeral is not a number where no number is asked
+    // for, and plain speech does not turn into one.
+    assert!(spoken(&r, "时期已经过去了", &zh()).is_none());
+}
+
 #[test]
 fn traditional_characters_and_digits_in_mandarin() {
     let r = catalog();

@@ -28,6 +28,7 @@ use super::normalize::{Normalized, Token};
 use super::phonetic::{distance, quick_bound, Sound};
 use super::recognizer::{build_match, context_allows, Candidate};
 use super::{DialogueContext, IntentMatch, Language};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -337,8 +338,13 @@ enum Op {
 
 #[derive(Clone, Copy)]
 enum Fill {
-    Value { list: u32, value: u32 },
-    Number(f64),
+    Value {
+        list: u32,
+        value: u32,
+    },
+    /// A number, and whether it was read by sound (Han characters that sound like numerals,
+    /// "时期" for 十七).
+    Number(f64, bool),
     Wildcard,
 }
 
@@ -493,6 +499,8 @@ enum Said {
     },
     /// Heard words taken as they were (a number, a wildcard): heard positions `from..to`.
     Heard { from: u32, to: u32 },
+    /// A number read from words that only sound like one, written in digits.
+    Number(f64),
 }
 
 /// A grammar sentence close to what was heard, from [`closest`].
@@ -737,12 +745,12 @@ fn realize(
     // Two heard pieces from one written token ("24" read as "twenty four", taken in two
     // steps) are written once.
     let mut last_heard = None;
-    let mut words: Vec<&str> = Vec::with_capacity(said.len());
+    let mut words: Vec<Cow<'_, str>> = Vec::with_capacity(said.len());
     for piece in said {
         match *piece {
             Said::Word(id) => {
                 if let Some(t) = vocab.texts.get(id as usize) {
-                    words.push(t);
+                    words.push(Cow::Borrowed(t));
                 }
             }
             Said::Value {
@@ -763,13 +771,18 @@ fn realize(
                     .iter()
                     .min_by_key(|f| crate::asr::char_edits(&fold(f), &heard_text).0);
                 if let Some(form) = form {
-                    words.push(form.trim());
+                    words.push(Cow::Borrowed(form.trim()));
                 }
             }
+            Said::Number(v) => words.push(Cow::Owned(if v.fract() == 0.0 && v.abs() < 1e15 {
+                format!("{}", v as i64)
+            } else {
+                format!("{v}")
+            })),
             Said::Heard { from, to } => {
                 let r = range(from, to);
                 if r.is_none() || r != last_heard {
-                    words.push(span(from, to));
+                    words.push(Cow::Borrowed(span(from, to)));
                 }
                 last_heard = r;
             }
@@ -782,15 +795,42 @@ fn realize(
     let mut out = String::new();
     for w in words {
         if !out.is_empty() {
-            if matches!(w, "s" | "t" | "ll" | "re" | "ve" | "d" | "m") {
+            if matches!(w.as_ref(), "s" | "t" | "ll" | "re" | "ve" | "d" | "m") {
                 out.push('\'');
             } else {
                 out.push(' ');
             }
         }
-        out.push_str(w);
+        out.push_str(&w);
     }
     out
+}
+
+/// Most heard words a number read by sound spans.
+const MAX_SOUNDED: usize = 8;
+
+/// The numeral a heard Han character sounds like (the same syllable: "时" for 十, "期" for 七,
+/// "流" for 六) and the sound distance (0.1 in the same tone, 0.25 in another); `None` for a
+/// numeral itself (read as written) and for anything else.
+fn sounds_like_numeral(sound: &Sound, text: &str) -> Option<(&'static str, f32)> {
+    static NUMERALS: std::sync::OnceLock<Vec<(&'static str, Sound)>> = std::sync::OnceLock::new();
+    let numerals = NUMERALS.get_or_init(|| {
+        [
+            "零", "一", "二", "两", "三", "四", "五", "六", "七", "八", "九", "十", "百",
+        ]
+        .into_iter()
+        .map(|n| (n, Sound::of(n)))
+        .collect()
+    });
+    sound.han?;
+    if numerals.iter().any(|(n, _)| *n == text) {
+        return None;
+    }
+    numerals
+        .iter()
+        .map(|(n, s)| (*n, distance(sound, s)))
+        .filter(|&(_, d)| d <= 0.25)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// Lower case, letters and digits only: how list forms and heard words are compared.
@@ -913,7 +953,11 @@ struct Aligner<'a> {
     /// A list's fillers from heard position `i`: `(end, cost, units, value)`.
     slots: PerListAndPosition<(usize, f32, f32, u32)>,
     /// A range list's readings from heard position `i`.
-    ranges: PerListAndPosition<(f64, usize)>,
+    /// Readings of a range slot at a position: value, heard words used, cost (0 unless read
+    /// by sound, see [`Aligner::range_fillers`]).
+    ranges: PerListAndPosition<(f64, usize, f32)>,
+    /// Per heard word, the numeral it sounds like and the cost (see [`sounds_like_numeral`]).
+    numerals: Vec<Option<(&'static str, f32)>>,
     /// [`Aligner::span_bound`]s, laid out as `sub`; NaN = not yet known.
     bounds: Vec<f32>,
     /// Spans whose `bounds` are all known ([`Aligner::bound_row`]).
@@ -922,8 +966,9 @@ struct Aligner<'a> {
     list_bounds: Vec<f32>,
     /// Bound of heard word `i` to pair `p`: `i * pairs + p`.
     pair_bounds: Vec<f32>,
-    /// Heard positions each range list can take.
-    covers: HashMap<u32, Vec<bool>, FastHash>,
+    /// Per range list and heard position, the least a number reading costs that word
+    /// (infinite: no reading takes it).
+    covers: HashMap<u32, Vec<f32>, FastHash>,
     /// [`Aligner::filler_floor`] by word id; NaN = not yet known.
     filler_floors: Vec<f32>,
     /// [`Aligner::futures`] by list.
@@ -967,6 +1012,10 @@ impl<'a> Aligner<'a> {
             pair_distances: vec![f32::NAN; n * vocab.pairs.len()],
             slots: HashMap::default(),
             ranges: HashMap::default(),
+            numerals: heard
+                .iter()
+                .map(|h| sounds_like_numeral(&h.sound, &h.text))
+                .collect(),
             grid: Grid::default(),
         }
     }
@@ -1045,15 +1094,18 @@ impl<'a> Aligner<'a> {
         d
     }
 
-    /// Heard positions a number of range list `list` can take (cost 0).
-    fn range_covers(&mut self, list: u32) -> Vec<bool> {
+    /// Per heard position, the least cost per word of a reading of range list `list` that
+    /// takes it (0 for numbers said as such; infinite where none does).
+    fn range_covers(&mut self, list: u32) -> Vec<f32> {
         let n = self.heard.len();
-        let mut covers = vec![false; n];
+        let mut covers = vec![f32::INFINITY; n];
         if let Some(CompiledList::Range(r)) = self.c.lists.get(list as usize) {
             for i in 0..n {
-                for &(_, used) in self.range_fillers(list, r, i).iter() {
+                for &(_, used, cost) in self.range_fillers(list, r, i).iter() {
+                    // A reading's cost shared by its words: their sum is the reading's.
+                    let each = cost / used.max(1) as f32;
                     for c in covers.iter_mut().skip(i).take(used) {
-                        *c = true;
+                        *c = c.min(each);
                     }
                 }
             }
@@ -1083,7 +1135,7 @@ impl<'a> Aligner<'a> {
                 *d = d.min(self.list_bound(span, l));
             }
         }
-        let mut covered = vec![false; n];
+        let mut covered = vec![f32::INFINITY; n];
         for &l in &u.range_lists {
             let covers = match self.covers.get(&l) {
                 Some(c) => c.clone(),
@@ -1094,7 +1146,7 @@ impl<'a> Aligner<'a> {
                 }
             };
             for (c, by) in covered.iter_mut().zip(covers) {
-                *c |= by;
+                *c = c.min(by);
             }
         }
         (0..n)
@@ -1103,9 +1155,7 @@ impl<'a> Aligner<'a> {
                 if u.wildcard {
                     one = one.min(WILD_WORD);
                 }
-                if covered[i] {
-                    one = 0.0;
-                }
+                one = one.min(covered[i]);
                 let mut merged = [1.0f32 + MERGE_COST; MAX_MERGE - 1];
                 for k in 2..=MAX_MERGE {
                     for j in i.saturating_sub(k - 1)..=i {
@@ -1125,12 +1175,47 @@ impl<'a> Aligner<'a> {
     }
 
     /// Numbers range list `list` reads from heard position `i`: `(value, words used)`.
-    fn range_fillers(&mut self, list: u32, r: &RangeDef, i: usize) -> Arc<Vec<(f64, usize)>> {
+    /// The numbers a range slot can read from heard position `i`: value, words used, cost.
+    /// Numbers written or said as such cost nothing. In Mandarin, Han characters that sound
+    /// like numerals may also be read as them ("时期" as 十七, whisper's homophones for a number
+    /// it did not recognise as one), at the cost of each such character's sound distance.
+    fn range_fillers(&mut self, list: u32, r: &RangeDef, i: usize) -> Arc<Vec<(f64, usize, f32)>> {
         if let Some(f) = self.ranges.get(&(list, i)) {
             return f.clone();
         }
         let texts: Vec<&str> = self.heard[i..].iter().map(|h| h.text.as_str()).collect();
-        let found = Arc::new(range_readings(r, &texts, self.c.number_words));
+        let mut found: Vec<(f64, usize, f32)> = range_readings(r, &texts, self.c.number_words)
+            .into_iter()
+            .map(|(v, used)| (v, used, 0.0))
+            .collect();
+        if r.words && self.numerals.get(i).is_some_and(Option::is_some) {
+            // Each heard word as the numeral it sounds like, if any, and what that costs.
+            let mut costs = Vec::new();
+            let mut sounded: Vec<&str> = Vec::new();
+            for (h, numeral) in self.heard[i..]
+                .iter()
+                .zip(&self.numerals[i..])
+                .take(MAX_SOUNDED)
+            {
+                match numeral {
+                    Some((numeral, cost)) => {
+                        sounded.push(numeral);
+                        costs.push(*cost);
+                    }
+                    None => {
+                        sounded.push(h.text.as_str());
+                        costs.push(0.0);
+                    }
+                }
+            }
+            for (v, used) in range_readings(r, &sounded, self.c.number_words) {
+                let cost: f32 = costs.iter().take(used).sum();
+                if cost > 0.0 && !found.iter().any(|&(w, u, _)| w == v && u == used) {
+                    found.push((v, used, cost));
+                }
+            }
+        }
+        let found = Arc::new(found);
         self.ranges.insert((list, i), found.clone());
         found
     }
@@ -1634,10 +1719,10 @@ impl<'a> Aligner<'a> {
                             }
                         }
                         Some(CompiledList::Range(r)) => {
-                            for (v, used) in self.range_fillers(list, r, i).iter().copied() {
-                                let fill = Fill::Number(v);
+                            for (v, used, cost) in self.range_fillers(list, r, i).iter().copied() {
+                                let fill = Fill::Number(v, cost > 0.0);
                                 let op = Op::Slot { slot, fill };
-                                g.relax(i + used, pc + 1, d, u + used as f32, (i, pc), op);
+                                g.relax(i + used, pc + 1, d + cost, u + used as f32, (i, pc), op);
                             }
                         }
                         Some(CompiledList::Wildcard) => {
@@ -1706,7 +1791,19 @@ impl<'a> Aligner<'a> {
                             from: u32::from(cell.from_i),
                             to: i as u32,
                         },
-                        Fill::Number(_) | Fill::Wildcard => Said::Heard {
+                        Fill::Number(v, true) => {
+                            let multiplier = match program.get(from_pc) {
+                                Some(&Inst::Slot { list, .. }) => {
+                                    match self.c.lists.get(list as usize) {
+                                        Some(CompiledList::Range(r)) => r.multiplier.unwrap_or(1.0),
+                                        _ => 1.0,
+                                    }
+                                }
+                                _ => 1.0,
+                            };
+                            Said::Number(v / multiplier)
+                        }
+                        Fill::Number(_, false) | Fill::Wildcard => Said::Heard {
                             from: u32::from(cell.from_i),
                             to: i as u32,
                         },
@@ -1716,7 +1813,7 @@ impl<'a> Aligner<'a> {
                             list: list as usize,
                             value: value as usize,
                         },
-                        Fill::Number(v) => Filled::Number(v),
+                        Fill::Number(v, _) => Filled::Number(v),
                         Fill::Wildcard => {
                             wildcard += i - cell.from_i as usize;
                             Filled::Wildcard
