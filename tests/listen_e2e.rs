@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::pulse::PulseServer;
 use common::{is_set_ac_on, ok, turn_path_in, Bus, Watcher, PATIENCE};
 
 /// Bounds waits for a turn's signals: whisper with 2 threads on a loaded 2-core machine took
@@ -22,108 +23,8 @@ use common::{is_set_ac_on, ok, turn_path_in, Bus, Watcher, PATIENCE};
 const SPEECH_PATIENCE: Duration = Duration::from_secs(240);
 
 /// A PulseAudio server of the test's own, in a temp dir, stopped by its pid file.
-struct Pulse {
-    dir: PathBuf,
-}
-
-impl Pulse {
-    fn start(dir: &Path) -> Pulse {
-        let p = Pulse {
-            dir: dir.to_path_buf(),
-        };
-        for sub in ["home", "run", "run/pulse"] {
-            std::fs::create_dir_all(dir.join(sub)).expect("pulse dirs");
-        }
-        let socket = format!(
-            "module-native-protocol-unix socket={} auth-anonymous=1",
-            p.socket().display()
-        );
-        let status = p
-            .command("pulseaudio")
-            .args([
-                "-n",
-                "--daemonize=yes",
-                "--exit-idle-time=-1",
-                "--disallow-exit",
-                "--use-pid-file=yes",
-            ])
-            .args(["-L", &socket])
-            .args([
-                "-L",
-                "module-null-sink sink_name=vmic rate=16000 channels=1",
-            ])
-            .args(["-L", "module-null-sink sink_name=speaker"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("pulseaudio must be installed (apt-get install pulseaudio)");
-        assert!(status.success(), "pulseaudio did not start: {status}");
-        let start = Instant::now();
-        while !p
-            .command("pactl")
-            .arg("info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-        {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "pulseaudio never answered `pactl info`"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        p
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.join("run/native")
-    }
-
-    /// The environment every client of this server needs.
-    fn env(&self, c: &mut Command) {
-        c.env("HOME", self.dir.join("home"))
-            .env("XDG_RUNTIME_DIR", self.dir.join("run"))
-            .env("PULSE_RUNTIME_PATH", self.dir.join("run/pulse"))
-            .env("PULSE_SERVER", format!("unix:{}", self.socket().display()));
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        self.env(&mut c);
-        c
-    }
-
-    /// Plays a WAV into the virtual microphone, to its end.
-    fn play(&self, wav: &Path) {
-        ok(common::run(
-            self.command("paplay").arg("--device=vmic").arg(wav),
-        ));
-    }
-
-    fn stop(&self) {
-        let pid_file = self.dir.join("run/pulse/pid");
-        if let Ok(pid) = std::fs::read_to_string(&pid_file) {
-            let pid = pid.trim().to_string();
-            let _ = Command::new("kill").arg(&pid).status();
-            let start = Instant::now();
-            while Path::new(&format!("/proc/{pid}")).exists() && start.elapsed() < PATIENCE {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = std::fs::remove_file(pid_file);
-    }
-}
-
-impl Drop for Pulse {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Everything a test needs: audio server, bus, daemon with the real models, a signal monitor.
 struct Rig {
-    pulse: Pulse,
+    pulse: PulseServer,
     bus: Bus,
     daemon: std::process::Child,
     log: PathBuf,
@@ -152,7 +53,7 @@ impl Rig {
     fn start(wake_word: bool) -> Rig {
         let models = models_dir();
         let dir = tempfile::tempdir().expect("temp dir");
-        let pulse = Pulse::start(&dir.path().join("pulse"));
+        let pulse = PulseServer::start();
         let bus = Bus::start();
         let config = dir.path().join("config.toml");
         std::fs::write(
@@ -167,7 +68,7 @@ impl Rig {
         .expect("config");
         let log = dir.path().join("daemon.log");
         let mut cmd = bus.command(common::skylark_bin());
-        pulse.env(&mut cmd);
+        pulse.apply(&mut cmd);
         let daemon = cmd
             .arg("--config")
             .arg(&config)
@@ -292,9 +193,9 @@ fn data(name: &str) -> PathBuf {
 fn wake_word_then_command_gives_the_intent() {
     let mut rig = Rig::start(true);
     let command = rig.command_clip();
-    rig.pulse.play(&data("wakeword/positive.wav"));
+    ok(rig.pulse.play_into("vmic", &data("wakeword/positive.wav")));
     std::thread::sleep(Duration::from_millis(400)); // the speaker's pause after the wake word
-    rig.pulse.play(&command);
+    ok(rig.pulse.play_into("vmic", &command));
     let wake = rig
         .monitor
         .wait_for_within(SPEECH_PATIENCE, |l| l.contains(".WakeWordDetected"));
@@ -371,7 +272,7 @@ fn push_to_talk_command_silence_and_noise() {
 
     let turn = rig.start_listening();
     std::thread::sleep(Duration::from_millis(300)); // let the capture start before speaking
-    rig.pulse.play(&command);
+    ok(rig.pulse.play_into("vmic", &command));
     let finished = rig.finished(&turn);
     assert!(finished.contains("'ok'"), "{finished}\nlog:\n{}", rig.log());
     let lines = rig.lines_of(&turn);
@@ -402,7 +303,7 @@ fn push_to_talk_command_silence_and_noise() {
     ));
     let turn = rig.start_listening();
     std::thread::sleep(Duration::from_millis(300));
-    rig.pulse.play(&noise);
+    ok(rig.pulse.play_into("vmic", &noise));
     let finished = rig.finished(&turn);
     assert!(
         finished.contains("'no_intent'"),
@@ -441,11 +342,11 @@ fn audio_server_loss_and_recovery() {
         rig.log()
     );
 
-    let pulse = Pulse::start(&rig.dir.path().join("pulse"));
+    rig.pulse.launch();
     rig.wait_log("microphone open", 2);
     let turn = rig.start_listening();
     std::thread::sleep(Duration::from_millis(300));
-    pulse.play(&command);
+    ok(rig.pulse.play_into("vmic", &command));
     let finished = rig.finished(&turn);
     assert!(finished.contains("'ok'"), "{finished}\nlog:\n{}", rig.log());
     assert!(rig.lines_of(&turn).iter().any(|l| is_set_ac_on(l)));
@@ -457,7 +358,7 @@ fn audio_server_loss_and_recovery() {
 fn listen_command_prints_transcript_and_intent() {
     let models = models_dir();
     let dir = tempfile::tempdir().expect("temp dir");
-    let pulse = Pulse::start(&dir.path().join("pulse"));
+    let pulse = PulseServer::start();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
@@ -465,7 +366,7 @@ fn listen_command_prints_transcript_and_intent() {
     )
     .expect("config");
     let mut cmd = Command::new(common::skylark_bin());
-    pulse.env(&mut cmd);
+    pulse.apply(&mut cmd);
     cmd.arg("--config")
         .arg(&config)
         .arg("listen")
@@ -475,7 +376,7 @@ fn listen_command_prints_transcript_and_intent() {
     // The microphone opens in the background (about a second); the first turn listens for
     // vad.start_timeout_ms, so speaking a little later is safe.
     std::thread::sleep(Duration::from_secs(3));
-    pulse.play(&data("listen/turn_on_the_air_conditioning.wav"));
+    ok(pulse.play_into("vmic", &data("listen/turn_on_the_air_conditioning.wav")));
     let transcript = listen.wait_for_within(SPEECH_PATIENCE, |l| l.contains("> "));
     assert!(
         transcript

@@ -36,6 +36,16 @@ impl PulseServer {
             let _ = std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700));
         }
         let p = PulseServer { dir, runtime, home };
+        p.launch();
+        p
+    }
+
+    /// Starts the server process in this server's directories (again, after [`stop`]: the
+    /// same socket, so clients configured for it reconnect) and waits until it answers.
+    ///
+    /// [`stop`]: Self::stop
+    pub fn launch(&self) {
+        let p = self;
         let socket = p.socket();
         let out = p
             .command("pulseaudio")
@@ -82,7 +92,24 @@ impl PulseServer {
                 .status
                 .success();
         assert!(ok, "cannot set the default sink and source");
-        p
+    }
+
+    /// Stops the server process (by the pid in its pid file) and waits until it is gone: for
+    /// tests of a sound server that dies. [`launch`](Self::launch) starts it again.
+    pub fn stop(&self) {
+        let Ok(pid) = std::fs::read_to_string(self.runtime.join("pid")) else {
+            return;
+        };
+        let pid = pid.trim().to_string();
+        if pid.is_empty() {
+            return;
+        }
+        let _ = Command::new("kill").arg(&pid).status();
+        let start = Instant::now();
+        while Path::new(&format!("/proc/{pid}")).exists() && start.elapsed() < PATIENCE {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(self.runtime.join("pid"));
     }
 
     /// The server's socket.
@@ -182,12 +209,7 @@ impl PulseServer {
 
 impl Drop for PulseServer {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.runtime.join("pid")) {
-            let pid = pid.trim();
-            if !pid.is_empty() {
-                let _ = Command::new("kill").arg(pid).status();
-            }
-        }
+        self.stop();
     }
 }
 
