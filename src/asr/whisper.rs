@@ -266,15 +266,17 @@ impl WhisperRecognizer {
 
     /// Transcribe one utterance, then weigh other texts against the same audio: `alternatives`
     /// gets the transcript and returns sentences it might have been, best first (a grammar's
-    /// closest commands, say), and how they must fit to replace it. Each is scored by the decoder's log-probability of its tokens
-    /// given the audio (teacher-forced, the encoder's output reused), beside the transcript's
-    /// own. Of those that `fit`, the one with the best log-probability less `fit.rank_cost`
+    /// closest commands, say), and how they must fit to replace it. Each is scored by the
+    /// decoder's log-probability of its tokens given the audio (teacher-forced, the encoder's
+    /// output reused), beside the transcript's own. Of those that `fit`, the one with the best log-probability less `fit.rank_cost`
     /// per place down the list is chosen: the order given is a prior that only the audio's
     /// clear preference overturns. An alternative is abandoned as soon as its tokens so far
     /// fall below what fits or what could still win (log-probabilities only fall as tokens
     /// are added), and once none further down could win the rest are not scored. With no
     /// alternatives nothing is scored and this costs what [`transcribe`](Self::transcribe)
-    /// does; an alternative costs at most one decoder pass per token.
+    /// does; an alternative costs at most one decoder pass per token. Weighing never fails the
+    /// transcription: if it cannot run (a transcript too long to weigh, a decoder error), the
+    /// transcript stands, and a warning says why.
     pub fn transcribe_weighing(
         &self,
         audio: &[f32],
@@ -441,35 +443,32 @@ impl WhisperRecognizer {
             });
         }
         let t = std::time::Instant::now();
-        let prefix = self.decoder_prefix(prompt, self.multilingual.then_some(lang_id))?;
-        let mut scorer = Scorer::new(&self._context, &mut state, prefix, threads)?;
-        let heard = scorer.score(
+        let lang = self.multilingual.then_some(lang_id);
+        let weighed = self.weigh(
+            &mut state,
+            prompt,
+            lang,
+            threads,
             &transcript.text,
             leading_space,
-            f32::NEG_INFINITY,
-            f32::NEG_INFINITY,
-        )?;
-        let floor = heard.logprob - fit.margin.max(0.0);
-        let rank_cost = fit.rank_cost.max(0.0);
-        let mut scored: Vec<TextScore> = Vec::with_capacity(others.len());
-        // The chosen alternative and its score (log-probability less its rank's cost).
-        let mut chosen: Option<(usize, f32)> = None;
-        for (rank, other) in others.iter().enumerate() {
-            let cost = rank_cost * rank as f32;
-            // To win, this one needs a log-probability over the best score plus its cost.
-            let to_win = chosen.map_or(f32::NEG_INFINITY, |(_, best)| best + cost);
-            if to_win >= 0.0 {
-                break; // no log-probability is over 0: nothing further down can win
-            }
-            let text = styled_like(&transcript.text, other);
-            let score = scorer.score(&text, leading_space, floor.max(to_win), fit.min_per_token)?;
-            if score.complete && score.logprob >= floor && score.logprob > to_win {
-                chosen = Some((rank, score.logprob - cost));
-            }
-            scored.push(score);
-        }
-        let chosen = chosen.map(|(i, _)| i);
+            &others,
+            fit,
+        );
         drop(state);
+        let (heard, scored, chosen) = match weighed {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(
+                    "the transcript stands: its alternatives could not be weighed ({e})"
+                );
+                return Ok(Weighed {
+                    transcript,
+                    heard: None,
+                    alternatives: Vec::new(),
+                    chosen: None,
+                });
+            }
+        };
         tracing::debug!(
             ms = t.elapsed().as_millis() as u64,
             heard = %transcript.text,
@@ -486,6 +485,51 @@ impl WhisperRecognizer {
         })
     }
 
+    /// The scoring of [`transcribe_weighing`](Self::transcribe_weighing) on `state`, whose
+    /// encoder has just run on the audio: the transcript's score, the alternatives weighed and
+    /// the chosen one.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn weigh(
+        &self,
+        state: &mut WhisperState,
+        prompt: Option<&str>,
+        lang_id: Option<i32>,
+        threads: usize,
+        heard_text: &str,
+        leading_space: bool,
+        others: &[String],
+        fit: Fit,
+    ) -> Result<(TextScore, Vec<TextScore>, Option<usize>), AsrError> {
+        let prefix = self.decoder_prefix(prompt, lang_id)?;
+        let mut scorer = Scorer::new(&self._context, state, prefix, threads)?;
+        let heard = scorer.score(
+            heard_text,
+            leading_space,
+            f32::NEG_INFINITY,
+            f32::NEG_INFINITY,
+        )?;
+        let floor = heard.logprob - fit.margin.max(0.0);
+        let rank_cost = fit.rank_cost.max(0.0);
+        let mut scored: Vec<TextScore> = Vec::with_capacity(others.len());
+        // The chosen alternative and its score (log-probability less its rank's cost).
+        let mut chosen: Option<(usize, f32)> = None;
+        for (rank, other) in others.iter().enumerate() {
+            let cost = rank_cost * rank as f32;
+            // To win, this one needs a log-probability over the best score plus its cost.
+            let to_win = chosen.map_or(f32::NEG_INFINITY, |(_, best)| best + cost);
+            if to_win >= 0.0 {
+                break; // no log-probability is over 0: nothing further down can win
+            }
+            let text = styled_like(heard_text, other);
+            let score = scorer.score(&text, leading_space, floor.max(to_win), fit.min_per_token)?;
+            if score.complete && score.logprob >= floor && score.logprob > to_win {
+                chosen = Some((rank, score.logprob - cost));
+            }
+            scored.push(score);
+        }
+        Ok((heard, scored, chosen.map(|(i, _)| i)))
+    }
+
     /// The tokens whisper's decoder starts from, as `whisper_full` builds them: the prompt
     /// after `<|startofprev|>`, then `<|startoftranscript|>`, the language and task for a
     /// multilingual model, and `<|notimestamps|>`.
@@ -498,7 +542,7 @@ impl WhisperRecognizer {
         let mut prefix = Vec::new();
         if let Some(p) = prompt.filter(|p| !p.is_empty()) {
             let tokens =
-                ctx.tokenize(p, MAX_SCORED_TOKENS * 4)
+                ctx.tokenize(p, MAX_SCORED_TOKENS * 2)
                     .map_err(|source| AsrError::Whisper {
                         stage: "reading the prompt",
                         source,
@@ -540,8 +584,9 @@ impl Default for Fit {
     }
 }
 
-/// Most tokens of one weighed text: a command is far shorter.
-const MAX_SCORED_TOKENS: usize = 64;
+/// Most tokens of one weighed text (whisper's own cap on a segment): a command is far shorter;
+/// a longer transcript is not weighed.
+const MAX_SCORED_TOKENS: usize = 224;
 
 /// A transcript and, when alternatives were asked for, how likely the decoder finds it and
 /// each alternative given the audio ([`WhisperRecognizer::transcribe_weighing`]).
@@ -550,8 +595,8 @@ pub struct Weighed {
     pub transcript: Transcript,
     /// The transcript's own score; `None` when nothing was weighed.
     pub heard: Option<TextScore>,
-    /// The alternatives weighed, in the order given (styled like the transcript), up to the
-    /// chosen one.
+    /// The alternatives weighed, in the order given (styled like the transcript); those after
+    /// the point where none could win any more are left out.
     pub alternatives: Vec<TextScore>,
     /// Which of `alternatives` replaces the transcript (see [`Fit`]).
     pub chosen: Option<usize>,
