@@ -209,7 +209,7 @@ const RESCORE_FIT: Fit = Fit {
 /// being likelier than the reading itself (margin 0). A reading the tolerant matcher takes is
 /// usually right, and whisper's language model likes common phrases: "Turn fire up." (fan
 /// speed, right) would otherwise become "Turn it up." (volume, 1.1 less likely than the
-/// reading), "Turn on the circulation." "Turn on the radio."; while "Switch on the air
+/// reading) and "Turn on the circulation." "Turn on the radio."; while "Switch on the air
 /// mister." (recirculation, wrong) still becomes "Switch on the demister." (4.8 likelier).
 fn alternatives(closest: Closest<'_>, heard: &crate::asr::Transcript) -> (Vec<String>, Fit) {
     let a = closest(&heard.text);
