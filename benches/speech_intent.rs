@@ -104,6 +104,9 @@ struct Tally {
     guided: usize,
     tolerant: usize,
     rescored: usize,
+    /// Command clips given another intent (a wrong action), per path (c) and (d).
+    wrong_tolerant: usize,
+    wrong_rescored: usize,
 }
 
 fn pct(k: usize, n: usize) -> String {
@@ -306,6 +309,9 @@ fn main() {
                 tally.guided += usize::from(ok_b);
                 tally.tolerant += usize::from(ok_c);
                 tally.rescored += usize::from(ok_d);
+                let wrong = |intent: &str| !intent.is_empty() && intent != expected.0;
+                tally.wrong_tolerant += usize::from(wrong(&c.intent));
+                tally.wrong_rescored += usize::from(wrong(&d.intent));
                 if verbose && (!ok_a || !ok_c || !ok_d || (has_guided && !ok_b)) {
                     let snr_s = snr.map_or("clean".into(), |s| format!("{s} dB {}", kind.name()));
                     println!(
@@ -387,6 +393,13 @@ fn main() {
                 pct(fa.rescored, fa.n)
             );
         }
+        let wrong = |f: fn(&Tally) -> usize| per_snr.iter().map(f).sum::<usize>();
+        println!(
+            "wrong actions (another intent) on {} command clips: (c) {}  (d) {}",
+            per_snr.iter().map(|t| t.n).sum::<usize>(),
+            wrong(|t| t.wrong_tolerant),
+            wrong(|t| t.wrong_rescored)
+        );
         let n_dec = per_snr.iter().map(|t| t.n).sum::<usize>().max(1) as f64;
         println!(
             "decode time per clip: free {:.0} ms, grammar-guided {}, rescored {:.0} ms (ratio to free {:.2})",

@@ -57,16 +57,7 @@ fn start_on_tmpfs_cache(bus: &Bus, cache: &Path, options: &str) -> Daemon {
 /// The daemon answers a command (grammar) and a paraphrase the grammar misses (the semantic
 /// tier), and transcribes a clip.
 fn serves(bus: &Bus, clip: &Path) {
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "turn on the ac",
-        "0",
-    ]));
+    let out = bus.recognize("turn on the ac");
     assert!(out.contains("\"climate.set_ac\""), "{out}");
     let out = ok(bus.busctl(&[
         "call",

@@ -349,16 +349,7 @@ fn faults_a_real_server_cannot_make_end_cleanly() {
 
     // A tool call of the catalog: the intent, source cloud.
     fake.set(Fault::ToolCall("sunroof__open", "{}"));
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "let some air in through the roof",
-        "0",
-    ]));
+    let out = bus.recognize("let some air in through the roof");
     assert!(out.contains(r#""cloud""#), "{out}");
 
     // A stall before the first token: the budget ends the wait.

@@ -90,32 +90,14 @@ fn interface_element(xml: &str, name: &str) -> String {
 fn recognize_with_busctl_dbus_send_and_gdbus() {
     let bus = Bus::start();
     let _d = Daemon::start(&bus, CONFIG);
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "set the temperature to 22 degrees",
-        "0",
-    ]));
+    let out = bus.recognize("set the temperature to 22 degrees");
     assert_eq!(
         out.trim(),
         r#"sa{sv}ds "climate.set_temperature" 1 "temperature" d 22 1 "grammar""#
     );
 
     // Nothing matched: intent "", no slots, source none.
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "what is the meaning of life",
-        "0",
-    ]));
+    let out = bus.recognize("what is the meaning of life");
     assert_eq!(out.trim(), r#"sa{sv}ds "" 0 0 "none""#);
 
     // Mandarin through the language option (zh means zh-CN).
@@ -411,16 +393,7 @@ fn jeepney_handler_receives_handle_and_its_reply_is_spoken() {
 fn set_list_feeds_dynamic_lists() {
     let bus = Bus::start();
     let _d = Daemon::start(&bus, CONFIG);
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "call bob smith",
-        "0",
-    ]));
+    let out = bus.recognize("call bob smith");
     assert!(!out.contains("+44 20 7946 0000"), "{out}");
     ok(bus.busctl(&[
         "call",
@@ -436,16 +409,7 @@ fn set_list_feeds_dynamic_lists() {
         "bob smith",
         "+44 20 7946 0000",
     ]));
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "call bob smith",
-        "0",
-    ]));
+    let out = bus.recognize("call bob smith");
     assert_eq!(
         out.trim(),
         r#"sa{sv}ds "phone.call" 1 "contact" s "+44 20 7946 0000" 1 "grammar""#
@@ -454,27 +418,9 @@ fn set_list_feeds_dynamic_lists() {
     ok(bus.busctl(&[
         "call", NAME, PATH, IFACE, "SetList", "sa(ss)", "contact", "1", "carol", "carol-id",
     ]));
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "call bob smith",
-        "0",
-    ]));
+    let out = bus.recognize("call bob smith");
     assert!(!out.contains("+44 20 7946 0000"), "{out}");
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "call carol",
-        "0",
-    ]));
+    let out = bus.recognize("call carol");
     assert!(out.contains("\"carol-id\""), "{out}");
     let err = fails(bus.gdbus_call("SetList", &["no spaces allowed", "[('a', 'b')]"]));
     assert!(

@@ -77,16 +77,7 @@ fn a_second_daemon_on_the_same_bus_is_refused() {
     assert_eq!(second.wait_exit().code(), Some(1));
     assert!(second.log().contains("already owned"), "{}", second.log());
     // The first still serves.
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "next song",
-        "0",
-    ]));
+    let out = bus.recognize("next song");
     assert!(out.contains("\"media.next\""), "{out}");
 }
 
@@ -147,16 +138,7 @@ fn dbus_activation_starts_the_daemon() {
     .expect("bus config");
     let bus = Bus::start_with(&[&format!("--config-file={}", config.display())]);
     assert!(!bus.has_owner());
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "open the sunroof",
-        "0",
-    ]));
+    let out = bus.recognize("open the sunroof");
     assert!(out.contains("\"sunroof.open\""), "{out}");
     let pid = std::fs::read_to_string(dir.path().join("pid"))
         .expect("the activated daemon wrote its pid");

@@ -6,16 +6,7 @@ mod common;
 use common::*;
 
 fn recognize_still_works(bus: &Bus) {
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "turn on the ac",
-        "0",
-    ]));
+    let out = bus.recognize("turn on the ac");
     assert!(out.contains("\"climate.set_ac\""), "{out}");
 }
 
@@ -234,16 +225,7 @@ fn oversize_text_is_invalid_argument() {
     // 64 bytes is within the limit.
     let ok_text = format!("turn on the ac{}", " ".repeat(50));
     assert_eq!(ok_text.len(), 64);
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        &ok_text,
-        "0",
-    ]));
+    let out = bus.recognize(&ok_text);
     assert!(out.contains("\"climate.set_ac\""), "{out}");
     // A megabyte is refused too (the bus carries it; the daemon does not keep it).
     let script = "import sys\n\

@@ -47,7 +47,7 @@ fn ask_until(monitor: &mut Watcher, bus: &Bus, text: &str, signal: &str) -> (Str
 }
 
 fn recognize(bus: &Bus, text: &str) -> String {
-    ok(bus.busctl(&["call", NAME, PATH, IFACE, "Recognize", "sa{sv}", text, "0"]))
+    bus.recognize(text)
 }
 
 #[test]

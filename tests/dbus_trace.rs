@@ -90,16 +90,7 @@ fn recent_turns_trace_signal_log_line_and_stats() {
         paths.push(turn);
     }
     // A Recognize is no turn: nothing is added.
-    ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        "open the sunroof",
-        "0",
-    ]));
+    bus.recognize("open the sunroof");
 
     let turns = recent_turns(&bus, 10);
     assert_eq!(turns.len(), 3, "{turns:?}");

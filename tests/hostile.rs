@@ -31,16 +31,7 @@ fn cli_still_recognizes() {
 /// The daemon still answers `Recognize` correctly.
 fn daemon_still_recognizes(bus: &Bus, d: &mut Daemon) {
     assert!(d.running(), "the daemon died; its log:\n{}", d.log());
-    let out = ok(bus.busctl(&[
-        "call",
-        NAME,
-        PATH,
-        IFACE,
-        "Recognize",
-        "sa{sv}",
-        COMMAND,
-        "0",
-    ]));
+    let out = bus.recognize(COMMAND);
     assert!(
         out.contains("climate.set_temperature") && out.contains("grammar"),
         "{out}"
@@ -283,9 +274,7 @@ fn long_requests_do_not_grow_memory() {
     // The LLM loads after the name is owned: wait until a request uses it.
     let warm = "what is the weather like on mars today my friend";
     let start = std::time::Instant::now();
-    while !ok(bus.busctl(&["call", NAME, PATH, IFACE, "Recognize", "sa{sv}", warm, "0"]))
-        .contains("\"llm\"")
-    {
+    while !bus.recognize(warm).contains("\"llm\"") {
         assert!(
             start.elapsed() < PATIENCE * 4,
             "the LLM never answered; log:\n{}",
@@ -304,7 +293,7 @@ fn long_requests_do_not_grow_memory() {
     latin.truncate(4096);
     for text in ["汉".repeat(1365), han, latin] {
         assert!(text.len() <= 4096);
-        let out = ok(bus.busctl(&["call", NAME, PATH, IFACE, "Recognize", "sa{sv}", &text, "0"]));
+        let out = bus.recognize(&text);
         assert!(out.starts_with("sa{sv}ds"), "{out}");
     }
     let after = status_kib(pid, "VmRSS:");

@@ -55,16 +55,7 @@ impl<'a> Target<'a> {
             self.daemon.log()
         );
         let peak = Footprint::of(self.daemon.pid());
-        let out = ok(self.bus.busctl(&[
-            "call",
-            NAME,
-            PATH,
-            IFACE,
-            "Recognize",
-            "sa{sv}",
-            COMMAND,
-            "0",
-        ]));
+        let out = self.bus.recognize(COMMAND);
         assert!(
             out.contains("climate.set_temperature") && out.contains("grammar"),
             "{name}: {out}"

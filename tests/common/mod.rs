@@ -146,6 +146,11 @@ impl Bus {
             .args(args))
     }
 
+    /// `Recognize(text, {})` through `busctl`, which must succeed; its printed reply.
+    pub fn recognize(&self, text: &str) -> String {
+        ok(self.busctl(&["call", NAME, PATH, IFACE, "Recognize", "sa{sv}", text, "0"]))
+    }
+
     /// `gdbus call --session --dest io.skylark.Assistant1 --object-path /io/skylark/Assistant1 --method io.skylark.Assistant1.METHOD ARGS`.
     pub fn gdbus_call(&self, method: &str, args: &[&str]) -> Output {
         run(self
