@@ -15,6 +15,12 @@
 //! - semantic + LLM (with SKYLARK_BENCH_LLM=1): the engine's order, the LLM filling
 //!   required slots of a semantic intent and taking what semantic leaves.
 //!
+//! The semantic and LLM rows are given twice: with the config's defaults ("as shipped") and
+//! with thresholds fitted on the dev rows — the semantic tier's first, then the LLM's
+//! (`llm.intent_threshold`, `llm.intent_retrieval_threshold`) behind it. The LLM's opinions
+//! are computed once per sentence (`LiteLlm::intent_opinions`) and each threshold pair
+//! decides on them (`Opinions::decide`), as `IntentEngine::recognize` does.
+//!
 //! Scores: intent right (the expected intent, or none for a `none` row), wrong actions (an
 //! intent other than the expected one acted on), slots right (every expected slot has its
 //! value, among rows whose intent is right and that expect slots).
@@ -32,7 +38,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use skylark::config::Config;
-use skylark::engine::{CancelToken, LanguageModel};
+use skylark::engine::CancelToken;
+use skylark::llm::{LlmIntent, Opinions};
 use skylark::nlu::{
     DialogueContext, Grammar, IntentCatalog, Language, Recognizer, SimilarityIndex, SlotValue,
 };
@@ -100,6 +107,24 @@ fn slot_equal(want: &serde_json::Value, got: &SlotValue) -> bool {
         serde_json::Value::String(s) => got.as_str().is_some_and(|g| g.eq_ignore_ascii_case(s)),
         serde_json::Value::Bool(b) => got.as_str().is_some_and(|g| g == b.to_string()),
         _ => false,
+    }
+}
+
+/// The lite LLM's opinions on one sentence the grammar missed.
+struct LlmView {
+    /// On the whole catalog.
+    alone: Opinions,
+    /// Constrained to the semantic tier's nearest intent (with that one-intent catalog), when
+    /// the sentence leaves a slot of it unstated.
+    fill: Option<(String, IntentCatalog, Opinions)>,
+}
+
+/// A threshold, or "never" when above every similarity and probability.
+fn never(t: f64) -> String {
+    if t > 1.0 {
+        "never".into()
+    } else {
+        format!("{t:.2}")
     }
 }
 
@@ -173,6 +198,7 @@ fn fit(
             threshold: 1.0,
             thresholds: BTreeMap::new(),
             margin: 0.0,
+            margins: BTreeMap::new(),
             k,
         },
     );
@@ -184,6 +210,7 @@ fn fit(
                 threshold: t,
                 thresholds: BTreeMap::new(),
                 margin: m,
+                margins: BTreeMap::new(),
                 k,
             };
             let mut score = 0i64;
@@ -349,6 +376,130 @@ fn main() {
             .filter(|&i| !split || !rows[i].dev)
             .collect();
 
+        // The lite LLM's opinions on every sentence the grammar missed, dev and test: on the
+        // whole catalog, and constrained to the semantic tier's nearest intent when that
+        // intent has slots the sentence does not state (the engine's fill). The thresholds
+        // then decide without another decode.
+        let cancel = CancelToken::new();
+        let mut views: Vec<Option<LlmView>> = (0..rows.len()).map(|_| None).collect();
+        if let Some(model) = &llm {
+            for (i, view) in views.iter_mut().enumerate() {
+                if grammar[i].is_some() {
+                    continue;
+                }
+                let text = rows[i].text.as_str();
+                let alone = model
+                    .intent_opinions(text, &catalog, &cancel)
+                    .expect("LLM intent");
+                let fill = sem_n[i]
+                    .first()
+                    .and_then(|n| n.intent.clone())
+                    .filter(|intent| {
+                        !recognizer
+                            .stated_slots(text, &language, intent, &BTreeMap::new())
+                            .missing
+                            .is_empty()
+                    })
+                    .map(|intent| {
+                        let schema = catalog.intents.iter().find(|s| s.name == intent).cloned();
+                        let samples = recognizer
+                            .samples(&language)
+                            .into_iter()
+                            .filter(|s| s.intent == intent)
+                            .collect();
+                        let only = IntentCatalog::new(
+                            language.clone(),
+                            schema.into_iter().collect(),
+                            samples,
+                        );
+                        let o = model
+                            .intent_opinions(text, &only, &cancel)
+                            .expect("LLM intent");
+                        (intent, only, o)
+                    });
+                *view = Some(LlmView { alone, fill });
+            }
+        }
+        let answer = |l: LlmIntent| Answer {
+            intent: l.intent,
+            slots: l.slots,
+        };
+        // The LLM alone after the grammar, with thresholds `t` (its own confidence) and `r`
+        // (the nearest known request's similarity).
+        let llm_only = |i: usize, t: f64, r: f64| -> Answer {
+            views[i]
+                .as_ref()
+                .map_or_else(Answer::default, |v| answer(v.alone.decide(&catalog, t, r)))
+        };
+        // The engine's order: grammar, semantic tier (the LLM filling missing slots of its
+        // intent), then the LLM.
+        let combined = |i: usize, sem: &SemanticSettings, t: f64, r: f64| -> Answer {
+            if let Some(a) = &grammar[i] {
+                return a.clone();
+            }
+            let text = rows[i].text.as_str();
+            let Decision::Intent {
+                intent,
+                sample_slots,
+                ..
+            } = decide(&sem_n[i], sem)
+            else {
+                return llm_only(i, t, r);
+            };
+            let mut slots = recognizer
+                .stated_slots(text, &language, &intent, &sample_slots)
+                .slots;
+            let missing = recognizer
+                .stated_slots(text, &language, &intent, &BTreeMap::new())
+                .missing;
+            if missing.is_empty() {
+                return Answer { intent, slots };
+            }
+            let filled = views[i]
+                .as_ref()
+                .and_then(|v| v.fill.as_ref())
+                .filter(|(fill_intent, _, _)| *fill_intent == intent)
+                .map(|(_, only, o)| o.decide(only, t, r));
+            match filled {
+                Some(f) if f.intent == intent => {
+                    for (k, v) in f.slots {
+                        slots.entry(k).or_insert(v);
+                    }
+                    Answer { intent, slots }
+                }
+                _ => llm_only(i, t, r),
+            }
+        };
+        let shipped = SemanticSettings::from_config(&config.semantic).for_language(&language);
+        let shipped_llm = |m: &skylark::llm::LiteLlm| {
+            let o = &m.settings().intent;
+            (o.threshold, o.retrieval_threshold)
+        };
+        // The LLM's thresholds after the fitted semantic tier, fitted on dev as the tier's
+        // own (right − 3 × wrong actions; among equals the stricter).
+        let llm_fit = if llm.is_some() {
+            let mut best = (i64::MIN, (2.0, 2.0));
+            for t in [1.01, 0.99, 0.97, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5] {
+                for r in [2.0, 0.8, 0.7, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.2] {
+                    let mut score = 0i64;
+                    for &i in &fit_idx {
+                        let got = combined(i, &sem_s, t, r).intent;
+                        if got == rows[i].intent {
+                            score += 1;
+                        } else if !got.is_empty() {
+                            score -= 3;
+                        }
+                    }
+                    if score > best.0 {
+                        best = (score, (t, r));
+                    }
+                }
+            }
+            best.1
+        } else {
+            (2.0, 2.0)
+        };
+
         let (mut g, mut sem, mut tf, mut llm_alone, mut hybrid) = (
             Score::default(),
             Score::default(),
@@ -356,12 +507,20 @@ fn main() {
             Score::default(),
             Score::default(),
         );
-        let cancel = CancelToken::new();
+        let (mut sem_shipped, mut hybrid_fit) = (Score::default(), Score::default());
         for &i in &report_idx {
             let row = rows[i];
             let none = Answer::default();
             if let Some(a) = &grammar[i] {
-                for s in [&mut g, &mut sem, &mut tf, &mut llm_alone, &mut hybrid] {
+                for s in [
+                    &mut g,
+                    &mut sem,
+                    &mut tf,
+                    &mut llm_alone,
+                    &mut hybrid,
+                    &mut sem_shipped,
+                    &mut hybrid_fit,
+                ] {
                     s.add(row, a);
                 }
                 continue;
@@ -402,59 +561,12 @@ fn main() {
             }
             sem.add(row, sem_a.as_ref().unwrap_or(&none));
             tf.add(row, by(&tf_n[i], &tf_s).as_ref().unwrap_or(&none));
+            sem_shipped.add(row, by(&sem_n[i], &shipped).as_ref().unwrap_or(&none));
             if let Some(model) = &llm {
-                let ask = |cat: &IntentCatalog| -> Answer {
-                    match model.intent(&row.text, cat, &cancel) {
-                        Ok(Some(mi)) => Answer {
-                            intent: mi.intent,
-                            slots: mi.slots,
-                        },
-                        _ => Answer::default(),
-                    }
-                };
-                let alone = ask(&catalog);
-                llm_alone.add(row, &alone);
-                let h = match &sem_a {
-                    Some(a) => {
-                        let st = recognizer.stated_slots(
-                            &row.text,
-                            &language,
-                            &a.intent,
-                            &BTreeMap::new(),
-                        );
-                        if st.missing.is_empty() {
-                            a.clone()
-                        } else {
-                            let schema =
-                                catalog.intents.iter().find(|s| s.name == a.intent).cloned();
-                            let samples = recognizer
-                                .samples(&language)
-                                .into_iter()
-                                .filter(|s| s.intent == a.intent)
-                                .collect();
-                            let only = IntentCatalog::new(
-                                language.clone(),
-                                schema.into_iter().collect(),
-                                samples,
-                            );
-                            let filled = ask(&only);
-                            if filled.intent == a.intent {
-                                let mut slots = a.slots.clone();
-                                for (k, v) in filled.slots {
-                                    slots.entry(k).or_insert(v);
-                                }
-                                Answer {
-                                    intent: a.intent.clone(),
-                                    slots,
-                                }
-                            } else {
-                                alone.clone()
-                            }
-                        }
-                    }
-                    None => alone.clone(),
-                };
-                hybrid.add(row, &h);
+                let (t, r) = shipped_llm(model);
+                llm_alone.add(row, &llm_only(i, t, r));
+                hybrid.add(row, &combined(i, &shipped, t, r));
+                hybrid_fit.add(row, &combined(i, &sem_s, llm_fit.0, llm_fit.1));
             }
         }
         let mut table = vec![
@@ -472,11 +584,26 @@ fn main() {
             "|---|---|---|---|".into(),
             g.line("grammar alone"),
             tf.line("grammar + TF-IDF kNN"),
-            sem.line("grammar + semantic (e5)"),
+            sem.line("grammar + semantic (e5), fitted on dev"),
+            sem_shipped.line(&format!(
+                "grammar + semantic (e5), as shipped ({:.2}, margin {:.3})",
+                shipped.threshold, shipped.margin
+            )),
         ];
-        if llm.is_some() {
-            table.push(llm_alone.line("grammar + LLM"));
-            table.push(hybrid.line("grammar + semantic + LLM"));
+        if let Some(model) = &llm {
+            let (t, r) = shipped_llm(model);
+            table.push(llm_alone.line(&format!("grammar + LLM, as shipped ({t:.2}, {r:.2})")));
+            table.push(hybrid.line(&format!(
+                "grammar + semantic + LLM, as shipped ({:.2}, {:.3}; {t:.2}, {r:.2})",
+                shipped.threshold, shipped.margin
+            )));
+            table.push(hybrid_fit.line(&format!(
+                "grammar + semantic + LLM, fitted on dev ({:.2}, {:.3}; {}, {})",
+                sem_s.threshold,
+                sem_s.margin,
+                never(llm_fit.0),
+                never(llm_fit.1)
+            )));
         }
         tables.push(table.join("\n"));
     }

@@ -69,6 +69,72 @@ pub struct LlmIntent {
     pub cancelled: bool,
 }
 
+/// The two opinions [`IntentEngine::recognize`] decides between.
+#[derive(Debug, Clone)]
+pub struct Opinions {
+    /// The model's pick among the shortlist (`named`, `confidence`, `json`).
+    pub first: LlmIntent,
+    /// The nearest known request's intent and its similarity (TF-IDF cosine), when it is a
+    /// command (not an open question).
+    pub nearest: Option<(String, f32)>,
+    /// The model constrained to the nearest request's intent, when asked.
+    pub second: Option<LlmIntent>,
+}
+
+impl Opinions {
+    /// The intent taken: the model's own pick when its confidence reaches `threshold`; else
+    /// the nearest request's, when it is at least `retrieval_threshold` alike and the model
+    /// (first, or constrained to it) names it; else none.
+    pub fn decide(
+        &self,
+        catalog: &IntentCatalog,
+        threshold: f64,
+        retrieval_threshold: f64,
+    ) -> LlmIntent {
+        let mut out = self.first.clone();
+        if out.cancelled || out.named.is_empty() {
+            return out;
+        }
+        if out.confidence >= threshold {
+            if out.named != NONE {
+                out.intent = out.named.clone();
+                out.slots = slots_of(catalog, &out.intent, &out.json);
+            }
+            return out;
+        }
+        let Some((nearest, score)) = &self.nearest else {
+            return out;
+        };
+        if f64::from(*score) < retrieval_threshold {
+            tracing::debug!(named = %out.named, confidence = out.confidence, "LLM intent under the threshold");
+            return out;
+        }
+        if out.named != *nearest {
+            let Some(second) = &self.second else {
+                return out;
+            };
+            if second.cancelled {
+                return LlmIntent {
+                    cancelled: true,
+                    ..out
+                };
+            }
+            out.json = second.json.clone();
+            out.named = second.named.clone();
+            out.chosen_tokens += second.chosen_tokens;
+            if out.named != *nearest {
+                return out;
+            }
+        }
+        tracing::debug!(intent = %nearest, similarity = score, "intent of the nearest known request");
+        out.retrieved = true;
+        out.confidence = (f64::from(*score) * 1000.0).round() / 1000.0;
+        out.intent = nearest.clone();
+        out.slots = slots_of(catalog, &out.intent, &out.json);
+        out
+    }
+}
+
 /// Per-model tables for constrained decoding (a pass over the vocabulary), and the index of
 /// open questions shown as `none` examples.
 pub struct IntentEngine {
@@ -106,6 +172,7 @@ impl IntentEngine {
     /// most like the sentence, taken when its confidence reaches `threshold`; else the
     /// nearest known request's, taken when it is at least `retrieval_threshold` alike — the
     /// model then only fills that intent's slots (or says `none`, and nothing is taken).
+    /// The second decode runs only when that decision needs it ([`Opinions::decide`]).
     pub fn recognize(
         &self,
         model: &mut DecoderModel,
@@ -114,6 +181,38 @@ impl IntentEngine {
         opts: &IntentOptions,
         cancel: &AtomicBool,
     ) -> Result<LlmIntent> {
+        let o = self.opinions_when(model, sentence, catalog, opts, cancel, |o| {
+            o.first.confidence < opts.threshold
+                && o.nearest
+                    .as_ref()
+                    .is_some_and(|(_, s)| f64::from(*s) >= opts.retrieval_threshold)
+        })?;
+        Ok(o.decide(catalog, opts.threshold, opts.retrieval_threshold))
+    }
+
+    /// Both opinions on `sentence`, the second always asked when it could differ from the
+    /// first: what [`IntentEngine::recognize`] decides on, for fitting its thresholds
+    /// (`cargo bench --bench semantic`) without a decode per threshold.
+    pub fn opinions(
+        &self,
+        model: &mut DecoderModel,
+        sentence: &str,
+        catalog: &IntentCatalog,
+        opts: &IntentOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Opinions> {
+        self.opinions_when(model, sentence, catalog, opts, cancel, |_| true)
+    }
+
+    fn opinions_when(
+        &self,
+        model: &mut DecoderModel,
+        sentence: &str,
+        catalog: &IntentCatalog,
+        opts: &IntentOptions,
+        cancel: &AtomicBool,
+        second_wanted: impl Fn(&Opinions) -> bool,
+    ) -> Result<Opinions> {
         let sentence = sentence.trim();
         let said = crate::nlu::numbers::numbers_in(sentence, &catalog.language);
         let ranked = self.ranked(catalog, sentence);
@@ -131,48 +230,27 @@ impl IntentEngine {
         };
         let shots = examples(&ranked, opts.examples);
         let cat = Catalog::new(intents, sentence, &said);
-        let mut out = self.decode(model, &cat, &shots, sentence, opts, cancel)?;
-        if out.cancelled || out.named.is_empty() {
-            return Ok(out);
-        }
-        if out.confidence >= opts.threshold {
-            if out.named != NONE {
-                out.intent = out.named.clone();
-                out.slots = slots_of(catalog, &out.intent, &out.json);
-            }
-            return Ok(out);
-        }
-        let Some((nearest, score)) = ranked.first().and_then(|&(k, s)| Some((k.intent()?, s)))
-        else {
-            return Ok(out);
+        let first = self.decode(model, &cat, &shots, sentence, opts, cancel)?;
+        let nearest = ranked
+            .first()
+            .and_then(|&(k, s)| Some((k.intent()?.to_string(), s)));
+        let mut o = Opinions {
+            first,
+            nearest,
+            second: None,
         };
-        if f64::from(score) < opts.retrieval_threshold {
-            tracing::debug!(named = %out.named, confidence = out.confidence, "LLM intent under the threshold");
-            return Ok(out);
+        if o.first.cancelled || o.first.named.is_empty() {
+            return Ok(o);
         }
-        if out.named != nearest {
+        let Some((nearest, _)) = o.nearest.clone() else {
+            return Ok(o);
+        };
+        if o.first.named != nearest && second_wanted(&o) {
             // The model only fills the slots of the nearest request's intent.
-            let cat = Catalog::new(only(&[nearest]), sentence, &said);
-            let second = self.decode(model, &cat, &shots, sentence, opts, cancel)?;
-            if second.cancelled {
-                return Ok(LlmIntent {
-                    cancelled: true,
-                    ..out
-                });
-            }
-            out.json = second.json;
-            out.named = second.named;
-            out.chosen_tokens += second.chosen_tokens;
-            if out.named != nearest {
-                return Ok(out);
-            }
+            let cat = Catalog::new(only(&[nearest.as_str()]), sentence, &said);
+            o.second = Some(self.decode(model, &cat, &shots, sentence, opts, cancel)?);
         }
-        tracing::debug!(intent = %nearest, similarity = score, "intent of the nearest known request");
-        out.retrieved = true;
-        out.confidence = (f64::from(score) * 1000.0).round() / 1000.0;
-        out.intent = nearest.to_string();
-        out.slots = slots_of(catalog, &out.intent, &out.json);
-        Ok(out)
+        Ok(o)
     }
 
     /// One constrained decode: the JSON the model writes for `sentence` among `cat`'s
@@ -533,6 +611,67 @@ pub fn answer_messages(question: &str, system: &str) -> Vec<ChatMessage> {
 mod tests {
     use super::*;
     use crate::nlu::{Language, SlotSchema};
+
+    /// The decision between the two opinions, at the thresholds the bench fits.
+    #[test]
+    fn opinions_decide_by_the_thresholds() {
+        let catalog = IntentCatalog::new(
+            Language::parse("en").expect("en"),
+            vec![
+                IntentSchema {
+                    examples: vec![],
+                    name: "climate.set_defrost".into(),
+                    slots: vec![],
+                },
+                IntentSchema {
+                    examples: vec![],
+                    name: "media.pause".into(),
+                    slots: vec![],
+                },
+            ],
+            vec![],
+        );
+        let said = |named: &str, confidence: f64| LlmIntent {
+            intent: String::new(),
+            slots: BTreeMap::new(),
+            confidence,
+            json: format!(r#"{{"intent":"{named}","slots":{{}}}}"#),
+            named: named.into(),
+            chosen_tokens: 3,
+            retrieved: false,
+            cancelled: false,
+        };
+        let o = Opinions {
+            first: said("media.pause", 0.8),
+            nearest: Some(("climate.set_defrost".into(), 0.5)),
+            second: Some(said("climate.set_defrost", 0.7)),
+        };
+        // Confident enough: the model's own pick.
+        let d = o.decide(&catalog, 0.7, 2.0);
+        assert_eq!((d.intent.as_str(), d.retrieved), ("media.pause", false));
+        // Not confident: the nearest request's, when alike enough and the model names it.
+        let d = o.decide(&catalog, 0.9, 0.4);
+        assert_eq!(
+            (d.intent.as_str(), d.retrieved),
+            ("climate.set_defrost", true)
+        );
+        assert_eq!(d.confidence, 0.5);
+        // Retrieval off (above 1) or not alike enough: none.
+        assert_eq!(o.decide(&catalog, 0.9, 2.0).intent, "");
+        assert_eq!(o.decide(&catalog, 0.9, 0.6).intent, "");
+        // The model, constrained to the nearest intent, says none: nothing is taken.
+        let refused = Opinions {
+            second: Some(said(NONE, 0.9)),
+            ..o.clone()
+        };
+        assert_eq!(refused.decide(&catalog, 0.9, 0.4).intent, "");
+        // A confident `none` is none.
+        let none = Opinions {
+            first: said(NONE, 0.95),
+            ..o
+        };
+        assert_eq!(none.decide(&catalog, 0.9, 0.4).intent, "");
+    }
 
     #[test]
     fn slots_are_normalised_like_the_grammar() {

@@ -29,7 +29,7 @@ pub use chat::ChatTemplate;
 pub use constrain::accepted_intent_json;
 pub use decoder::{DecodeState, DecoderModel};
 pub use gate::{GateSettings, GateStep, SentenceGate};
-pub use intent::{IntentEngine, IntentOptions, LlmIntent};
+pub use intent::{IntentEngine, IntentOptions, LlmIntent, Opinions};
 pub use kv::KvMode;
 pub use layout::{DecoderLayout, KvElement};
 pub use sampling::{SamplingParams, TokenScore};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use super::gate::{GateSettings, GateStep, SentenceGate};
-use super::intent::{answer_messages, IntentEngine, IntentOptions};
+use super::intent::{answer_messages, IntentEngine, IntentOptions, Opinions};
 use super::{DecoderModel, Flow, GenerationParams, LlmOptions, Result, SamplingParams};
 use crate::engine::{CancelToken, GateReason, LanguageModel, ModelAnswer, ModelIntent, StageError};
 use crate::nlu::{IntentCatalog, Language};
@@ -112,6 +112,43 @@ impl LiteLlm {
     }
 }
 
+impl LiteLlm {
+    /// Both opinions of the intent fallback on `text`, before its thresholds decide
+    /// ([`super::intent::Opinions::decide`] with `settings().intent`): for fitting those
+    /// thresholds on a labelled set without a decode per candidate threshold.
+    pub fn intent_opinions(
+        &self,
+        text: &str,
+        catalog: &IntentCatalog,
+        cancel: &CancelToken,
+    ) -> std::result::Result<Opinions, StageError> {
+        self.on_model(text, |intents, model, text, opts| {
+            intents.opinions(model, text, catalog, opts, cancel.flag())
+        })
+    }
+
+    /// `job` on the model (locked) with `text` clipped to `llm.max_request_tokens`; the
+    /// memory the call freed goes back to the system after it.
+    fn on_model<T>(
+        &self,
+        text: &str,
+        job: impl FnOnce(&IntentEngine, &mut DecoderModel, &str, &IntentOptions) -> Result<T>,
+    ) -> std::result::Result<T, StageError> {
+        let mut model = self.model();
+        let text = self.clip(&model, text)?;
+        let out = job(&self.intents, &mut model, text, &self.settings.intent)
+            .map_err(|e| StageError(e.to_string()))?;
+        drop(model);
+        crate::alloc::give_back();
+        Ok(out)
+    }
+
+    /// What the config decided about the model's two jobs.
+    pub fn settings(&self) -> &LiteLlmSettings {
+        &self.settings
+    }
+}
+
 impl LanguageModel for LiteLlm {
     fn intent(
         &self,
@@ -119,20 +156,9 @@ impl LanguageModel for LiteLlm {
         catalog: &IntentCatalog,
         cancel: &CancelToken,
     ) -> std::result::Result<Option<ModelIntent>, StageError> {
-        let mut model = self.model();
-        let text = self.clip(&model, text)?;
-        let r = self
-            .intents
-            .recognize(
-                &mut model,
-                text,
-                catalog,
-                &self.settings.intent,
-                cancel.flag(),
-            )
-            .map_err(|e| StageError(e.to_string()))?;
-        drop(model);
-        crate::alloc::give_back();
+        let r = self.on_model(text, |intents, model, text, opts| {
+            intents.recognize(model, text, catalog, opts, cancel.flag())
+        })?;
         tracing::info!(named = %r.named, confidence = r.confidence, nearest_request = r.retrieved, json = %r.json, "LLM intent");
         Ok((!r.intent.is_empty()).then_some(ModelIntent {
             intent: r.intent,

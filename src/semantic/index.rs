@@ -160,6 +160,7 @@ mod tests {
             threshold: 0.8,
             thresholds: BTreeMap::new(),
             margin: 0.02,
+            margins: BTreeMap::new(),
             k: 4,
         }
     }

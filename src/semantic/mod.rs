@@ -52,12 +52,14 @@ pub struct SemanticSettings {
     /// ...and this much more alike than the nearest sentence of any other intent (or open
     /// question).
     pub margin: f32,
+    /// The margin of a language (primary subtag), when it has its own.
+    pub margins: std::collections::BTreeMap<String, f32>,
     /// Neighbours read.
     pub k: usize,
 }
 
 impl SemanticSettings {
-    /// These settings with the threshold of `language`.
+    /// These settings with the threshold and margin of `language`.
     pub fn for_language(&self, language: &Language) -> SemanticSettings {
         SemanticSettings {
             threshold: self
@@ -65,6 +67,11 @@ impl SemanticSettings {
                 .get(language.primary())
                 .copied()
                 .unwrap_or(self.threshold),
+            margin: self
+                .margins
+                .get(language.primary())
+                .copied()
+                .unwrap_or(self.margin),
             ..self.clone()
         }
     }
@@ -74,6 +81,7 @@ impl SemanticSettings {
             threshold: c.threshold,
             thresholds: c.thresholds.clone(),
             margin: c.margin,
+            margins: c.margins.clone(),
             k: c.k.max(1),
         }
     }
