@@ -185,9 +185,11 @@ pub fn commit_cached(
         }
     }
     if let Err(e) = write_cached(&builder, model, &dir) {
-        tracing::warn!(model = %model.display(), cache = %dir.display(), "cannot keep the optimised model in the cache ({e}); the next start optimises it again");
+        // A model that does not load at all fails here with its own error, not the cache's.
         let mut builder = builder;
-        return builder.commit_from_file(model);
+        let session = builder.commit_from_file(model)?;
+        tracing::warn!(model = %model.display(), cache = %dir.display(), "cannot keep the optimised model in the cache ({e}); the next start optimises it again");
+        return Ok(session);
     }
     match unoptimised(builder.clone()).and_then(|mut b| b.commit_from_file(&graph)) {
         Ok(session) => Ok(session),

@@ -1,9 +1,11 @@
-//! Fault injection (#17): the daemon's cache directory full or read-only. The daemon writes in
-//! one place, `$XDG_CACHE_HOME/skylark/semantic/` (the semantic tier's embeddings of the
-//! grammar, kept so the next start need not embed them again); the models directory is only
-//! read. With that directory on a 64 KiB tmpfs (full as soon as the embeddings are written)
-//! or a read-only tmpfs, the daemon must start, serve `Recognize` — grammar and the semantic
-//! tier, from memory — and `Transcribe`, and say in its log what is wrong and where.
+//! Fault injection (#17): the daemon's cache directory full or read-only. The daemon writes
+//! there `skylark/semantic/` (the semantic tier's embeddings of the grammar, kept so the next
+//! start need not embed them again), `skylark/onnx/` (the optimised form of each ONNX model,
+//! `onnx::commit_cached`) and `skylark/llm/` (the lite LLM's KV-cache probe; the LLM is off
+//! here); the models directory is only read. With that directory on a 64 KiB tmpfs (full as
+//! soon as anything large is written) or a read-only tmpfs, the daemon must start, serve
+//! `Recognize` — grammar and the semantic tier, from memory — and `Transcribe`, and say in its
+//! log what is wrong and where.
 //!
 //! The tmpfs is mounted in a private mount namespace of the daemon alone (`unshare -m`), so
 //! nothing is left mounted whatever happens to the test; this needs root (or CAP_SYS_ADMIN),
@@ -121,6 +123,26 @@ fn a_full_cache_directory_is_named_and_the_daemon_serves() {
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
+    assert!(left.is_empty(), "left in the full cache: {left:?}");
+    // Nor the half-written optimised copy of the semantic model (skylark/onnx/), which the
+    // daemon loaded from the model file instead, saying so.
+    assert!(
+        log.contains("cannot keep the optimised model") && log.contains("skylark/onnx/"),
+        "the log says the optimised model was not kept, and where:\n{log}"
+    );
+    let onnx = Path::new(&format!("/proc/{}/root", d.pid())).join(
+        cache
+            .join("skylark/onnx")
+            .strip_prefix("/")
+            .expect("absolute"),
+    );
+    let left: Vec<String> = std::fs::read_dir(&onnx)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     assert!(left.is_empty(), "left in the full cache: {left:?}");
     assert!(d.running(), "{}", d.log());
 }
