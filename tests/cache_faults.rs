@@ -98,6 +98,16 @@ fn said_not_kept(d: &Daemon) -> String {
     }
 }
 
+/// The names in `dir` as the daemon sees it (in its own mount namespace).
+fn left_in(d: &Daemon, dir: &Path) -> std::io::Result<Vec<String>> {
+    let seen = Path::new(&format!("/proc/{}/root", d.pid()))
+        .join(dir.strip_prefix("/").expect("absolute"));
+    Ok(std::fs::read_dir(seen)?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect())
+}
+
 #[test]
 fn a_full_cache_directory_is_named_and_the_daemon_serves() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -112,17 +122,8 @@ fn a_full_cache_directory_is_named_and_the_daemon_serves() {
     );
     serves(&bus, &clip);
     // The half-written file was removed: the full disk is not kept full by skylark.
-    let semantic = Path::new(&format!("/proc/{}/root", d.pid())).join(
-        cache
-            .join("skylark/semantic")
-            .strip_prefix("/")
-            .expect("absolute"),
-    );
-    let left: Vec<String> = std::fs::read_dir(&semantic)
-        .unwrap_or_else(|e| panic!("{}: {e}", semantic.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let left = left_in(&d, &cache.join("skylark/semantic"))
+        .unwrap_or_else(|e| panic!("skylark/semantic: {e}"));
     assert!(left.is_empty(), "left in the full cache: {left:?}");
     // Nor the half-written optimised copy of the semantic model (skylark/onnx/), which the
     // daemon loaded from the model file instead, saying so.
@@ -130,19 +131,7 @@ fn a_full_cache_directory_is_named_and_the_daemon_serves() {
         log.contains("cannot keep the optimised model") && log.contains("skylark/onnx/"),
         "the log says the optimised model was not kept, and where:\n{log}"
     );
-    let onnx = Path::new(&format!("/proc/{}/root", d.pid())).join(
-        cache
-            .join("skylark/onnx")
-            .strip_prefix("/")
-            .expect("absolute"),
-    );
-    let left: Vec<String> = std::fs::read_dir(&onnx)
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let left = left_in(&d, &cache.join("skylark/onnx")).unwrap_or_default();
     assert!(left.is_empty(), "left in the full cache: {left:?}");
     assert!(d.running(), "{}", d.log());
 }
