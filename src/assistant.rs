@@ -115,24 +115,120 @@ pub fn build(
 /// `engine`, each when configured and installed; blocking, seconds. Without them the grammar
 /// answers alone.
 pub fn load_language_models(engine: &Engine, config: &Config, models_dir: &Path) {
-    let mut memory = Vec::new();
-    let llm = measure_memory(&mut memory, "llm", || {
-        crate::llm::load_configured(config, models_dir)
-    });
-    if let Some(llm) = llm {
-        engine.set_llm(Arc::new(llm), config.llm.max_waiting);
-    }
-    let tier = measure_memory(&mut memory, "semantic", || {
-        let tier = crate::semantic::load_configured(config, models_dir)?;
-        if let Err(e) = tier.index(engine.recognizer(), &engine.language()) {
-            tracing::warn!("semantic index: {e}");
+    LanguageModels::load(config, models_dir).install(engine, config);
+}
+
+/// The lite LLM and the semantic tier, loaded without an engine, so that they can load while
+/// the speech stages do (the daemon: [`LanguageModels::spawn`]), then handed to one
+/// ([`LanguageModels::install`]).
+pub struct LanguageModels {
+    llm: Option<crate::llm::LiteLlm>,
+    semantic: Option<crate::semantic::SemanticTier>,
+    memory: Vec<StageMemory>,
+}
+
+/// Language models loading on a thread of their own ([`LanguageModels::spawn`]).
+pub struct LanguageModelsLoading(Loading);
+
+enum Loading {
+    Thread(std::thread::JoinHandle<LanguageModels>),
+    /// No thread could be started: loaded on the caller's.
+    Done(Box<LanguageModels>),
+}
+
+impl LanguageModelsLoading {
+    /// Waits for the loads. A loader that panicked (it should not) leaves both models out,
+    /// as a missing model would: the grammar answers alone.
+    pub fn join(self) -> LanguageModels {
+        match self.0 {
+            Loading::Done(models) => *models,
+            Loading::Thread(handle) => handle.join().unwrap_or_else(|_| {
+                tracing::error!("loading the language models failed; the grammar answers alone");
+                LanguageModels {
+                    llm: None,
+                    semantic: None,
+                    memory: Vec::new(),
+                }
+            }),
         }
-        Some(tier)
-    });
-    if let Some(tier) = tier {
-        engine.set_semantic(Arc::new(tier));
     }
-    engine.note_memory(memory);
+}
+
+impl LanguageModels {
+    /// Loads both, each configured and installed one, at the same time (they share nothing;
+    /// creating an ONNX Runtime session is mostly one thread's work, so on two cores the two
+    /// take about as long as the LLM alone); blocking.
+    pub fn load(config: &Config, models_dir: &Path) -> LanguageModels {
+        std::thread::scope(|scope| {
+            let llm = std::thread::Builder::new()
+                .name("skylark-load-llm".into())
+                .spawn_scoped(scope, || {
+                    let mut memory = Vec::new();
+                    let llm = measure_memory(&mut memory, "llm", || {
+                        crate::llm::load_configured(config, models_dir)
+                    });
+                    (llm, memory)
+                });
+            let mut memory = Vec::new();
+            let semantic = measure_memory(&mut memory, "semantic", || {
+                crate::semantic::load_configured(config, models_dir)
+            });
+            let (llm, llm_memory) = match llm {
+                Ok(handle) => handle.join().unwrap_or_else(|_| {
+                    tracing::error!("loading the lite LLM failed; the grammar answers alone");
+                    (None, Vec::new())
+                }),
+                // No thread to spare: load it here, after the semantic tier.
+                Err(_) => {
+                    let mut memory = Vec::new();
+                    let llm = measure_memory(&mut memory, "llm", || {
+                        crate::llm::load_configured(config, models_dir)
+                    });
+                    (llm, memory)
+                }
+            };
+            memory.splice(0..0, llm_memory);
+            LanguageModels {
+                llm,
+                semantic,
+                memory,
+            }
+        })
+    }
+
+    /// [`LanguageModels::load`] on a thread of its own, started now.
+    pub fn spawn(config: &Config, models_dir: &Path) -> LanguageModelsLoading {
+        let (config, models_dir) = (config.clone(), models_dir.to_path_buf());
+        let load = move || LanguageModels::load(&config, &models_dir);
+        match std::thread::Builder::new()
+            .name("skylark-load-models".into())
+            .spawn(load.clone())
+        {
+            Ok(handle) => LanguageModelsLoading(Loading::Thread(handle)),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot start a thread to load the language models ({e}); loading them now"
+                );
+                LanguageModelsLoading(Loading::Done(Box::new(load())))
+            }
+        }
+    }
+
+    /// Hands the models to `engine`; the semantic tier first builds its index for the
+    /// engine's language (from its cache file when the grammar is unchanged), so the first
+    /// request does not wait for it.
+    pub fn install(self, engine: &Engine, config: &Config) {
+        if let Some(llm) = self.llm {
+            engine.set_llm(Arc::new(llm), config.llm.max_waiting);
+        }
+        if let Some(tier) = self.semantic {
+            if let Err(e) = tier.index(engine.recognizer(), &engine.language()) {
+                tracing::warn!("semantic index: {e}");
+            }
+            engine.set_semantic(Arc::new(tier));
+        }
+        engine.note_memory(self.memory);
+    }
 }
 
 /// Sets the cloud tier (when `[cloud]` has a URL and its key can be read) and the routing mode

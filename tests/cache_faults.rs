@@ -1,9 +1,11 @@
-//! Fault injection (#17): the daemon's cache directory full or read-only. The daemon writes in
-//! one place, `$XDG_CACHE_HOME/skylark/semantic/` (the semantic tier's embeddings of the
-//! grammar, kept so the next start need not embed them again); the models directory is only
-//! read. With that directory on a 64 KiB tmpfs (full as soon as the embeddings are written)
-//! or a read-only tmpfs, the daemon must start, serve `Recognize` — grammar and the semantic
-//! tier, from memory — and `Transcribe`, and say in its log what is wrong and where.
+//! Fault injection (#17): the daemon's cache directory full or read-only. The daemon writes
+//! there `skylark/semantic/` (the semantic tier's embeddings of the grammar, kept so the next
+//! start need not embed them again), `skylark/onnx/` (the optimised form of each ONNX model,
+//! `onnx::commit_cached`) and `skylark/llm/` (the lite LLM's KV-cache probe; the LLM is off
+//! here); the models directory is only read. With that directory on a 64 KiB tmpfs (full as
+//! soon as anything large is written) or a read-only tmpfs, the daemon must start, serve
+//! `Recognize` — grammar and the semantic tier, from memory — and `Transcribe`, and say in its
+//! log what is wrong and where.
 //!
 //! The tmpfs is mounted in a private mount namespace of the daemon alone (`unshare -m`), so
 //! nothing is left mounted whatever happens to the test; this needs root (or CAP_SYS_ADMIN),
@@ -96,6 +98,16 @@ fn said_not_kept(d: &Daemon) -> String {
     }
 }
 
+/// The names in `dir` as the daemon sees it (in its own mount namespace).
+fn left_in(d: &Daemon, dir: &Path) -> std::io::Result<Vec<String>> {
+    let seen = Path::new(&format!("/proc/{}/root", d.pid()))
+        .join(dir.strip_prefix("/").expect("absolute"));
+    Ok(std::fs::read_dir(seen)?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect())
+}
+
 #[test]
 fn a_full_cache_directory_is_named_and_the_daemon_serves() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -110,17 +122,16 @@ fn a_full_cache_directory_is_named_and_the_daemon_serves() {
     );
     serves(&bus, &clip);
     // The half-written file was removed: the full disk is not kept full by skylark.
-    let semantic = Path::new(&format!("/proc/{}/root", d.pid())).join(
-        cache
-            .join("skylark/semantic")
-            .strip_prefix("/")
-            .expect("absolute"),
+    let left = left_in(&d, &cache.join("skylark/semantic"))
+        .unwrap_or_else(|e| panic!("skylark/semantic: {e}"));
+    assert!(left.is_empty(), "left in the full cache: {left:?}");
+    // Nor the half-written optimised copy of the semantic model (skylark/onnx/), which the
+    // daemon loaded from the model file instead, saying so.
+    assert!(
+        log.contains("cannot keep the optimised model") && log.contains("skylark/onnx/"),
+        "the log says the optimised model was not kept, and where:\n{log}"
     );
-    let left: Vec<String> = std::fs::read_dir(&semantic)
-        .unwrap_or_else(|e| panic!("{}: {e}", semantic.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let left = left_in(&d, &cache.join("skylark/onnx")).unwrap_or_default();
     assert!(left.is_empty(), "left in the full cache: {left:?}");
     assert!(d.running(), "{}", d.log());
 }

@@ -327,3 +327,116 @@ fn a_model_deleted_or_corrupted_while_running_takes_only_its_language() {
         d.log()
     );
 }
+
+/// Faults while the daemon runs (#17): the file of every model it has loaded — whisper tiny.en,
+/// the lite LLM, the semantic model and its tokenizer, the Piper voice — replaced by a
+/// different file under the same name (a new inode, as a botched update leaves it). The
+/// running daemon keeps serving from what it loaded: grammar, semantic tier and LLM
+/// (`Recognize`; the LLM asked about a question no tier places), English speech (`Transcribe`); it reads none of those files again (whisper
+/// holds its weights, ONNX Runtime maps its own cached optimised copy). Restarted on the
+/// replaced files, it does not serve the old model from that cache: it starts, says which
+/// files are broken, and serves the grammar and English speech (whisper base standing in).
+#[test]
+fn loaded_models_replaced_while_running_keep_serving_until_a_restart_names_them() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let installed = models_dir();
+    let models = tmp.path().join("models");
+    // Each model file linked on its own, so each can be replaced.
+    let link_tree = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to).expect("models dir");
+        for entry in std::fs::read_dir(from).expect("installed models") {
+            let entry = entry.expect("entry");
+            std::os::unix::fs::symlink(entry.path(), to.join(entry.file_name())).expect("link");
+        }
+    };
+    link_tree(&installed, &models);
+    for dir in [
+        "whisper",
+        "tts",
+        "llm/smollm2-135m-instruct",
+        "embedding/multilingual-e5-small",
+    ] {
+        let top = dir.split('/').next().expect("top folder");
+        std::fs::remove_file(models.join(top)).ok();
+        link_tree(&installed.join(dir), &models.join(dir));
+    }
+    let llm_dir = installed.join("llm");
+    for entry in std::fs::read_dir(&llm_dir).expect("llm models") {
+        let entry = entry.expect("entry");
+        let to = models.join("llm").join(entry.file_name());
+        if !to.exists() {
+            std::os::unix::fs::symlink(entry.path(), to).expect("link");
+        }
+    }
+    let clip = piper_clip(tmp.path(), "clip.wav", "Open the driver window.");
+    let bus = Bus::start();
+    let d = Daemon::spawn_with(&bus, CONFIG, &[], Some(&models), &[]);
+    d.wait_ready(&bus);
+    d.wait_llm_ready();
+    let t = std::time::Instant::now();
+    while !d.log().contains("semantic tier ready") {
+        assert!(t.elapsed() < PATIENCE, "no semantic tier:\n{}", d.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let replaced = [
+        "whisper/ggml-tiny.en.bin",
+        "tts/en_US-joe-medium.onnx",
+        "llm/smollm2-135m-instruct/model.onnx",
+        "embedding/multilingual-e5-small/model.onnx",
+        "embedding/multilingual-e5-small/tokenizer.json",
+    ];
+    for file in replaced {
+        let path = models.join(file);
+        std::fs::remove_file(&path).expect("remove the link");
+        std::fs::write(&path, vec![7u8; 4096]).expect("a different file in its place");
+    }
+
+    let serves = |bus: &Bus, d: &Daemon| {
+        let out = bus.recognize("turn on the air conditioning");
+        assert!(out.contains("\"climate.set_ac\""), "{out}\n{}", d.log());
+        let out = bus.recognize("my butt is cold, heat my seat");
+        assert!(out.contains("\"seat.set_heating\""), "{out}\n{}", d.log());
+        // No tier places a question: the LLM is asked (and runs: its verdict is logged).
+        let asked = |d: &Daemon| d.log().matches("LLM intent named=").count();
+        let before = asked(d);
+        let out = bus.recognize("what is the capital of france");
+        assert!(out.trim_end().ends_with(r#""none""#), "{out}\n{}", d.log());
+        assert!(asked(d) > before, "the LLM did not run:\n{}", d.log());
+        heard_window_command(&transcribe(bus, &clip, &[]));
+    };
+    serves(&bus, &d);
+    // Twice: nothing was read lazily from the replaced files on the first call either.
+    serves(&bus, &d);
+    drop(d);
+
+    // Restarted on the replaced files: the cached optimised forms are of the old files and
+    // are not used; each broken model is named, and the grammar still answers.
+    let bus = Bus::start();
+    let d = Daemon::spawn_with(&bus, CONFIG, &[], Some(&models), &[]);
+    d.wait_ready(&bus);
+    let t = std::time::Instant::now();
+    while !(d.log().contains("lite LLM is not available")
+        && d.log().contains("semantic tier is not available"))
+    {
+        assert!(
+            t.elapsed() < PATIENCE,
+            "no verdict on the models:\n{}",
+            d.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let log = d.log();
+    for file in [
+        "ggml-tiny.en.bin",
+        "smollm2-135m-instruct/model.onnx",
+        "multilingual-e5-small/tokenizer.json",
+    ] {
+        assert!(log.contains(file), "the log does not name {file}:\n{log}");
+    }
+    let out = bus.recognize("turn on the air conditioning");
+    assert!(out.contains("\"climate.set_ac\""), "{out}\n{log}");
+    // English speech falls back to the multilingual model (whisper base), as it does for a
+    // missing tiny.en.
+    heard_window_command(&transcribe(&bus, &clip, &[]));
+}

@@ -33,7 +33,12 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
         Notifier::default()
     });
     notifier.status("loading the intent grammar and the speech models");
-    // Models load before the name is taken: a client that sees the name can use them.
+    // The lite LLM and the semantic tier load on threads of their own from now on, beside the
+    // grammar and the speech models (on two cores the whole start then takes about as long as
+    // its longest load, the LLM's, instead of the sum); until they are ready (or if they are
+    // missing) the grammar answers alone. READY=1 waits for them.
+    let language_models = skylark::assistant::LanguageModels::spawn(config, &models_dir);
+    // The speech models load before the name is taken: a client that sees the name can use them.
     let assistant = skylark::assistant::build(config, &models_dir, BuildOptions::device())?;
     let limits = skylark::dbus::Limits::from_config(&config.dbus);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -51,13 +56,14 @@ pub fn run(ctx: &Context, system: bool) -> Result<ExitCode> {
             tracing::debug!(?timeout, "systemd watchdog on");
             AbortOnDrop(tokio::spawn(skylark::systemd::watchdog(engine.clone(), notifier.clone(), timeout)))
         });
-        // The lite LLM and the semantic tier (which builds its index for the engine's language
-        // right away, so the first request does not wait for it) load off the reactor; until
-        // they are ready (or if they are missing) the grammar answers alone. READY=1 waits.
+        // The semantic tier builds its index for the engine's language as it is installed,
+        // so the first request does not wait for it; off the reactor.
         let models_loaded = {
-            let (engine, config, models_dir) = (engine.clone(), config.clone(), models_dir.clone());
+            let (engine, config) = (engine.clone(), config.clone());
             tokio::task::spawn_blocking(move || {
-                skylark::assistant::load_language_models(&engine, &config, &models_dir)
+                language_models.join().install(&engine, &config);
+                // The loads overlapped: scale their memory figures to what they added in all.
+                engine.settle_memory();
             })
         };
         notifier.status(&format!("connecting to the {} bus", bus.as_str()));

@@ -2,7 +2,10 @@
 //! what each stage's load added (RSS measured before and after it; an estimate — another
 //! thread allocating meanwhile counts too, and memory mapped but not yet touched does not).
 //! Recorded once at start-up by `assistant::build` / `load_language_models`, read by the
-//! `MemoryUsage` D-Bus method and `skylark stats`.
+//! `MemoryUsage` D-Bus method and `skylark stats`. The daemon loads its stages on several
+//! threads at once, so their windows overlap and each one's raw figure counts some of the
+//! others' memory too; [`apportion`] then scales them so that together they add up to what the
+//! loads added in all.
 
 use std::time::Instant;
 
@@ -59,6 +62,20 @@ pub fn measure<T>(into: &mut Vec<StageMemory>, stage: &str, load: impl FnOnce() 
     loaded
 }
 
+/// Scales the `bytes` of every stage but `start` so that they add up to `added` (the RSS the
+/// loads added together), keeping their proportions: for stages loaded at the same time,
+/// whose raw figures overlap. Nothing changes when the raw figures add up to nothing.
+pub fn apportion(stages: &mut [StageMemory], added: i64) {
+    let loads = || stages.iter().filter(|s| s.stage != "start");
+    let raw: i64 = loads().map(|s| s.bytes.max(0)).sum();
+    if raw <= 0 {
+        return;
+    }
+    for s in stages.iter_mut().filter(|s| s.stage != "start") {
+        s.bytes = (s.bytes.max(0) as i128 * added as i128 / raw as i128) as i64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +100,23 @@ mod tests {
             }],
         };
         assert_eq!(report.other_bytes(), 40);
+    }
+
+    #[test]
+    fn overlapping_loads_are_scaled_to_what_they_added_together() {
+        let entry = |stage: &str, bytes| StageMemory {
+            stage: stage.into(),
+            bytes,
+            load_ms: 0,
+        };
+        let mut stages = vec![
+            entry("start", 10),
+            entry("llm", 300),
+            entry("semantic", 100),
+            entry("grammar", -5),
+        ];
+        apportion(&mut stages, 200);
+        let bytes: Vec<i64> = stages.iter().map(|s| s.bytes).collect();
+        assert_eq!(bytes, [10, 150, 50, 0]);
     }
 }

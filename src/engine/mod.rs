@@ -38,7 +38,8 @@ pub use handlers::{
 pub use health::{Health, STALL_HOOK};
 pub use llm::{GateReason, LanguageModel, ModelAnswer, ModelIntent, Verdict};
 pub use memory::{
-    at_start as memory_at_start, measure as measure_memory, MemoryReport, StageMemory,
+    apportion as apportion_memory, at_start as memory_at_start, measure as measure_memory,
+    MemoryReport, StageMemory,
 };
 pub use options::{AskOptions, EngineConfig, Recognition, RoutingMode};
 pub use route::{
@@ -362,6 +363,22 @@ impl Engine {
             memory.retain(|m| m.stage != load.stage);
             memory.push(load);
         }
+    }
+
+    /// For stages that loaded at the same time (the daemon's): scales their noted figures so
+    /// that, with `start`, they add up to the resident memory now ([`apportion_memory`]).
+    /// Call once every load is noted, before turns run.
+    pub fn settle_memory(&self) {
+        let Some(rss) = crate::alloc::resident_bytes() else {
+            return;
+        };
+        let mut memory = lock(&self.inner.memory);
+        let start: i64 = memory
+            .iter()
+            .filter(|m| m.stage == "start")
+            .map(|m| m.bytes)
+            .sum();
+        apportion_memory(&mut memory, rss as i64 - start);
     }
 
     /// The resident memory now, its peak, and what each stage's load added.

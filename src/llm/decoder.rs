@@ -115,7 +115,7 @@ impl DecoderModel {
             source,
         };
         let builder = Session::builder(env).map_err(onnx_err)?;
-        let (mut builder, providers) = super::session::configure(
+        let (builder, providers) = super::session::configure(
             builder,
             opts.threads,
             opts.spin_threads,
@@ -124,7 +124,16 @@ impl DecoderModel {
             &model_path,
         )
         .map_err(onnx_err)?;
-        let session = builder.commit_from_file(&model_path).map_err(onnx_err)?;
+        // The optimised graph with prepacked weights is cached for CPU only: a graph with an
+        // accelerator's compiled nodes cannot be saved.
+        let session = if providers.is_empty() {
+            let variant = format!("llm opt={:?}", opts.optimization);
+            crate::onnx::commit_cached(builder, &model_path, &variant)
+        } else {
+            let mut builder = builder;
+            builder.commit_from_file(&model_path)
+        }
+        .map_err(onnx_err)?;
 
         let inputs = ports(session.inputs());
         let outputs = ports(session.outputs());
@@ -159,8 +168,23 @@ impl DecoderModel {
             probing: false,
             cache: None,
         };
-        model.kv_mode = model.choose_kv_mode();
-        tracing::info!(model = %model.model_path.display(), kv = ?model.kv_mode, "LLM KV cache");
+        let verdict = kv::verdict_file(
+            &crate::models::default_cache_dir(),
+            &model.model_path,
+            opts.threads,
+        );
+        let remembered = verdict.as_deref().and_then(kv::read_verdict);
+        model.kv_mode = match remembered {
+            Some(mode) => mode,
+            None => {
+                let mode = model.choose_kv_mode();
+                if let Some(file) = &verdict {
+                    kv::write_verdict(file, mode);
+                }
+                mode
+            }
+        };
+        tracing::info!(model = %model.model_path.display(), kv = ?model.kv_mode, remembered = remembered.is_some(), "LLM KV cache");
         Ok(model)
     }
 

@@ -10,6 +10,8 @@
 //! the new positions in place (ONNX Runtime's `past_present_share_buffer`) and nothing is
 //! copied or allocated per token. The buffers double when a generation outgrows them.
 
+use std::path::{Path, PathBuf};
+
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::value::{DynValue, Shape, Tensor, TensorRefMut};
 
@@ -186,5 +188,43 @@ pub(super) fn probe(mut run: impl FnMut(KvMode) -> Result<(Vec<f32>, Vec<f32>), 
             tracing::debug!("this model cannot share its KV buffers ({e}); growing the cache");
             KvMode::Grow
         }
+    }
+}
+
+/// Where [`probe`]'s verdict for one model is remembered across starts: the probe runs the
+/// model four times (about 0.4 s of a 2-core VM's cold start), and its answer only changes when
+/// the model file, the ONNX Runtime library, the CPU (its kernels differ by instruction set)
+/// or the thread count changes — all of which name the file ([`crate::onnx::cache_key`]), so
+/// any change probes again.
+pub(super) fn verdict_file(cache_dir: &Path, model: &Path, threads: usize) -> Option<PathBuf> {
+    let key = crate::onnx::cache_key(model, &format!("kv-probe threads={threads}"))?;
+    Some(cache_dir.join("llm").join(format!("kv-{key:016x}")))
+}
+
+/// The verdict remembered in `file`, if any (anything unreadable or unknown: none).
+pub(super) fn read_verdict(file: &Path) -> Option<KvMode> {
+    match std::fs::read_to_string(file).ok()?.trim() {
+        "shared" => Some(KvMode::Shared),
+        "grow" => Some(KvMode::Grow),
+        _ => None,
+    }
+}
+
+/// Remembers `mode` in `file` (written aside, then renamed: a reader never sees half a file).
+/// A cache that cannot be written (full, read-only) only means the next start probes again.
+pub(super) fn write_verdict(file: &Path, mode: KvMode) {
+    let text = match mode {
+        KvMode::Shared => "shared\n",
+        KvMode::Grow => "grow\n",
+    };
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    let written = file
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&tmp, text))
+        .and_then(|()| std::fs::rename(&tmp, file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::debug!(file = %file.display(), "cannot remember the KV cache probe ({e}); the next start probes again");
     }
 }

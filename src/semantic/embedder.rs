@@ -87,7 +87,7 @@ impl Embedder {
         let env = crate::onnx::load_environment(&opts.models_dir)?;
         let onnx = |e: ort::Error| damaged(&model_path, e.to_string());
         let builder = Session::builder(env).map_err(onnx)?;
-        let (mut builder, _) = crate::llm::configure_session(
+        let (builder, _) = crate::llm::configure_session(
             builder,
             opts.threads,
             false,
@@ -96,7 +96,8 @@ impl Embedder {
             &model_path,
         )
         .map_err(onnx)?;
-        let session = builder.commit_from_file(&model_path).map_err(onnx)?;
+        let session =
+            crate::onnx::commit_cached(builder, &model_path, "embedder opt=All").map_err(onnx)?;
         let embedder = Self {
             session: Mutex::new(session),
             tokenizer,

@@ -367,6 +367,12 @@ impl WhisperTranscriber {
                     format!("{first_why}; {other_why}")
                 });
             }
+            // Said, not silent: a broken model must not pass unnoticed because the other
+            // one stands in (English falls back to the multilingual model).
+            tracing::warn!(
+                language = %first,
+                "{first_why}; the other speech model is loaded now instead"
+            );
         } else if only.is_none() {
             if let Err(why) = later.usable() {
                 let other = if zh_first { "English" } else { "Mandarin" };

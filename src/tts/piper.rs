@@ -174,10 +174,9 @@ impl PiperVoice {
             path: model_path.to_path_buf(),
             source,
         };
-        let session = Session::builder(env)
-            .map_err(load_err)?
-            .commit_from_file(model_path)
-            .map_err(load_err)?;
+        let session = Session::builder(env).map_err(load_err)?;
+        let session =
+            crate::onnx::commit_cached(session, model_path, "piper default").map_err(load_err)?;
         let has_sid = session.inputs().iter().any(|i| i.name() == "sid");
         // Feed `sid` only when the graph has it; a config claiming several speakers for a
         // graph without one would otherwise make every run fail.
