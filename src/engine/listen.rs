@@ -147,7 +147,7 @@ async fn hear(
             .copied()
             .unwrap_or_else(|| before(captured_at, audio_length(&audio)));
         inner.with_trace(id, |trace| {
-            trace.mark_at(Mark::SpeechStart, started);
+            trace.mark_speech_start(started);
             trace.mark_at(Mark::SpeechEnd, captured_at);
         });
     }

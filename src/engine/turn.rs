@@ -235,6 +235,17 @@ impl TurnTrace {
         }
     }
 
+    /// Marks when the user began to speak: an estimate (the utterance's length before the
+    /// moment the listener handed it over, which may reach into audio heard before the
+    /// turn), never before the turn's wake word — what the turn captured followed it.
+    pub fn mark_speech_start(&mut self, at: Instant) {
+        let at = match self.at(Mark::WakeWord) {
+            Some(w) => at.max(self.start + w),
+            None => at,
+        };
+        self.mark_at(Mark::SpeechStart, at);
+    }
+
     /// Sets how long `span` took (a stage run twice keeps the last).
     pub fn set_span(&mut self, span: Span, took: Duration) {
         self.spans[span as usize] = Some(took);
@@ -452,6 +463,19 @@ mod tests {
         t.mark_at(Mark::FirstAudio, t.start + Duration::from_millis(180));
         t.mark_at(Mark::FirstAudio, t.start + Duration::from_millis(900));
         assert_eq!(t.at(Mark::FirstAudio), Some(Duration::from_millis(180)));
+
+        // Speech estimated to start before the wake word starts at the wake word.
+        let mut w = TurnTrace::start();
+        w.mark_at(Mark::WakeWord, w.start + Duration::from_millis(5));
+        w.mark_speech_start(w.start);
+        assert_eq!(w.at(Mark::SpeechStart), Some(Duration::from_millis(5)));
+        let mut later = TurnTrace::start();
+        later.mark_at(Mark::WakeWord, later.start + Duration::from_millis(5));
+        later.mark_speech_start(later.start + Duration::from_millis(300));
+        assert_eq!(
+            later.at(Mark::SpeechStart),
+            Some(Duration::from_millis(300))
+        );
         t.set_span(Span::Recognize, Duration::from_micros(400));
         t.total = Duration::from_millis(950);
         t.tier = Some(Tier::Grammar);
