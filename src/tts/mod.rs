@@ -7,6 +7,7 @@
 pub mod normalize;
 pub mod piper;
 pub mod text;
+pub mod zh_g2p;
 
 pub use piper::{PiperVoice, TtsError};
 
