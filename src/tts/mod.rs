@@ -1,9 +1,12 @@
 //! Speech synthesis. [`piper::PiperVoice`] runs a Piper (VITS) voice on ONNX Runtime with
-//! phonemes from espeak-ng; [`text`] splits text into the sentences and clauses it speaks.
+//! phonemes from espeak-ng; [`kokoro::KokoroVoice`] runs Kokoro-82M for Mandarin with phonemes
+//! from [`zh_g2p`] (Rust, no espeak-ng); [`text`] splits text into the sentences and clauses
+//! they speak.
 //!
 //! espeak-ng is GPL-3: skylark only ever runs it as a separate process and reads its text
 //! output, and never links it.
 
+pub mod kokoro;
 pub mod normalize;
 pub mod piper;
 pub mod text;
@@ -12,7 +15,7 @@ pub mod zh_g2p;
 pub use piper::{PiperVoice, TtsError};
 
 /// Synthesised mono audio.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Audio {
     /// Samples in [-1, 1].
     pub samples: Vec<f32>,

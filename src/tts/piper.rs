@@ -25,7 +25,7 @@ pub const ESPEAK_PROGRAM: &str = "espeak-ng";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TtsError {
-    #[error("Piper voice not found at {path}. Fix: run `skylark models fetch`.")]
+    #[error("voice file not found at {path}. Fix: run `skylark models fetch`.")]
     VoiceMissing { path: PathBuf },
     #[error(
         "the voice config {path} is unreadable: {reason}. Fix: run `skylark models verify`, then \
@@ -38,13 +38,13 @@ pub enum TtsError {
     )]
     RuntimeNotLoaded { path: PathBuf },
     #[error(
-        "could not load the Piper voice {path}: {source}. Fix: run `skylark models verify`, then \
+        "could not load the voice {path}: {source}. Fix: run `skylark models verify`, then \
          `skylark models fetch` to replace a damaged file."
     )]
     ModelLoad { path: PathBuf, source: ort::Error },
-    #[error("the Piper voice {path} failed to run: {source}")]
+    #[error("the voice {path} failed to run: {source}")]
     Inference { path: PathBuf, source: ort::Error },
-    #[error("the Piper voice {path} returned an unexpected output: {detail}")]
+    #[error("the voice {path} returned an unexpected output: {detail}")]
     BadOutput { path: PathBuf, detail: String },
     #[error(
         "`{program}` was not found; Piper voices need it for phonemes. Fix: \
