@@ -206,7 +206,8 @@ pub struct LlmConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TtsConfig {
-    /// Manifest id of the English Piper voice.
+    /// Manifest id of the English Piper voice, or a Piper `.onnx` file (its `.onnx.json`
+    /// beside it), absolute or relative to the models folder.
     pub voice_en: String,
     /// Manifest id of the Mandarin Kokoro voice (`kokoro-zh`); `""` speaks Mandarin with
     /// espeak-ng only. espeak-ng also speaks when the Kokoro files are missing or fail.

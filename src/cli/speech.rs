@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use skylark::config::normalize_language;
 use skylark::engine::{Audio, CancelToken, CommandGrammar, Speaker as _, Transcriber as _};
-use skylark::models::Manifest;
 use skylark::nlu::Language;
 use skylark::speech::{VoiceSpeaker, WhisperTranscriber};
 use skylark::tts::PiperVoice;
@@ -74,8 +73,7 @@ pub fn say(ctx: &Context, text: &str, lang: Option<&str>, out: Option<&Path>) ->
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let manifest = Manifest::builtin()?;
-    let model = manifest.primary_path(&ctx.models_dir, &ctx.config().tts.voice_en)?;
+    let model = skylark::speech::speaker::piper_path(&ctx.config().tts.voice_en, &ctx.models_dir)?;
     skylark::onnx::init(&ctx.models_dir)?;
     let mut voice = PiperVoice::load(&model)?;
     let audio = voice.synthesize(text)?;

@@ -377,10 +377,7 @@ impl Producer<'_> {
 const SENTENCE_PAUSE_SECS: f32 = 0.2;
 
 fn load_piper(config: &Config, models_dir: &Path) -> Result<Mutex<PiperVoice>, String> {
-    let manifest = Manifest::builtin().map_err(|e| e.to_string())?;
-    let path = manifest
-        .primary_path(models_dir, &config.tts.voice_en)
-        .map_err(|e| e.to_string())?;
+    let path = piper_path(&config.tts.voice_en, models_dir).map_err(|e| e.to_string())?;
     if !path.is_file() {
         return Err(format!(
             "Piper voice not found at {}. Fix: run `skylark models fetch`",
@@ -395,6 +392,15 @@ fn load_piper(config: &Config, models_dir: &Path) -> Result<Mutex<PiperVoice>, S
     voice.synthesize("Ready.").map_err(|e| e.to_string())?;
     tracing::info!(voice = %path.display(), ms = t.elapsed().as_millis() as u64, "Piper voice loaded");
     Ok(Mutex::new(voice))
+}
+
+/// The Piper voice `tts.voice_en` names: a manifest id, or a `.onnx` file (with its
+/// `.onnx.json` beside it) by path, absolute or relative to the models folder.
+pub fn piper_path(voice: &str, models_dir: &Path) -> Result<PathBuf, crate::models::ManifestError> {
+    if voice.ends_with(".onnx") {
+        return Ok(models_dir.join(voice));
+    }
+    Manifest::builtin()?.primary_path(models_dir, voice)
 }
 
 /// Where the Kokoro Mandarin voice's files are (`tts.voice_zh`, `tts.voice_zh_pack`).

@@ -116,20 +116,9 @@ impl KokoroVoice {
     /// Speak `text` (normalised for Mandarin first): piece by piece, concatenated, with
     /// `sentence_pause_secs` between sentences. Nothing speakable gives empty audio.
     pub fn synthesize(&mut self, text: &str) -> Result<Audio, TtsError> {
-        let mut samples = Vec::new();
-        let pause = (self.sentence_pause_secs.max(0.0) * SAMPLE_RATE as f32) as usize;
-        let mut after_sentence = false;
-        self.synthesize_each(text, |audio, ends_sentence| {
-            if after_sentence {
-                samples.extend(std::iter::repeat_n(0.0, pause));
-            }
-            samples.extend(audio.samples);
-            after_sentence = ends_sentence;
-            true
-        })?;
-        Ok(Audio {
-            samples,
-            sample_rate: SAMPLE_RATE,
+        let pause = self.sentence_pause_secs;
+        super::join_pieces(SAMPLE_RATE, pause, |on_piece| {
+            self.synthesize_each(text, on_piece)
         })
     }
 
@@ -190,17 +179,7 @@ impl KokoroVoice {
             .session
             .run(ort::inputs!["tokens" => tokens, "style" => style, "speed" => speed])
             .map_err(run_err)?;
-        let value = outputs.get("audio").ok_or_else(|| TtsError::BadOutput {
-            path: path.clone(),
-            detail: "no `audio`".into(),
-        })?;
-        let (_, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| TtsError::BadOutput {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-        Ok(data.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
+        super::output_samples(&outputs, "audio", path)
     }
 }
 

@@ -234,21 +234,8 @@ impl PiperVoice {
     /// speakable gives empty audio, not an error. Numbers, units and times are read by
     /// [`normalize`] first.
     pub fn synthesize(&mut self, text: &str) -> Result<Audio, TtsError> {
-        let mut samples = Vec::new();
-        let pause = (self.sentence_pause_secs.max(0.0) * self.sample_rate as f32) as usize;
-        let mut after_sentence = false;
-        self.synthesize_each(text, |audio, ends_sentence| {
-            if after_sentence {
-                samples.extend(std::iter::repeat_n(0.0, pause));
-            }
-            samples.extend(audio.samples);
-            after_sentence = ends_sentence;
-            true
-        })?;
-        Ok(Audio {
-            samples,
-            sample_rate: self.sample_rate,
-        })
+        let (rate, pause) = (self.sample_rate, self.sentence_pause_secs);
+        super::join_pieces(rate, pause, |on_piece| self.synthesize_each(text, on_piece))
     }
 
     /// Speak one piece at a time, for streaming playback: the first clause of each sentence,
@@ -425,17 +412,7 @@ impl PiperVoice {
                 .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
         }
         .map_err(run_err)?;
-        let value = outputs.get("output").ok_or_else(|| TtsError::BadOutput {
-            path: path.clone(),
-            detail: "no `output`".into(),
-        })?;
-        let (_, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| TtsError::BadOutput {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-        Ok(data.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
+        super::output_samples(&outputs, "output", path)
     }
 }
 
