@@ -311,6 +311,46 @@ colour = "blue"
     }
 
     #[test]
+    fn a_file_may_be_joined_from_parts_of_listed_packages() {
+        let m = Manifest::builtin().expect("built-in manifest parses");
+        let kokoro = m.model("kokoro-zh").expect("kokoro-zh");
+        assert_eq!(kokoro.files[0].parts.len(), 4);
+        assert_eq!(m.packages["kokoro_js"].registry, Registry::Npm);
+        let text = |parts: &str, from: &str| {
+            format!(
+                r#"
+[packages.a]
+registry = "npm"
+name = "a"
+version = "1.0.0"
+file = "a-1.0.0.tgz"
+sha256 = "{h}"
+[[models]]
+id = "x"
+role = "tts"
+description = "d"
+licence = "MIT"
+licence_file = "licences/MIT-silero-vad.txt"
+hub = "h"
+packages = ["a"]
+files = [{{ path = "x/y.bin", size = 1, sha256 = "{h}", {from}parts = [{parts}] }}]
+"#,
+                h = "0".repeat(64)
+            )
+        };
+        let ok = r#"{ package = "a", from = "p1" }, { package = "a", from = "p2" }"#;
+        assert!(Manifest::parse(&text(ok, ""), "t").is_ok());
+        let err = Manifest::parse(&text(r#"{ package = "b", from = "p" }"#, ""), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`b`"), "{err}");
+        let err = Manifest::parse(&text(ok, r#"from = "z", "#), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("both `from` and `parts`"), "{err}");
+    }
+
+    #[test]
     fn paths_must_stay_inside() {
         assert!(is_safe_relative("vad/silero_vad.onnx"));
         assert!(!is_safe_relative("../etc/passwd"));
