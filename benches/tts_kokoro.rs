@@ -1,6 +1,6 @@
 //! skylark's Kokoro Mandarin voice (Rust G2P + `ort`) against the Python reference
 //! (`benches/speech_intent/kokoro_zh.py`: misaki[zh] + onnxruntime, 2 threads) on the same
-//! model and voice pack (zm_yunjian) and the same texts of 1, 11 and 28+ characters, in one
+//! model and voice pack (zm_yunxi, the installed one) and the same texts of 1, 11 and 28+ characters, in one
 //! run: `cargo bench --bench tts_kokoro`.
 //!
 //! Prints, per text: time to first audio (skylark: its first piece, as the speaker plays it;
@@ -78,7 +78,7 @@ impl Reference {
 
     /// (first audio = total, total, audio length) in seconds.
     fn say(&mut self, text: &str) -> [f64; 3] {
-        let request = serde_json::json!({"text": text, "voice": "zm_yunjian", "out": self.out});
+        let request = serde_json::json!({"text": text, "voice": "zm_yunxi", "out": self.out});
         let t0 = Instant::now();
         writeln!(self.stdin, "{request}").expect("write request");
         let mut line = String::new();
@@ -127,7 +127,7 @@ fn main() {
     let [model, vocab, pack] = [
         "tts/kokoro/kokoro-v1.0.int8.onnx",
         "tts/kokoro/vocab.json",
-        "tts/kokoro/zm_yunjian.bin",
+        "tts/kokoro/zm_yunxi.bin",
     ]
     .map(|f| models.join(f));
     assert!(
@@ -154,7 +154,7 @@ fn main() {
     }
     let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "skylark vs kokoro_zh.py (misaki 0.9.4 + onnxruntime), Kokoro-82M v1.0 int8, zm_yunjian, \
+        "skylark vs kokoro_zh.py (misaki 0.9.4 + onnxruntime), Kokoro-82M v1.0 int8, zm_yunxi, \
          {rounds} rounds (medians), {threads} cores\n"
     );
     println!(
