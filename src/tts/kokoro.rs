@@ -87,8 +87,13 @@ impl KokoroVoice {
             path: model.to_path_buf(),
             source,
         };
+        // One intra-op thread per core (up to 4), as the Python reference's 2 on this VM; ONNX
+        // Runtime's own default counts physical cores, which a VM may report as one.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let session = Session::builder(env)
             .map_err(load_err)?
+            .with_intra_threads(threads)
+            .map_err(|e| load_err(e.into()))?
             .commit_from_file(model)
             .map_err(load_err)?;
         Ok(Self {
