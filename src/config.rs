@@ -206,9 +206,16 @@ pub struct LlmConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TtsConfig {
-    /// Manifest id of the English Piper voice.
+    /// Manifest id of the English Piper voice, or a Piper `.onnx` file (its `.onnx.json`
+    /// beside it), absolute or relative to the models folder.
     pub voice_en: String,
-    /// espeak-ng voice used where no neural voice exists (zh-CN).
+    /// Manifest id of the Mandarin Kokoro voice (`kokoro-zh`); `""` speaks Mandarin with
+    /// espeak-ng only. espeak-ng also speaks when the Kokoro files are missing or fail.
+    pub voice_zh: String,
+    /// Another Kokoro voice pack (`*.bin`, e.g. `zf_xiaoyi.bin`) instead of the one the
+    /// manifest installs: a path, absolute or relative to the models folder; `""` = none.
+    pub voice_zh_pack: String,
+    /// espeak-ng voice for Mandarin when the Kokoro voice is missing or off.
     pub espeak_voice_zh: String,
     /// Loudness of speech, 0 (silent) to 1 (as synthesised).
     pub volume: f32,
@@ -427,6 +434,8 @@ impl Default for TtsConfig {
     fn default() -> Self {
         TtsConfig {
             voice_en: "piper-joe".into(),
+            voice_zh: "kokoro-zh".into(),
+            voice_zh_pack: String::new(),
             espeak_voice_zh: "cmn-latn-pinyin".into(),
             volume: 1.0,
             barge_in: "wake".into(),

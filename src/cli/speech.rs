@@ -6,9 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use skylark::config::normalize_language;
 use skylark::engine::{Audio, CancelToken, CommandGrammar, Speaker as _, Transcriber as _};
-use skylark::models::Manifest;
 use skylark::nlu::Language;
-use skylark::speech::espeak::EspeakVoice;
 use skylark::speech::{VoiceSpeaker, WhisperTranscriber};
 use skylark::tts::PiperVoice;
 
@@ -61,11 +59,12 @@ pub fn say(ctx: &Context, text: &str, lang: Option<&str>, out: Option<&Path>) ->
         return say_on_speaker(ctx, text, language);
     };
     if language != "en" {
-        let voice = EspeakVoice::check("espeak-ng", &ctx.config().tts.espeak_voice_zh)
+        // Kokoro when installed, else espeak-ng (the speaker's own choice and fallback).
+        let speaker = VoiceSpeaker::load_voices(ctx.config(), &ctx.models_dir)
             .map_err(|e| anyhow::anyhow!("the Mandarin voice: {e}"))?;
-        let (samples, rate) = voice
-            .synthesize(text, &|| false)
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let (samples, rate) = speaker
+            .synthesize(text, &Language::parse(language)?, &CancelToken::new())
+            .map_err(|e| anyhow::anyhow!("the Mandarin voice: {e}"))?;
         skylark::audio::write_wav(out, &samples, rate)?;
         eprintln!(
             "wrote {:.2} s of speech to {}",
@@ -74,8 +73,7 @@ pub fn say(ctx: &Context, text: &str, lang: Option<&str>, out: Option<&Path>) ->
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let manifest = Manifest::builtin()?;
-    let model = manifest.primary_path(&ctx.models_dir, &ctx.config().tts.voice_en)?;
+    let model = skylark::speech::speaker::piper_path(&ctx.config().tts.voice_en, &ctx.models_dir)?;
     skylark::onnx::init(&ctx.models_dir)?;
     let mut voice = PiperVoice::load(&model)?;
     let audio = voice.synthesize(text)?;

