@@ -90,12 +90,15 @@ impl KokoroVoice {
         // One intra-op thread per core (up to 4), as the Python reference's 2 on this VM; ONNX
         // Runtime's own default counts physical cores, which a VM may report as one.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let session = Session::builder(env)
+        let builder = Session::builder(env)
             .map_err(load_err)?
             .with_intra_threads(threads)
-            .map_err(|e| load_err(e.into()))?
-            .commit_from_file(model)
-            .map_err(load_err)?;
+            .map_err(|e| load_err(e.into()))?;
+        // Through the optimised-model cache, as Piper: later loads skip optimising and
+        // prepacking, and map the weights.
+        let session =
+            crate::onnx::commit_cached(builder, model, &format!("kokoro threads={threads}"))
+                .map_err(load_err)?;
         Ok(Self {
             session,
             path: model.to_path_buf(),
