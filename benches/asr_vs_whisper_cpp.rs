@@ -41,7 +41,10 @@ use skylark::asr::{AsrOptions, AudioContext, TranscribeOptions, WhisperRecognize
 
 const THREADS: usize = 2;
 const WORKER_ENV: &str = "SKYLARK_ASRBENCH_WORKER";
-const MODELS: &[&str] = &["whisper/ggml-tiny.en.bin", "whisper/ggml-base.bin"];
+const MODELS: &[&str] = &[
+    "whisper/ggml-tiny.en-q8_0.bin",
+    "whisper/ggml-base-q8_0.bin",
+];
 const COMMANDS: &[(&str, &str)] = &[
     ("air_conditioning", "Please turn on the air conditioning."),
     ("temperature", "Set the temperature to twenty two degrees."),

@@ -1,5 +1,5 @@
-//! Speech recognition on the real whisper models (`<models>/whisper/ggml-tiny.en.bin`,
-//! `ggml-base.bin`) with real audio: espeak-ng speaking known commands, JFK's inaugural address
+//! Speech recognition on the real whisper models (`<models>/whisper/ggml-tiny.en-q8_0.bin`,
+//! `ggml-base-q8_0.bin`) with real audio: espeak-ng speaking known commands, JFK's inaugural address
 //! and a Mandarin TTS clip. A missing model fails the test with the fix (`skylark models fetch`).
 //!
 //! Figures (load and transcription times) are printed, never asserted:
@@ -43,12 +43,12 @@ fn load(file: &str, language: &str) -> WhisperRecognizer {
 
 fn tiny_en() -> &'static WhisperRecognizer {
     static M: OnceLock<WhisperRecognizer> = OnceLock::new();
-    M.get_or_init(|| load("ggml-tiny.en.bin", "en"))
+    M.get_or_init(|| load("ggml-tiny.en-q8_0.bin", "en"))
 }
 
 fn base() -> &'static WhisperRecognizer {
     static M: OnceLock<WhisperRecognizer> = OnceLock::new();
-    M.get_or_init(|| load("ggml-base.bin", "en"))
+    M.get_or_init(|| load("ggml-base-q8_0.bin", "en"))
 }
 
 fn data(file: &str) -> PathBuf {
@@ -236,17 +236,17 @@ fn english_only_model_refuses_mandarin() {
         matches!(err, AsrError::LanguageNotInModel { .. }),
         "{err:?}"
     );
-    assert!(err.to_string().contains("ggml-tiny.en.bin"), "{err}");
+    assert!(err.to_string().contains("ggml-tiny.en-q8_0.bin"), "{err}");
 }
 
 #[test]
 fn missing_model_names_file_and_fix() {
-    let path = Path::new("/nonexistent/whisper/ggml-tiny.en.bin");
+    let path = Path::new("/nonexistent/whisper/ggml-tiny.en-q8_0.bin");
     let err = WhisperRecognizer::load(path, &AsrOptions::default()).unwrap_err();
     assert!(matches!(err, AsrError::ModelMissing { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.contains("/nonexistent/whisper/ggml-tiny.en.bin")
+        msg.contains("/nonexistent/whisper/ggml-tiny.en-q8_0.bin")
             && msg.contains("skylark models fetch"),
         "{msg}"
     );
@@ -255,7 +255,8 @@ fn missing_model_names_file_and_fix() {
 #[test]
 fn truncated_or_foreign_model_is_reported_as_corrupt() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let real = std::fs::read(model_path("ggml-tiny.en.bin")).expect("run `skylark models fetch`");
+    let real =
+        std::fs::read(model_path("ggml-tiny.en-q8_0.bin")).expect("run `skylark models fetch`");
     let cut = dir.path().join("cut.bin");
     std::fs::write(&cut, &real[..real.len() - 1000]).expect("write");
     let garbage = dir.path().join("garbage.bin");
@@ -284,7 +285,7 @@ fn measure_times() {
         ..TranscribeOptions::default()
     };
     let fit = TranscribeOptions::default();
-    for file in ["ggml-tiny.en.bin", "ggml-base.bin"] {
+    for file in ["ggml-tiny.en-q8_0.bin", "ggml-base-q8_0.bin"] {
         for threads in [1, 2] {
             let opts = AsrOptions {
                 threads,

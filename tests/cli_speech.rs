@@ -114,7 +114,7 @@ fn missing_models_name_the_file_and_the_fix() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
-        t.contains("ggml-tiny.en.bin") && t.contains("skylark models fetch"),
+        t.contains("ggml-tiny.en-q8_0.bin") && t.contains("skylark models fetch"),
         "{t}"
     );
 }

@@ -115,7 +115,7 @@ fn transcribe_good_and_bad_audio_over_dbus() {
     };
     let before = loads(&d.log());
     assert_eq!(before.len(), 1, "{before:?}");
-    assert!(before[0].contains("ggml-tiny.en.bin"), "{before:?}");
+    assert!(before[0].contains("ggml-tiny.en-q8_0.bin"), "{before:?}");
 
     // 8 kHz Mandarin with language=zh-CN: Chinese characters come back, from whisper base
     // loaded on this first use.
@@ -128,7 +128,7 @@ fn transcribe_good_and_bad_audio_over_dbus() {
     );
     let after = loads(&d.log());
     assert_eq!(after.len(), 2, "{after:?}");
-    assert!(after[1].contains("ggml-base.bin"), "{after:?}");
+    assert!(after[1].contains("ggml-base-q8_0.bin"), "{after:?}");
 
     // Truncated: the header promises more data than there is; and a header cut short.
     let bytes = std::fs::read(&clip).expect("read clip");
@@ -269,7 +269,7 @@ fn missing_model_is_not_ready_with_the_fix() {
     let bus = Bus::start();
     let d = Daemon::start(&bus, CONFIG); // an empty models dir
     let reply = transcribe(&bus, &clip, &[]);
-    assert_error(&reply, "NotReady", "ggml-tiny.en.bin");
+    assert_error(&reply, "NotReady", "ggml-tiny.en-q8_0.bin");
     assert_error(&reply, "NotReady", "skylark models fetch");
     let out = ok(bus.gdbus_call("Recognize", &["turn on the air conditioning", "{}"]));
     assert!(out.contains("climate.set_ac"), "{out}\n{}", d.log());
@@ -302,17 +302,17 @@ fn a_model_deleted_or_corrupted_while_running_takes_only_its_language() {
     let d = Daemon::spawn_with(&bus, CONFIG, &[], Some(&models), &[]);
     d.wait_ready(&bus);
 
-    let base = models.join("whisper/ggml-base.bin");
+    let base = models.join("whisper/ggml-base-q8_0.bin");
     let real = std::fs::read_link(&base).expect("a link to the installed model");
     std::fs::remove_file(&base).expect("delete");
     let reply = transcribe(&bus, &zh, &["--language", "zh-CN"]);
-    assert_error(&reply, "NotReady", "ggml-base.bin");
+    assert_error(&reply, "NotReady", "ggml-base-q8_0.bin");
     assert_error(&reply, "NotReady", "skylark models fetch");
     heard_window_command(&transcribe(&bus, &clip, &[]));
 
     std::fs::write(&base, vec![7u8; 4096]).expect("corrupt");
     let reply = transcribe(&bus, &zh, &["--language", "zh-CN"]);
-    assert_error(&reply, "Failed", "ggml-base.bin");
+    assert_error(&reply, "Failed", "ggml-base-q8_0.bin");
     heard_window_command(&transcribe(&bus, &clip, &[]));
     let out = ok(bus.gdbus_call("Recognize", &["turn on the air conditioning", "{}"]));
     assert!(out.contains("climate.set_ac"), "{out}");
@@ -380,7 +380,7 @@ fn loaded_models_replaced_while_running_keep_serving_until_a_restart_names_them(
     }
 
     let replaced = [
-        "whisper/ggml-tiny.en.bin",
+        "whisper/ggml-tiny.en-q8_0.bin",
         "tts/en_US-joe-medium.onnx",
         "llm/smollm2-135m-instruct/model.onnx",
         "embedding/multilingual-e5-small/model.onnx",
@@ -428,7 +428,7 @@ fn loaded_models_replaced_while_running_keep_serving_until_a_restart_names_them(
     }
     let log = d.log();
     for file in [
-        "ggml-tiny.en.bin",
+        "ggml-tiny.en-q8_0.bin",
         "smollm2-135m-instruct/model.onnx",
         "multilingual-e5-small/tokenizer.json",
     ] {

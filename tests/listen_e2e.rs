@@ -35,7 +35,7 @@ struct Rig {
 fn models_dir() -> PathBuf {
     let dir = skylark::models::default_models_dir();
     for f in [
-        "whisper/ggml-tiny.en.bin",
+        "whisper/ggml-tiny.en-q8_0.bin",
         "vad/silero_vad.onnx",
         "wakeword/hey_livekit.onnx",
         "wakeword/melspectrogram.onnx",

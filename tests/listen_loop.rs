@@ -68,9 +68,11 @@ fn listener(clip: Vec<f32>, wake: bool, config: ListenConfig) -> Listener {
 }
 
 fn transcribe(audio: &[f32]) -> String {
-    let whisper =
-        WhisperRecognizer::load(&model("whisper/ggml-tiny.en.bin"), &AsrOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+    let whisper = WhisperRecognizer::load(
+        &model("whisper/ggml-tiny.en-q8_0.bin"),
+        &AsrOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     whisper
         .transcribe(audio, &TranscribeOptions::default())
         .unwrap()

@@ -123,7 +123,7 @@ fn mandarin_on_real_recordings_beats_the_old_decoding() {
         })
         .collect();
     // The old decoding, for comparison on the same model: greedy, trimmed window.
-    let path = skylark::models::default_models_dir().join("whisper/ggml-base.bin");
+    let path = skylark::models::default_models_dir().join("whisper/ggml-base-q8_0.bin");
     let old_model = WhisperRecognizer::load(
         &path,
         &AsrOptions {

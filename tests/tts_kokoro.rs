@@ -24,7 +24,7 @@ const FILES: [&str; 3] = [
 
 fn models_dir() -> PathBuf {
     let dir = skylark::models::default_models_dir();
-    for f in FILES.iter().chain(&["whisper/ggml-base.bin"]) {
+    for f in FILES.iter().chain(&["whisper/ggml-base-q8_0.bin"]) {
         assert!(
             dir.join(f).is_file(),
             "{} is missing: run `skylark models fetch kokoro-zh whisper-base`",

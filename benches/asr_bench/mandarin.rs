@@ -199,7 +199,7 @@ pub fn run(
     threads: usize,
     tmp: &Path,
 ) -> String {
-    let model = models_dir.join("whisper/ggml-base.bin");
+    let model = models_dir.join("whisper/ggml-base-q8_0.bin");
     let clips = make_clips(&dir.join("zh_clips"));
     println!("\n== Mandarin CER: whisper base, {} clips (2 real recordings + espeak-ng read sentences), {threads} threads ==", clips.len());
     let mut cli_texts = Vec::new();

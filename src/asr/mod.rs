@@ -128,7 +128,7 @@ pub enum AsrError {
     UnknownLanguage { language: String },
     #[error(
         "speech model {path} is English-only and cannot recognise {language:?}. Fix: use a \
-         multilingual model such as ggml-base.bin (`skylark models fetch`)"
+         multilingual model such as ggml-base-q8_0.bin (`skylark models fetch`)"
     )]
     LanguageNotInModel { path: PathBuf, language: String },
     #[error("invalid audio for speech recognition: {reason}")]

@@ -192,7 +192,7 @@ fn is_non_speech_caption(text: &str) -> bool {
 }
 
 impl WhisperRecognizer {
-    /// Load a whisper.cpp ggml model (e.g. `<models>/whisper/ggml-tiny.en.bin`). whisper.cpp's
+    /// Load a whisper.cpp ggml model (e.g. `<models>/whisper/ggml-tiny.en-q8_0.bin`). whisper.cpp's
     /// own log lines are routed to `tracing` (target `whisper_rs`), never to stdout.
     pub fn load(path: &Path, options: &AsrOptions) -> Result<Self, AsrError> {
         whisper_rs::install_logging_hooks();

