@@ -390,12 +390,19 @@ struct Grid {
     reach: Vec<u32>,
     /// How much the rest can bring back per heard word and per template word, two ways.
     recover: [(f32, f32); 2],
+    /// Per heard position, the least excess the heard words from there on add to this
+    /// template's alignment (the sum of their [`WordFloor::excess`]; empty: not known).
+    suffix: Vec<f32>,
+    /// What each template word still to come can lower the excess by at least (dropped small
+    /// words, `min(0, 0.35 - limit)`), with `suffix`.
+    dropped: f32,
 }
 
 impl Grid {
     /// Starts a new alignment over `rows` × `len` cells.
     fn start(&mut self, rows: usize, len: usize, bound: f32) {
         self.limit = f32::INFINITY;
+        self.suffix.clear();
         if self.generation == u32::MAX {
             self.cells.clear();
             self.generation = 0;
@@ -442,8 +449,16 @@ impl Grid {
             let words = self.reach.get(pc).copied().unwrap_or(u32::MAX) as f32;
             let [(h1, t1), (h2, t2)] = self.recover;
             let back = (rest * h1 + words * t1).min(rest * h2 + words * t2);
-            if cost - self.limit * units > back + 1e-4 {
+            let excess = cost - self.limit * units;
+            if excess > back + 1e-4 {
                 return false;
+            }
+            // The same with what the rest of the heard words can bring back against this
+            // template, word by word (see `WordFloor`): an A* cut.
+            if let Some(&rest) = self.suffix.get(i) {
+                if excess + rest + words * self.dropped > 1e-3 {
+                    return false;
+                }
             }
         }
         true
@@ -655,7 +670,7 @@ fn search(
                 continue;
             }
         }
-        let Some(mut al) = a.align(ti, limit, prune) else {
+        let Some(mut al) = a.align(ti, limit, prune, floors.get(ti).map(Vec::as_slice)) else {
             continue;
         };
         if confidence(al.score) < threshold {
@@ -665,7 +680,7 @@ fn search(
             // Cut by excess, the alignment may have kept a dearer path that scores better
             // than the cheapest one (which scores over the limit): align again without that
             // cut, only for the few templates that get here.
-            match a.align(ti, limit, false) {
+            match a.align(ti, limit, false, None) {
                 Some(full) if confidence(full.score) >= threshold => al = full,
                 _ => continue,
             }
@@ -855,7 +870,7 @@ pub(crate) fn best_score(
     let mut a = Aligner::new(c, vocab, &heard);
     let mut best = f64::INFINITY;
     for ti in a.order() {
-        if let Some(al) = a.align(ti, best, false) {
+        if let Some(al) = a.align(ti, best, false, None) {
             best = best.min(al.score);
         }
     }
@@ -1597,10 +1612,22 @@ impl<'a> Aligner<'a> {
     /// still to come lowers it by at most `limit` (a word matched exactly), or `2 × limit −
     /// 0.1` (one heard word for two template words), each template word by at most a dropped
     /// small word's `limit − 0.35`. Every alignment through such a cell scores over `limit`.
+    /// With `floors` (this template's [`WordFloor`]s) that cut is sharper: the heard words
+    /// still to come bring back at most minus the sum of their floors' excess (what each of
+    /// them adds at least against this template, however it is aligned), and the template
+    /// words still to come at most `0.35 − limit` each when that is below 0 — a lower bound
+    /// of the rest's excess, as in an A* search; so an alignment stops soon after its prefix
+    /// has gone worse than the template's bound allowed.
     /// That cut can make the alignment keep a dearer path than the cheapest, so a template
     /// that passes with it is aligned again without it (see [`recognize`]); one that fails
     /// with it fails without it too.
-    fn align(&mut self, ti: usize, limit: f64, excess: bool) -> Option<Aligned> {
+    fn align(
+        &mut self,
+        ti: usize,
+        limit: f64,
+        excess: bool,
+        floors: Option<&[WordFloor]>,
+    ) -> Option<Aligned> {
         let (c, vocab) = (self.c, self.vocab);
         let t = &c.templates[ti];
         let program = c.program(t);
@@ -1635,6 +1662,13 @@ impl<'a> Aligner<'a> {
                 (l.max(2.0 * l - MERGE_COST), (l - DEL_SMALL).max(0.0)),
                 (l, (l - MERGE_COST).max(0.0)),
             ];
+            if let Some(f) = floors.filter(|f| f.len() == n) {
+                g.suffix.resize(n + 1, 0.0);
+                for j in (0..n).rev() {
+                    g.suffix[j] = g.suffix[j + 1] + f[j].excess(l);
+                }
+                g.dropped = (DEL_SMALL - l).min(0.0);
+            }
         }
         let mut i = 0;
         while i <= n && i <= g.last_row {
