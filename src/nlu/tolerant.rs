@@ -87,6 +87,8 @@ pub(crate) struct Vocabulary {
     pairs: Vec<(u32, u32, Sound)>,
     /// Per program step (`code_start + pc`), the pair its word starts (`u32::MAX`: none).
     pair_at: Vec<u32>,
+    /// The words some template has (not only a list), each once.
+    template_words: Vec<u32>,
 }
 
 /// A value list's forms by their words: forms that start alike share a path from the root
@@ -251,6 +253,9 @@ impl Vocabulary {
             }
             uses.push(u);
         }
+        let mut template_words: Vec<u32> = uses.iter().flat_map(|u| u.words.clone()).collect();
+        template_words.sort_unstable();
+        template_words.dedup();
         Vocabulary {
             sounds,
             texts,
@@ -261,6 +266,7 @@ impl Vocabulary {
             tries: c.lists.iter().map(FormTrie::of).collect(),
             pairs,
             pair_at,
+            template_words,
         }
     }
 
@@ -988,6 +994,8 @@ struct Aligner<'a> {
     filler_floors: Vec<f32>,
     /// [`Aligner::futures`] by list.
     futures: HashMap<u32, Arc<Vec<f32>>, FastHash>,
+    /// Scratch space of [`Aligner::filler_floor`].
+    by_bound: Vec<(f32, usize)>,
     grid: Grid,
 }
 
@@ -1021,6 +1029,7 @@ impl<'a> Aligner<'a> {
             covers: HashMap::default(),
             filler_floors: vec![f32::NAN; words],
             futures: HashMap::default(),
+            by_bound: Vec::new(),
             sub: vec![f32::NAN; spans.len() * words],
             spans,
             words,
@@ -1062,8 +1071,9 @@ impl<'a> Aligner<'a> {
         d
     }
 
-    /// [`quick_bound`] of span `span` and every word, by word id (computed in one pass the
-    /// first time: the template bounds read most of them).
+    /// [`quick_bound`] of span `span` and every word some template has, by word id
+    /// (computed in one pass the first time: the template bounds read all of them; list words
+    /// are left to [`Aligner::span_bound`]).
     fn bound_row(&mut self, span: usize) -> &[f32] {
         let words = self.words;
         let range = span * words..(span + 1) * words;
@@ -1071,8 +1081,14 @@ impl<'a> Aligner<'a> {
             if let (Some(row), Some(Some(s))) =
                 (self.bounds.get_mut(range.clone()), self.spans.get(span))
             {
-                for (b, w) in row.iter_mut().zip(&self.vocab.sounds) {
-                    *b = quick_bound(s, w);
+                for &id in &self.vocab.template_words {
+                    if let (Some(b), Some(w)) =
+                        (row.get_mut(id as usize), self.vocab.sounds.get(id as usize))
+                    {
+                        if b.is_nan() {
+                            *b = quick_bound(s, w);
+                        }
+                    }
                 }
             }
             if let Some(done) = self.rows_done.get_mut(span) {
@@ -1362,7 +1378,12 @@ impl<'a> Aligner<'a> {
                     let mut best = (f32::INFINITY, 0.0);
                     for k in (1..=MAX_MERGE.min(r)).rev() {
                         let (d, u) = open[depth - 1][r - k];
-                        if d.is_finite() {
+                        let merge = MERGE_COST * (k - 1) as f32;
+                        // A distance that cannot beat `best` is not worked out.
+                        if d.is_finite()
+                            && d + self.span_bound((i + r - k) * MAX_MERGE + k - 1, nd.word) + merge
+                                < best.0
+                        {
                             let s = self.span_distance(i + r - k, k, nd.word);
                             let c = d + s + MERGE_COST * (k - 1) as f32;
                             if c < best.0 {
@@ -1484,16 +1505,29 @@ impl<'a> Aligner<'a> {
             }
         }
         let mut least = self.del_cost(id);
+        // Spans by their bound, lowest first: once a bound is no less than the least found,
+        // no distance after it can lower it.
+        let mut by_bound = std::mem::take(&mut self.by_bound);
+        by_bound.clear();
         for span in 0..self.spans.len() {
             let merged = MERGE_COST * (span % MAX_MERGE) as f32;
-            if merged < least
-                && self.spans[span].is_some()
-                && self.span_bound(span, id) + merged < least
-            {
-                let (i, k) = (span / MAX_MERGE, span % MAX_MERGE + 1);
-                least = least.min(self.span_distance(i, k, id) + merged);
+            if merged < least && self.spans[span].is_some() {
+                let bound = self.span_bound(span, id) + merged;
+                if bound < least {
+                    by_bound.push((bound, span));
+                }
             }
         }
+        by_bound.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        for &(bound, span) in &by_bound {
+            if bound >= least {
+                break;
+            }
+            let merged = MERGE_COST * (span % MAX_MERGE) as f32;
+            let (i, k) = (span / MAX_MERGE, span % MAX_MERGE + 1);
+            least = least.min(self.span_distance(i, k, id) + merged);
+        }
+        self.by_bound = by_bound;
         let floor = least - FILLER_RATIO;
         if let Some(slot) = self.filler_floors.get_mut(id as usize) {
             *slot = floor;
