@@ -150,6 +150,8 @@ impl FormTrie {
 #[derive(Debug, Default)]
 struct TemplateUse {
     words: Vec<u32>,
+    /// `words` as indices into [`Vocabulary::template_words`].
+    word_rows: Vec<u32>,
     value_lists: Vec<u32>,
     range_lists: Vec<u32>,
     /// Indices into [`Vocabulary::pairs`].
@@ -256,6 +258,14 @@ impl Vocabulary {
         let mut template_words: Vec<u32> = uses.iter().flat_map(|u| u.words.clone()).collect();
         template_words.sort_unstable();
         template_words.dedup();
+        for u in &mut uses {
+            u.word_rows = u
+                .words
+                .iter()
+                .filter_map(|w| template_words.binary_search(w).ok())
+                .map(|k| k as u32)
+                .collect();
+        }
         Vocabulary {
             sounds,
             texts,
@@ -451,20 +461,25 @@ impl Grid {
             return false;
         }
         if self.limit.is_finite() {
+            let excess = cost - self.limit * units;
+            // What the rest of the heard words can bring back against this template, word by
+            // word (see `WordFloor`): an A* cut. The template words still to come count only
+            // when a dropped small word scores under the limit.
+            if let Some(&rest) = self.suffix.get(i) {
+                let dropped = if self.dropped < 0.0 {
+                    let words = self.reach.get(pc).copied().unwrap_or(u32::MAX) as f32;
+                    words * self.dropped
+                } else {
+                    0.0
+                };
+                return excess + rest + dropped <= 1e-3;
+            }
             let rest = self.heard.saturating_sub(i) as f32;
             let words = self.reach.get(pc).copied().unwrap_or(u32::MAX) as f32;
             let [(h1, t1), (h2, t2)] = self.recover;
             let back = (rest * h1 + words * t1).min(rest * h2 + words * t2);
-            let excess = cost - self.limit * units;
             if excess > back + 1e-4 {
                 return false;
-            }
-            // The same with what the rest of the heard words can bring back against this
-            // template, word by word (see `WordFloor`): an A* cut.
-            if let Some(&rest) = self.suffix.get(i) {
-                if excess + rest + words * self.dropped > 1e-3 {
-                    return false;
-                }
             }
         }
         true
@@ -983,6 +998,8 @@ struct Aligner<'a> {
     bounds: Vec<f32>,
     /// Spans whose `bounds` are all known ([`Aligner::bound_row`]).
     rows_done: Vec<bool>,
+    /// The same bounds by template word (see [`Aligner::by_word`]); empty until first asked.
+    by_word: Vec<f32>,
     /// [`Aligner::list_bound`]s: `span * lists + list`.
     list_bounds: Vec<f32>,
     /// Bound of heard word `i` to pair `p`: `i * pairs + p`.
@@ -1024,6 +1041,7 @@ impl<'a> Aligner<'a> {
             heard,
             bounds: vec![f32::NAN; spans.len() * words],
             rows_done: vec![false; spans.len()],
+            by_word: Vec::new(),
             list_bounds: vec![f32::NAN; spans.len() * vocab.list_words.len()],
             pair_bounds: vec![f32::NAN; n * vocab.pairs.len()],
             covers: HashMap::default(),
@@ -1098,6 +1116,33 @@ impl<'a> Aligner<'a> {
         self.bounds.get(range).unwrap_or(&[])
     }
 
+    /// [`Aligner::bound_row`]s by template word: the bounds of [`Vocabulary::template_words`]
+    /// `k` are `by_word[k * spans..(k + 1) * spans]`, 1 for a span that cannot be said as one
+    /// word; so that a template's bounds are read in order, a row at a time.
+    fn by_word(&mut self) -> &[f32] {
+        let spans = self.spans.len();
+        let vocab = self.vocab;
+        let count = vocab.template_words.len();
+        if self.by_word.len() != spans * count {
+            let mut by_word = vec![1.0f32; spans * count];
+            for span in 0..spans {
+                if self.spans.get(span).is_none_or(Option::is_none) {
+                    continue;
+                }
+                let row = self.bound_row(span);
+                for (k, &id) in vocab.template_words.iter().enumerate() {
+                    if let (Some(b), Some(&d)) =
+                        (by_word.get_mut(k * spans + span), row.get(id as usize))
+                    {
+                        *b = d;
+                    }
+                }
+            }
+            self.by_word = by_word;
+        }
+        &self.by_word
+    }
+
     /// The least [`Aligner::span_bound`] of span `span` over the words of list `list`.
     fn list_bound(&mut self, span: usize, list: u32) -> f32 {
         let vocab = self.vocab;
@@ -1153,14 +1198,20 @@ impl<'a> Aligner<'a> {
             return Vec::new();
         };
         // Per heard span: the least distance to a word of the template or of its lists.
-        let mut near = vec![1.0f32; self.spans.len()];
+        let spans = self.spans.len();
+        let mut near = vec![1.0f32; spans];
+        let by_word = self.by_word();
+        for &k in &u.word_rows {
+            let k = k as usize;
+            if let Some(row) = by_word.get(k * spans..(k + 1) * spans) {
+                for (d, &b) in near.iter_mut().zip(row) {
+                    *d = d.min(b);
+                }
+            }
+        }
         for (span, d) in near.iter_mut().enumerate() {
             if self.spans.get(span).is_none_or(Option::is_none) {
                 continue;
-            }
-            let row = self.bound_row(span);
-            for &w in &u.words {
-                *d = d.min(row.get(w as usize).copied().unwrap_or(0.0));
             }
             for &l in &u.value_lists {
                 *d = d.min(self.list_bound(span, l));
