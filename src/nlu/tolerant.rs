@@ -87,6 +87,8 @@ pub(crate) struct Vocabulary {
     pairs: Vec<(u32, u32, Sound)>,
     /// Per program step (`code_start + pc`), the pair its word starts (`u32::MAX`: none).
     pair_at: Vec<u32>,
+    /// The words some template has (not only a list), each once.
+    template_words: Vec<u32>,
 }
 
 /// A value list's forms by their words: forms that start alike share a path from the root
@@ -148,6 +150,8 @@ impl FormTrie {
 #[derive(Debug, Default)]
 struct TemplateUse {
     words: Vec<u32>,
+    /// `words` as indices into [`Vocabulary::template_words`].
+    word_rows: Vec<u32>,
     value_lists: Vec<u32>,
     range_lists: Vec<u32>,
     /// Indices into [`Vocabulary::pairs`].
@@ -251,6 +255,17 @@ impl Vocabulary {
             }
             uses.push(u);
         }
+        let mut template_words: Vec<u32> = uses.iter().flat_map(|u| u.words.clone()).collect();
+        template_words.sort_unstable();
+        template_words.dedup();
+        for u in &mut uses {
+            u.word_rows = u
+                .words
+                .iter()
+                .filter_map(|w| template_words.binary_search(w).ok())
+                .map(|k| k as u32)
+                .collect();
+        }
         Vocabulary {
             sounds,
             texts,
@@ -261,6 +276,7 @@ impl Vocabulary {
             tries: c.lists.iter().map(FormTrie::of).collect(),
             pairs,
             pair_at,
+            template_words,
         }
     }
 
@@ -390,12 +406,19 @@ struct Grid {
     reach: Vec<u32>,
     /// How much the rest can bring back per heard word and per template word, two ways.
     recover: [(f32, f32); 2],
+    /// Per heard position, the least excess the heard words from there on add to this
+    /// template's alignment (the sum of their [`WordFloor::excess`]; empty: not known).
+    suffix: Vec<f32>,
+    /// What each template word still to come can lower the excess by at least (dropped small
+    /// words, `min(0, 0.35 - limit)`), with `suffix`.
+    dropped: f32,
 }
 
 impl Grid {
     /// Starts a new alignment over `rows` × `len` cells.
     fn start(&mut self, rows: usize, len: usize, bound: f32) {
         self.limit = f32::INFINITY;
+        self.suffix.clear();
         if self.generation == u32::MAX {
             self.cells.clear();
             self.generation = 0;
@@ -438,11 +461,24 @@ impl Grid {
             return false;
         }
         if self.limit.is_finite() {
+            let excess = cost - self.limit * units;
+            // What the rest of the heard words can bring back against this template, word by
+            // word (see `WordFloor`): an A* cut. The template words still to come count only
+            // when a dropped small word scores under the limit.
+            if let Some(&rest) = self.suffix.get(i) {
+                let dropped = if self.dropped < 0.0 {
+                    let words = self.reach.get(pc).copied().unwrap_or(u32::MAX) as f32;
+                    words * self.dropped
+                } else {
+                    0.0
+                };
+                return excess + rest + dropped <= 1e-3;
+            }
             let rest = self.heard.saturating_sub(i) as f32;
             let words = self.reach.get(pc).copied().unwrap_or(u32::MAX) as f32;
             let [(h1, t1), (h2, t2)] = self.recover;
             let back = (rest * h1 + words * t1).min(rest * h2 + words * t2);
-            if cost - self.limit * units > back + 1e-4 {
+            if excess > back + 1e-4 {
                 return false;
             }
         }
@@ -655,7 +691,7 @@ fn search(
                 continue;
             }
         }
-        let Some(mut al) = a.align(ti, limit, prune) else {
+        let Some(mut al) = a.align(ti, limit, prune, floors.get(ti).map(Vec::as_slice)) else {
             continue;
         };
         if confidence(al.score) < threshold {
@@ -665,7 +701,7 @@ fn search(
             // Cut by excess, the alignment may have kept a dearer path that scores better
             // than the cheapest one (which scores over the limit): align again without that
             // cut, only for the few templates that get here.
-            match a.align(ti, limit, false) {
+            match a.align(ti, limit, false, None) {
                 Some(full) if confidence(full.score) >= threshold => al = full,
                 _ => continue,
             }
@@ -855,7 +891,7 @@ pub(crate) fn best_score(
     let mut a = Aligner::new(c, vocab, &heard);
     let mut best = f64::INFINITY;
     for ti in a.order() {
-        if let Some(al) = a.align(ti, best, false) {
+        if let Some(al) = a.align(ti, best, false, None) {
             best = best.min(al.score);
         }
     }
@@ -962,6 +998,8 @@ struct Aligner<'a> {
     bounds: Vec<f32>,
     /// Spans whose `bounds` are all known ([`Aligner::bound_row`]).
     rows_done: Vec<bool>,
+    /// The same bounds by template word (see [`Aligner::by_word`]); empty until first asked.
+    by_word: Vec<f32>,
     /// [`Aligner::list_bound`]s: `span * lists + list`.
     list_bounds: Vec<f32>,
     /// Bound of heard word `i` to pair `p`: `i * pairs + p`.
@@ -973,6 +1011,8 @@ struct Aligner<'a> {
     filler_floors: Vec<f32>,
     /// [`Aligner::futures`] by list.
     futures: HashMap<u32, Arc<Vec<f32>>, FastHash>,
+    /// Scratch space of [`Aligner::filler_floor`].
+    by_bound: Vec<(f32, usize)>,
     grid: Grid,
 }
 
@@ -1001,11 +1041,13 @@ impl<'a> Aligner<'a> {
             heard,
             bounds: vec![f32::NAN; spans.len() * words],
             rows_done: vec![false; spans.len()],
+            by_word: Vec::new(),
             list_bounds: vec![f32::NAN; spans.len() * vocab.list_words.len()],
             pair_bounds: vec![f32::NAN; n * vocab.pairs.len()],
             covers: HashMap::default(),
             filler_floors: vec![f32::NAN; words],
             futures: HashMap::default(),
+            by_bound: Vec::new(),
             sub: vec![f32::NAN; spans.len() * words],
             spans,
             words,
@@ -1047,8 +1089,9 @@ impl<'a> Aligner<'a> {
         d
     }
 
-    /// [`quick_bound`] of span `span` and every word, by word id (computed in one pass the
-    /// first time: the template bounds read most of them).
+    /// [`quick_bound`] of span `span` and every word some template has, by word id
+    /// (computed in one pass the first time: the template bounds read all of them; list words
+    /// are left to [`Aligner::span_bound`]).
     fn bound_row(&mut self, span: usize) -> &[f32] {
         let words = self.words;
         let range = span * words..(span + 1) * words;
@@ -1056,8 +1099,14 @@ impl<'a> Aligner<'a> {
             if let (Some(row), Some(Some(s))) =
                 (self.bounds.get_mut(range.clone()), self.spans.get(span))
             {
-                for (b, w) in row.iter_mut().zip(&self.vocab.sounds) {
-                    *b = quick_bound(s, w);
+                for &id in &self.vocab.template_words {
+                    if let (Some(b), Some(w)) =
+                        (row.get_mut(id as usize), self.vocab.sounds.get(id as usize))
+                    {
+                        if b.is_nan() {
+                            *b = quick_bound(s, w);
+                        }
+                    }
                 }
             }
             if let Some(done) = self.rows_done.get_mut(span) {
@@ -1065,6 +1114,33 @@ impl<'a> Aligner<'a> {
             }
         }
         self.bounds.get(range).unwrap_or(&[])
+    }
+
+    /// [`Aligner::bound_row`]s by template word: the bounds of [`Vocabulary::template_words`]
+    /// `k` are `by_word[k * spans..(k + 1) * spans]`, 1 for a span that cannot be said as one
+    /// word; so that a template's bounds are read in order, a row at a time.
+    fn by_word(&mut self) -> &[f32] {
+        let spans = self.spans.len();
+        let vocab = self.vocab;
+        let count = vocab.template_words.len();
+        if self.by_word.len() != spans * count {
+            let mut by_word = vec![1.0f32; spans * count];
+            for span in 0..spans {
+                if self.spans.get(span).is_none_or(Option::is_none) {
+                    continue;
+                }
+                let row = self.bound_row(span);
+                for (k, &id) in vocab.template_words.iter().enumerate() {
+                    if let (Some(b), Some(&d)) =
+                        (by_word.get_mut(k * spans + span), row.get(id as usize))
+                    {
+                        *b = d;
+                    }
+                }
+            }
+            self.by_word = by_word;
+        }
+        &self.by_word
     }
 
     /// The least [`Aligner::span_bound`] of span `span` over the words of list `list`.
@@ -1122,14 +1198,20 @@ impl<'a> Aligner<'a> {
             return Vec::new();
         };
         // Per heard span: the least distance to a word of the template or of its lists.
-        let mut near = vec![1.0f32; self.spans.len()];
+        let spans = self.spans.len();
+        let mut near = vec![1.0f32; spans];
+        let by_word = self.by_word();
+        for &k in &u.word_rows {
+            let k = k as usize;
+            if let Some(row) = by_word.get(k * spans..(k + 1) * spans) {
+                for (d, &b) in near.iter_mut().zip(row) {
+                    *d = d.min(b);
+                }
+            }
+        }
         for (span, d) in near.iter_mut().enumerate() {
             if self.spans.get(span).is_none_or(Option::is_none) {
                 continue;
-            }
-            let row = self.bound_row(span);
-            for &w in &u.words {
-                *d = d.min(row.get(w as usize).copied().unwrap_or(0.0));
             }
             for &l in &u.value_lists {
                 *d = d.min(self.list_bound(span, l));
@@ -1347,7 +1429,12 @@ impl<'a> Aligner<'a> {
                     let mut best = (f32::INFINITY, 0.0);
                     for k in (1..=MAX_MERGE.min(r)).rev() {
                         let (d, u) = open[depth - 1][r - k];
-                        if d.is_finite() {
+                        let merge = MERGE_COST * (k - 1) as f32;
+                        // A distance that cannot beat `best` is not worked out.
+                        if d.is_finite()
+                            && d + self.span_bound((i + r - k) * MAX_MERGE + k - 1, nd.word) + merge
+                                < best.0
+                        {
                             let s = self.span_distance(i + r - k, k, nd.word);
                             let c = d + s + MERGE_COST * (k - 1) as f32;
                             if c < best.0 {
@@ -1469,16 +1556,29 @@ impl<'a> Aligner<'a> {
             }
         }
         let mut least = self.del_cost(id);
+        // Spans by their bound, lowest first: once a bound is no less than the least found,
+        // no distance after it can lower it.
+        let mut by_bound = std::mem::take(&mut self.by_bound);
+        by_bound.clear();
         for span in 0..self.spans.len() {
             let merged = MERGE_COST * (span % MAX_MERGE) as f32;
-            if merged < least
-                && self.spans[span].is_some()
-                && self.span_bound(span, id) + merged < least
-            {
-                let (i, k) = (span / MAX_MERGE, span % MAX_MERGE + 1);
-                least = least.min(self.span_distance(i, k, id) + merged);
+            if merged < least && self.spans[span].is_some() {
+                let bound = self.span_bound(span, id) + merged;
+                if bound < least {
+                    by_bound.push((bound, span));
+                }
             }
         }
+        by_bound.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        for &(bound, span) in &by_bound {
+            if bound >= least {
+                break;
+            }
+            let merged = MERGE_COST * (span % MAX_MERGE) as f32;
+            let (i, k) = (span / MAX_MERGE, span % MAX_MERGE + 1);
+            least = least.min(self.span_distance(i, k, id) + merged);
+        }
+        self.by_bound = by_bound;
         let floor = least - FILLER_RATIO;
         if let Some(slot) = self.filler_floors.get_mut(id as usize) {
             *slot = floor;
@@ -1597,10 +1697,22 @@ impl<'a> Aligner<'a> {
     /// still to come lowers it by at most `limit` (a word matched exactly), or `2 × limit −
     /// 0.1` (one heard word for two template words), each template word by at most a dropped
     /// small word's `limit − 0.35`. Every alignment through such a cell scores over `limit`.
+    /// With `floors` (this template's [`WordFloor`]s) that cut is sharper: the heard words
+    /// still to come bring back at most minus the sum of their floors' excess (what each of
+    /// them adds at least against this template, however it is aligned), and the template
+    /// words still to come at most `0.35 − limit` each when that is below 0 — a lower bound
+    /// of the rest's excess, as in an A* search; so an alignment stops soon after its prefix
+    /// has gone worse than the template's bound allowed.
     /// That cut can make the alignment keep a dearer path than the cheapest, so a template
     /// that passes with it is aligned again without it (see [`recognize`]); one that fails
     /// with it fails without it too.
-    fn align(&mut self, ti: usize, limit: f64, excess: bool) -> Option<Aligned> {
+    fn align(
+        &mut self,
+        ti: usize,
+        limit: f64,
+        excess: bool,
+        floors: Option<&[WordFloor]>,
+    ) -> Option<Aligned> {
         let (c, vocab) = (self.c, self.vocab);
         let t = &c.templates[ti];
         let program = c.program(t);
@@ -1635,6 +1747,13 @@ impl<'a> Aligner<'a> {
                 (l.max(2.0 * l - MERGE_COST), (l - DEL_SMALL).max(0.0)),
                 (l, (l - MERGE_COST).max(0.0)),
             ];
+            if let Some(f) = floors.filter(|f| f.len() == n) {
+                g.suffix.resize(n + 1, 0.0);
+                for j in (0..n).rev() {
+                    g.suffix[j] = g.suffix[j + 1] + f[j].excess(l);
+                }
+                g.dropped = (DEL_SMALL - l).min(0.0);
+            }
         }
         let mut i = 0;
         while i <= n && i <= g.last_row {
