@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use skylark::asr::{AsrOptions, TranscribeOptions, WhisperRecognizer};
-use skylark::audio::{read_wav, ClipSource};
+use skylark::audio::{push_source, read_wav, ClipSource};
 use skylark::listen::{ListenConfig, Listener, SileroVad, WakeWordDetector};
 
 fn models() -> PathBuf {
@@ -182,6 +182,50 @@ fn cancel_stops_a_capture() {
 fn wake_word_wait_yields_when_told_to() {
     let l = listener(silence(100), true, ListenConfig::default());
     assert!(l.wait_for_wake_word(&|| false).unwrap().is_none());
+}
+
+/// An app that pushes its own audio (Android's `feedAudio`) starts push-to-talk and pushes the
+/// whole command at once, while the wake-word loop was still waiting on its last read: that
+/// read must not swallow the command. Before the fix the wake-word wait took the audio as its
+/// own and the capture heard nothing (the Java API's `synthesize_then_hear_it` hung for 60 s
+/// once in a full run).
+#[test]
+fn push_to_talk_gets_audio_the_wake_word_wait_read() {
+    let (source, pusher) = push_source();
+    let vad = SileroVad::load(&model("vad/silero_vad.onnx")).unwrap_or_else(|e| panic!("{e}"));
+    let l = std::sync::Arc::new(Listener::new(
+        Box::new(source),
+        Box::new(vad),
+        Some(wake_word()),
+        ListenConfig::default(),
+    ));
+    let waiting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let wait = {
+        let (l, waiting) = (l.clone(), waiting.clone());
+        std::thread::spawn(move || {
+            l.wait_for_wake_word(&|| waiting.load(std::sync::atomic::Ordering::SeqCst))
+        })
+    };
+    // The wait is now blocked in its one-second read; push-to-talk starts, then the command.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    waiting.store(false, std::sync::atomic::Ordering::SeqCst);
+    let pcm: Vec<i16> = concat(&[silence(300), command(), silence(2000)])
+        .iter()
+        .map(|s| (s * 32767.0) as i16)
+        .collect();
+    pusher.push(&pcm, 16_000).unwrap();
+    assert!(wait.join().unwrap().unwrap().is_none(), "no wake word");
+    // Without the audio the capture would wait for it for ever (an app's pushed audio is its
+    // only clock): give up after 20 s.
+    let start = std::time::Instant::now();
+    let give_up = || start.elapsed() > std::time::Duration::from_secs(20);
+    let utterance = l.capture_utterance(&give_up, &mut |_| {}).unwrap();
+    assert!(!utterance.is_empty(), "the capture heard nothing in 20 s");
+    assert!(
+        transcribe(&utterance).contains("air conditioning"),
+        "the capture heard the command ({} samples)",
+        utterance.len()
+    );
 }
 
 /// Barge-in by voice (`tts.barge_in = "voice"`; nothing is playing in this process, so the

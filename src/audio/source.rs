@@ -21,6 +21,12 @@ pub trait AudioSource: Send {
     fn dropped_samples(&self) -> u64 {
         0
     }
+    /// Gives back `samples` just read, to be read again first: a reader that took audio meant
+    /// for another (the wake-word loop, when push-to-talk starts while it waits) returns it.
+    /// A live microphone drops them (its next capture flushes anyway); the default does.
+    fn unread(&mut self, samples: &[f32]) {
+        let _ = samples;
+    }
 }
 
 /// Recorded audio played as if live: each read returns the next `chunk` samples (then
@@ -174,6 +180,18 @@ impl AudioSource for PushSource {
     fn dropped_samples(&self) -> u64 {
         self.shared.lock().dropped
     }
+
+    fn unread(&mut self, samples: &[f32]) {
+        let mut pushed = self.shared.lock();
+        for &s in samples.iter().rev() {
+            pushed.samples.push_front(s);
+        }
+        let excess = pushed.samples.len().saturating_sub(PUSH_CAPACITY);
+        if excess > 0 {
+            pushed.samples.drain(..excess);
+            pushed.dropped += excess as u64;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +205,20 @@ mod tests {
         src.read(&mut out, Duration::ZERO).unwrap();
         src.read(&mut out, Duration::ZERO).unwrap();
         assert_eq!(out, vec![1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn unread_pushed_audio_is_read_again_first() {
+        let (mut source, pusher) = push_source();
+        pusher.push(&[1000i16; 1600], 16_000).unwrap();
+        let mut first = Vec::new();
+        source.read(&mut first, Duration::ZERO).unwrap();
+        pusher.push(&[2000i16; 160], 16_000).unwrap();
+        source.unread(&first);
+        let mut again = Vec::new();
+        source.read(&mut again, Duration::ZERO).unwrap();
+        assert_eq!(again.len(), first.len() + 160);
+        assert_eq!(&again[..first.len()], &first[..]);
     }
 
     #[test]

@@ -376,6 +376,14 @@ impl Listener {
         }
         front.read_buf.clear();
         front.mic.read(&mut front.read_buf, wait)?;
+        // The read may have waited: if a capture wants the microphone now (push-to-talk
+        // started meanwhile), what arrived is its audio, not the wake word's — an app that
+        // pushes audio can have pushed the whole command already. Give it back.
+        if !keep_going() || self.waiting_captures.load(Ordering::SeqCst) > 0 {
+            front.mic.unread(&front.read_buf);
+            front.read_buf.clear();
+            return Ok(None);
+        }
         Ok(Some(!front.read_buf.is_empty()))
     }
 
