@@ -79,6 +79,17 @@ struct Pushed {
     dropped: u64,
 }
 
+impl Pushed {
+    /// Drops the oldest samples beyond [`PUSH_CAPACITY`], counting them.
+    fn keep_capacity(&mut self) {
+        let excess = self.samples.len().saturating_sub(PUSH_CAPACITY);
+        if excess > 0 {
+            self.samples.drain(..excess);
+            self.dropped += excess as u64;
+        }
+    }
+}
+
 struct PushShared {
     pushed: Mutex<Pushed>,
     arrived: Condvar,
@@ -141,11 +152,7 @@ impl AudioPusher {
             converter.push(&native, &mut out)?;
         }
         pushed.samples.extend(out);
-        let excess = pushed.samples.len().saturating_sub(PUSH_CAPACITY);
-        if excess > 0 {
-            pushed.samples.drain(..excess);
-            pushed.dropped += excess as u64;
-        }
+        pushed.keep_capacity();
         drop(pushed);
         self.shared.arrived.notify_all();
         Ok(())
@@ -186,11 +193,7 @@ impl AudioSource for PushSource {
         for &s in samples.iter().rev() {
             pushed.samples.push_front(s);
         }
-        let excess = pushed.samples.len().saturating_sub(PUSH_CAPACITY);
-        if excess > 0 {
-            pushed.samples.drain(..excess);
-            pushed.dropped += excess as u64;
-        }
+        pushed.keep_capacity();
     }
 }
 
