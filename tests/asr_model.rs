@@ -135,6 +135,90 @@ fn tiny_en_understands_espeak_commands() {
     }
 }
 
+/// Weighing alternatives against the audio reuses the decoder's work where texts begin alike
+/// (`Scorer`'s cached path): a text's score must not depend on what was weighed before it.
+/// Each sentence is weighed alone (after the transcript only), then all of them in the order
+/// of those scores, worst first, so that each fits better than the one before and is weighed
+/// to its end: the scores must be the same.
+#[test]
+fn a_sentences_weight_does_not_depend_on_what_was_weighed_before() {
+    use skylark::asr::{Fit, TextScore};
+    let audio = espeak("switch on the demister");
+    let opts = TranscribeOptions::default();
+    let texts = [
+        "switch on the demister",
+        "switch on the defrost",
+        "switch on the air conditioner",
+        "switch on the demister please",
+        "turn on the demister",
+        "switch off",
+    ];
+    let fit = Fit {
+        margin: 1e6,
+        min_per_token: -1e6,
+        rank_cost: 0.0,
+    };
+    let weigh_all = |order: &[&str], then_heard: bool| {
+        let list: Vec<String> = order.iter().map(|s| s.to_string()).collect();
+        let w = tiny_en()
+            .transcribe_weighing(&audio, &opts, &mut |heard| {
+                let mut list = list.clone();
+                if then_heard {
+                    list.push(heard.text.clone());
+                }
+                (list, fit)
+            })
+            .unwrap_or_else(|e| panic!("weigh: {e}"));
+        assert_eq!(
+            w.alternatives.len(),
+            order.len() + usize::from(then_heard),
+            "{w:?}"
+        );
+        w
+    };
+    let weigh = |order: &[&str]| -> Vec<TextScore> { weigh_all(order, false).alternatives };
+    let mut alone: Vec<(&str, f32)> = texts
+        .iter()
+        .map(|t| {
+            let a = weigh(&[t]).remove(0);
+            assert!(a.complete && a.logprob < 0.0, "{a:?}");
+            (*t, a.logprob)
+        })
+        .collect();
+    alone.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let order: Vec<&str> = alone.iter().map(|(t, _)| *t).collect();
+    // The transcript itself last: the first text weighed (nothing cached) is the reference
+    // for the same text weighed after all the others.
+    let w = weigh_all(&order, true);
+    let (heard, again) = (
+        w.heard.clone().expect("heard"),
+        &w.alternatives[order.len()],
+    );
+    assert!(again.complete, "{w:?}");
+    assert!(
+        (again.logprob - heard.logprob).abs() < 1e-3,
+        "the transcript scored {} first and {} after the others",
+        heard.logprob,
+        again.logprob
+    );
+    let together = &w.alternatives[..order.len()];
+    for ((t, by_itself), after_others) in alone.iter().zip(together) {
+        eprintln!(
+            "{t:?}: alone {by_itself:.4}, after the others {:.4}",
+            after_others.logprob
+        );
+        assert!(after_others.complete, "{t:?}: {together:?}");
+        assert!(
+            (after_others.logprob - by_itself).abs() < 1e-3,
+            "{t:?} scored {by_itself} alone and {} after the others",
+            after_others.logprob
+        );
+    }
+    // The audio tells the sentences apart: what was said is likelier than another command.
+    let of = |t: &str| alone.iter().find(|a| a.0 == t).map(|a| a.1);
+    assert!(of("switch on the demister") > of("switch off"), "{alone:?}");
+}
+
 #[test]
 fn base_transcribes_jfk() {
     let audio = read_wav(&data("jfk.wav")).expect("jfk.wav");

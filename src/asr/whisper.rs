@@ -527,6 +527,7 @@ impl WhisperRecognizer {
             }
             scored.push(score);
         }
+        tracing::debug!(passes = scorer.passes, "decoder passes weighing");
         Ok((heard, scored, chosen.map(|(i, _)| i)))
     }
 
@@ -618,16 +619,32 @@ pub struct TextScore {
 }
 
 /// Teacher-forced scoring on a state whose encoder has run on the audio: the prefix is
-/// decoded once, then each text token by token from there.
+/// decoded once, then each text token by token from there. Texts weighed one after another
+/// often begin alike ("Switch on the air mister." and "Switch on the demister."): the tokens
+/// the decoder's cache holds and the distributions after them are kept, so a text costs a
+/// decoder pass only from where it parts from the path decoded last. Exact: the cache at a
+/// position depends only on the tokens before it.
 struct Scorer<'a> {
     ctx: &'a WhisperContext,
     state: &'a mut WhisperState,
     prefix_len: usize,
-    /// Log-probabilities of the first text token after the prefix.
-    first: Vec<f32>,
     threads: usize,
     eot: WhisperTokenId,
+    /// The text tokens the decoder's cache holds after the prefix (at most
+    /// [`CACHED_DEPTH`]).
+    path: Vec<WhisperTokenId>,
+    /// `dists[k]`: log-probabilities of the token after the prefix and `path[..k]`;
+    /// `path.len() + 1` of them are valid (buffers beyond are kept for reuse).
+    dists: Vec<Vec<f32>>,
+    /// The distribution past the cached depth, for longer texts.
+    scratch: Vec<f32>,
+    /// Decoder passes run (the prefix's included), for the log.
+    passes: usize,
 }
+
+/// Positions whose distributions the [`Scorer`] keeps (each is the vocabulary's size, about
+/// 200 KB): longer than a spoken command; tokens past it are decoded again for each text.
+const CACHED_DEPTH: usize = 24;
 
 impl<'a> Scorer<'a> {
     fn new(
@@ -643,14 +660,18 @@ impl<'a> Scorer<'a> {
                 stage: "weighing alternatives",
                 source,
             })?;
-        let first = text_log_probs(state, eot)?;
+        let mut first = Vec::new();
+        text_log_probs(state, eot, &mut first)?;
         Ok(Self {
             ctx,
             state,
             prefix_len: prefix.len(),
-            first,
             threads,
             eot,
+            path: Vec::new(),
+            dists: vec![first],
+            scratch: Vec::new(),
+            passes: 1,
         })
     }
 
@@ -679,10 +700,27 @@ impl<'a> Scorer<'a> {
             })?;
         tokens.retain(|&t| t < self.eot);
         let floor = floor.max(min_per_token * (tokens.len() + 1) as f32);
+        // The cached path this text shares.
+        let shared = self
+            .path
+            .iter()
+            .zip(&tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
         let mut logprob = 0.0f32;
-        let mut next = self.first.clone();
-        for (k, &tok) in tokens.iter().enumerate() {
-            logprob += next.get(tok as usize).copied().unwrap_or(f32::NEG_INFINITY);
+        for k in 0..=tokens.len() {
+            // The distribution of token k (end of text at k == tokens.len()): cached up to
+            // the shared depth and as decoded below; past the cached depth, the last decoded.
+            let dist = if k <= self.path.len().min(CACHED_DEPTH) {
+                &self.dists[k]
+            } else {
+                &self.scratch
+            };
+            let tok = tokens.get(k).copied().unwrap_or(self.eot);
+            logprob += dist.get(tok as usize).copied().unwrap_or(f32::NEG_INFINITY);
+            if k == tokens.len() {
+                break;
+            }
             if logprob < floor {
                 return Ok(TextScore {
                     text: text.to_string(),
@@ -691,18 +729,29 @@ impl<'a> Scorer<'a> {
                     complete: false,
                 });
             }
+            if k < shared {
+                continue;
+            }
+            if k < CACHED_DEPTH && k <= self.path.len() {
+                self.path.truncate(k);
+            }
             self.state
                 .decode(&[tok], self.prefix_len + k, self.threads)
                 .map_err(|source| AsrError::Whisper {
                     stage: "weighing alternatives",
                     source,
                 })?;
-            next = text_log_probs(self.state, self.eot)?;
+            self.passes += 1;
+            if k < CACHED_DEPTH && k == self.path.len() {
+                self.path.push(tok);
+                if self.dists.len() <= k + 1 {
+                    self.dists.push(Vec::new());
+                }
+                text_log_probs(self.state, self.eot, &mut self.dists[k + 1])?;
+            } else {
+                text_log_probs(self.state, self.eot, &mut self.scratch)?;
+            }
         }
-        logprob += next
-            .get(self.eot as usize)
-            .copied()
-            .unwrap_or(f32::NEG_INFINITY);
         Ok(TextScore {
             text: text.to_string(),
             logprob,
@@ -713,8 +762,12 @@ impl<'a> Scorer<'a> {
 }
 
 /// Log-softmax of the last decoded position's logits over the text tokens and end of text
-/// (the special and timestamp tokens after it are never decoded in a transcript).
-fn text_log_probs(state: &WhisperState, eot: WhisperTokenId) -> Result<Vec<f32>, AsrError> {
+/// (the special and timestamp tokens after it are never decoded in a transcript), into `out`.
+fn text_log_probs(
+    state: &WhisperState,
+    eot: WhisperTokenId,
+    out: &mut Vec<f32>,
+) -> Result<(), AsrError> {
     let logits = state.get_logits().map_err(|source| AsrError::Whisper {
         stage: "weighing alternatives",
         source,
@@ -724,7 +777,9 @@ fn text_log_probs(state: &WhisperState, eot: WhisperTokenId) -> Result<Vec<f32>,
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = row.iter().map(|&l| (l - max).exp()).sum();
     let lse = max + sum.ln();
-    Ok(row.iter().map(|&l| l - lse).collect())
+    out.clear();
+    out.extend(row.iter().map(|&l| l - lse));
+    Ok(())
 }
 
 /// `text` written the way whisper wrote `like`: a capital first letter when it has one, and
