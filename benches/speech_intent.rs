@@ -314,6 +314,32 @@ fn main() {
                 tally.wrong_rescored += usize::from(wrong(&d.intent));
                 if verbose && (!ok_a || !ok_c || !ok_d || (has_guided && !ok_b)) {
                     let snr_s = snr.map_or("clean".into(), |s| format!("{s} dB {}", kind.name()));
+                    let mark = |ok: bool| if ok { "ok" } else { "MISS" };
+                    // The candidates grammar rescoring weighed (`*` those that are right): a
+                    // miss with no right candidate is the candidates' fault, not the audio's.
+                    let candidates = suite
+                        .grammar
+                        .closest
+                        .as_ref()
+                        .map(|closest| {
+                            closest(&plain)
+                                .sentences
+                                .iter()
+                                .map(|s| {
+                                    let r = recognize(s);
+                                    let right = accepted(expected, &r.intent, &r.slots);
+                                    format!("{}{s:?}", if right { "*" } else { "" })
+                                })
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "  [a {} c {} d {}] candidates: {candidates}",
+                        mark(ok_a),
+                        mark(ok_c),
+                        mark(ok_d)
+                    );
                     println!(
                         "  miss [{}] {} {} | {:?} | plain {:?} → {} | tolerant → {} {:?} | rescored {:?} → {} {:?}{}",
                         suite.name,

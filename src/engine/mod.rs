@@ -844,8 +844,16 @@ impl Inner {
                     CLOSEST_SENTENCES,
                 );
                 let threshold = inner.recognizer.tolerant_threshold();
+                // Sentences beside an exact match (one through a wildcard) must fit the
+                // audio better than the reading, as beside a tolerant one.
+                let understood = !closest.is_empty()
+                    && inner
+                        .recognizer
+                        .recognize(text, &language, &context)
+                        .is_some();
                 Alternatives {
-                    understood: closest.first().is_some_and(|c| c.confidence >= threshold),
+                    understood: understood
+                        || closest.first().is_some_and(|c| c.confidence >= threshold),
                     sentences: closest.into_iter().map(|c| c.sentence).collect(),
                 }
             }) as Box<dyn Fn(&str) -> Alternatives + Send + Sync>

@@ -242,9 +242,12 @@ impl Recognizer {
     /// Up to `limit` sentences of the active grammar that sound most like `text`, best first,
     /// for a speech recogniser to weigh against the audio it heard (the transcript of a
     /// command can be a mishearing of one of them: "Closeness and roof." for "close the
-    /// sunroof"). Empty when `text` matches a template exactly (nothing to correct). The
-    /// sentences come from tolerant alignments down to confidence `floor`, far below the
-    /// tolerant threshold: the audio, not the spelling, decides among them.
+    /// sunroof"). Empty when `text` matches a template word for word (nothing to correct);
+    /// a match through a wildcard is weaker evidence ("Play some call to Alice." is
+    /// `media.play` of "some call to alice", and also "place a call to alice" misheard), so
+    /// then the other sentences come, `text`'s own reading left out. The sentences come from
+    /// tolerant alignments down to confidence `floor`, far below the tolerant threshold: the
+    /// audio, not the spelling, decides among them.
     pub fn closest_sentences(
         &self,
         text: &str,
@@ -253,10 +256,11 @@ impl Recognizer {
         floor: f64,
         limit: usize,
     ) -> Vec<super::tolerant::Closest> {
-        if limit == 0
-            || text.len() > MAX_SENTENCE_BYTES
-            || self.recognize(text, language, context).is_some()
-        {
+        if limit == 0 || text.len() > MAX_SENTENCE_BYTES {
+            return Vec::new();
+        }
+        let exact = self.recognize(text, language, context);
+        if exact.as_ref().is_some_and(|m| m.confidence >= 1.0) {
             return Vec::new();
         }
         let Some((lang, c)) = self.compiled(language) else {
@@ -267,7 +271,14 @@ impl Recognizer {
             .get_or_init(|| Arc::new(super::tolerant::Vocabulary::build(&c)))
             .clone();
         let norm = normalize(text, c.split_letters);
-        super::tolerant::closest(&c, &vocab, &lang, &norm, context, floor, limit)
+        let mut found = super::tolerant::closest(&c, &vocab, &lang, &norm, context, floor, limit);
+        if exact.is_some() {
+            let words =
+                |n: &Normalized| n.tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>();
+            let heard = words(&norm);
+            found.retain(|s| words(&normalize(&s.sentence, c.split_letters)) != heard);
+        }
+        found
     }
 
     /// The cost per aligned word of the best tolerant alignment of `text` (lower is closer),
