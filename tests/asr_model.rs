@@ -139,7 +139,8 @@ fn tiny_en_understands_espeak_commands() {
 /// (`Scorer`'s cached path): a text's score must not depend on what was weighed before it.
 /// Each sentence is weighed alone (after the transcript only), then all of them in the order
 /// of those scores, worst first, so that each fits better than the one before and is weighed
-/// to its end: the scores must be the same.
+/// to its end: the scores must be the same, and the transcript weighed again after them
+/// scores what it scored first.
 #[test]
 fn a_sentences_weight_does_not_depend_on_what_was_weighed_before() {
     use skylark::asr::{Fit, TextScore};
@@ -187,8 +188,8 @@ fn a_sentences_weight_does_not_depend_on_what_was_weighed_before() {
         .collect();
     alone.sort_by(|a, b| a.1.total_cmp(&b.1));
     let order: Vec<&str> = alone.iter().map(|(t, _)| *t).collect();
-    // The transcript itself last: the first text weighed (nothing cached) is the reference
-    // for the same text weighed after all the others.
+    // The transcript itself last: weighed first, with nothing cached, it is the reference for
+    // the same text weighed after all the others.
     let w = weigh_all(&order, true);
     let (heard, again) = (
         w.heard.clone().expect("heard"),

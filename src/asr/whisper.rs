@@ -502,6 +502,9 @@ impl WhisperRecognizer {
     ) -> Result<(TextScore, Vec<TextScore>, Option<usize>), AsrError> {
         let prefix = self.decoder_prefix(prompt, lang_id)?;
         let mut scorer = Scorer::new(&self._context, state, prefix, threads)?;
+        // The reading is scored as the alternatives are, from its text: whisper's own tokens
+        // may split words otherwise (its path scored 13 nats likelier than the same text's
+        // usual tokens for "Switch on the air mister."), which no alternative could match.
         let heard = scorer.score(
             heard_text,
             leading_space,
@@ -527,7 +530,11 @@ impl WhisperRecognizer {
             }
             scored.push(score);
         }
-        tracing::debug!(passes = scorer.passes, "decoder passes weighing");
+        tracing::debug!(
+            passes = scorer.passes,
+            decoding_ms = scorer.decoding.as_secs_f64() * 1e3,
+            "decoder passes weighing"
+        );
         Ok((heard, scored, chosen.map(|(i, _)| i)))
     }
 
@@ -633,13 +640,14 @@ struct Scorer<'a> {
     /// The text tokens the decoder's cache holds after the prefix (at most
     /// [`CACHED_DEPTH`]).
     path: Vec<WhisperTokenId>,
-    /// `dists[k]`: log-probabilities of the token after the prefix and `path[..k]`;
-    /// `path.len() + 1` of them are valid (buffers beyond are kept for reuse).
+    /// `dists[k]`: log-probabilities of the token after the prefix and `path[..k]`
+    /// (`path.len() + 1` entries matter; buffers beyond are kept for reuse).
     dists: Vec<Vec<f32>>,
     /// The distribution past the cached depth, for longer texts.
     scratch: Vec<f32>,
-    /// Decoder passes run (the prefix's included), for the log.
+    /// Decoder passes run (the prefix's included) and the time they took, for the log.
     passes: usize,
+    decoding: std::time::Duration,
 }
 
 /// Positions whose distributions the [`Scorer`] keeps (each is the vocabulary's size, about
@@ -654,25 +662,57 @@ impl<'a> Scorer<'a> {
         threads: usize,
     ) -> Result<Self, AsrError> {
         let eot = ctx.token_eot();
-        state
-            .decode(&prefix, 0, threads)
-            .map_err(|source| AsrError::Whisper {
-                stage: "weighing alternatives",
-                source,
-            })?;
-        let mut first = Vec::new();
-        text_log_probs(state, eot, &mut first)?;
-        Ok(Self {
+        let mut scorer = Self {
             ctx,
             state,
             prefix_len: prefix.len(),
             threads,
             eot,
             path: Vec::new(),
-            dists: vec![first],
+            dists: vec![Vec::new()],
             scratch: Vec::new(),
-            passes: 1,
-        })
+            passes: 0,
+            decoding: std::time::Duration::ZERO,
+        };
+        scorer.decode_then_read(&prefix, 0, 0)?;
+        Ok(scorer)
+    }
+
+    /// Decodes `tokens` at `position` and reads the distribution after the last of them into
+    /// `dists[at]`. whisper.cpp keeps the logits of a multi-token pass in the last token's
+    /// row, while whisper-rs's `get_logits` reads the first row (stale after such a pass): so
+    /// all but the last token go in one pass and the last in a pass of its own.
+    fn decode_then_read(
+        &mut self,
+        tokens: &[WhisperTokenId],
+        position: usize,
+        at: usize,
+    ) -> Result<(), AsrError> {
+        let Some((last, before)) = tokens.split_last() else {
+            return Ok(());
+        };
+        if !before.is_empty() {
+            self.pass(before, position)?;
+        }
+        self.pass(&[*last], position + before.len())?;
+        while self.dists.len() <= at {
+            self.dists.push(Vec::new());
+        }
+        text_log_probs(self.state, self.eot, &mut self.dists[at])
+    }
+
+    /// One decoder pass over `tokens` at `position` after the prefix's start.
+    fn pass(&mut self, tokens: &[WhisperTokenId], position: usize) -> Result<(), AsrError> {
+        let t = std::time::Instant::now();
+        self.state
+            .decode(tokens, position, self.threads)
+            .map_err(|source| AsrError::Whisper {
+                stage: "weighing alternatives",
+                source,
+            })?;
+        self.passes += 1;
+        self.decoding += t.elapsed();
+        Ok(())
     }
 
     /// `text`'s log-probability, abandoned (incomplete) once it falls below `floor` or below
@@ -735,13 +775,7 @@ impl<'a> Scorer<'a> {
             if k < CACHED_DEPTH && k <= self.path.len() {
                 self.path.truncate(k);
             }
-            self.state
-                .decode(&[tok], self.prefix_len + k, self.threads)
-                .map_err(|source| AsrError::Whisper {
-                    stage: "weighing alternatives",
-                    source,
-                })?;
-            self.passes += 1;
+            self.pass(&[tok], self.prefix_len + k)?;
             if k < CACHED_DEPTH && k == self.path.len() {
                 self.path.push(tok);
                 if self.dists.len() <= k + 1 {
