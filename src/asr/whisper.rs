@@ -455,6 +455,9 @@ impl WhisperRecognizer {
             fit,
         );
         drop(state);
+        // The scorer's distributions (up to 5 MB in blocks under the mmap threshold) would
+        // stay in the malloc arena otherwise (see `crate::alloc`).
+        crate::alloc::give_back();
         let (heard, scored, chosen) = match weighed {
             Ok(w) => w,
             Err(e) => {
