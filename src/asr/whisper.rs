@@ -947,6 +947,47 @@ mod tests {
         assert_eq!(styled_like("Go.", ""), "");
     }
 
+    /// The scorer's first distribution is the decoder's after the whole prefix, as decoding it
+    /// one token at a time gives it — not the stale first row whisper-rs reads after a
+    /// multi-token pass (which scored every weighed sentence's first token on leftovers of
+    /// whisper's own decoding). Needs tiny.en (`skylark models fetch`).
+    #[test]
+    fn the_scorer_starts_from_the_prefix_s_own_distribution() {
+        let path = crate::models::default_models_dir().join("whisper/ggml-tiny.en-q8_0.bin");
+        let r = WhisperRecognizer::load(&path, &AsrOptions::default())
+            .unwrap_or_else(|e| panic!("{e} (run `skylark models fetch`)"));
+        let wav = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audio/jfk.wav");
+        let audio = crate::audio::read_wav(&wav).expect("jfk.wav");
+        let t = r
+            .transcribe(&audio, &TranscribeOptions::default())
+            .expect("transcribe");
+        assert!(t.text.contains("country"), "{}", t.text);
+        let prefix = r.decoder_prefix(Some("Ask not."), None).expect("prefix");
+        assert!(prefix.len() > 2, "{prefix:?}");
+        let mut state = r.state.lock().expect("state");
+        // Right after whisper's own decoding, as when weighing.
+        let first = Scorer::new(&r._context, &mut state, prefix.clone(), 1)
+            .expect("scorer")
+            .dists
+            .swap_remove(0);
+        // The reference: the prefix decoded one token at a time.
+        for (i, tok) in prefix.iter().enumerate() {
+            state.decode(&[*tok], i, 1).expect("decode");
+        }
+        let mut reference = Vec::new();
+        text_log_probs(&state, r._context.token_eot(), &mut reference).expect("logits");
+        assert_eq!(first.len(), reference.len());
+        let worst = first
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-2,
+            "the first distribution is off by up to {worst}"
+        );
+    }
+
     #[test]
     fn captions_are_not_speech() {
         assert!(is_non_speech_caption("[BLANK_AUDIO]"));
