@@ -677,34 +677,21 @@ impl<'a> Scorer<'a> {
             passes: 0,
             decoding: std::time::Duration::ZERO,
         };
-        scorer.decode_then_read(&prefix, 0, 0)?;
+        // whisper.cpp keeps the logits of a multi-token pass in the last token's row, while
+        // whisper-rs's `get_logits` reads the first row (stale after such a pass): so all but
+        // the prefix's last token go in one pass and the last in a pass of its own.
+        if let Some((last, before)) = prefix.split_last() {
+            if !before.is_empty() {
+                scorer.pass(before, 0)?;
+            }
+            scorer.pass(&[*last], before.len())?;
+            text_log_probs(scorer.state, eot, &mut scorer.dists[0])?;
+        }
         Ok(scorer)
     }
 
-    /// Decodes `tokens` at `position` and reads the distribution after the last of them into
-    /// `dists[at]`. whisper.cpp keeps the logits of a multi-token pass in the last token's
-    /// row, while whisper-rs's `get_logits` reads the first row (stale after such a pass): so
-    /// all but the last token go in one pass and the last in a pass of its own.
-    fn decode_then_read(
-        &mut self,
-        tokens: &[WhisperTokenId],
-        position: usize,
-        at: usize,
-    ) -> Result<(), AsrError> {
-        let Some((last, before)) = tokens.split_last() else {
-            return Ok(());
-        };
-        if !before.is_empty() {
-            self.pass(before, position)?;
-        }
-        self.pass(&[*last], position + before.len())?;
-        while self.dists.len() <= at {
-            self.dists.push(Vec::new());
-        }
-        text_log_probs(self.state, self.eot, &mut self.dists[at])
-    }
-
-    /// One decoder pass over `tokens` at `position` after the prefix's start.
+    /// One decoder pass over `tokens`, the first at `position` (the tokens before it are the
+    /// ones the decoder's cache holds).
     fn pass(&mut self, tokens: &[WhisperTokenId], position: usize) -> Result<(), AsrError> {
         let t = std::time::Instant::now();
         self.state
