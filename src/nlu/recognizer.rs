@@ -281,6 +281,26 @@ impl Recognizer {
         found
     }
 
+    /// The words that can follow `said` in some template of the active grammar, and whether
+    /// a template is complete after them: the grammar as a space a speech recogniser searches
+    /// word by word, letting the audio choose (see `nlu::paths`). Templates that need a
+    /// previous turn are left out, and wildcards are not followed. Nothing follows words the
+    /// grammar does not have, nor anything in a language written without spaces (Mandarin:
+    /// a recogniser's tokens of a run of characters are not those of each character).
+    pub fn next_words(&self, said: &[&str], language: &Language) -> super::paths::NextWords {
+        let Some((_, c)) = self.compiled(language) else {
+            return super::paths::NextWords::default();
+        };
+        if c.split_letters {
+            return super::paths::NextWords::default();
+        }
+        let vocab = c
+            .vocabulary
+            .get_or_init(|| Arc::new(super::tolerant::Vocabulary::build(&c)))
+            .clone();
+        super::paths::next_words(&c, &vocab, said)
+    }
+
     /// The cost per aligned word of the best tolerant alignment of `text` (lower is closer),
     /// for calibrating the confidence curve and threshold; `None` when nothing aligns.
     pub fn tolerant_score(&self, text: &str, language: &Language) -> Option<f64> {

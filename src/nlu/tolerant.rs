@@ -283,6 +283,49 @@ impl Vocabulary {
     fn sound(&self, id: u32) -> Option<&Sound> {
         self.sounds.get(id as usize)
     }
+
+    /// The word of token `id`.
+    pub(super) fn text(&self, id: u32) -> Option<&str> {
+        self.texts.get(id as usize).map(String::as_str)
+    }
+
+    fn form_node(&self, list: u32, node: u32) -> Option<&FormNode> {
+        self.tries.get(list as usize)?.nodes.get(node as usize)
+    }
+
+    /// Whether a form of value list `list` goes on past trie node `node` (the root is 0).
+    pub(super) fn form_has_children(&self, list: u32, node: u32) -> bool {
+        self.form_node(list, node)
+            .is_some_and(|n| !n.children.is_empty())
+    }
+
+    /// Whether a form of value list `list` ends at trie node `node`.
+    pub(super) fn form_ends(&self, list: u32, node: u32) -> bool {
+        self.form_node(list, node)
+            .is_some_and(|n| !n.ends.is_empty())
+    }
+
+    /// The trie node after `node` when the next word of a form is `word`.
+    pub(super) fn form_child(&self, list: u32, node: u32, word: u32) -> Option<u32> {
+        let trie = self.tries.get(list as usize)?;
+        trie.nodes
+            .get(node as usize)?
+            .children
+            .iter()
+            .copied()
+            .find(|&c| trie.nodes.get(c as usize).is_some_and(|n| n.word == word))
+    }
+
+    /// The words that can come after trie node `node` of value list `list`.
+    pub(super) fn form_words(&self, list: u32, node: u32) -> impl Iterator<Item = u32> + '_ {
+        let trie = self.tries.get(list as usize);
+        let children = trie
+            .and_then(|t| t.nodes.get(node as usize))
+            .map_or(&[][..], |n| &n.children[..]);
+        children
+            .iter()
+            .filter_map(move |&c| trie.and_then(|t| t.nodes.get(c as usize)).map(|n| n.word))
+    }
 }
 
 /// The most words (template words, and list words of the longest form of each slot's list)
