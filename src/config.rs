@@ -100,6 +100,10 @@ pub struct AsrConfig {
     /// about as well as the transcript replaces it ("Closeness and roof." → "Close the
     /// sunroof."). Needs `nlu.tolerant`.
     pub grammar_rescoring: bool,
+    /// With `grammar_rescoring`, when none of the closest sentences fits, the grammar itself
+    /// is searched with the audio (a beam search over its templates, word by word, priced by
+    /// the decoder), and the best sentence found that fits replaces the transcript.
+    pub grammar_search: bool,
 }
 
 /// The microphone.
@@ -377,6 +381,7 @@ impl Default for AsrConfig {
             beam_size: 0,
             grammar_guided: false,
             grammar_rescoring: true,
+            grammar_search: true,
         }
     }
 }

@@ -12,7 +12,7 @@ mod whisper;
 
 use std::path::PathBuf;
 
-pub use whisper::{Fit, TextScore, Weighed, WhisperRecognizer};
+pub use whisper::{Explore, Fit, GrammarWalk, TextScore, Weighed, WhisperRecognizer};
 
 pub use cer::{cer, char_edits};
 pub use prompt::command_prompt;

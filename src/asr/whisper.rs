@@ -7,6 +7,7 @@
 //! give empty text, not a hallucinated "Thank you.", so digital silence never reaches the
 //! model and whisper's no-speech detection decides for everything else.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -40,8 +41,15 @@ pub struct WhisperRecognizer {
     multilingual: bool,
     // Field order matters: the state must be dropped before the context it came from.
     state: Mutex<WhisperState>,
+    /// The tokens of the words the grammar search has written (" turn", "'s"), kept between
+    /// calls: whisper.cpp's tokenizer runs a regular expression per call.
+    pieces: Mutex<HashMap<String, Vec<WhisperTokenId>>>,
     _context: WhisperContext,
 }
+
+/// Most word pieces [`WhisperRecognizer`] keeps the tokens of (a grammar's words, each in a
+/// few spellings, fit many times over); the cache starts afresh when full.
+const MAX_PIECES: usize = 50_000;
 
 impl std::fmt::Debug for WhisperRecognizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -240,6 +248,7 @@ impl WhisperRecognizer {
             options: options.clone(),
             multilingual,
             state: Mutex::new(state),
+            pieces: Mutex::new(HashMap::new()),
             _context: context,
         })
     }
@@ -260,7 +269,7 @@ impl WhisperRecognizer {
         audio: &[f32],
         opts: &TranscribeOptions,
     ) -> Result<Transcript, AsrError> {
-        self.transcribe_weighing(audio, opts, &mut |_| (Vec::new(), Fit::default()))
+        self.transcribe_weighing(audio, opts, &mut |_| (Vec::new(), Fit::default()), None)
             .map(|w| w.transcript)
     }
 
@@ -282,6 +291,7 @@ impl WhisperRecognizer {
         audio: &[f32],
         opts: &TranscribeOptions,
         alternatives: &mut dyn FnMut(&Transcript) -> (Vec<String>, Fit),
+        grammar: Option<GrammarWalk<'_>>,
     ) -> Result<Weighed, AsrError> {
         let tag = opts.language.as_deref().unwrap_or(&self.options.language);
         let lang = resolve_language(tag)?;
@@ -434,7 +444,8 @@ impl WhisperRecognizer {
         } else {
             alternatives(&transcript)
         };
-        if others.is_empty() {
+        let grammar = grammar.filter(|_| fit.explore.is_some());
+        if others.is_empty() && grammar.is_none() {
             return Ok(Weighed {
                 transcript,
                 heard: None,
@@ -453,6 +464,7 @@ impl WhisperRecognizer {
             leading_space,
             &others,
             fit,
+            grammar,
         );
         drop(state);
         // The scorer's distributions (up to 5 MB in blocks under the mmap threshold) would
@@ -502,6 +514,7 @@ impl WhisperRecognizer {
         leading_space: bool,
         others: &[String],
         fit: Fit,
+        grammar: Option<GrammarWalk<'_>>,
     ) -> Result<(TextScore, Vec<TextScore>, Option<usize>), AsrError> {
         let prefix = self.decoder_prefix(prompt, lang_id)?;
         let mut scorer = Scorer::new(&self._context, state, prefix, threads)?;
@@ -532,6 +545,43 @@ impl WhisperRecognizer {
                 chosen = Some((rank, score.logprob - cost));
             }
             scored.push(score);
+        }
+        if let (None, Some(grammar), Some(explore)) = (chosen, grammar, fit.explore) {
+            let per_token = explore.min_per_token;
+            // No sentence close to the reading's words fits: search the grammar's sentences
+            // with the audio, and weigh what it finds as the others were, a token held to
+            // the search's stricter average.
+            let passes = scorer.passes;
+            let mut pieces = self.pieces.lock().map_err(|_| AsrError::Poisoned)?;
+            if pieces.len() > MAX_PIECES {
+                pieces.clear();
+            }
+            let found = scorer.explore(grammar, leading_space, floor, per_token, &mut pieces)?;
+            drop(pieces);
+            tracing::debug!(
+                passes = scorer.passes - passes,
+                found = ?found,
+                "the grammar searched with the audio"
+            );
+            let mut best: Option<(usize, f32)> = None;
+            for text in found {
+                let text = styled_like(heard_text, &text);
+                if text.is_empty() || scored.iter().any(|s| s.text == text) {
+                    continue;
+                }
+                if written_apart(heard_text, &text) > explore.max_edits {
+                    continue;
+                }
+                let score = scorer.score(&text, leading_space, floor, per_token)?;
+                if score.complete
+                    && score.logprob >= floor
+                    && best.is_none_or(|(_, b)| score.logprob > b)
+                {
+                    best = Some((scored.len(), score.logprob));
+                }
+                scored.push(score);
+            }
+            chosen = best;
         }
         tracing::debug!(
             passes = scorer.passes,
@@ -582,6 +632,10 @@ pub struct Fit {
     pub margin: f32,
     pub min_per_token: f32,
     pub rank_cost: f32,
+    /// Whether to search the grammar with the audio when no alternative fits (see
+    /// [`WhisperRecognizer::transcribe_weighing`]), and what a sentence found so must meet
+    /// besides the margin.
+    pub explore: Option<Explore>,
 }
 
 impl Default for Fit {
@@ -591,8 +645,23 @@ impl Default for Fit {
             margin: 0.0,
             min_per_token: 0.0,
             rank_cost: 0.0,
+            explore: None,
         }
     }
+}
+
+/// What a sentence found by searching the grammar with the audio must meet to replace the
+/// transcript, besides [`Fit::margin`]: nothing but the audio speaks for it (an alternative
+/// also sounds like what was heard), and whisper's language model likes short common phrases
+/// whatever was said.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Explore {
+    /// The least log-probability per token (end of text included).
+    pub min_per_token: f32,
+    /// The most characters (letters and digits, folded) that may differ between the sentence
+    /// and the transcript, as a share of the longer of the two: a mishearing is still written
+    /// somewhat like what was said.
+    pub max_edits: f32,
 }
 
 /// Most tokens of one weighed text (whisper's own cap on a segment): a command is far shorter;
@@ -628,6 +697,12 @@ pub struct TextScore {
     pub complete: bool,
 }
 
+/// The grammar as a space of sentences, for [`WhisperRecognizer::transcribe_weighing`] to
+/// search with the audio: given the words so far, the words that can follow them and whether
+/// a sentence may end there. Numbers come in digits, a contraction's second part with its
+/// apostrophe ("'s").
+pub type GrammarWalk<'a> = &'a (dyn Fn(&[&str]) -> (Vec<String>, bool) + Sync);
+
 /// Teacher-forced scoring on a state whose encoder has run on the audio: the prefix is
 /// decoded once, then each text token by token from there. Texts weighed one after another
 /// often begin alike ("Switch on the air mister." and "Switch on the demister."): the tokens
@@ -640,14 +715,18 @@ struct Scorer<'a> {
     prefix_len: usize,
     threads: usize,
     eot: WhisperTokenId,
-    /// The text tokens the decoder's cache holds after the prefix (at most
-    /// [`CACHED_DEPTH`]).
+    /// The text tokens the decoder's cache holds after the prefix.
     path: Vec<WhisperTokenId>,
-    /// `dists[k]`: log-probabilities of the token after the prefix and `path[..k]`
-    /// (`path.len() + 1` entries matter; buffers beyond are kept for reuse).
+    /// `known[k]`: whether the distribution of the token after the prefix and `path[..k]` is
+    /// at hand (in `dists[k]`, or past [`CACHED_DEPTH`] in `scratch`). Tokens decoded in one
+    /// pass leave the distributions before the last unknown.
+    known: Vec<bool>,
+    /// `dists[k]`: that distribution for `k` up to [`CACHED_DEPTH`] (buffers beyond `path`
+    /// are kept for reuse).
     dists: Vec<Vec<f32>>,
-    /// The distribution past the cached depth, for longer texts.
+    /// The one distribution kept past the cached depth, and its position.
     scratch: Vec<f32>,
+    scratch_at: Option<usize>,
     /// Decoder passes run (the prefix's included) and the time they took, for the log.
     passes: usize,
     decoding: std::time::Duration,
@@ -672,8 +751,10 @@ impl<'a> Scorer<'a> {
             threads,
             eot,
             path: Vec::new(),
+            known: vec![true],
             dists: vec![Vec::new()],
             scratch: Vec::new(),
+            scratch_at: None,
             passes: 0,
             decoding: std::time::Duration::ZERO,
         };
@@ -705,15 +786,64 @@ impl<'a> Scorer<'a> {
         Ok(())
     }
 
-    /// `text`'s log-probability, abandoned (incomplete) once it falls below `floor` or below
-    /// `min_per_token` times its tokens (end of text included).
-    fn score(
-        &mut self,
-        text: &str,
-        leading_space: bool,
-        floor: f32,
-        min_per_token: f32,
-    ) -> Result<TextScore, AsrError> {
+    fn known_at(&self, k: usize) -> bool {
+        self.known.get(k).copied().unwrap_or(false)
+            && (k <= CACHED_DEPTH || self.scratch_at == Some(k))
+    }
+
+    /// The distribution of the token after `said` (which [`seek`](Self::seek) made known).
+    fn dist(&self, k: usize) -> &[f32] {
+        if k <= CACHED_DEPTH {
+            self.dists.get(k).map_or(&[], Vec::as_slice)
+        } else {
+            &self.scratch
+        }
+    }
+
+    /// Makes the decoder's cache hold `said` after the prefix, with the distribution of the
+    /// token after it known: the tokens from where `said` parts from the path go in one
+    /// pass, the last in a pass of its own (see [`new`](Self::new)); nothing when the path
+    /// already has it.
+    fn seek(&mut self, said: &[WhisperTokenId]) -> Result<(), AsrError> {
+        let k = said.len();
+        let shared = self
+            .path
+            .iter()
+            .zip(said)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if shared == k && self.known_at(k) {
+            return Ok(());
+        }
+        // At least the last token is decoded again: its pass gives the distribution.
+        let from = shared.min(k.saturating_sub(1));
+        if k == 0 {
+            return Ok(()); // the prefix's distribution is always known
+        }
+        if k - from >= 2 {
+            self.pass(&said[from..k - 1], self.prefix_len + from)?;
+        }
+        self.pass(&said[k - 1..], self.prefix_len + k - 1)?;
+        self.path.truncate(from);
+        self.path.extend_from_slice(&said[from..]);
+        self.known.truncate(from + 1);
+        self.known.resize(k, false);
+        self.known.push(true);
+        let out = if k <= CACHED_DEPTH {
+            if self.dists.len() <= k {
+                self.dists.resize_with(k + 1, Vec::new);
+            }
+            &mut self.dists[k]
+        } else {
+            self.scratch_at = Some(k);
+            &mut self.scratch
+        };
+        text_log_probs(self.state, self.eot, out)
+    }
+
+    /// `text`'s tokens as the decoder reads it (after a space when the transcript began with
+    /// one), end of text not included.
+    fn tokens_of(&self, text: &str, leading_space: bool) -> Result<Vec<WhisperTokenId>, AsrError> {
         let spaced;
         let text_in = if leading_space && !text.starts_with(' ') {
             spaced = format!(" {text}");
@@ -729,51 +859,37 @@ impl<'a> Scorer<'a> {
                 source,
             })?;
         tokens.retain(|&t| t < self.eot);
+        Ok(tokens)
+    }
+
+    /// `text`'s log-probability, abandoned (incomplete) once it falls below `floor` or below
+    /// `min_per_token` times its tokens (end of text included).
+    fn score(
+        &mut self,
+        text: &str,
+        leading_space: bool,
+        floor: f32,
+        min_per_token: f32,
+    ) -> Result<TextScore, AsrError> {
+        let tokens = self.tokens_of(text, leading_space)?;
         let floor = floor.max(min_per_token * (tokens.len() + 1) as f32);
-        // The cached path this text shares.
-        let shared = self
-            .path
-            .iter()
-            .zip(&tokens)
-            .take_while(|(a, b)| a == b)
-            .count();
         let mut logprob = 0.0f32;
         for k in 0..=tokens.len() {
-            // The distribution of token k (end of text at k == tokens.len()): cached up to
-            // the shared depth and as decoded below; past the cached depth, the last decoded.
-            let dist = if k <= self.path.len().min(CACHED_DEPTH) {
-                &self.dists[k]
-            } else {
-                &self.scratch
-            };
+            // The distribution of token k (end of text at k == tokens.len()).
+            self.seek(&tokens[..k])?;
             let tok = tokens.get(k).copied().unwrap_or(self.eot);
-            logprob += dist.get(tok as usize).copied().unwrap_or(f32::NEG_INFINITY);
-            if k == tokens.len() {
-                break;
-            }
-            if logprob < floor {
+            logprob += self
+                .dist(k)
+                .get(tok as usize)
+                .copied()
+                .unwrap_or(f32::NEG_INFINITY);
+            if k < tokens.len() && logprob < floor {
                 return Ok(TextScore {
                     text: text.to_string(),
                     logprob,
                     tokens: k + 1,
                     complete: false,
                 });
-            }
-            if k < shared {
-                continue;
-            }
-            if k < CACHED_DEPTH && k <= self.path.len() {
-                self.path.truncate(k);
-            }
-            self.pass(&[tok], self.prefix_len + k)?;
-            if k < CACHED_DEPTH && k == self.path.len() {
-                self.path.push(tok);
-                if self.dists.len() <= k + 1 {
-                    self.dists.push(Vec::new());
-                }
-                text_log_probs(self.state, self.eot, &mut self.dists[k + 1])?;
-            } else {
-                text_log_probs(self.state, self.eot, &mut self.scratch)?;
             }
         }
         Ok(TextScore {
@@ -783,6 +899,214 @@ impl<'a> Scorer<'a> {
             complete: logprob >= floor,
         })
     }
+
+    /// Grammar sentences the audio supports best, found by a beam search over the grammar
+    /// (`grammar` says which words can follow which): word by word, each word that can
+    /// follow a sentence begun is priced by its first token's log-probability (all of them
+    /// from the one distribution already at hand), the best [`EXPLORE_TRIED`] are decoded to
+    /// their end, and the best [`EXPLORE_BEAM`] go on. A word is tried as the grammar writes
+    /// it, with a capital and in capitals (short words: "AC"), whichever the audio prefers.
+    /// Sentences begun are dropped once below `floor`, or [`EXPLORE_SLACK`] under
+    /// `min_per_token` a token, and the search stops after [`EXPLORE_PASSES`] decoder passes. Up to [`EXPLORE_FOUND`]
+    /// complete sentences, likeliest first (end of text not yet counted).
+    fn explore(
+        &mut self,
+        grammar: GrammarWalk<'_>,
+        leading_space: bool,
+        floor: f32,
+        min_per_token: f32,
+        pieces: &mut HashMap<String, Vec<WhisperTokenId>>,
+    ) -> Result<Vec<String>, AsrError> {
+        struct Begun {
+            words: Vec<String>,
+            text: String,
+            tokens: Vec<WhisperTokenId>,
+            logprob: f32,
+        }
+        struct Tried {
+            bound: f32,
+            from: usize,
+            word: String,
+            text: String,
+            tokens: Vec<WhisperTokenId>,
+        }
+        let budget = self.passes + EXPLORE_PASSES;
+        let mut beam = vec![Begun {
+            words: Vec::new(),
+            text: String::new(),
+            tokens: Vec::new(),
+            logprob: 0.0,
+        }];
+        let mut complete: Vec<(String, f32)> = Vec::new();
+        let ends = |b: &Begun, can_end: bool, complete: &mut Vec<(String, f32)>| {
+            if can_end && !b.words.is_empty() {
+                complete.push((b.text.clone(), b.logprob));
+            }
+        };
+        for _ in 0..EXPLORE_WORDS {
+            if beam.is_empty() || self.passes >= budget {
+                break;
+            }
+            // Neighbours in token order share the decoder passes of their common start.
+            beam.sort_by(|a, b| a.tokens.cmp(&b.tokens));
+            let mut tried: Vec<Tried> = Vec::new();
+            for (i, b) in beam.iter().enumerate() {
+                let said: Vec<&str> = b.words.iter().map(String::as_str).collect();
+                let (words, can_end) = grammar(&said);
+                ends(b, can_end, &mut complete);
+                if words.is_empty() {
+                    continue;
+                }
+                self.seek(&b.tokens)?;
+                let at = b.tokens.len();
+                let mut best_of_word: Option<Tried> = None;
+                for word in words {
+                    for spelling in spellings(&word) {
+                        // whisper's tokenizer splits text before spaces and apostrophes
+                        // first, so a word's tokens do not depend on the words before it.
+                        let piece = if spelling.starts_with('\'')
+                            || (b.text.is_empty() && !leading_space)
+                        {
+                            spelling
+                        } else {
+                            format!(" {spelling}")
+                        };
+                        let piece_tokens = match pieces.get(&piece) {
+                            Some(t) => t,
+                            None => {
+                                let t = self.tokens_of(&piece, false)?;
+                                pieces.entry(piece.clone()).or_insert(t)
+                            }
+                        };
+                        if piece_tokens.is_empty() || at + piece_tokens.len() > CACHED_DEPTH {
+                            continue;
+                        }
+                        let mut tokens = b.tokens.clone();
+                        tokens.extend_from_slice(piece_tokens);
+                        let text = if b.text.is_empty() {
+                            piece.trim_start().to_string()
+                        } else {
+                            format!("{}{piece}", b.text)
+                        };
+                        let first = self
+                            .dist(at)
+                            .get(tokens[at] as usize)
+                            .copied()
+                            .unwrap_or(f32::NEG_INFINITY);
+                        let bound = b.logprob + first;
+                        if bound < floor || best_of_word.as_ref().is_some_and(|t| t.bound >= bound)
+                        {
+                            continue;
+                        }
+                        best_of_word = Some(Tried {
+                            bound,
+                            from: i,
+                            word: word.clone(),
+                            text,
+                            tokens,
+                        });
+                    }
+                    tried.extend(best_of_word.take());
+                }
+            }
+            tried.sort_by(|a, b| b.bound.total_cmp(&a.bound));
+            tried.truncate(EXPLORE_TRIED);
+            tried.sort_by(|a, b| a.tokens.cmp(&b.tokens));
+            let mut next: Vec<Begun> = Vec::new();
+            for t in tried {
+                if self.passes >= budget {
+                    break;
+                }
+                let Some(b) = beam.get(t.from) else {
+                    continue;
+                };
+                let mut logprob = t.bound;
+                for k in b.tokens.len() + 1..t.tokens.len() {
+                    if logprob < floor {
+                        break;
+                    }
+                    self.seek(&t.tokens[..k])?;
+                    logprob += self
+                        .dist(k)
+                        .get(t.tokens[k] as usize)
+                        .copied()
+                        .unwrap_or(f32::NEG_INFINITY);
+                }
+                // A sentence begun may start worse than it ends ("A" before "C on"), so
+                // the average holds only with some slack.
+                let average = min_per_token * t.tokens.len() as f32 - EXPLORE_SLACK;
+                if logprob < floor || logprob < average {
+                    continue;
+                }
+                let mut words = b.words.clone();
+                words.push(t.word);
+                next.push(Begun {
+                    words,
+                    text: t.text,
+                    tokens: t.tokens,
+                    logprob,
+                });
+            }
+            next.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
+            next.truncate(EXPLORE_BEAM);
+            beam = next;
+        }
+        for b in &beam {
+            let said: Vec<&str> = b.words.iter().map(String::as_str).collect();
+            let (_, can_end) = grammar(&said);
+            ends(b, can_end, &mut complete);
+        }
+        complete.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut found: Vec<String> = Vec::new();
+        for (text, _) in complete {
+            if !found.contains(&text) {
+                found.push(text);
+            }
+            if found.len() == EXPLORE_FOUND {
+                break;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Most words of a sentence the grammar search builds (a command is shorter).
+const EXPLORE_WORDS: usize = 16;
+/// Sentences begun kept after each word.
+const EXPLORE_BEAM: usize = 4;
+/// Next words decoded to their end per step, of all the beam's.
+const EXPLORE_TRIED: usize = 8;
+/// Decoder passes one search may take (about 4 ms each with tiny.en on 2 threads).
+const EXPLORE_PASSES: usize = 32;
+/// Sentences the search returns.
+const EXPLORE_FOUND: usize = 3;
+/// How far below its average a sentence begun may fall and go on (natural log).
+const EXPLORE_SLACK: f32 = 3.0;
+
+/// The characters (letters and digits, folded) that differ between `a` and `b`, as a share of
+/// the longer.
+fn written_apart(a: &str, b: &str) -> f32 {
+    let (edits, len_a) = super::char_edits(a, b);
+    let (_, len_b) = super::char_edits(b, "");
+    let longer = len_a.max(len_b);
+    if longer == 0 {
+        return 0.0;
+    }
+    edits as f32 / longer as f32
+}
+
+/// The ways a grammar word may be written in a transcript: as it is, with a capital, and a
+/// short word in capitals ("ac" → "AC").
+fn spellings(word: &str) -> Vec<String> {
+    let mut out = vec![word.to_string()];
+    let mut chars = word.chars();
+    if let Some(first) = chars.next().filter(|c| c.is_lowercase()) {
+        out.push(first.to_uppercase().chain(chars).collect());
+        if word.chars().count() <= 3 && word.chars().all(|c| c.is_ascii_alphabetic()) {
+            out.push(word.to_uppercase());
+        }
+    }
+    out
 }
 
 /// Log-softmax of the last decoded position's logits over the text tokens and end of text
@@ -973,6 +1297,18 @@ mod tests {
             worst < 1e-2,
             "the first distribution is off by up to {worst}"
         );
+    }
+
+    #[test]
+    fn a_sentence_found_is_held_to_how_it_is_written_beside_the_reading() {
+        // Apart as a share of the longer text, letters and digits only.
+        assert!(
+            (written_apart("Hang up the phone.", "Turn up the phone.") - 4.0 / 14.0).abs() < 1e-6
+        );
+        assert!(written_apart("Play some music.", "Switch on the Namister.") > 0.7);
+        assert_eq!(written_apart("That's it.", "that s it"), 0.0);
+        assert_eq!(written_apart("", ""), 0.0);
+        assert_eq!(written_apart("", "on"), 1.0);
     }
 
     #[test]

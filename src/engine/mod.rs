@@ -844,21 +844,31 @@ impl Inner {
                     CLOSEST_SENTENCES,
                 );
                 let threshold = inner.recognizer.tolerant_threshold();
+                let exact = inner.recognizer.recognize(text, &language, &context);
                 // Sentences beside an exact match (one through a wildcard) must fit the
                 // audio better than the reading, as beside a tolerant one.
-                let understood = !closest.is_empty()
-                    && inner
-                        .recognizer
-                        .recognize(text, &language, &context)
-                        .is_some();
+                let understood = !closest.is_empty() && exact.is_some();
                 Alternatives {
                     understood: understood
                         || closest.first().is_some_and(|c| c.confidence >= threshold),
+                    exact: exact.is_some_and(|m| m.confidence >= 1.0),
                     sentences: closest.into_iter().map(|c| c.sentence).collect(),
                 }
             }) as Box<dyn Fn(&str) -> Alternatives + Send + Sync>
         });
-        CommandGrammar { sentences, closest }
+        let next_words = self.config.tolerant.then(|| {
+            let inner = self.clone();
+            let language = language.clone();
+            Box::new(move |said: &[&str]| {
+                let next = inner.recognizer.next_words(said, &language);
+                (next.words, next.can_end)
+            }) as Box<dyn Fn(&[&str]) -> (Vec<String>, bool) + Send + Sync>
+        });
+        CommandGrammar {
+            sentences,
+            closest,
+            next_words,
+        }
     }
 
     /// The grammar's answer: the exact match, else (with `nlu.tolerant`) the tolerant one,

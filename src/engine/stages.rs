@@ -33,6 +33,11 @@ pub struct CommandGrammar {
     /// audio and may answer with one of them instead of its first reading.
     #[allow(clippy::type_complexity)]
     pub closest: Option<Box<dyn Fn(&str) -> Alternatives + Send + Sync>>,
+    /// The grammar as a space to search with the audio when none of the closest sentences
+    /// fits: given the words so far, the words that can follow them and whether a sentence
+    /// may end there (`nlu::Recognizer::next_words`).
+    #[allow(clippy::type_complexity)]
+    pub next_words: Option<Box<dyn Fn(&[&str]) -> (Vec<String>, bool) + Send + Sync>>,
 }
 
 /// The grammar's closest sentences to a transcript ([`CommandGrammar::closest`]).
@@ -43,6 +48,9 @@ pub struct Alternatives {
     /// Whether the transcript is understood as it is (the tolerant matcher accepts it): then
     /// only a sentence the audio supports better than the transcript should replace it.
     pub understood: bool,
+    /// Whether the transcript matches a template word for word without a wildcard: then
+    /// there is nothing to weigh or search.
+    pub exact: bool,
 }
 
 impl std::fmt::Debug for CommandGrammar {
@@ -50,6 +58,7 @@ impl std::fmt::Debug for CommandGrammar {
         f.debug_struct("CommandGrammar")
             .field("sentences", &self.sentences.len())
             .field("closest", &self.closest.is_some())
+            .field("next_words", &self.next_words.is_some())
             .finish()
     }
 }
