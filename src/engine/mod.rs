@@ -856,7 +856,11 @@ impl Inner {
                 }
             }) as Box<dyn Fn(&str) -> Alternatives + Send + Sync>
         });
-        let next_words = self.config.tolerant.then(|| {
+        // A grammar that offers no first word cannot be searched (a language written without
+        // spaces): then nothing is weighed that the closest sentences do not ask for.
+        let searchable =
+            self.config.tolerant && !self.recognizer.next_words(&[], language).words.is_empty();
+        let next_words = searchable.then(|| {
             let inner = self.clone();
             let language = language.clone();
             Box::new(move |said: &[&str]| {

@@ -379,4 +379,13 @@ lists:
         assert_eq!(next(&["navigate", "to"]), super::NextWords::default());
         assert_eq!(next(&["close"]), super::NextWords::default());
     }
+
+    #[test]
+    fn a_language_written_without_spaces_is_not_offered_for_search() {
+        let r = Recognizer::new(Grammar::builtin().expect("catalog")).expect("catalog");
+        let en = r.next_words(&[], &Language::english());
+        assert!(en.words.iter().any(|w| w == "turn"), "{en:?}");
+        let zh = Language::parse("zh-CN").expect("zh-CN");
+        assert_eq!(r.next_words(&[], &zh), super::NextWords::default());
+    }
 }
