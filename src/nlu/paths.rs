@@ -187,23 +187,24 @@ fn advance(
             ),
             None => false,
         },
-        At::Number => false, // numbers are taken by `advance_number`
+        At::Number => false, // a number is taken in `next_words`, by its digits
     }
 }
 
 /// The numbers a range offers, in digits.
 fn range_words(r: &RangeDef) -> Vec<String> {
-    let step = r.fraction.map_or(r.step, |f| f.min(r.step));
-    if step.is_nan() || step <= 0.0 || r.from.is_nan() || r.to.is_nan() || r.to < r.from {
+    let nan = [Some(r.from), Some(r.to), Some(r.step), r.fraction]
+        .into_iter()
+        .flatten()
+        .any(f64::is_nan);
+    if nan || r.to < r.from {
         return Vec::new();
     }
-    let n = ((r.to - r.from) / step).floor() as usize + 1;
-    if n > MAX_RANGE_WORDS {
-        return Vec::new();
-    }
-    (0..n)
-        .map(|i| super::SlotValue::number(r.from + i as f64 * step).to_string())
-        .collect()
+    super::schema::range_steps(r, MAX_RANGE_WORDS).map_or_else(Vec::new, |steps| {
+        steps
+            .map(|v| super::SlotValue::number(v).to_string())
+            .collect()
+    })
 }
 
 /// Whether `text` (digits) is one of the numbers `r` offers.
@@ -215,16 +216,12 @@ fn in_range(r: &RangeDef, text: &str) -> bool {
 pub(crate) fn next_words(c: &CompiledLanguage, vocab: &Vocabulary, said: &[&str]) -> NextWords {
     // Words the grammar does not have cannot be followed; a number goes by its digits.
     let mut ids = Vec::with_capacity(said.len());
-    let mut numbers: Vec<Option<&str>> = Vec::with_capacity(said.len());
     for w in said {
         let w = w.strip_prefix('\'').unwrap_or(w);
-        let lower = w.to_lowercase();
         if w.parse::<f64>().is_ok() {
             ids.push(NUMBER);
-            numbers.push(Some(w));
-        } else if let Some(&id) = c.words.get(lower.as_str()) {
+        } else if let Some(&id) = c.words.get(w.to_lowercase().as_str()) {
             ids.push(id);
-            numbers.push(None);
         } else {
             return NextWords::default();
         }
@@ -248,7 +245,7 @@ pub(crate) fn next_words(c: &CompiledLanguage, vocab: &Vocabulary, said: &[&str]
                 let Some(CompiledList::Range(r)) = c.lists.get(list as usize) else {
                     continue;
                 };
-                if numbers[k].is_some_and(|n| in_range(r, n)) {
+                if said.get(k).is_some_and(|n| in_range(r, n)) {
                     let after = Thread {
                         pc: th.pc + 1,
                         at: At::Step,

@@ -114,20 +114,23 @@ impl Acc {
 }
 
 fn range_values(r: &RangeDef) -> Option<Vec<f64>> {
+    let m = r.multiplier.unwrap_or(1.0);
+    let steps = range_steps(r, MAX_RANGE_VALUES)?;
+    Some(steps.map(|v| (v * m * 1e6).round() / 1e6).collect())
+}
+
+/// The numbers a range accepts as said (its finest step, before its multiplier), when there
+/// are at most `max`.
+pub(super) fn range_steps(r: &RangeDef, max: usize) -> Option<impl Iterator<Item = f64> + '_> {
     let step = r.fraction.map_or(r.step, |f| f.min(r.step));
     if step <= 0.0 {
         return None;
     }
     let n = ((r.to - r.from) / step).floor() as usize + 1;
-    if n > MAX_RANGE_VALUES {
+    if n > max {
         return None;
     }
-    let m = r.multiplier.unwrap_or(1.0);
-    Some(
-        (0..n)
-            .map(|i| ((r.from + i as f64 * step) * m * 1e6).round() / 1e6)
-            .collect(),
-    )
+    Some((0..n).map(move |i| r.from + i as f64 * step))
 }
 
 /// Examples kept per intent.
