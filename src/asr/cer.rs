@@ -19,6 +19,12 @@ fn units(text: &str) -> Vec<char> {
 /// reference's length, both in folded characters.
 pub fn char_edits(reference: &str, hypothesis: &str) -> (usize, usize) {
     let (r, h) = (units(reference), units(hypothesis));
+    (edits(&r, &h), r.len())
+}
+
+/// Unit-cost edit distance (substitutions, insertions, deletions) between two sequences of
+/// any units: characters here, words where whisper's repeated sentences are compared.
+pub(crate) fn edits<T: PartialEq>(r: &[T], h: &[T]) -> usize {
     let mut prev: Vec<usize> = (0..=h.len()).collect();
     let mut cur = vec![0; h.len() + 1];
     for (i, rc) in r.iter().enumerate() {
@@ -29,7 +35,7 @@ pub fn char_edits(reference: &str, hypothesis: &str) -> (usize, usize) {
         }
         std::mem::swap(&mut prev, &mut cur);
     }
-    (prev[h.len()], r.len())
+    prev[h.len()]
 }
 
 /// The character error rate (0 = perfect; may exceed 1 when the hypothesis adds much).

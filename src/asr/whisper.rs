@@ -186,7 +186,83 @@ fn collapse_repeats(text: &str) -> String {
                 .to_string();
         }
     }
-    text.to_string()
+    collapse_near_repeats(text).unwrap_or_else(|| text.to_string())
+}
+
+/// A decoding loop whose copies drift a little ("Open the living room blind. Open the living
+/// room blinds. Open the living room blinds. …"): when the text is three or more sentences and
+/// every one is within a quarter of its words (characters for Chinese) of the most frequent
+/// one, that sentence alone. A last sentence cut off by the token cap (no end mark, the start
+/// of the kept one) is dropped with the rest. Two sentences are never collapsed, nor sentences
+/// that differ more: "Open the window. Open the sunroof. Open the trunk." is three requests.
+fn collapse_near_repeats(text: &str) -> Option<String> {
+    const ENDS: [char; 6] = ['.', '!', '?', '。', '！', '？'];
+    let mut sentences: Vec<&str> = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if ENDS.contains(&c) {
+            let end = i + c.len_utf8();
+            sentences.push(&text[start..end]);
+            start = end;
+        }
+    }
+    let tail = text[start..].trim();
+    let key = |u: &str| -> String {
+        u.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let spaced = text.split_whitespace().count() > 1;
+    let units = |s: &str| -> Vec<String> {
+        if spaced {
+            s.split_whitespace()
+                .map(key)
+                .filter(|k| !k.is_empty())
+                .collect()
+        } else {
+            key(s).chars().map(String::from).collect()
+        }
+    };
+    let sentences: Vec<(&str, Vec<String>)> = sentences
+        .into_iter()
+        .map(|s| (s.trim(), units(s)))
+        .filter(|(_, u)| !u.is_empty())
+        .collect();
+    if sentences.len() < 3 {
+        return None;
+    }
+    // The most frequent sentence (the first of equally frequent ones).
+    let mut mode = 0;
+    let mut mode_count = 0;
+    for (i, (_, u)) in sentences.iter().enumerate() {
+        let count = sentences.iter().filter(|(_, v)| v == u).count();
+        if count > mode_count {
+            (mode, mode_count) = (i, count);
+        }
+    }
+    let (kept, kept_units) = &sentences[mode];
+    let near = |u: &[String]| {
+        let longer = u.len().max(kept_units.len());
+        super::cer::edits(u, kept_units) * 4 <= longer
+    };
+    if !sentences.iter().all(|(_, u)| near(u)) {
+        return None;
+    }
+    // The cut-off copy is near the kept sentence's start, its last unit maybe cut inside.
+    let mut tail_units = units(tail);
+    let last = tail_units.len().wrapping_sub(1);
+    if let (Some(t), Some(k)) = (tail_units.get_mut(last), kept_units.get(last)) {
+        if k.starts_with(t.as_str()) {
+            t.clone_from(k);
+        }
+    }
+    let cut_copy = tail_units.len() <= kept_units.len()
+        && super::cer::edits(&tail_units, &kept_units[..tail_units.len()]) * 4 <= tail_units.len();
+    if !tail_units.is_empty() && !cut_copy {
+        return None;
+    }
+    Some(kept.to_string())
 }
 
 /// Whisper writes sound-event captions such as "[BLANK_AUDIO]" or "(music)" for non-speech;
@@ -1236,6 +1312,36 @@ mod tests {
         );
         assert_eq!(collapse_repeats("bye bye"), "bye bye");
         assert_eq!(collapse_repeats(""), "");
+    }
+
+    /// Loops whose copies drift (transcripts tiny.en wrote for the speech-to-intent bench's
+    /// clips) keep their most frequent sentence; different requests, or two sentences, stay.
+    #[test]
+    fn drifting_repeated_sentences_collapse() {
+        let blinds = "Open the living room blind. Open the living room blinds. Open the living \
+                      room blinds. Open the living room blinds. Open the living room blinds.";
+        assert_eq!(collapse_repeats(blinds), "Open the living room blinds.");
+        let chargers = "Find it open F-chargers in the area with high ratings. Find it open \
+                        F-chargers in the area with high ratings. Find good open F-chargers in \
+                        the area with high ratings. Find good open F";
+        assert_eq!(
+            collapse_repeats(chargers),
+            "Find it open F-chargers in the area with high ratings.",
+            "the first of equally frequent copies; the cut-off copy goes with the rest"
+        );
+        assert_eq!(
+            collapse_repeats("打开车窗。打开车窗。打开车门。打开车窗。"),
+            "打开车窗。",
+            "Mandarin by characters"
+        );
+        for kept in [
+            "Open the window. Open the sunroof. Open the trunk.",
+            "Open the living room blind. Open the living room blinds.",
+            "Turn on the heat. Turn on the heat. Turn on the heat and the fan",
+            "Call mom. Call dad. Call mom.",
+        ] {
+            assert_eq!(collapse_repeats(kept), kept);
+        }
     }
 
     #[test]
