@@ -142,6 +142,14 @@ fn strip_primer_echo(text: &str) -> String {
         .to_string()
 }
 
+/// A word (or character) as loops are compared: letters and digits, lowercase.
+fn unit_key(u: &str) -> String {
+    u.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// On audio it does not understand, whisper often repeats a phrase until the token cap
 /// ("play some cast music play some cast music ..."). When the whole text is one phrase said
 /// two or more times (the last copy may be cut off), keep the first copy. Units are words, or
@@ -155,16 +163,10 @@ fn collapse_repeats(text: &str) -> String {
             .map(|(i, c)| &text[i..i + c.len_utf8()])
             .collect()
     };
-    let key = |u: &str| -> String {
-        u.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let keys: Vec<String> = units.iter().map(|u| key(u)).collect();
+    let keys: Vec<String> = units.iter().map(|u| unit_key(u)).collect();
     let keys: Vec<&String> = keys.iter().filter(|k| !k.is_empty()).collect();
     let kept: Vec<usize> = (0..units.len())
-        .filter(|&i| !key(units[i]).is_empty())
+        .filter(|&i| !unit_key(units[i]).is_empty())
         .collect();
     let n = keys.len();
     // The shortest period p (at least 2 units) such that every unit equals the one p before;
@@ -176,7 +178,7 @@ fn collapse_repeats(text: &str) -> String {
         if (p..n).all(same) {
             // `kept[p - 1]` is the last unit of the first copy; keep its trailing punctuation.
             let mut last = kept[p - 1];
-            while last + 1 < units.len() && key(units[last + 1]).is_empty() {
+            while last + 1 < units.len() && unit_key(units[last + 1]).is_empty() {
                 last += 1;
             }
             let sep = if spaced { " " } else { "" };
@@ -207,21 +209,15 @@ fn collapse_near_repeats(text: &str) -> Option<String> {
         }
     }
     let tail = text[start..].trim();
-    let key = |u: &str| -> String {
-        u.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
     let spaced = text.split_whitespace().count() > 1;
     let units = |s: &str| -> Vec<String> {
         if spaced {
             s.split_whitespace()
-                .map(key)
+                .map(unit_key)
                 .filter(|k| !k.is_empty())
                 .collect()
         } else {
-            key(s).chars().map(String::from).collect()
+            unit_key(s).chars().map(String::from).collect()
         }
     };
     let sentences: Vec<(&str, Vec<String>)> = sentences
