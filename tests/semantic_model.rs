@@ -267,3 +267,55 @@ fn skylark_ask_understands_a_paraphrase_through_the_semantic_tier() {
         "{out}"
     );
 }
+
+fn intent_of(d: Option<skylark::semantic::Decision>) -> String {
+    match d {
+        Some(skylark::semantic::Decision::Intent { intent, .. }) => intent,
+        _ => String::new(),
+    }
+}
+
+#[test]
+fn each_language_gets_its_own_threshold() {
+    let r = recognizer();
+    let (en, zh) = (PARAPHRASES[0], PARAPHRASES[PARAPHRASES.len() - 1]);
+    assert_eq!((en.0, zh.0), ("en", "zh-CN"));
+    let decide = |config: &Config, (tag, text, _): (&str, &str, &str)| {
+        let tier = skylark::semantic::load(config, &models_dir()).expect("load");
+        let language = Language::parse(tag).expect("language");
+        intent_of(tier.decide(text, &language, &r).expect("decide"))
+    };
+    let config = Config::default();
+    assert_eq!(decide(&config, en), en.2);
+    assert_eq!(decide(&config, zh), zh.2);
+    // English alone out of reach: Mandarin still decides by its own threshold.
+    let mut strict_en = Config::default();
+    strict_en.semantic.thresholds.insert("en".into(), 1.01);
+    assert_eq!(decide(&strict_en, en), "");
+    assert_eq!(decide(&strict_en, zh), zh.2);
+    let mut strict_zh = Config::default();
+    strict_zh.semantic.thresholds.insert("zh".into(), 1.01);
+    assert_eq!(decide(&strict_zh, en), en.2);
+    assert_eq!(decide(&strict_zh, zh), "");
+}
+
+#[test]
+fn a_question_about_the_cars_state_is_not_acted_on() {
+    let config = Config::default();
+    let tier = skylark::semantic::load(&config, &models_dir()).expect("load");
+    let r = recognizer();
+    let got = |tag: &str, text: &str| {
+        let language = Language::parse(tag).expect("language");
+        intent_of(tier.decide(text, &language, &r).expect("decide"))
+    };
+    for (tag, asks) in [
+        ("en", "is the back window open"),
+        ("en", "are all the windows up"),
+        ("zh-CN", "空调现在开着吗"),
+        ("zh-CN", "后排车窗关好了吗"),
+    ] {
+        assert_eq!(got(tag, asks), "", "{asks:?} asks, it does not command");
+    }
+    // Questions are still answered by the intents that answer them.
+    assert_eq!(got("en", "is it going to be sunny tomorrow"), "weather.get");
+}

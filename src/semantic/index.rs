@@ -1,7 +1,7 @@
 //! The embedded sentences of one language and the nearest-neighbour decision. Pure: vectors
 //! in, a decision out (unit-tested without a model).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::SemanticSettings;
@@ -14,6 +14,9 @@ pub struct SemanticIndex {
     vectors: Vec<f32>,
     /// `None`: an open question (the `none` anchor).
     items: Vec<Option<Sample>>,
+    /// Intents with a sentence phrased as a question ("is it going to rain", "附近有加油站吗"):
+    /// they answer questions, so a question about the car's state may be theirs.
+    asked: HashSet<String>,
 }
 
 /// One nearby known sentence.
@@ -49,6 +52,12 @@ impl SemanticIndex {
     pub fn new(dim: usize, samples: Vec<Sample>, open: usize, vectors: &[Arc<[f32]>]) -> Self {
         let mut items: Vec<Option<Sample>> = samples.into_iter().map(Some).collect();
         items.extend(std::iter::repeat_n(None, open));
+        let asked = items
+            .iter()
+            .flatten()
+            .filter(|s| is_question(&s.text))
+            .map(|s| s.intent.clone())
+            .collect();
         let mut flat = Vec::with_capacity(items.len() * dim);
         let mut kept = Vec::with_capacity(items.len());
         for (item, v) in items.into_iter().zip(vectors) {
@@ -61,6 +70,26 @@ impl SemanticIndex {
             dim,
             vectors: flat,
             items: kept,
+            asked,
+        }
+    }
+
+    /// `d`, unless it gives an intent that never answers questions to a question about the
+    /// state of something: "is the back window open" asks, it does not open it (embedding
+    /// models place it next to "back right window open").
+    pub fn screen(&self, d: Decision, text: &str) -> Decision {
+        match d {
+            Decision::Intent {
+                intent,
+                similarity,
+                margin,
+                ..
+            } if asks_state(text) && !self.asked.contains(&intent) => Decision::None {
+                nearest: Some(intent),
+                similarity,
+                margin,
+            },
+            d => d,
         }
     }
 
@@ -142,6 +171,60 @@ pub fn decide(neighbours: &[Neighbour], s: &SemanticSettings) -> Decision {
     }
 }
 
+fn han(text: &str) -> bool {
+    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+fn first_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '\u{2019}'))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase().replace('\u{2019}', "'"))
+}
+
+/// Phrased as a question: an English question word first, or a Mandarin question particle
+/// or question word.
+fn is_question(text: &str) -> bool {
+    if han(text) {
+        let t = text.trim_end_matches(|c: char| c.is_whitespace() || "。.!！".contains(c));
+        return t.ends_with(['吗', '呢', '?', '？'])
+            || ["什么", "哪", "几", "多少", "怎么", "怎样", "如何", "没有"]
+                .iter()
+                .any(|w| t.contains(w));
+    }
+    first_words(text).next().is_some_and(|w| {
+        [
+            "is", "are", "will", "what", "what's", "whats", "where", "where's", "when", "how",
+            "how's", "which", "who", "does", "do",
+        ]
+        .contains(&w.as_str())
+    })
+}
+
+/// A yes/no question about how something is ("is the back window open", "are the doors
+/// locked", "空调开着吗", "车窗关好了吗"), not a request to change it ("is it possible to…",
+/// "能把空调开了吗" stay requests).
+fn asks_state(text: &str) -> bool {
+    if han(text) {
+        let t = text.trim_end_matches(|c: char| c.is_whitespace() || "。.!！?？".contains(c));
+        let polar = t.ends_with('吗') || t.ends_with("没有") || t.ends_with('没');
+        let state = t.contains('着') || t.contains('了');
+        let request = ["能", "可以", "帮", "请", "麻烦", "给我", "把"]
+            .iter()
+            .any(|w| t.contains(w));
+        return polar && state && !request;
+    }
+    let mut w = first_words(text);
+    matches!(
+        (w.next().as_deref(), w.next().as_deref()),
+        (
+            Some("is" | "are" | "was" | "were"),
+            Some(
+                "the" | "my" | "our" | "your" | "all" | "both" | "every" | "his" | "her" | "their"
+            )
+        )
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +272,41 @@ mod tests {
             decide(&n, &settings()),
             Decision::None { nearest: None, .. }
         ));
+    }
+
+    #[test]
+    fn a_question_about_state_is_not_a_command() {
+        let v = |x: [f32; 2]| -> Arc<[f32]> { Arc::from(x.to_vec()) };
+        let ix = SemanticIndex::new(
+            2,
+            vec![
+                sample("back right window open", "window.open"),
+                sample("is it going to rain", "weather.get"),
+            ],
+            0,
+            &[v([1.0, 0.0]), v([0.0, 1.0])],
+        );
+        let got = |text: &str, q: [f32; 2]| match ix
+            .screen(decide(&ix.nearest(&q, 2), &settings()), text)
+        {
+            Decision::Intent { intent, .. } => intent,
+            Decision::None { .. } => String::new(),
+        };
+        assert_eq!(got("is the back window open", [1.0, 0.0]), "");
+        assert_eq!(got("are all the windows down?", [1.0, 0.0]), "");
+        assert_eq!(got("open the back window", [1.0, 0.0]), "window.open");
+        assert_eq!(
+            got("is it possible to open the back window", [1.0, 0.0]),
+            "window.open"
+        );
+        // An intent that answers questions keeps them.
+        assert_eq!(
+            got("is the weather nice tomorrow", [0.0, 1.0]),
+            "weather.get"
+        );
+        assert_eq!(got("车窗开着吗", [1.0, 0.0]), "");
+        assert_eq!(got("后面的窗户关好了吗？", [1.0, 0.0]), "");
+        assert_eq!(got("能帮我把车窗开了吗", [1.0, 0.0]), "window.open");
+        assert_eq!(got("打开后车窗", [1.0, 0.0]), "window.open");
     }
 }

@@ -6,8 +6,9 @@
 //! to the chosen intent, for required slots the sentence does not state.
 //!
 //! The index is the grammar's own generated sentences (`nlu::samples`) plus the open
-//! questions the LLM tier knows (`none` anchors), embedded once per language and grammar
-//! generation; an embedding is kept per text, so a dynamic list update embeds only new texts.
+//! questions the LLM tier knows and requests the car cannot do (`none` anchors,
+//! [`none_anchors`]), embedded once per language and grammar generation; an embedding is
+//! kept per text, so a dynamic list update embeds only new texts.
 //! No model here is trained on the catalog: a user's own grammar files teach it their
 //! intents too.
 
@@ -200,7 +201,7 @@ impl SemanticTier {
         }
         let t = std::time::Instant::now();
         let samples = recognizer.samples(language);
-        let open: Vec<&str> = crate::llm::intent::open_questions()
+        let open: Vec<&str> = none_anchors()
             .filter(|q| same_script(q, language))
             .collect();
         let mut texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
@@ -267,9 +268,10 @@ impl SemanticTier {
         let Some(q) = q.first() else {
             return Ok(None);
         };
-        Ok(Some(decide(
-            &ix.nearest(q, self.settings.k),
-            &self.settings,
+        let settings = self.settings.for_language(language);
+        Ok(Some(ix.screen(
+            decide(&ix.nearest(q, settings.k), &settings),
+            text,
         )))
     }
 }
@@ -303,6 +305,21 @@ impl SemanticMatcher for SemanticTier {
             confidence: f64::from(similarity),
         }))
     }
+}
+
+/// Requests the car cannot do, questions about its state, commands called off
+/// (`out_of_scope.txt`).
+const OUT_OF_SCOPE: &str = include_str!("out_of_scope.txt");
+
+/// What the index holds as `none`: the LLM tier's open questions and chit-chat, and the
+/// requests of `out_of_scope.txt`.
+pub fn none_anchors() -> impl Iterator<Item = &'static str> {
+    crate::llm::intent::open_questions().chain(
+        OUT_OF_SCOPE
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#')),
+    )
 }
 
 /// Open questions are listed in both languages; an index keeps those of its own script.
