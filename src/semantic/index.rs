@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::SemanticSettings;
+use crate::nlu::normalize::{is_cjk, units};
 use crate::nlu::{Sample, SlotValue};
 
 /// Grammar sentences (with their intent) and open questions (intent `None`), as unit vectors.
@@ -172,13 +173,7 @@ pub fn decide(neighbours: &[Neighbour], s: &SemanticSettings) -> Decision {
 }
 
 fn han(text: &str) -> bool {
-    text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
-}
-
-fn first_words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '\u{2019}'))
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase().replace('\u{2019}', "'"))
+    text.chars().any(is_cjk)
 }
 
 /// Phrased as a question: an English question word first, or a Mandarin question particle
@@ -191,7 +186,7 @@ fn is_question(text: &str) -> bool {
                 .iter()
                 .any(|w| t.contains(w));
     }
-    first_words(text).next().is_some_and(|w| {
+    units(text).first().is_some_and(|w| {
         [
             "is", "are", "will", "what", "what's", "whats", "where", "where's", "when", "how",
             "how's", "which", "who", "does", "do",
@@ -213,9 +208,9 @@ fn asks_state(text: &str) -> bool {
             .any(|w| t.contains(w));
         return polar && state && !request;
     }
-    let mut w = first_words(text);
+    let w = units(text);
     matches!(
-        (w.next().as_deref(), w.next().as_deref()),
+        (w.first().map(String::as_str), w.get(1).map(String::as_str)),
         (
             Some("is" | "are" | "was" | "were"),
             Some(

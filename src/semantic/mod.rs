@@ -324,7 +324,7 @@ pub fn none_anchors() -> impl Iterator<Item = &'static str> {
 
 /// Open questions are listed in both languages; an index keeps those of its own script.
 fn same_script(text: &str, language: &Language) -> bool {
-    let han = text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let han = text.chars().any(crate::nlu::normalize::is_cjk);
     han == (language.primary() == "zh")
 }
 
