@@ -86,7 +86,8 @@ fn fallback_rows(lang: &str) -> Vec<Row> {
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            (f.len() >= 3 && f[0] == lang).then(|| Row {
+            // The set tags rows by primary subtag (`zh`), the bench by language (`zh-CN`).
+            (f.len() >= 3 && Some(f[0]) == lang.split('-').next()).then(|| Row {
                 dev: true,
                 text: f[1].to_string(),
                 intent: if f[2] == "none" {
